@@ -1,0 +1,97 @@
+"""Entry point of the ``mspectmol`` command and its shared options.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)`` and
+``run(args) -> int``; this module wires them together, sets up logging from the shared
+``-v/-q/--logfile`` options and turns :class:`~mspectmol.errors.MspectmolError` into a
+one-line message and exit status 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mspectmol import __version__
+from mspectmol.cli import convert, label
+from mspectmol.errors import MspectmolError
+
+log = logging.getLogger("mspectmol")
+
+SUBCOMMANDS = (label, convert)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("output and logging")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more log output (-vv for debug)")
+    group.add_argument("-q", "--quiet", action="count", default=0,
+                       help="less log output (-q warnings only, -qq errors only)")
+    group.add_argument("--logfile", type=Path, default=None,
+                       help="also write the log (at debug level) to this file")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="mspectmol",
+        description="Functional groups, structures and conformations from several spectra.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mspectmol {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub, parents=[common])
+    return parser
+
+
+def setup_logging(verbose: int = 0, quiet: int = 0, logfile: Path | None = None) -> None:
+    """Configure the ``mspectmol`` logger: stderr at a level set by ``-v``/``-q``, plus a file."""
+    level = logging.INFO + 10 * (quiet - verbose)
+    level = min(max(level, logging.DEBUG), logging.CRITICAL)
+    log.handlers.clear()
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.addHandler(console)
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(logfile, encoding="utf-8")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(fh)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 bad input or usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet, args.logfile)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except MspectmolError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    finally:
+        for handler in list(log.handlers):
+            handler.flush()
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                log.removeHandler(handler)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
