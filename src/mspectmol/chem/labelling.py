@@ -69,11 +69,11 @@ def _iter_inputs(items: Iterable[str]) -> Iterable[tuple[str, str, str | None]]:
     """(name, smiles, source) for SMILES strings and files of SMILES."""
     for item in items:
         path = Path(item)
-        looks_like_file = path.suffix.lower() in (".smi", ".txt", ".csv", ".tsv", ".smiles")
+        looks_like_file = path.suffix.lower() in (".smi", ".txt", ".csv", ".tsv", ".gz")
         if looks_like_file or (len(item) < 4096 and path.is_file()):
             if not path.is_file():
                 raise MspectmolError(f"{path}: no such file")
-            for name, smi in read_smiles_file(path):
+            for name, smi in read_smiles_file(path, validate=False):
                 yield name, smi, str(path)
         else:
             yield item, item, None

@@ -1,0 +1,51 @@
+"""Chemistry helpers: the 37 functional groups, FGSim and molecule utilities."""
+
+from mspectmol.chem.functional_groups import (
+    GROUP_KEYS,
+    GROUP_NAMES,
+    GROUPS,
+    FunctionalGroup,
+    FunctionalGroupError,
+    fgsim,
+    fgsim_batch,
+    get_group,
+    groups_present,
+    label,
+    label_many,
+    load_functional_groups,
+    match_atoms,
+    read_functional_groups,
+)
+from mspectmol.chem.molecules import (
+    SmilesFileError,
+    canonical_smiles,
+    formula,
+    heavy_atom_count,
+    inchikey,
+    mol_from_smiles,
+    read_smiles_file,
+)
+
+__all__ = [
+    "GROUP_KEYS",
+    "GROUP_NAMES",
+    "GROUPS",
+    "FunctionalGroup",
+    "FunctionalGroupError",
+    "SmilesFileError",
+    "canonical_smiles",
+    "fgsim",
+    "fgsim_batch",
+    "formula",
+    "get_group",
+    "groups_present",
+    "heavy_atom_count",
+    "inchikey",
+    "label",
+    "label_many",
+    "load_functional_groups",
+    "match_atoms",
+    "mol_from_smiles",
+    "read_functional_groups",
+    "read_smiles_file",
+]
