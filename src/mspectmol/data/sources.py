@@ -119,19 +119,44 @@ def moses_smiles(cache_dir: Path, split: str = "train") -> list[str]:
     split
         ``"train"``, ``"test"`` or ``"test_scaffolds"``.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(cache_dir.glob("molsets-*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
-               str(cache_dir), "molsets==0.3.1"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wheels = sorted(cache_dir.glob("molsets-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise MspectmolError(f"could not fetch the molsets wheel: {proc.stderr.strip()}")
-    with zipfile.ZipFile(wheels[-1]) as zf:
+    wheel = _fetch_wheel(cache_dir, "molsets==0.3.1", "molsets")
+    with zipfile.ZipFile(wheel) as zf:
         raw = zf.read(f"moses/dataset/data/{split}.csv.gz")
     text = gzip.decompress(raw).decode("utf-8")
     reader = csv.reader(io.StringIO(text))
     header = next(reader)
     col = [h.lower() for h in header].index("smiles")
     return [row[col] for row in reader if row]
+
+
+def _fetch_wheel(cache_dir: Path, requirement: str, prefix: str) -> Path:
+    """Path of a cached wheel, fetched with ``pip download --no-deps`` when absent."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache_dir.glob(f"{prefix}-*.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
+               str(cache_dir), requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wheels = sorted(cache_dir.glob(f"{prefix}-*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise MspectmolError(f"could not fetch {requirement}: {proc.stderr.strip()}")
+    return wheels[-1]
+
+
+def pubchem_chemicals_smiles(cache_dir: Path) -> list[tuple[str, str]]:
+    """(``CAS:<number>``, SMILES) of the ~71k PubChem compounds in the ``chemicals`` wheel.
+
+    The ``chemicals`` package (MIT) ships a PubChem identifier table (PubChem data are in the
+    public domain) that covers small industrial chemistry well: isocyanates,
+    isothiocyanates, acyl halides, phosphines, thiols and others that drug-like sets lack.
+    """
+    wheel = _fetch_wheel(cache_dir, "chemicals==1.5.1", "chemicals")
+    member = "chemicals/Identifiers/chemical identifiers pubchem large.tsv"
+    with zipfile.ZipFile(wheel) as zf:
+        text = zf.read(member).decode("utf-8")
+    out = []
+    for line in text.splitlines():
+        cols = line.split("\t")
+        if len(cols) > 4 and cols[4]:
+            out.append((f"CAS:{cols[1]}", cols[4]))
+    return out
