@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from mspectmol.spectra.convert import convert_files, write_grids
 from mspectmol.errors import MspectmolError
+from mspectmol.spectra.convert import convert_files, write_grids
 from mspectmol.spectra.modalities import get_modality, modality_names
 
 log = logging.getLogger("mspectmol.convert")
