@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mspectmol.errors import MspectmolError
-from mspectmol.spectra.preprocessing import canonical_grid, to_grid
+from mspectmol.spectra.preprocessing import canonical_grid, grid_spectrum
 from mspectmol.spectra.readers import read_spectra
 from mspectmol.spectra.writers import write_csv, write_parquet
 
@@ -88,12 +88,12 @@ def convert_files(paths: Iterable[str | Path], *, modality: str | None = None,
             if grid is None:
                 grid = grids[spectrum.modality] = GridSpectra(
                     spectrum.modality, canonical_grid(spectrum.modality, n_points))
-            row = to_grid(spectrum, n_points, normalise=normalise)
+            gridded = grid_spectrum(spectrum, n_points, normalise=normalise)
             title = str(spectrum.metadata.get("title") or "").strip()
             name = path.stem if count == 1 else f"{path.stem}#{count}"
-            grid.rows.append(np.asarray(row, dtype=np.float32))
+            grid.rows.append(np.asarray(gridded.y, dtype=np.float32))
             grid.names.append(title if title and count > 1 else name)
-            grid.preprocessing.append(list(spectrum.metadata.get("preprocessing", [])))
+            grid.preprocessing.append(list(gridded.metadata.get("preprocessing", [])))
         if count == 0:
             raise MspectmolError(f"{path}: the file holds no spectrum")
         log.debug("%s: %d spectra", path, count)
