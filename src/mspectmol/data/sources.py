@@ -18,7 +18,6 @@ import csv
 import gzip
 import importlib.util
 import io
-import json
 import subprocess
 import sys
 import zipfile
@@ -68,13 +67,18 @@ def iter_qm9(files: list[Path] | None = None) -> Iterator[QM9Molecule]:
                         smiles=row["SMILES"],
                         inchi=row["InChi"],
                         elements=tuple(ast.literal_eval(row["Elements"])),
-                        coords=np.asarray(json.loads(row["XYZ_Ang"]), dtype=np.float64),
-                        harmonic_freqs=np.asarray(json.loads(row["Harmonic_Freq_cmi"]),
-                                                  dtype=np.float64),
+                        coords=_numbers(row["XYZ_Ang"]).reshape(-1, 3),
+                        harmonic_freqs=_numbers(row["Harmonic_Freq_cmi"]),
                     )
                 except (KeyError, ValueError, SyntaxError) as exc:
                     raise MspectmolError(f"{path}, line {line_no}: malformed QM9 row ({exc})"
                                          ) from None
+
+
+def _numbers(text: str) -> np.ndarray:
+    """Numbers of a (nested) list literal such as ``[[0.5,0.,1.],...]`` (``0.`` is not JSON)."""
+    flat = text.replace("[", " ").replace("]", " ").replace(",", " ").split()
+    return np.asarray(flat, dtype=np.float64)
 
 
 def sample_qm9(n: int, seed: int, files: list[Path] | None = None) -> list[QM9Molecule]:

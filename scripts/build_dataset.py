@@ -1,0 +1,47 @@
+"""Build or extend mspectmol's embedded dataset (resumable, chunk by chunk).
+
+    python scripts/build_dataset.py plan              # draw the molecules -> plan.csv
+    python scripts/build_dataset.py build --max-chunks 1   # simulate the next chunk
+    python scripts/build_dataset.py status
+
+Finished chunks land in src/mspectmol/data/embedded/chunks/ and can be committed as they
+complete; the simulation cache (.cache/simulate by default) makes an interrupted chunk resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mspectmol.data.build import EMBEDDED_DIR, build_chunks, chunk_plan, make_plan, read_plan
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=["plan", "build", "status"])
+    parser.add_argument("--out", type=Path, default=EMBEDDED_DIR)
+    parser.add_argument("--cache", type=Path, default=Path(".cache/simulate"))
+    parser.add_argument("--wheels", type=Path, default=Path(".cache/wheels"))
+    parser.add_argument("--max-chunks", type=int, default=None)
+    parser.add_argument("--chunk-size", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.step == "plan":
+        plan = make_plan(args.out, wheel_cache=args.wheels)
+        print(f"planned {len(plan)} molecules -> {args.out / 'plan.csv'}")
+    elif args.step == "build":
+        for path in build_chunks(args.out, args.cache, chunk_size=args.chunk_size,
+                                 n_workers=args.workers, max_chunks=args.max_chunks):
+            print(path)
+    else:
+        plan = read_plan(args.out)
+        chunks = list(chunk_plan(plan, args.chunk_size))
+        done = [n for n, _ in chunks if (args.out / "chunks" / f"{n}.parquet").is_file()]
+        print(f"{len(plan)} molecules in {len(chunks)} chunks; {len(done)} chunks done")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Build the embedded dataset: plan the molecules, simulate them chunk by chunk.
+
+The build is resumable and can span several runs on different machines:
+
+1. :func:`make_plan` draws the molecules once (fixed seeds) and writes ``plan.csv``: QM9
+   molecules with their isomeric SMILES (stereo from the DFT geometry) and molecules of 10-16
+   heavy atoms from NCI, the PubChem table of the ``chemicals`` package and MOSES, chosen to
+   cover the 37 functional groups.
+2. :func:`build_chunks` simulates the plan in chunks of ``chunk_size`` molecules; each
+   finished chunk is one parquet file (records + id, source, reference DFT geometry and
+   frequencies for QM9) plus a CSV of its failures, ready to be committed. Chunks already on
+   disk are skipped; molecules already in the simulation cache are not simulated again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mspectmol.data.qm9_geometry import qm9_smiles_and_coords
+from mspectmol.data.selection import candidates_from, coverage_table, select_covering
+from mspectmol.data.simulator.runner import MoleculeTask, run_simulations
+from mspectmol.data.simulator.settings import SimulationSettings
+from mspectmol.data.simulator.store import write_records
+from mspectmol.data.sources import (
+    iter_qm9,
+    moses_smiles,
+    nci_smiles,
+    pubchem_chemicals_smiles,
+    sample_qm9,
+)
+from mspectmol.errors import MspectmolError
+
+log = logging.getLogger("mspectmol.build")
+
+EMBEDDED_DIR = Path(__file__).parent / "embedded"
+PLAN_FIELDS = ("id", "source", "name", "smiles", "qm9_index", "heavy_atoms")
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One planned molecule."""
+
+    id: str
+    source: str
+    name: str
+    smiles: str
+    qm9_index: int
+    heavy_atoms: int
+
+
+def make_plan(out_dir: Path, *, n_qm9: int = 4200, n_ext: int = 2200, per_group: int = 30,
+              seed: int = 20261126, wheel_cache: Path, n_moses: int = 300_000) -> list[PlanEntry]:
+    """Draw the dataset's molecules and write ``plan.csv`` and ``plan_report.json``."""
+    from rdkit import Chem
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[PlanEntry] = []
+    skipped: list[str] = []
+    # QM9: draw extra molecules so that those whose geometry does not match their SMILES
+    # (strained cages with extra close contacts, ~7%) can be skipped and reported
+    for entry in sample_qm9(int(n_qm9 * 1.15), seed):
+        if len(entries) >= n_qm9:
+            break
+        try:
+            smiles, _ = qm9_smiles_and_coords(entry)
+        except MspectmolError as exc:
+            skipped.append(str(exc))
+            continue
+        heavy = sum(e != "H" for e in entry.elements)
+        entries.append(PlanEntry(f"qm9-{entry.index:06d}", "qm9", f"QM9:{entry.index}",
+                                 smiles, entry.index, heavy))
+    if len(entries) < n_qm9:
+        raise MspectmolError(f"only {len(entries)} usable QM9 molecules of {n_qm9} drawn")
+    qm9_keys = {Chem.MolToSmiles(Chem.MolFromSmiles(e.smiles), isomericSmiles=False)
+                for e in entries}
+    rng = np.random.default_rng(seed)
+    moses = moses_smiles(wheel_cache)
+    pick = rng.choice(len(moses), size=min(n_moses, len(moses)), replace=False)
+    pools = [
+        candidates_from("nci", nci_smiles(), 10, 16),
+        candidates_from("pubchem", pubchem_chemicals_smiles(wheel_cache), 10, 16),
+        candidates_from("moses", ((f"MOSES:{i}", moses[i]) for i in sorted(pick)), 10, 16),
+    ]
+    seen: set[str] = set()
+    candidates = []
+    for pool in pools:
+        for cand in pool:
+            if cand.smiles not in seen:
+                seen.add(cand.smiles)
+                candidates.append(cand)
+    chosen = select_covering(candidates, n_ext, per_group, seed, exclude=qm9_keys)
+    for k, cand in enumerate(chosen):
+        entries.append(PlanEntry(f"ext-{k:05d}", cand.source, cand.name, cand.smiles, -1,
+                                 cand.heavy_atoms))
+    with (out_dir / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=PLAN_FIELDS)
+        writer.writeheader()
+        for e in entries:
+            writer.writerow(asdict(e))
+    report = {
+        "seed": seed, "n_qm9": n_qm9, "n_ext": len(chosen), "per_group_target": per_group,
+        "qm9_skipped": skipped,
+        "candidates": {p[0].source if p else "?": len(p) for p in pools},
+        "ext_sources": {s: sum(c.source == s for c in chosen) for s in ("nci", "pubchem",
+                                                                        "moses")},
+        "ext_group_coverage": coverage_table(chosen),
+    }
+    (out_dir / "plan_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return entries
+
+
+def read_plan(out_dir: Path) -> list[PlanEntry]:
+    """Read ``plan.csv``."""
+    path = out_dir / "plan.csv"
+    if not path.is_file():
+        raise MspectmolError(f"{path}: no plan; run the 'plan' step first")
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [PlanEntry(r["id"], r["source"], r["name"], r["smiles"], int(r["qm9_index"]),
+                          int(r["heavy_atoms"])) for r in csv.DictReader(fh)]
+
+
+def chunk_plan(plan: list[PlanEntry], chunk_size: int) -> Iterator[tuple[str, list[PlanEntry]]]:
+    """(chunk name, entries): QM9 chunks first, then the others, in plan order."""
+    for prefix, part in (("qm9", [e for e in plan if e.source == "qm9"]),
+                         ("ext", [e for e in plan if e.source != "qm9"])):
+        for k in range(0, len(part), chunk_size):
+            yield f"{prefix}-{k // chunk_size:03d}", part[k:k + chunk_size]
+
+
+def build_chunks(out_dir: Path, cache_dir: Path, *, chunk_size: int = 200, n_workers: int = 2,
+                 max_chunks: int | None = None, settings: SimulationSettings | None = None,
+                 progress: bool = True) -> list[Path]:
+    """Simulate the chunks of the plan that are not on disk yet; returns the files written."""
+    settings = settings or SimulationSettings()
+    plan = read_plan(out_dir)
+    chunk_dir = out_dir / "chunks"
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    todo = [(name, part) for name, part in chunk_plan(plan, chunk_size)
+            if not (chunk_dir / f"{name}.parquet").is_file()]
+    if max_chunks is not None:
+        todo = todo[:max_chunks]
+    if not todo:
+        return []
+    needed = {e.qm9_index for _, part in todo for e in part if e.qm9_index >= 0}
+    qm9 = {m.index: m for m in iter_qm9() if m.index in needed} if needed else {}
+    written = []
+    for name, part in todo:
+        tasks, extras = [], {}
+        for e in part:
+            coords = None
+            extra = {"id": e.id, "source": e.source, "name": e.name,
+                     "heavy_atoms": e.heavy_atoms, "ref_coordinates": None,
+                     "ref_frequencies": None}
+            if e.qm9_index >= 0:
+                ref = qm9[e.qm9_index]
+                smiles, coords = qm9_smiles_and_coords(ref)
+                if smiles != e.smiles:
+                    raise MspectmolError(f"{e.id}: QM9 SMILES changed since planning")
+                extra["ref_coordinates"] = coords.ravel().tolist()
+                extra["ref_frequencies"] = ref.harmonic_freqs.tolist()
+            tasks.append(MoleculeTask(e.id, e.smiles, coords))
+            extras[e.id] = extra
+        log.info("chunk %s: %d molecules", name, len(tasks))
+        report = run_simulations(tasks, settings, cache_dir=cache_dir, n_workers=n_workers,
+                                 progress=progress)
+        ids = [t.name for t in tasks if t.name in report.records]
+        path = chunk_dir / f"{name}.parquet"
+        report.write_failures(chunk_dir / f"{name}.failures.csv")
+        write_records(path, (report.records[i] for i in ids), (extras[i] for i in ids),
+                      metadata={"chunk": name, "settings_hash": settings.stable_hash()})
+        log.info("chunk %s: %d records, %d failures -> %s", name, len(ids),
+                 len(report.failures), path)
+        written.append(path)
+    return written
