@@ -2,6 +2,7 @@
 
     python scripts/build_dataset.py plan              # draw the molecules -> plan.csv
     python scripts/build_dataset.py build --max-chunks 1   # simulate the next chunk
+    python scripts/build_dataset.py finalize          # index.parquet: labels and splits
     python scripts/build_dataset.py status
 
 Finished chunks land in src/mspectmol/data/embedded/chunks/ and can be committed as they
@@ -14,12 +15,19 @@ import argparse
 import logging
 from pathlib import Path
 
-from mspectmol.data.build import EMBEDDED_DIR, build_chunks, chunk_plan, make_plan, read_plan
+from mspectmol.data.build import (
+    EMBEDDED_DIR,
+    build_chunks,
+    chunk_plan,
+    finalize_index,
+    make_plan,
+    read_plan,
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["plan", "build", "status"])
+    parser.add_argument("step", choices=["plan", "build", "finalize", "status"])
     parser.add_argument("--out", type=Path, default=EMBEDDED_DIR)
     parser.add_argument("--cache", type=Path, default=Path(".cache/simulate"))
     parser.add_argument("--wheels", type=Path, default=Path(".cache/wheels"))
@@ -35,6 +43,8 @@ def main() -> int:
         for path in build_chunks(args.out, args.cache, chunk_size=args.chunk_size,
                                  n_workers=args.workers, max_chunks=args.max_chunks):
             print(path)
+    elif args.step == "finalize":
+        print(finalize_index(args.out))
     else:
         plan = read_plan(args.out)
         chunks = list(chunk_plan(plan, args.chunk_size))

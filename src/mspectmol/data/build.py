@@ -179,3 +179,42 @@ def build_chunks(out_dir: Path, cache_dir: Path, *, chunk_size: int = 200, n_wor
                  len(report.failures), path)
         written.append(path)
     return written
+
+
+SPLIT_SEED = 20261126
+
+
+def finalize_index(out_dir: Path, seed: int = SPLIT_SEED) -> Path:
+    """Write ``index.parquet``: ids, canonical SMILES, labels and the fixed splits.
+
+    Labels are computed from the canonical SMILES with the 37 SMARTS; the random (8:1:1) and
+    Bemis-Murcko scaffold splits are drawn with ``seed`` over all molecules in the chunks.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mspectmol.chem.functional_groups import label
+    from mspectmol.data.dataset import read_chunks
+    from mspectmol.data.splits import random_split, scaffold_split
+
+    table = read_chunks(out_dir, ["id", "source", "canonical_smiles", "heavy_atoms"])
+    order = np.argsort(np.asarray(table.column("id").to_pylist()), kind="stable")
+    table = table.take(pa.array(order))
+    smiles = table.column("canonical_smiles").to_pylist()
+    labels = [label(s).tolist() for s in smiles]
+    index = pa.table({
+        "id": table.column("id"),
+        "smiles": pa.array(smiles),
+        "source": table.column("source"),
+        "heavy_atoms": table.column("heavy_atoms"),
+        "labels": pa.array(labels, type=pa.list_(pa.uint8())),
+        "split_random": pa.array(random_split(len(smiles), seed)),
+        "split_scaffold": pa.array(scaffold_split(smiles, seed)),
+    })
+    index = index.replace_schema_metadata({"split_seed": str(seed),
+                                           "label_version": "functional_groups_v1"})
+    path = out_dir / "index.parquet"
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(index, tmp, compression="zstd")
+    tmp.replace(path)
+    return path

@@ -212,6 +212,14 @@ def normalise(data: Spectrum | np.ndarray, method: str = "max", *,
     return data.with_data(data.x, y, y_unit=unit).log_step(f"normalise: {method}")
 
 
+def line_kernel(offset: np.ndarray, fwhm: np.ndarray | float, shape: str) -> np.ndarray:
+    """Height-normalised line shape at ``offset`` from the centre (1 at 0, 1/2 at fwhm/2)."""
+    z = offset / fwhm
+    if shape == "lorentzian":
+        return 1.0 / (1.0 + 4.0 * z * z)
+    return np.exp(-_FOUR_LN2 * z * z)
+
+
 def broaden(positions: np.ndarray, intensities: np.ndarray, grid: np.ndarray,
             fwhm: float | np.ndarray, shape: str = "lorentzian", *, chunk: int = 2048,
             source: str | None = None) -> np.ndarray:
@@ -255,9 +263,7 @@ def broaden(positions: np.ndarray, intensities: np.ndarray, grid: np.ndarray,
     out = np.zeros(g.size)
     for start in range(0, pos.size, max(1, int(chunk))):
         part = slice(start, start + max(1, int(chunk)))
-        z = (g[None, :] - pos[part, None]) / width[part, None]
-        kernel = 1.0 / (1.0 + 4.0 * z * z) if shape == "lorentzian" else np.exp(-_FOUR_LN2 * z * z)
-        out += amp[part] @ kernel
+        out += amp[part] @ line_kernel(g[None, :] - pos[part, None], width[part, None], shape)
     return out
 
 

@@ -1,0 +1,211 @@
+"""The embedded dataset: simulated peak lists -> training-ready arrays on 600-point grids.
+
+The dataset ships as parquet chunks of simulation records (``data/embedded/chunks``) and an
+index (``data/embedded/index.parquet``: id, canonical SMILES, source, heavy atoms, the 37
+labels and the fixed random and scaffold splits). :func:`load_dataset` broadens the peak
+lists onto the canonical grids of the requested modalities with the settings of
+:data:`BROADENING` and returns arrays ready for training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mspectmol.chem.functional_groups import GROUP_NAMES
+from mspectmol.errors import MspectmolError, UnknownModalityError
+from mspectmol.spectra.preprocessing import canonical_grid, line_kernel
+
+EMBEDDED_DIR = Path(__file__).parent / "embedded"
+#: Modalities the embedded dataset simulates.
+DATASET_MODALITIES = ("ir", "raman", "h_nmr", "c_nmr")
+#: (line shape, FWHM in the canonical unit) used to broaden each modality's peak list.
+BROADENING = {
+    "ir": ("lorentzian", 15.0),
+    "raman": ("lorentzian", 15.0),
+    "h_nmr": ("lorentzian", 0.04),
+    "c_nmr": ("lorentzian", 1.0),
+}
+_PEAK_COLUMNS = {
+    "ir": ("frequencies", "ir_intensities"),
+    "raman": ("frequencies", "raman_activities"),
+    "h_nmr": ("h_shift", "h_count"),
+    "c_nmr": ("c_shift", "c_count"),
+}
+
+
+@dataclass
+class EmbeddedDataset:
+    """Arrays of the embedded dataset (row ``i`` is molecule ``ids[i]`` everywhere).
+
+    Attributes
+    ----------
+    ids, smiles, source
+        Molecule ids (``qm9-...``/``ext-...``), canonical SMILES and source name.
+    heavy_atoms
+        Heavy-atom counts.
+    labels
+        ``(n, 37)`` uint8 functional-group labels in :data:`GROUP_NAMES` order.
+    spectra
+        Modality -> ``(n, n_points)`` float32, each row normalised to maximum 1 (all zero
+        when the molecule has no such signal, e.g. no hydrogen).
+    grids
+        Modality -> the x grid.
+    splits
+        Split scheme (``"random"``, ``"scaffold"``) -> array of ``train``/``val``/``test``.
+    """
+
+    ids: np.ndarray
+    smiles: np.ndarray
+    source: np.ndarray
+    heavy_atoms: np.ndarray
+    labels: np.ndarray
+    spectra: dict[str, np.ndarray] = field(default_factory=dict)
+    grids: dict[str, np.ndarray] = field(default_factory=dict)
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return GROUP_NAMES
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def split_indices(self, scheme: str, part: str) -> np.ndarray:
+        """Row indices of ``part`` (train/val/test) under ``scheme`` (random/scaffold)."""
+        if scheme not in self.splits:
+            raise MspectmolError(f"unknown split {scheme!r}; known: {', '.join(self.splits)}")
+        return np.flatnonzero(self.splits[scheme] == part)
+
+
+def broaden_many(positions: np.ndarray, intensities: np.ndarray, owner: np.ndarray,
+                 n_spectra: int, grid: np.ndarray, fwhm: float, shape: str,
+                 chunk: int = 8192) -> np.ndarray:
+    """Broaden the peaks of many spectra at once.
+
+    Parameters
+    ----------
+    positions, intensities
+        All peaks, concatenated (1-D).
+    owner
+        Spectrum index of each peak, non-decreasing.
+    n_spectra
+        Number of spectra (rows of the result).
+    grid, fwhm, shape
+        As in :func:`mspectmol.spectra.preprocessing.broaden`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_spectra, grid.size)`` float32 sums of height-normalised lines.
+    """
+    out = np.zeros((n_spectra, grid.size), dtype=np.float32)
+    g = grid.astype(np.float32)[None, :]
+    for start in range(0, positions.size, chunk):
+        part = slice(start, start + chunk)
+        lines = line_kernel(g - positions[part, None].astype(np.float32), np.float32(fwhm),
+                            shape) * intensities[part, None].astype(np.float32)
+        rows = owner[part]
+        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        out[rows[firsts]] += np.add.reduceat(lines, firsts, axis=0)
+    return out
+
+
+def _lists(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened values and per-row lengths of a list column."""
+    col = table.column(column).combine_chunks()
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    offsets = col.offsets.to_numpy()
+    return values, np.diff(offsets)
+
+
+def _normalise_rows(y: np.ndarray) -> np.ndarray:
+    top = y.max(axis=1, keepdims=True)
+    np.divide(y, top, out=y, where=top > 0)
+    return y
+
+
+def read_chunks(path: Path | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+    """All chunk tables of the dataset folder, concatenated (explicit columns)."""
+    root = Path(path) if path is not None else EMBEDDED_DIR
+    files = sorted((root / "chunks").glob("*.parquet"))
+    if not files:
+        raise MspectmolError(f"{root / 'chunks'}: no dataset chunks; build the dataset with "
+                             "scripts/build_dataset.py")
+    tables = []
+    for f in files:
+        try:
+            tables.append(pq.read_table(f, columns=list(columns) if columns else None))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise MspectmolError(f"{f}: unreadable dataset chunk ({exc})") from None
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int = 600, *,
+                 path: Path | None = None) -> EmbeddedDataset:
+    """Load the embedded dataset with each modality broadened onto its canonical grid.
+
+    Parameters
+    ----------
+    modalities
+        Any of ``ir``, ``raman``, ``h_nmr``, ``c_nmr``.
+    n_points
+        Grid size (the paper's N = 600).
+    path
+        Dataset folder (default: the one inside the package).
+    """
+    for m in modalities:
+        if m not in DATASET_MODALITIES:
+            raise UnknownModalityError(f"the embedded dataset has no {m!r} spectra; it has "
+                                       f"{', '.join(DATASET_MODALITIES)}")
+    root = Path(path) if path is not None else EMBEDDED_DIR
+    index_path = root / "index.parquet"
+    if not index_path.is_file():
+        raise MspectmolError(f"{index_path}: missing dataset index; run "
+                             "scripts/build_dataset.py finalize")
+    index = pq.read_table(index_path)
+    needed = {"id"} | {c for m in modalities for c in _PEAK_COLUMNS[m]}
+    table = read_chunks(root, sorted(needed))
+    ids = np.asarray(table.column("id").to_pylist())
+    order = {k: i for i, k in enumerate(ids)}
+    index_ids = index.column("id").to_pylist()
+    missing = [k for k in index_ids if k not in order]
+    if missing:
+        raise MspectmolError(f"{index_path}: {len(missing)} indexed molecules have no record "
+                             f"(first: {missing[0]})")
+    rows = np.asarray([order[k] for k in index_ids])
+    n = len(index_ids)
+    ds = EmbeddedDataset(
+        ids=np.asarray(index_ids),
+        smiles=np.asarray(index.column("smiles").to_pylist()),
+        source=np.asarray(index.column("source").to_pylist()),
+        heavy_atoms=index.column("heavy_atoms").to_numpy(),
+        labels=np.asarray(index.column("labels").to_pylist(), dtype=np.uint8).reshape(n, -1),
+        splits={s: np.asarray(index.column(f"split_{s}").to_pylist())
+                for s in ("random", "scaffold")},
+    )
+    inverse = np.empty(len(ids), dtype=np.int64)
+    inverse[:] = -1
+    inverse[rows] = np.arange(n)
+    for m in modalities:
+        pos_col, amp_col = _PEAK_COLUMNS[m]
+        pos, lengths = _lists(table, pos_col)
+        amp, _ = _lists(table, amp_col)
+        owner = np.repeat(inverse, lengths)
+        keep = owner >= 0
+        if m in ("ir", "raman"):
+            keep &= pos > 0  # imaginary modes are stored as negative wavenumbers
+        order_peaks = np.argsort(owner[keep], kind="stable")
+        grid = canonical_grid(m, n_points)
+        step = grid[1] - grid[0]
+        shape, fwhm = BROADENING[m]
+        spec = broaden_many(pos[keep][order_peaks], amp[keep][order_peaks],
+                            owner[keep][order_peaks], n, grid, max(fwhm, 2 * step), shape)
+        ds.spectra[m] = _normalise_rows(spec)
+        ds.grids[m] = grid
+    return ds
