@@ -3,6 +3,7 @@
     python scripts/build_dataset.py plan              # draw the molecules -> plan.csv
     python scripts/build_dataset.py build --max-chunks 1   # simulate the next chunk
     python scripts/build_dataset.py finalize          # index.parquet: labels and splits
+    python scripts/build_dataset.py card              # docs/data_card.md
     python scripts/build_dataset.py status
 
 Finished chunks land in src/mspectmol/data/embedded/chunks/ and can be committed as they
@@ -27,13 +28,14 @@ from mspectmol.data.build import (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["plan", "build", "finalize", "status"])
+    parser.add_argument("step", choices=["plan", "build", "finalize", "card", "status"])
     parser.add_argument("--out", type=Path, default=EMBEDDED_DIR)
     parser.add_argument("--cache", type=Path, default=Path(".cache/simulate"))
     parser.add_argument("--wheels", type=Path, default=Path(".cache/wheels"))
     parser.add_argument("--max-chunks", type=int, default=None)
     parser.add_argument("--chunk-size", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--card", type=Path, default=Path("docs/data_card.md"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.step == "plan":
@@ -45,6 +47,12 @@ def main() -> int:
             print(path)
     elif args.step == "finalize":
         print(finalize_index(args.out))
+    elif args.step == "card":
+        from mspectmol.data.card import render_data_card
+
+        args.card.parent.mkdir(parents=True, exist_ok=True)
+        args.card.write_text(render_data_card(args.out), encoding="utf-8")
+        print(args.card)
     else:
         plan = read_plan(args.out)
         chunks = list(chunk_plan(plan, args.chunk_size))
