@@ -23,30 +23,38 @@ log = logging.getLogger("mspectmol")
 SUBCOMMANDS = (label, convert)
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options(top_level: bool) -> argparse.ArgumentParser:
+    """Shared options; accepted before or after the subcommand.
+
+    Subcommand copies default to ``SUPPRESS`` so that they do not overwrite values given
+    before the subcommand name (``mspectmol -v label ...``).
+    """
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("output and logging")
-    group.add_argument("-v", "--verbose", action="count", default=0,
+
+    def default(value):
+        return value if top_level else argparse.SUPPRESS
+
+    group.add_argument("-v", "--verbose", action="count", default=default(0),
                        help="more log output (-vv for debug)")
-    group.add_argument("-q", "--quiet", action="count", default=0,
+    group.add_argument("-q", "--quiet", action="count", default=default(0),
                        help="less log output (-q warnings only, -qq errors only)")
-    group.add_argument("--logfile", type=Path, default=None,
+    group.add_argument("--logfile", type=Path, default=default(None),
                        help="also write the log (at debug level) to this file")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="mspectmol",
         description="Functional groups, structures and conformations from several spectra.",
-        parents=[common],
+        parents=[_common_options(top_level=True)],
     )
     parser.add_argument("--version", action="version", version=f"mspectmol {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
-        module.add_parser(sub, parents=[common])
+        module.add_parser(sub, parents=[_common_options(top_level=False)])
     return parser
 
 
