@@ -1,0 +1,130 @@
+"""Mascot Generic Format (MGF) mass spectra, read with ``pyteomics.mgf`` (streaming).
+
+Each ``BEGIN IONS`` ... ``END IONS`` record becomes a peak-list :class:`Spectrum` of modality
+``ms``; header parameters before the first record apply to all records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mspectmol.errors import SpectrumFileError
+from mspectmol.spectra.readers.base import (
+    PathArg,
+    build_spectrum,
+    check_file,
+    is_binary,
+    normalise_ionmode,
+    resolve_modality,
+)
+from mspectmol.spectra.spectrum import Spectrum
+
+#: MGF parameter -> metadata key (first match wins).
+_PARAMS = {
+    "title": "title", "name": "name", "compound_name": "name", "smiles": "smiles",
+    "inchi": "inchi", "inchikey": "inchikey", "formula": "formula",
+    "ionmode": "ionmode", "ion_mode": "ionmode", "collision_energy": "collision_energy",
+    "collisionenergy": "collision_energy", "ce": "collision_energy", "adduct": "adduct",
+    "precursor_type": "adduct", "scans": "scans", "rtinseconds": "retention_time_s",
+    "instrument": "instrument", "instrument_type": "instrument", "spectrumid": "spectrum_id",
+    "spectrum_id": "spectrum_id", "ms_level": "ms_level", "mslevel": "ms_level",
+}
+
+
+def check_text_head(path: Path, size: int = 65536) -> None:
+    """Raise :class:`SpectrumFileError` when the start of ``path`` is binary."""
+    with open(path, "rb") as handle:
+        head = handle.read(size)
+    if is_binary(head):
+        raise SpectrumFileError("binary (non-text) content; not a text spectrum file", path)
+
+
+def mgf_metadata(params: dict[str, Any]) -> dict[str, Any]:
+    """Standard metadata from the parameters of one MGF record."""
+    meta: dict[str, Any] = {}
+    for key, name in _PARAMS.items():
+        value = params.get(key)
+        if value not in (None, "") and name not in meta:
+            meta[name] = value
+    pepmass = params.get("pepmass")
+    if isinstance(pepmass, tuple | list) and pepmass and pepmass[0] is not None:
+        meta["precursor_mz"] = float(pepmass[0])
+        if len(pepmass) > 1 and pepmass[1] is not None:
+            meta["precursor_intensity"] = float(pepmass[1])
+    elif pepmass is not None:
+        meta["precursor_mz"] = float(pepmass)
+    for key in ("precursor_mz", "precursormz"):
+        if "precursor_mz" not in meta and params.get(key) not in (None, ""):
+            try:
+                meta["precursor_mz"] = float(params[key])
+            except (TypeError, ValueError):
+                meta["precursor_mz_text"] = params[key]
+    if "ionmode" in meta:
+        meta["ionmode"] = normalise_ionmode(meta["ionmode"])
+    if "title" not in meta and meta.get("name"):
+        meta["title"] = meta["name"]
+    charge = params.get("charge")
+    if charge:
+        meta["charge"] = int(charge[0]) if isinstance(charge, list | tuple) else charge
+    meta["mgf_params"] = {k: (list(v) if isinstance(v, tuple | list) else v)
+                          for k, v in params.items()}
+    return meta
+
+
+def read_mgf(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
+    """Yield the spectra of an MGF file, one per ``BEGIN IONS`` record, streaming.
+
+    Parameters
+    ----------
+    path
+        An ``.mgf`` file.
+    modality
+        Must be ``"ms"`` (or ``None``).
+
+    Yields
+    ------
+    Spectrum
+        Peak lists (``kind="peaks"``, m/z); metadata ``precursor_mz``, ``charge``,
+        ``smiles``, ``inchikey``, ``name``/``title``, ``ionmode``, ``collision_energy``
+        when the record has them, and ``record`` (1-based position).
+
+    Raises
+    ------
+    SpectrumFileError
+        Missing/empty/binary files, no records, a record without ``END IONS``
+        (truncated), non-numeric peak lines, NaN values, records without peaks.
+    """
+    from pyteomics import mgf
+    from pyteomics.auxiliary import PyteomicsError
+
+    p = check_file(path)
+    mod = resolve_modality("ms", modality, p)
+    check_text_head(p)
+    count = 0
+    with mgf.MGF(str(p), use_header=True, convert_arrays=1, read_charges=False,
+                 read_ions=False) as reader:
+        while True:
+            try:
+                entry = next(reader)
+            except StopIteration:
+                break
+            except PyteomicsError as exc:
+                msg = str(getattr(exc, "message", exc)).replace("\n", " ")
+                raise SpectrumFileError(f"after record {count}: {msg}", p) from None
+            except ValueError as exc:
+                raise SpectrumFileError(f"record {count + 1}: {exc}", p) from None
+            count += 1
+            if entry is None:
+                raise SpectrumFileError(
+                    f"truncated file: record {count} has no END IONS", p)
+            meta = {"format": "mgf", "record": count, **mgf_metadata(entry["params"])}
+            where = f"record {count}" + (f" ({meta['title']!r})" if meta.get("title") else "")
+            mz, intensity = entry["m/z array"], entry["intensity array"]
+            if len(mz) == 0:
+                raise SpectrumFileError(f"{where} has no peaks", p)
+            yield build_spectrum(mz, intensity, mod, x_unit="m/z", y_unit="arbitrary",
+                                 metadata=meta, source=p, kind="peaks", where=where)
+    if count == 0:
+        raise SpectrumFileError("no MGF record (BEGIN IONS ... END IONS) found", p)
