@@ -12,9 +12,5 @@ echo "[demo] functional groups of the example molecules -> $OUT/labels.csv"
 .venv/bin/mspectmol label "$EX/molecules.smi"
 .venv/bin/mspectmol label "$EX/molecules.smi" -o "$OUT/labels.csv"
 echo "[demo] example spectra -> canonical 600-point grids in $OUT/"
-for f in "$EX"/*.jdx "$EX"/*.csv "$EX"/*.mgf; do
-    [ -e "$f" ] || continue
-    name=$(basename "$f"); name="${name%.*}"
-    .venv/bin/mspectmol convert "$f" -o "$OUT/${name}_600.csv"
-done
+.venv/bin/mspectmol convert "$EX"/*.jdx "$EX"/*.csv -o "$OUT/examples_600.csv"
 echo "[demo] done: results in $OUT/"

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from mspectmol.errors import MspectmolError
-from mspectmol.spectra.convert import convert_files, write_grids
+from mspectmol.spectra.convert import check_output_path, convert_files, write_grids
 from mspectmol.spectra.modalities import get_modality, modality_names
 
 log = logging.getLogger("mspectmol.convert")
@@ -40,11 +40,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.points < 2:
         raise MspectmolError(f"--points must be at least 2, got {args.points}")
+    check_output_path(args.output)
     grids = convert_files(args.inputs, modality=args.modality, n_points=args.points,
                           normalise=args.normalise, fmt=args.fmt)
     for path in write_grids(grids, args.output):
         log.info("wrote %s", path)
     for mod, grid in grids.items():
-        log.info("%s: %d spectra on %d points, %g-%g %s", mod, len(grid.rows), grid.x.size,
+        log.info("%s: %d spectra on %d points from %g to %g %s", mod, len(grid.rows), grid.x.size,
                  grid.x[0], grid.x[-1], get_modality(mod).x_unit)
     return 0

@@ -36,12 +36,16 @@ class GridSpectra:
         One intensity vector per spectrum.
     names
         A name per spectrum (``file`` or ``file#k`` for multi-spectrum files, or the title).
+    y_unit
+        Intensity unit after conversion (e.g. ``absorbance`` for IR given in %T); when the
+        inputs differ, ``"arbitrary"``.
     preprocessing
         The preprocessing steps applied to each spectrum.
     """
 
     modality: str
     x: np.ndarray
+    y_unit: str = "arbitrary"
     rows: list[np.ndarray] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     preprocessing: list[list[str]] = field(default_factory=list)
@@ -89,6 +93,10 @@ def convert_files(paths: Iterable[str | Path], *, modality: str | None = None,
                 grid = grids[spectrum.modality] = GridSpectra(
                     spectrum.modality, canonical_grid(spectrum.modality, n_points))
             gridded = grid_spectrum(spectrum, n_points, normalise=normalise)
+            if not grid.rows:
+                grid.y_unit = gridded.y_unit or "arbitrary"
+            elif grid.y_unit != gridded.y_unit:
+                grid.y_unit = "arbitrary"  # inputs in different units
             title = str(spectrum.metadata.get("title") or "").strip()
             name = path.stem if count == 1 else f"{path.stem}#{count}"
             grid.rows.append(np.asarray(gridded.y, dtype=np.float32))
@@ -102,6 +110,14 @@ def convert_files(paths: Iterable[str | Path], *, modality: str | None = None,
     return grids
 
 
+def check_output_path(output: str | Path) -> Path:
+    """The output path, checked to end in ``.csv`` or ``.parquet``."""
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise MspectmolError(f"{output}: output must end in .csv or .parquet")
+    return output
+
+
 def write_grids(grids: dict[str, GridSpectra], output: str | Path) -> list[Path]:
     """Write converted spectra: ``.csv`` or ``.parquet`` (by suffix), one file per modality.
 
@@ -113,18 +129,17 @@ def write_grids(grids: dict[str, GridSpectra], output: str | Path) -> list[Path]
     list of Path
         The files written.
     """
-    output = Path(output)
+    output = check_output_path(output)
     suffix = output.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise MspectmolError(f"{output}: output must end in .csv or .parquet")
     output.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for mod, grid in grids.items():
         target = output if len(grids) == 1 else output.with_name(
             f"{output.stem}_{mod}{output.suffix}")
         if suffix == ".csv":
-            write_csv(target, grid.x, grid.matrix, mod, names=grid.names)
+            write_csv(target, grid.x, grid.matrix, mod, names=grid.names, y_unit=grid.y_unit)
         else:
-            write_parquet(target, grid.x, grid.matrix, mod, names=grid.names)
+            write_parquet(target, grid.x, grid.matrix, mod, names=grid.names,
+                          y_unit=grid.y_unit)
         written.append(target)
     return written

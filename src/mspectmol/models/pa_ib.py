@@ -1,0 +1,271 @@
+"""The primary-auxiliary information-bottleneck (PA-IB) classifier (paper section 2).
+
+Architecture, for one primary modality ``m`` and auxiliary modalities ``a_1 .. a_K``:
+
+1. Every spectrum (interpolated to ``n_points`` and normalised beforehand, eq. 3, by
+   :mod:`mspectmol.spectra.preprocessing`) goes through its own :class:`SpectrumEncoder`
+   (eq. 4-5), giving ``H`` of shape ``(batch, n_bands, C)`` after transposing (contiguous:
+   strided gate and noise ops cost about twice as much on CPU).
+2. Primary gate (eq. 6-8): ``p^m_i = MLP(H^m_i)`` and ``T^m = lambda H^m + (1 - lambda) eps``.
+3. Auxiliary gates: the paper concatenates two auxiliary spectra into one 1200-point input,
+   which leaves ``H^a`` twice as long as ``H^m`` and makes ``H^m_i || H^a_i`` ill-defined. We
+   give each auxiliary spectrum its own encoder, so its ``H^{a_k}`` has as many bands as
+   ``H^m``, and its own gate ``p^{a_k}_i = MLP(H^m_i || H^{a_k}_i || T^m_i)``, aligned band by
+   band (band ``i`` is the same fraction of each modality's canonical range). ``T^{a_k}`` then
+   follows eq. 7. This is the paper's design with the concatenation split per spectrum; it
+   also lets one auxiliary spectrum be missing without shifting the other.
+4. Readout: each bottleneck is flattened (band order matters in spectra; a mean pool would
+   discard where peaks are) and projected to ``head_hidden`` units.
+   ``logits_primary = head_m(z_m)`` models ``p(Y | T_m)`` (``L_pred``, eq. 10) and
+   ``logits = head_fused(z_m || z_a1 || ... || z_aK)`` models ``p(Y | T_m, T_a)`` (``L_sup``,
+   eq. 11). ``logits`` is the model's prediction.
+
+Missing modalities: a False entry in the availability mask zeroes that spectrum, its
+projected readout ``z`` in the fused head, its gate probabilities in the output, and (in
+:mod:`mspectmol.models.losses`) its KL and prediction-loss contributions.
+
+Training (``model.train()``): relaxed-Bernoulli gates at ``temperature`` and Gaussian noise;
+inference (``model.eval()``): deterministic ``lambda = p``, no noise and no KL unless asked for.
+See :mod:`mspectmol.models.gates` for the noise model and :mod:`mspectmol.models.losses` for
+eq. 14.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mspectmol.errors import MspectmolError
+from mspectmol.models.encoders import SpectrumEncoder, encoded_length, prepare_batch
+from mspectmol.models.gates import BandGate, apply_gate, check_prior
+from mspectmol.spectra.modalities import get_modality
+
+
+@dataclass
+class PAIBConfig:
+    """Hyper-parameters of :class:`PAIBModel` (JSON-serialisable with :meth:`to_dict`).
+
+    Attributes
+    ----------
+    primary
+        Primary modality (the paper's best: ``"ir"``; appendix H).
+    auxiliary
+        Auxiliary modalities, each with its own encoder and gate.
+    n_points
+        Points per input spectrum (600 in the paper).
+    channels
+        Output channels of the convolution stages (two stages, eq. 4-5).
+    kernel_size
+        Odd convolution kernel length.
+    gate_hidden
+        Hidden units of each gate MLP.
+    head_hidden
+        Units of each readout projection and of the predictor heads.
+    dropout
+        Dropout rate in the readout and heads.
+    n_labels
+        Number of functional-group labels (37, the paper's Table 5).
+    temperature
+        Relaxed-Bernoulli temperature ``t`` (1.0, section 2.2.2 and appendix J).
+    alpha, beta
+        Weights of ``L_MI2`` and ``L_MI3`` (1e-6, appendix B and T).
+    aux_weight
+        Weight of ``L_pred``, the auxiliary head that predicts from ``T_m`` alone (0.7,
+        appendix B); see :mod:`mspectmol.models.losses`.
+    mi1_weight
+        Weight of ``L_MI1`` (1 in eq. 14; exposed for the ablations of Fig. 11b and for tuning:
+        see :mod:`mspectmol.models.losses` on how strongly 1 compresses the auxiliary gates).
+    prior
+        Prior of the KL terms: ``"gaussian"`` (the paper's) or ``"laplace"`` (appendix L).
+    """
+
+    primary: str = "ir"
+    auxiliary: tuple[str, ...] = ("h_nmr", "c_nmr")
+    n_points: int = 600
+    channels: tuple[int, ...] = (32, 64)
+    kernel_size: int = 11
+    gate_hidden: int = 32
+    head_hidden: int = 128
+    dropout: float = 0.2
+    n_labels: int = 37
+    temperature: float = 1.0
+    alpha: float = 1e-6
+    beta: float = 1e-6
+    aux_weight: float = 0.7
+    mi1_weight: float = 1.0
+    prior: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        self.primary = get_modality(self.primary).name
+        self.auxiliary = tuple(get_modality(m).name for m in self.auxiliary)
+        self.channels = tuple(int(c) for c in self.channels)
+        names = (self.primary, *self.auxiliary)
+        if len(set(names)) != len(names):
+            raise MspectmolError(f"primary and auxiliary modalities must differ, got {names}")
+        self.prior = check_prior(self.prior)
+        positive = {"n_points": self.n_points, "kernel_size": self.kernel_size,
+                    "gate_hidden": self.gate_hidden, "head_hidden": self.head_hidden,
+                    "n_labels": self.n_labels, "temperature": self.temperature}
+        for key, value in positive.items():
+            if not value > 0:
+                raise MspectmolError(f"PAIBConfig.{key} must be > 0, got {value!r}")
+        if not self.channels or min(self.channels) < 1:
+            raise MspectmolError(f"PAIBConfig.channels must be positive, got {self.channels}")
+        if self.kernel_size % 2 == 0:
+            raise MspectmolError(f"PAIBConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.n_bands < 1:
+            raise MspectmolError(f"n_points={self.n_points} is too short for "
+                                 f"{len(self.channels)} pool-2 stages")
+        if not 0.0 <= self.dropout < 1.0:
+            raise MspectmolError(f"PAIBConfig.dropout must be in [0, 1), got {self.dropout}")
+        for key in ("alpha", "beta", "aux_weight", "mi1_weight"):
+            if not getattr(self, key) >= 0:
+                raise MspectmolError(f"PAIBConfig.{key} must be >= 0, got {getattr(self, key)}")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Primary first, then the auxiliary modalities."""
+        return (self.primary, *self.auxiliary)
+
+    @property
+    def n_bands(self) -> int:
+        """Bands per spectrum after the convolution stages (150 for 600 points, 2 stages)."""
+        return encoded_length(self.n_points, len(self.channels))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict (tuples become lists)."""
+        out = asdict(self)
+        out["auxiliary"] = list(self.auxiliary)
+        out["channels"] = list(self.channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PAIBConfig:
+        """Rebuild a config from :meth:`to_dict` output; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MspectmolError(f"unknown PAIBConfig keys: {', '.join(unknown)}")
+        kwargs = dict(data)
+        for key in ("auxiliary", "channels"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+@dataclass
+class PAIBOutput:
+    """What :meth:`PAIBModel.forward` returns.
+
+    Attributes
+    ----------
+    logits
+        Fused prediction ``p(Y | T_m, T_a)``, ``(batch, n_labels)``.
+    logits_primary
+        Prediction from ``T_m`` alone, ``(batch, n_labels)``.
+    gate_probs
+        ``{modality: (batch, n_bands)}`` keep probabilities (zero where unavailable).
+    kl
+        ``{modality: (batch,)}`` KL of each gate summed over bands and channels, or None when
+        not computed (eval mode by default).
+    kl_size
+        Elements per sample behind each KL sum (``n_bands * C``).
+    available
+        ``{modality: (batch,) bool}`` availability used.
+    """
+
+    logits: Tensor
+    logits_primary: Tensor
+    gate_probs: dict[str, Tensor]
+    kl: dict[str, Tensor] | None
+    kl_size: int
+    available: dict[str, Tensor]
+
+
+def _readout(in_features: int, hidden: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(1), nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
+                         nn.Dropout(dropout))
+
+
+def _head(in_features: int, hidden: int, n_labels: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
+                         nn.Dropout(dropout), nn.Linear(hidden, n_labels))
+
+
+class PAIBModel(nn.Module):
+    """PA-IB multi-label classifier; see the module docstring.
+
+    Parameters
+    ----------
+    config
+        Hyper-parameters; defaults to :class:`PAIBConfig()`.
+    """
+
+    def __init__(self, config: PAIBConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or PAIBConfig()
+        self.config = cfg
+        width = cfg.channels[-1]
+        flat = cfg.n_bands * width
+        self.encoders = nn.ModuleDict({m: SpectrumEncoder(1, cfg.channels, cfg.kernel_size)
+                                       for m in cfg.modalities})
+        self.gates = nn.ModuleDict({cfg.primary: BandGate(width, cfg.gate_hidden)})
+        for m in cfg.auxiliary:
+            self.gates[m] = BandGate(3 * width, cfg.gate_hidden)
+        self.readouts = nn.ModuleDict({m: _readout(flat, cfg.head_hidden, cfg.dropout)
+                                       for m in cfg.modalities})
+        self.head_primary = _head(cfg.head_hidden, cfg.head_hidden, cfg.n_labels, cfg.dropout)
+        self.head_fused = _head(cfg.head_hidden * len(cfg.modalities), cfg.head_hidden,
+                                cfg.n_labels, cfg.dropout)
+
+    def encode(self, name: str, x: Tensor) -> Tensor:
+        """Features ``H`` of one modality, ``(batch, n_bands, C)``, contiguous."""
+        return self.encoders[name](x).transpose(1, 2).contiguous()
+
+    def forward(self, spectra: Mapping[str, Tensor],
+                available: Mapping[str, Tensor] | None = None, *,
+                return_kl: bool | None = None) -> PAIBOutput:
+        """Predict functional-group logits from a batch of spectra.
+
+        Parameters
+        ----------
+        spectra
+            ``{modality: (batch, n_points) float tensor}``; the primary is required, an absent
+            auxiliary modality counts as missing for the whole batch, other keys are ignored.
+        available
+            Optional ``{modality: (batch,) bool}`` availability masks.
+        return_kl
+            Compute the KL terms; defaults to ``self.training``.
+        """
+        cfg = self.config
+        batch = prepare_batch(spectra, available, cfg.modalities, cfg.n_points,
+                              required=(cfg.primary,), dtype=self.head_fused[0].weight.dtype)
+        want_kl = self.training if return_kl is None else bool(return_kl)
+        opts = {"stochastic": self.training, "temperature": cfg.temperature,
+                "compute_kl": want_kl, "prior": cfg.prior}
+        h_m = self.encode(cfg.primary, batch.spectra[cfg.primary])
+        results = {cfg.primary: apply_gate(h_m, self.gates[cfg.primary](h_m), **opts)}
+        t_m = results[cfg.primary].features
+        for name in cfg.auxiliary:
+            h_a = self.encode(name, batch.spectra[name])
+            gate_in = torch.cat((h_m, h_a, t_m), dim=-1)
+            results[name] = apply_gate(h_a, self.gates[name](gate_in), **opts)
+        z = {m: self.readouts[m](r.features) for m, r in results.items()}
+        logits_primary = self.head_primary(z[cfg.primary])
+        fused = [z[m] * batch.available[m].unsqueeze(1).to(z[m].dtype) for m in cfg.modalities]
+        logits = self.head_fused(torch.cat(fused, dim=1))
+        probs = {m: r.prob * batch.available[m].unsqueeze(1).to(r.prob.dtype)
+                 for m, r in results.items()}
+        kl = {m: r.kl for m, r in results.items()} if want_kl else None
+        return PAIBOutput(logits=logits, logits_primary=logits_primary, gate_probs=probs,
+                          kl=kl, kl_size=cfg.n_bands * cfg.channels[-1],
+                          available=batch.available)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

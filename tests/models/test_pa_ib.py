@@ -1,0 +1,264 @@
+"""PA-IB model and loss: shapes, gradients, determinism, overfitting, missing modalities."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from mspectmol.errors import MspectmolError, SpectrumError, UnknownModalityError
+from mspectmol.models.losses import pa_ib_loss
+from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+
+SMALL = {"n_points": 120, "channels": (8, 16), "gate_hidden": 8, "head_hidden": 32,
+         "n_labels": 6, "dropout": 0.0}
+
+
+@pytest.fixture(autouse=True)
+def _seed_one_thread():
+    """Fixed seed; one thread (tiny tensors: threads only contend on a shared CPU)."""
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _batch(n: int = 6, n_points: int = 120) -> dict[str, torch.Tensor]:
+    return {m: torch.rand(n, n_points) for m in ("ir", "h_nmr", "c_nmr")}
+
+
+def _learnable(n: int, n_labels: int, n_points: int) -> tuple[dict, torch.Tensor]:
+    """Each label adds a Gaussian peak at its own position (different in each modality)."""
+    y = (torch.rand(n, n_labels) < 0.4).float()
+    grid = torch.arange(n_points, dtype=torch.float32)
+    spectra = {}
+    for shift, name in enumerate(("ir", "h_nmr", "c_nmr")):
+        centres = torch.linspace(8, n_points - 8, n_labels).roll(shift)
+        peaks = torch.exp(-0.5 * ((grid - centres[:, None]) / 2.0) ** 2)
+        spectra[name] = y @ peaks + 0.05 * torch.rand(n, n_points)
+    return spectra, y
+
+
+def _micro_f1(logits: torch.Tensor, y: torch.Tensor) -> float:
+    pred = logits > 0
+    tp = (pred & (y > 0.5)).sum().item()
+    fp = (pred & (y < 0.5)).sum().item()
+    fn = (~pred & (y > 0.5)).sum().item()
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def test_default_config_matches_the_paper():
+    cfg = PAIBConfig()
+    assert (cfg.n_points, cfg.channels, cfg.kernel_size, cfg.n_labels) == (600, (32, 64), 11, 37)
+    assert (cfg.temperature, cfg.alpha, cfg.beta, cfg.aux_weight) == (1.0, 1e-6, 1e-6, 0.7)
+    assert cfg.n_bands == 150 and cfg.modalities == ("ir", "h_nmr", "c_nmr")
+
+
+def test_config_round_trips_through_json_and_normalises_names():
+    cfg = PAIBConfig(primary="IR", auxiliary=("1h", "13C"), channels=[4, 8], prior="Laplace")
+    assert cfg.auxiliary == ("h_nmr", "c_nmr") and cfg.prior == "laplace"
+    back = PAIBConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"primary": "ir", "auxiliary": ("ir",)}, "must differ"),
+    ({"kernel_size": 10}, "odd"),
+    ({"prior": "gamma"}, "gamma"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"n_points": 3}, "too short"),
+    ({"alpha": -1.0}, "alpha"),
+])
+def test_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(MspectmolError, match=match):
+        PAIBConfig(**kwargs)
+
+
+def test_config_rejects_unknown_keys_and_modalities():
+    with pytest.raises(MspectmolError, match="unknown PAIBConfig keys: colour"):
+        PAIBConfig.from_dict({"colour": 1})
+    with pytest.raises(UnknownModalityError):
+        PAIBConfig(primary="xray")
+
+
+def test_forward_shapes_and_all_parameters_get_gradients():
+    cfg = PAIBConfig(**SMALL)
+    model = PAIBModel(cfg).train()
+    out = model(_batch())
+    assert out.logits.shape == out.logits_primary.shape == (6, 6)
+    assert set(out.gate_probs) == set(out.kl) == {"ir", "h_nmr", "c_nmr"}
+    assert all(p.shape == (6, 30) for p in out.gate_probs.values())
+    assert all(k.shape == (6,) for k in out.kl.values())
+    assert out.kl_size == 30 * 16
+    loss = pa_ib_loss(out, (torch.rand(6, 6) > 0.5).float(), cfg)
+    loss.total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_loss_is_eq14():
+    cfg = PAIBConfig(**SMALL, alpha=1e-3, beta=2e-3, aux_weight=0.7)
+    out = PAIBModel(cfg).train()(_batch())
+    loss = pa_ib_loss(out, torch.ones(6, 6), cfg)
+    expected = (loss.sup + 0.7 * loss.pred + loss.mi1 + 1e-3 * loss.mi2 + 2e-3 * loss.mi3)
+    torch.testing.assert_close(loss.total, expected)
+    torch.testing.assert_close(loss.mi2, out.kl["ir"].mean())
+    aux = torch.cat([out.kl["h_nmr"], out.kl["c_nmr"]]).mean()
+    torch.testing.assert_close(loss.mi3, aux)
+    torch.testing.assert_close(loss.mi1, aux / out.kl_size)
+    sup = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, torch.ones(6, 6))
+    torch.testing.assert_close(loss.sup, sup)
+    assert set(loss.as_floats()) == {"total", "sup", "pred", "mi1", "mi2", "mi3"}
+
+
+def test_loss_errors_are_clear():
+    cfg = PAIBConfig(**SMALL)
+    model = PAIBModel(cfg).eval()
+    out = model(_batch())
+    assert out.kl is None
+    with pytest.raises(MspectmolError, match="no KL terms"):
+        pa_ib_loss(out, torch.ones(6, 6), cfg)
+    out = model(_batch(), return_kl=True)
+    with pytest.raises(MspectmolError, match=r"shape \(6, 6\)"):
+        pa_ib_loss(out, torch.ones(6, 5), cfg)
+    with pytest.raises(MspectmolError, match=r"\[0, 1\]"):
+        pa_ib_loss(out, torch.full((6, 6), 2.0), cfg)
+
+
+def test_eval_is_deterministic_and_training_is_not():
+    model = PAIBModel(PAIBConfig(**SMALL))
+    x = _batch()
+    model.train()
+    a, b = model(x), model(x)
+    assert not torch.equal(a.logits, b.logits)
+    model.eval()
+    with torch.inference_mode():
+        c, d = model(x), model(x)
+    torch.testing.assert_close(c.logits, d.logits, rtol=0, atol=0)
+    torch.testing.assert_close(c.gate_probs["ir"], d.gate_probs["ir"], rtol=0, atol=0)
+
+
+def test_overfits_a_small_learnable_set():
+    cfg = PAIBConfig(**SMALL)
+    model = PAIBModel(cfg)
+    x, y = _learnable(48, cfg.n_labels, cfg.n_points)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    f1, start = 0.0, time.perf_counter()
+    for step in range(400):
+        model.train()
+        opt.zero_grad()
+        pa_ib_loss(model(x), y, cfg).total.backward()
+        opt.step()
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                f1 = _micro_f1(model(x).logits, y)
+            if f1 >= 0.95:
+                break
+    assert f1 >= 0.95, f"micro-F1 {f1:.3f} after {step + 1} steps"
+    assert time.perf_counter() - start < 20
+
+
+def test_missing_auxiliary_is_masked():
+    model = PAIBModel(PAIBConfig(**SMALL)).eval()
+    x = _batch()
+    mask = torch.tensor([True, False, True, False, True, True])
+    with torch.no_grad():
+        ref = model(x, {"h_nmr": mask})
+        x2 = dict(x)
+        x2["h_nmr"] = x["h_nmr"].clone()
+        x2["h_nmr"][~mask] = float("nan")  # values of missing rows are never used
+        alt = model(x2, {"h_nmr": mask})
+        torch.testing.assert_close(ref.logits, alt.logits)
+        assert torch.equal(ref.gate_probs["h_nmr"][~mask], torch.zeros(2, 30))
+        assert (ref.gate_probs["h_nmr"][mask] > 0).all()
+        # an absent key is missing for the whole batch, like an all-False mask
+        absent = model({"ir": x["ir"], "c_nmr": x["c_nmr"]})
+        none = model(x, {"h_nmr": torch.zeros(6, dtype=torch.bool)})
+        torch.testing.assert_close(absent.logits, none.logits)
+        assert not absent.available["h_nmr"].any()
+        # the auxiliary spectrum does change the prediction where it is available
+        assert not torch.allclose(ref.logits[mask], none.logits[mask])
+
+
+def test_missing_auxiliary_is_left_out_of_the_kl_terms():
+    cfg = PAIBConfig(**SMALL)
+    model = PAIBModel(cfg).train()
+    out = model(_batch(), {"h_nmr": torch.zeros(6, dtype=torch.bool)})
+    loss = pa_ib_loss(out, torch.ones(6, 6), cfg)
+    torch.testing.assert_close(loss.mi3, out.kl["c_nmr"].mean())
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = PAIBModel(PAIBConfig(**SMALL)).eval()
+    x = _batch()
+    with pytest.raises(MspectmolError, match="requires"):
+        model({"h_nmr": x["h_nmr"]})
+    with pytest.raises(SpectrumError, match=r"ir spectra must have shape \(batch, 120\)"):
+        model({**x, "ir": torch.rand(6, 100)})
+    bad = x["c_nmr"].clone()
+    bad[2, 5] = float("inf")
+    with pytest.raises(SpectrumError, match="c_nmr spectra contain NaN or infinite"):
+        model({**x, "c_nmr": bad})
+    with pytest.raises(MspectmolError, match="different batch sizes"):
+        model({**x, "h_nmr": torch.rand(5, 120)})
+    with pytest.raises(MspectmolError, match="availability mask of h_nmr"):
+        model(x, {"h_nmr": torch.ones(4, dtype=torch.bool)})
+    with pytest.raises(SpectrumError, match="floating point"):
+        model({**x, "ir": torch.ones(6, 120, dtype=torch.long)})
+    with pytest.raises(UnknownModalityError):
+        model({**x, "nmr": x["ir"]})
+
+
+def test_laplace_prior_and_no_auxiliary():
+    cfg = PAIBConfig(**{**SMALL, "prior": "laplace"}, auxiliary=())
+    model = PAIBModel(cfg).train()
+    out = model({"ir": torch.rand(4, 120)})
+    loss = pa_ib_loss(out, torch.zeros(4, 6), cfg)
+    assert torch.isfinite(loss.total) and loss.mi1 == 0 and loss.mi3 == 0
+    assert set(out.gate_probs) == {"ir"}
+
+
+def test_encoder_matches_a_plain_conv1d_stack():
+    from mspectmol.models.encoders import SpectrumEncoder
+
+    enc = SpectrumEncoder(2, (4, 6), 5).eval()
+    ref = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 5, padding=2), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
+        torch.nn.MaxPool1d(2), torch.nn.Conv1d(4, 6, 5, padding=2), torch.nn.BatchNorm1d(6),
+        torch.nn.ReLU(), torch.nn.MaxPool1d(2)).eval()
+    with torch.no_grad():
+        for p, q in zip(enc.parameters(), ref.parameters(), strict=True):
+            q.copy_(p.reshape(q.shape))
+        for name in ("running_mean", "running_var"):
+            for i in (1, 5):
+                getattr(enc.stages[i // 4][1], name).uniform_(0.5, 1.5)
+                getattr(ref[i], name).copy_(getattr(enc.stages[i // 4][1], name))
+        x = torch.randn(3, 2, 41)
+        out = enc(x)
+        torch.testing.assert_close(out, ref(x))
+    assert out.shape == (3, 6, 10) and out.transpose(1, 2).is_contiguous()
+
+
+def test_bf16_autocast_inference_runs_close_to_fp32():
+    model = PAIBModel(PAIBConfig(**SMALL)).eval()
+    x = _batch()
+    with torch.inference_mode():
+        ref = torch.sigmoid(model(x).logits)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = torch.sigmoid(model(x).logits.float())
+    torch.testing.assert_close(low, ref, atol=0.03, rtol=0)
+
+
+def test_float64_input_is_cast_and_empty_samples_are_refused():
+    model = PAIBModel(PAIBConfig(**SMALL)).eval()
+    x = _batch()
+    with torch.no_grad():
+        ref = model(x).logits
+        torch.testing.assert_close(model({m: v.double() for m, v in x.items()}).logits, ref)
+    nothing = {m: torch.tensor([True, False, True, True, True, True]) for m in x}
+    with pytest.raises(MspectmolError, match="at least one available spectrum"):
+        model(x, nothing)
