@@ -31,7 +31,7 @@ BROADENING = {
     "h_nmr": ("lorentzian", 0.04),
     "c_nmr": ("lorentzian", 1.0),
 }
-_PEAK_COLUMNS = {
+PEAK_COLUMNS = {
     "ir": ("frequencies", "ir_intensities"),
     "raman": ("frequencies", "raman_activities"),
     "h_nmr": ("h_shift", "h_count"),
@@ -169,7 +169,7 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
         raise MspectmolError(f"{index_path}: missing dataset index; run "
                              "scripts/build_dataset.py finalize")
     index = pq.read_table(index_path)
-    needed = {"id"} | {c for m in modalities for c in _PEAK_COLUMNS[m]}
+    needed = {"id"} | {c for m in modalities for c in PEAK_COLUMNS[m]}
     table = read_chunks(root, sorted(needed))
     ids = np.asarray(table.column("id").to_pylist())
     order = {k: i for i, k in enumerate(ids)}
@@ -193,7 +193,7 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
     inverse[:] = -1
     inverse[rows] = np.arange(n)
     for m in modalities:
-        pos_col, amp_col = _PEAK_COLUMNS[m]
+        pos_col, amp_col = PEAK_COLUMNS[m]
         pos, lengths = _lists(table, pos_col)
         amp, _ = _lists(table, amp_col)
         owner = np.repeat(inverse, lengths)
