@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -168,13 +170,18 @@ def build_chunks(out_dir: Path, cache_dir: Path, *, chunk_size: int = 200, n_wor
             tasks.append(MoleculeTask(e.id, e.smiles, coords))
             extras[e.id] = extra
         log.info("chunk %s: %d molecules", name, len(tasks))
+        started = time.perf_counter()
         report = run_simulations(tasks, settings, cache_dir=cache_dir, n_workers=n_workers,
                                  progress=progress)
+        wall = time.perf_counter() - started
         ids = [t.name for t in tasks if t.name in report.records]
         path = chunk_dir / f"{name}.parquet"
         report.write_failures(chunk_dir / f"{name}.failures.csv")
         write_records(path, (report.records[i] for i in ids), (extras[i] for i in ids),
-                      metadata={"chunk": name, "settings_hash": settings.stable_hash()})
+                      metadata={"chunk": name, "settings_hash": settings.stable_hash(),
+                                "wall_seconds": f"{wall:.1f}", "n_workers": str(n_workers),
+                                "simulated": str(len(tasks) - report.from_cache),
+                                "cpu_count": str(os.cpu_count())})
         log.info("chunk %s: %d records, %d failures -> %s", name, len(ids),
                  len(report.failures), path)
         written.append(path)
