@@ -39,6 +39,28 @@ def _failures(root: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _throughput(root: Path) -> list[str]:
+    """Build throughput from the chunks' metadata (wall time, workers, molecules simulated)."""
+    rows = {"qm9": [0.0, 0], "ext": [0.0, 0]}
+    for path in sorted((root / "chunks").glob("*.parquet")):
+        meta = pq.read_schema(path).metadata or {}
+        if b"wall_seconds" not in meta:
+            continue
+        kind = "qm9" if path.name.startswith("qm9") else "ext"
+        rows[kind][0] += float(meta[b"wall_seconds"])
+        rows[kind][1] += int(meta[b"simulated"])
+    lines = []
+    for kind, (wall, n) in rows.items():
+        if n:
+            lines.append(f"- {'QM9' if kind == 'qm9' else 'others'}: {n} molecules in "
+                         f"{wall / 60:.1f} min, {n / wall:.2f} molecules/s")
+    if not lines:
+        return []
+    return ["Build throughput (2 single-threaded workers on the 2-core build machine, which "
+            "also ran other jobs part of the time; chunks built before timing was recorded are "
+            "not counted):", "", *lines, ""]
+
+
 def render_data_card(root: Path = EMBEDDED_DIR) -> str:
     """The data card of the dataset folder ``root`` as markdown."""
     index = pq.read_table(root / "index.parquet").to_pylist()
@@ -113,6 +135,7 @@ def render_data_card(root: Path = EMBEDDED_DIR) -> str:
                 f"- molecules with a mode below -20 cm-1 left after 3 rounds: {n_imag}",
                 f"- failed NMR predictions: 1H {sum(not r['h_ok'] for r in recs)}, "
                 f"13C {sum(not r['c_ok'] for r in recs)}", ""]
+    out += _throughput(root)
     out += ["## Failures", "", f"{len(failures)} planned molecules could not be simulated "
             "(each listed with its stage and reason in `chunks/*.failures.csv`):", ""]
     for stage, k in Counter(f["stage"] for f in failures).most_common():
