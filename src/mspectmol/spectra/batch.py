@@ -1,0 +1,87 @@
+"""Batched preprocessing of many spectra that share one x axis (a dataset, a plate run).
+
+The per-spectrum functions of :mod:`mspectmol.spectra.preprocessing` are the reference; these
+do the same work on ``(n_spectra, n_points)`` matrices: linear interpolation (the paper's eq.
+3) becomes two gathers and a weighted sum with weights computed once per axis, so 10,000
+spectra of 10,000 points are resampled in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mspectmol.errors import SpectrumError
+
+
+@dataclass(frozen=True)
+class InterpolationPlan:
+    """Precomputed linear-interpolation weights from one axis onto one grid.
+
+    Attributes
+    ----------
+    left
+        For each grid point, the index of the axis point at or below it.
+    weight
+        Weight of ``left + 1`` (``1 - weight`` goes to ``left``).
+    inside
+        False for grid points outside the axis range (they get ``fill``).
+    reverse
+        True when the source axis is descending (rows are reversed before gathering).
+    """
+
+    left: np.ndarray
+    weight: np.ndarray
+    inside: np.ndarray
+    reverse: bool
+
+
+def plan_interpolation(x: np.ndarray, grid: np.ndarray) -> InterpolationPlan:
+    """Weights for interpolating spectra sampled on ``x`` (ascending or descending) to ``grid``.
+
+    Raises
+    ------
+    SpectrumError
+        When ``x`` is not strictly monotonic, has fewer than 2 points or is not finite.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or not np.isfinite(x).all():
+        raise SpectrumError(f"the x axis must be 1-D, finite, with >= 2 points (shape {x.shape})")
+    reverse = bool(x[0] > x[-1])
+    xs = x[::-1] if reverse else x
+    if np.any(np.diff(xs) <= 0):
+        raise SpectrumError("the x axis must be strictly monotonic")
+    left = np.clip(np.searchsorted(xs, g, side="right") - 1, 0, xs.size - 2)
+    weight = (g - xs[left]) / (xs[left + 1] - xs[left])
+    inside = (g >= xs[0]) & (g <= xs[-1])
+    return InterpolationPlan(left, np.clip(weight, 0.0, 1.0).astype(np.float32), inside, reverse)
+
+
+def resample_rows(plan: InterpolationPlan, y: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """Apply an :class:`InterpolationPlan` to ``(n, len(x))`` rows; returns float32 ``(n, G)``."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 2:
+        raise SpectrumError(f"expected a 2-D matrix of spectra, got shape {y.shape}")
+    if plan.reverse:
+        y = y[:, ::-1]
+    if y.shape[1] < int(plan.left.max()) + 2:
+        raise SpectrumError(f"rows have {y.shape[1]} points, the axis has more")
+    w = plan.weight
+    out = y[:, plan.left] * (1.0 - w) + y[:, plan.left + 1] * w
+    out[:, ~plan.inside] = fill
+    return out
+
+
+def normalise_rows_max(y: np.ndarray, *, allow_zero: bool = True) -> np.ndarray:
+    """Scale each row to maximum 1 in place; all-zero rows stay zero (or raise)."""
+    top = y.max(axis=1, keepdims=True)
+    if not allow_zero and (top <= 0).any():
+        bad = int(np.flatnonzero(top.ravel() <= 0)[0])
+        raise SpectrumError(f"row {bad} has no positive intensity")
+    if not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y).all(axis=1))[0])
+        raise SpectrumError(f"row {bad} has NaN or infinite values")
+    np.divide(y, top, out=y, where=top > 0)
+    return y
