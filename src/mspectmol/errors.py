@@ -52,3 +52,7 @@ class InvalidSmilesError(MspectmolError, ValueError):
 
 class ModelFileError(MspectmolError):
     """A model file is missing, corrupt, tampered with or of an unsupported format version."""
+
+
+class ConfigError(MspectmolError, ValueError):
+    """A training or model configuration is invalid: unknown key, bad value, unreadable file."""

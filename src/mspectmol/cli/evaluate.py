@@ -1,0 +1,49 @@
+"""``mspectmol evaluate``: metrics of a saved model on a split of the embedded dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("mspectmol.evaluate")
+
+PARTS = ("train", "val", "test")
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser(
+        "evaluate", parents=parents,
+        help="evaluate a saved model on the embedded dataset",
+        description="Evaluate a saved model (a model folder, a model.json/.safetensors "
+                    "pair or a run folder) on one part of a dataset split: metrics at "
+                    "threshold 0.5 and at the per-group thresholds stored with the model.",
+    )
+    p.add_argument("model", type=Path, help="model folder, model file or run folder")
+    p.add_argument("--split", choices=("scaffold", "random"), default=None,
+                   help="split scheme (default: the one the model was trained with)")
+    p.add_argument("--part", choices=PARTS, default="test", help="split part (default test)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset folder (default: the dataset shipped with mspectmol)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="write the metrics as JSON here (default: print them)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mspectmol.training.config import write_json
+    from mspectmol.training.evaluate import summary_line
+    from mspectmol.training.pipeline import evaluate_saved
+
+    metrics = evaluate_saved(args.model, split=args.split, part=args.part, data=args.data)
+    log.info("%s %s/%s: %s", metrics["model"], metrics["split"], metrics["part"],
+             summary_line(metrics))
+    if args.output is not None:
+        write_json(args.output, metrics)
+        log.info("wrote %s", args.output)
+    else:
+        json.dump(metrics, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0

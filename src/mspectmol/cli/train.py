@@ -1,0 +1,88 @@
+"""``mspectmol train``: train a model on the embedded dataset and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger("mspectmol.train")
+
+#: Packaged configs (the training modules, which import torch, load only when a run starts).
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+#: Dedicated options and the config fields they set.
+OPTIONS = ("model", "primary", "auxiliary", "split", "seed", "epochs", "patience",
+           "batch_size", "lr", "augment", "threads", "max_train", "out", "data")
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser(
+        "train", parents=parents,
+        help="train a functional-group classifier and write a run folder",
+        description="Train a model on the embedded dataset. Settings come from the defaults, "
+                    "then --config, then the options below, then --set key=value items. "
+                    "The run folder OUT/<time>-<model>-<primary>/ receives config.json, "
+                    "splits.json, log.csv, model/ and metrics.json.",
+    )
+    p.add_argument("--config", default=None,
+                   help="JSON or TOML config file, or the name of a packaged config "
+                        f"({', '.join(sorted(q.stem for q in CONFIG_DIR.glob('*.json')))})")
+    p.add_argument("--model", default=None,
+                   help="model name (default pa_ib; also cnn, cnn_early, cnn_concat, "
+                        "cnn_late and the registered baselines)")
+    p.add_argument("--primary", default=None, help="primary modality (default ir)")
+    p.add_argument("--auxiliary", nargs="*", default=None,
+                   help="auxiliary modalities (default h_nmr c_nmr; none when given empty)")
+    p.add_argument("--split", choices=("scaffold", "random"), default=None,
+                   help="split scheme (default scaffold)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early-stopping patience in epochs (default 15)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 4e-4)")
+    p.add_argument("--augment", default=None,
+                   help="augmentation of training batches, e.g. shift+smooth (default none)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="use a seeded subset of this many training molecules (quick runs)")
+    p.add_argument("--out", type=Path, default=None, help="parent folder of runs (runs/)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset folder (default: the dataset shipped with mspectmol)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="override a setting (value read as JSON when possible), e.g. "
+                        "--set lr=1e-3 --set model_config.dropout=0.3; repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def config_path(value: str | None) -> Path | None:
+    """A config file path, or a packaged config by name when no such file exists."""
+    if value is None:
+        return None
+    from mspectmol.training.config import packaged_config
+
+    path = Path(value)
+    if path.exists() or path.suffix:
+        return path
+    return packaged_config(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mspectmol.training.config import resolve_config
+    from mspectmol.training.evaluate import summary_line
+    from mspectmol.training.pipeline import run_training
+
+    options = {key: getattr(args, key) for key in OPTIONS}
+    for key in ("out", "data"):
+        options[key] = None if options[key] is None else str(options[key])
+    if args.no_progress:
+        options["progress"] = False
+    config = resolve_config(config_path(args.config), options, args.overrides)
+    result = run_training(config)
+    log.info("run folder: %s", result.run_dir)
+    log.info("test: %s", summary_line(result.metrics["test"]))
+    print(result.run_dir)
+    return 0

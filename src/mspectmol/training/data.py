@@ -1,0 +1,212 @@
+"""Training arrays from the embedded dataset: splits, availability masks, batches.
+
+:class:`SplitData` holds one split for a set of modalities: float32 spectra
+``(n, n_points)``, a boolean availability mask per modality (False where the modality is not
+in the dataset or a row is not finite; such rows are zeroed), float32 labels and the
+molecule ids. A row that is all zero but finite (e.g. the 1H spectrum of a molecule without
+hydrogen) counts as available: "no signal" is information.
+
+Shuffling is deterministic: :func:`epoch_order` draws the permutation of epoch ``e`` from
+``numpy.random.default_rng([seed, e])``, so a run can be repeated or resumed at any epoch;
+augmentation draws from an explicit generator (:func:`augment_rng`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.spectra.augmentation import Augmenter
+
+#: Stream tags that keep the generators of shuffling, augmentation and subsetting apart.
+_SHUFFLE, _AUGMENT, _SUBSET = 0, 1, 2
+
+
+@dataclass
+class SplitData:
+    """One split's arrays (row ``i`` is molecule ``ids[i]`` everywhere)."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    spectra: dict[str, np.ndarray]
+    available: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modalities in input order."""
+        return tuple(self.spectra)
+
+    def subset(self, rows: np.ndarray) -> SplitData:
+        """The rows ``rows`` (indices or a boolean mask) as a new :class:`SplitData`."""
+        return SplitData(self.ids[rows], self.labels[rows],
+                         {m: x[rows] for m, x in self.spectra.items()},
+                         {m: a[rows] for m, a in self.available.items()})
+
+    def numpy_inputs(self) -> dict[str, np.ndarray]:
+        """``{modality: (n, n_points) float32}`` for classical models (missing rows zero)."""
+        return dict(self.spectra)
+
+
+@dataclass
+class TorchBatch:
+    """A mini-batch as tensors."""
+
+    spectra: dict[str, Tensor]
+    available: dict[str, Tensor]
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def make_split(ids: Sequence[str] | np.ndarray, labels: np.ndarray,
+               spectra: Mapping[str, np.ndarray | None], n_points: int | None = None
+               ) -> SplitData:
+    """Validate arrays and build a :class:`SplitData`.
+
+    Parameters
+    ----------
+    ids
+        One id per molecule.
+    labels
+        ``(n, n_labels)`` 0/1 labels.
+    spectra
+        ``{modality: (n, n_points) array or None}``; None (modality not available at all)
+        gives zeros and an all-False mask; non-finite rows are zeroed and masked.
+    n_points
+        Expected spectrum length (taken from the first array when None).
+
+    Raises
+    ------
+    MspectmolError
+        For mismatched lengths or shapes and labels that are not 0/1.
+    """
+    ids_arr = np.asarray(ids).astype(str)
+    n = ids_arr.size
+    y = np.asarray(labels)
+    if y.ndim != 2 or y.shape[0] != n:
+        raise MspectmolError(f"labels must have shape ({n}, n_labels), got {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise MspectmolError("labels must be 0/1")
+    if n_points is None:
+        given = [x for x in spectra.values() if x is not None]
+        if not given:
+            raise MspectmolError("no spectra given")
+        n_points = int(np.shape(given[0])[-1])
+    out_x: dict[str, np.ndarray] = {}
+    out_a: dict[str, np.ndarray] = {}
+    for name, x in spectra.items():
+        if x is None:
+            out_x[name] = np.zeros((n, n_points), dtype=np.float32)
+            out_a[name] = np.zeros(n, dtype=bool)
+            continue
+        arr = np.asarray(x, dtype=np.float32)
+        if arr.shape != (n, n_points):
+            raise MspectmolError(f"{name} spectra must have shape ({n}, {n_points}), "
+                                 f"got {arr.shape}")
+        ok = np.isfinite(arr).all(axis=1)
+        if not ok.all():
+            arr = np.where(ok[:, None], arr, np.float32(0.0))
+        out_x[name], out_a[name] = arr, ok
+    return SplitData(ids_arr, y.astype(np.float32), out_x, out_a)
+
+
+def subset_rows(rows: np.ndarray, max_n: int | None, seed: int) -> np.ndarray:
+    """At most ``max_n`` of ``rows``, chosen by ``seed`` and kept in their original order."""
+    if max_n is None or rows.size <= max_n:
+        return rows
+    rng = np.random.default_rng([seed, _SUBSET])
+    return np.sort(rng.choice(rows, size=int(max_n), replace=False))
+
+
+def split_data(dataset, modalities: Sequence[str], scheme: str, part: str, *,
+               max_n: int | None = None, seed: int = 0) -> SplitData:
+    """One split of an :class:`~mspectmol.data.dataset.EmbeddedDataset`.
+
+    Parameters
+    ----------
+    dataset
+        The loaded dataset (``spectra``, ``labels``, ``ids``, ``split_indices``).
+    modalities
+        Modalities in input order; those the dataset lacks become all-missing.
+    scheme, part
+        ``"random"``/``"scaffold"`` and ``"train"``/``"val"``/``"test"``.
+    max_n, seed
+        Optional seeded subset size (for quick runs).
+
+    Raises
+    ------
+    ConfigError
+        When the split is empty or no requested modality is in the dataset.
+    """
+    if not any(m in dataset.spectra for m in modalities):
+        raise ConfigError(f"the dataset has none of {', '.join(modalities)}; it has "
+                          f"{', '.join(dataset.spectra) or 'no spectra'}")
+    rows = subset_rows(dataset.split_indices(scheme, part), max_n, seed)
+    if rows.size == 0:
+        raise ConfigError(f"the {scheme} split has no {part} molecules")
+    spectra = {m: dataset.spectra[m][rows] if m in dataset.spectra else None
+               for m in modalities}
+    n_points = next(x.shape[1] for x in spectra.values() if x is not None)
+    return make_split(dataset.ids[rows], dataset.labels[rows], spectra, n_points)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled row order of ``epoch`` (same seed and epoch, same order)."""
+    return np.random.default_rng([seed, _SHUFFLE, epoch]).permutation(n)
+
+
+def augment_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The generator of the augmentations applied in ``epoch``."""
+    return np.random.default_rng([seed, _AUGMENT, epoch])
+
+
+def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None = None,
+             rng: np.random.Generator | None = None) -> TorchBatch:
+    """Rows of ``data`` as tensors, optionally augmented (spectra only; masks kept)."""
+    spectra = {}
+    for name, x in data.spectra.items():
+        part = x[rows]
+        if augmenter is not None and augmenter.names:
+            if rng is None:
+                raise MspectmolError("augmentation needs an explicit numpy Generator")
+            part = augmenter(part, rng).astype(np.float32, copy=False)
+        spectra[name] = torch.from_numpy(np.ascontiguousarray(part))
+    available = {m: torch.from_numpy(a[rows]) for m, a in data.available.items()}
+    return TorchBatch(spectra, available, torch.from_numpy(data.labels[rows]))
+
+
+def iterate_batches(data: SplitData, batch_size: int, *, order: np.ndarray | None = None,
+                    augmenter: Augmenter | None = None,
+                    rng: np.random.Generator | None = None) -> Iterator[TorchBatch]:
+    """Mini-batches of ``batch_size`` rows in ``order`` (default: the stored order).
+
+    Augmentation, when given, uses ``rng`` (required then) batch after batch, so the same
+    generator state gives the same batches.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    rows = np.arange(len(data)) if order is None else np.asarray(order)
+    for start in range(0, rows.size, batch_size):
+        yield to_batch(data, rows[start:start + batch_size], augmenter=augmenter, rng=rng)
+
+
+def dataset_hash(ids: Sequence[str] | np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of molecule ids (in order) and their labels: identifies the training data."""
+    h = hashlib.sha256()
+    for key in np.asarray(ids).astype(str):
+        h.update(key.encode("utf-8"))
+        h.update(b"\n")
+    y = np.ascontiguousarray(np.asarray(labels), dtype=np.uint8)
+    h.update(f"{y.shape}".encode())
+    h.update(y.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,165 @@
+"""End-to-end runs: load data, build, fit, calibrate, save, evaluate; and re-evaluation.
+
+:func:`run_training` writes a run folder ``<out>/<YYYYmmdd-HHMMSS>-<model>-<primary>/``::
+
+    config.json    the resolved TrainConfig and the resolved model config
+    splits.json    split scheme and the molecule ids of train (as used), val and test
+    log.csv        one row per epoch (loss terms, validation micro/macro-F1, time)
+    model/         model.safetensors + model.json (see mspectmol.models.io)
+    metrics.json   validation and test reports at 0.5 and at the tuned thresholds
+
+:func:`evaluate_saved` evaluates a saved model (or run folder) on a split of the dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
+from mspectmol.errors import MspectmolError
+from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
+from mspectmol.models.registry import config_to_dict, get_model_spec
+from mspectmol.spectra.preprocessing import canonical_grid
+from mspectmol.training.config import TrainConfig, make_run_dir, write_json
+from mspectmol.training.data import SplitData, dataset_hash, split_data
+from mspectmol.training.evaluate import calibrate, evaluate_model, predict_logits
+from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
+
+log = logging.getLogger("mspectmol.training")
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_training` produced."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    train: TrainResult
+    meta: ModelMeta
+
+
+def _splits(ds: EmbeddedDataset, config: TrainConfig) -> dict[str, SplitData]:
+    return {part: split_data(ds, config.modalities, config.split, part,
+                             max_n=config.max_train if part == "train" else None,
+                             seed=config.seed)
+            for part in PARTS}
+
+
+def _check_grids(ds: EmbeddedDataset, modalities: tuple[str, ...], n_points: int) -> None:
+    for m in modalities:
+        if m in ds.grids and ds.grids[m].size != n_points:
+            raise MspectmolError(f"the dataset's {m} grid has {ds.grids[m].size} points, the "
+                                 f"config asks for {n_points}")
+
+
+def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None) -> RunResult:
+    """Train ``config.model`` and write a run folder (see the module docstring).
+
+    Parameters
+    ----------
+    config
+        The resolved training config.
+    dataset
+        An already loaded dataset (default: load ``config.data`` or the packaged one).
+    """
+    spec = get_model_spec(config.model)
+    ds = dataset if dataset is not None else load_dataset(
+        config.modalities, config.n_points, path=Path(config.data) if config.data else None)
+    _check_grids(ds, config.modalities, config.n_points)
+    parts = _splits(ds, config)
+    seed_everything(config.seed)
+    model_config = spec.make_config(config.model_config, primary=config.primary,
+                                    auxiliary=config.auxiliary, n_points=config.n_points,
+                                    n_labels=ds.labels.shape[1])
+    model = spec.build(model_config)
+    run_dir = make_run_dir(config.out, spec.name, config.primary)
+    log.info("run folder %s: %s on %d/%d/%d molecules", run_dir, spec.name,
+             *(len(parts[p]) for p in PARTS))
+    write_json(run_dir / "config.json",
+               {**config.to_dict(), "resolved_model_config": config_to_dict(model_config)})
+    write_json(run_dir / "splits.json", {"scheme": config.split, "max_train": config.max_train,
+                                         **{p: parts[p].ids.tolist() for p in PARTS}})
+    result = fit_model(model, parts["train"], parts["val"], config,
+                       log_path=run_dir / "log.csv")
+    val_logits = predict_logits(result.model, parts["val"], config.eval_batch_size)
+    temperature, thresholds = calibrate(val_logits, parts["val"].labels,
+                                        temperature=config.calibrate)
+    meta = ModelMeta(
+        model_name=spec.name, config=config_to_dict(model_config),
+        label_names=tuple(ds.label_names), primary=config.primary,
+        auxiliary=config.auxiliary,
+        modalities={m: grid_info(m, ds.grids.get(m, canonical_grid(m, config.n_points)))
+                    for m in config.modalities},
+        normalisation="max", thresholds=[float(t) for t in thresholds],
+        temperature=temperature,
+        data_hash=dataset_hash(parts["train"].ids, parts["train"].labels),
+        training={"split": config.split, "seed": config.seed, "n_train": len(parts["train"]),
+                  "n_val": len(parts["val"]), **result.summary()},
+    )
+    save_model(run_dir / "model", result.model, meta)
+    metrics = {
+        "model": spec.name, "split": config.split, "training": result.summary(),
+        **{part: evaluate_model(result.model, parts[part], thresholds=thresholds,
+                                temperature=temperature, names=ds.label_names,
+                                batch_size=config.eval_batch_size)
+           for part in ("val", "test")},
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return RunResult(run_dir, metrics, result, meta)
+
+
+def find_model(path: str | os.PathLike[str]) -> Path:
+    """A model folder/file pair, or a run folder holding ``model/``."""
+    p = Path(path)
+    if p.is_dir() and not model_paths(p)[1].is_file() and model_paths(p / "model")[1].is_file():
+        return p / "model"
+    return p
+
+
+def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None
+                ) -> EmbeddedDataset:
+    """Load the dataset with the model's modalities and check its grids match the model's."""
+    ds = load_dataset([m for m in meta.modalities if m in DATASET_MODALITIES], meta.n_points,
+                      path=Path(data) if data else None)
+    for m, info in meta.modalities.items():
+        if m not in ds.grids:
+            continue
+        have = grid_info(m, ds.grids[m])
+        if have["n_points"] != info["n_points"] or not np.allclose(
+                [have["x_min"], have["x_max"]], [info["x_min"], info["x_max"]]):
+            raise MspectmolError(f"the dataset's {m} grid ({have['x_min']}..{have['x_max']}, "
+                                 f"{have['n_points']} points) differs from the model's "
+                                 f"({info['x_min']}..{info['x_max']}, {info['n_points']})")
+    return ds
+
+
+def evaluate_saved(path: str | os.PathLike[str], *, split: str | None = None,
+                   part: str = "test", data: str | os.PathLike[str] | None = None,
+                   dataset: EmbeddedDataset | None = None,
+                   batch_size: int = 256) -> dict[str, Any]:
+    """Evaluate a saved model on ``part`` of ``split`` with its stored calibration.
+
+    ``split`` defaults to the one the model was trained with (``scaffold`` if unknown).
+    The thresholds stored with the model (tuned on its validation split) give ``tuned``.
+    """
+    if part not in PARTS:
+        raise MspectmolError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    model, meta = load_model(find_model(path))
+    scheme = split or meta.training.get("split", "scaffold")
+    ds = dataset if dataset is not None else dataset_for(meta, data)
+    if tuple(ds.label_names) != tuple(meta.label_names):
+        raise MspectmolError("the dataset's labels differ from the model's label names")
+    data_split = split_data(ds, (meta.primary, *meta.auxiliary), scheme, part)
+    thresholds = None if meta.thresholds is None else np.asarray(meta.thresholds)
+    metrics = evaluate_model(model, data_split, thresholds=thresholds,
+                             temperature=meta.temperature, names=meta.label_names,
+                             batch_size=batch_size)
+    return {"model": meta.model_name, "split": scheme, "part": part, **metrics}

@@ -1,0 +1,117 @@
+"""``mspectmol train`` and ``mspectmol evaluate`` on a tiny dataset folder made in the test."""
+
+import csv
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from mspectmol.chem.functional_groups import GROUP_NAMES
+from mspectmol.cli.main import main
+from mspectmol.models.io import load_model
+
+N_MOLECULES = 120
+SMALL_MODEL = ["--set", "model_config.channels=[4,8]", "--set", "model_config.head_hidden=16",
+               "--set", "model_config.gate_hidden=4"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _peaks(rng, n, low, high, count_type):
+    pos = [rng.uniform(low, high, rng.integers(1, 6)).astype(np.float32) for _ in range(n)]
+    amp = [rng.integers(1, 4, p.size).astype(count_type) for p in pos]
+    return pos, amp
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """index.parquet + one chunk of peak lists, shaped like the embedded dataset."""
+    root = tmp_path_factory.mktemp("dataset")
+    rng = np.random.default_rng(0)
+    ids = [f"t-{i:04d}" for i in range(N_MOLECULES)]
+    labels = (rng.random((N_MOLECULES, len(GROUP_NAMES))) < 0.2).astype(np.uint8)
+    parts = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
+    index = pa.table({
+        "id": ids, "smiles": ["C"] * N_MOLECULES, "source": ["test"] * N_MOLECULES,
+        "heavy_atoms": np.ones(N_MOLECULES, dtype=np.int64),
+        "labels": pa.array(labels.tolist(), type=pa.list_(pa.uint8())),
+        "split_random": parts.tolist(), "split_scaffold": rng.permutation(parts).tolist(),
+    })
+    pq.write_table(index, root / "index.parquet")
+    freq, ir = _peaks(rng, N_MOLECULES, 500, 3900, np.float32)
+    h, hc = _peaks(rng, N_MOLECULES, 0, 9, np.int16)
+    c, cc = _peaks(rng, N_MOLECULES, 0, 200, np.int16)
+    f32, i16 = pa.list_(pa.float32()), pa.list_(pa.int16())
+    chunk = pa.table({
+        "id": ids, "frequencies": pa.array(freq, f32), "ir_intensities": pa.array(ir, f32),
+        "raman_activities": pa.array(ir, f32), "h_shift": pa.array(h, f32),
+        "h_count": pa.array(hc, i16), "c_shift": pa.array(c, f32), "c_count": pa.array(cc, i16),
+    })
+    (root / "chunks").mkdir()
+    pq.write_table(chunk, root / "chunks" / "test-000.parquet")
+    return root
+
+
+def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["-q", "train", "--data", str(dataset_dir), "--model", "pa_ib", "--primary", "ir",
+            "--auxiliary", "h_nmr", "c_nmr", "--split", "random", "--epochs", "1",
+            "--max-train", "64", "--out", str(out), "--seed", "3", "--no-progress",
+            "--threads", "1", *SMALL_MODEL]
+    assert main(argv) == 0
+    (run_dir,) = out.iterdir()
+    assert capsys.readouterr().out.strip() == str(run_dir)
+    assert run_dir.name.endswith("-pa_ib-ir")
+    files = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "splits.json", "log.csv", "model", "metrics.json"} <= files
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["epochs"] == 1 and config["max_train"] == 64 and config["seed"] == 3
+    assert config["resolved_model_config"]["channels"] == [4, 8]
+    splits = json.loads((run_dir / "splits.json").read_text())
+    assert len(splits["train"]) == 64 and len(splits["val"]) == 20 and len(splits["test"]) == 20
+    assert not set(splits["train"]) & set(splits["test"])
+    rows = list(csv.DictReader((run_dir / "log.csv").open()))
+    assert len(rows) == 1 and rows[0]["epoch"] == "1"
+    model, meta = load_model(run_dir / "model")
+    assert meta.model_name == "pa_ib" and meta.training["n_train"] == 64
+    assert len(meta.thresholds) == len(GROUP_NAMES) and meta.temperature > 0
+    assert meta.modalities["ir"]["n_points"] == 600 and len(meta.data_hash) == 64
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["n_samples"] == 20
+    assert 0.0 <= metrics["test"]["at_0.5"]["micro_f1"] <= 1.0
+    assert len(metrics["test"]["tuned"]["per_label"]) == len(GROUP_NAMES)
+
+    report = tmp_path / "eval.json"
+    assert main(["-q", "evaluate", str(run_dir), "--part", "val", "--data", str(dataset_dir),
+                 "-o", str(report)]) == 0
+    again = json.loads(report.read_text())
+    assert again["split"] == "random" and again["part"] == "val"
+    assert again["at_0.5"] == metrics["val"]["at_0.5"]
+    assert again["tuned"] == metrics["val"]["tuned"]
+
+
+def test_bad_configs_are_reported_without_traceback(dataset_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"epochs": 1, "learning_rate": 0.1}')
+    assert main(["train", "--config", str(bad), "--data", str(dataset_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "learning_rate" in err and "Traceback" not in err
+    assert main(["train", "--model", "nope", "--data", str(dataset_dir)]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main(["train", "--set", "epochs", "--data", str(dataset_dir)]) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_missing_model(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "no_model")]) == 2
+    err = capsys.readouterr().err
+    assert "no_model" in err and "not found" in err
