@@ -45,6 +45,8 @@ PLUGIN_MODULES = (
     "mspectmol.models.fusion",
     "mspectmol.models.baselines_transformer",
     "mspectmol.models.baselines_classical",
+    "mspectmol.models.baselines_xgboost",
+    "mspectmol.models.symmetric_ib",
 )
 #: Config fields the training harness sets from its own settings.
 HARNESS_FIELDS = ("primary", "auxiliary", "modalities", "n_points", "n_labels")

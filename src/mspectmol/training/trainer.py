@@ -95,9 +95,14 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, dict[str, float]]:
-    """The loss to back-propagate and its terms as floats (``loss`` first)."""
-    if isinstance(output, PAIBOutput):
-        terms = pa_ib_loss(output, targets, model.config)
+    """The loss to back-propagate and its terms as floats (``loss`` first).
+
+    PA-IB uses eq. 14 (:func:`pa_ib_loss`); a model with its own ``compute_loss(output,
+    targets)`` (e.g. the symmetric IB) uses that; plain logits get binary cross-entropy.
+    """
+    if isinstance(output, PAIBOutput) or hasattr(model, "compute_loss"):
+        terms = (pa_ib_loss(output, targets, model.config) if isinstance(output, PAIBOutput)
+                 else model.compute_loss(output, targets))
         values = terms.as_floats()
         return terms.total, {"loss": values.pop("total"), **values}
     loss = F.binary_cross_entropy_with_logits(output, targets.to(output.dtype))
