@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
@@ -16,14 +15,6 @@ from mspectmol.models.io import load_model
 N_MOLECULES = 120
 SMALL_MODEL = ["--set", "model_config.channels=[4,8]", "--set", "model_config.head_hidden=16",
                "--set", "model_config.gate_hidden=4"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _peaks(rng, n, low, high, count_type):

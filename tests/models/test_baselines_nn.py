@@ -13,15 +13,6 @@ from mspectmol.models.baselines_nn import (
 from mspectmol.models.pa_ib import count_parameters
 
 
-@pytest.fixture(autouse=True)
-def _seed_one_thread():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(n: int = 4, n_points: int = 64) -> dict[str, torch.Tensor]:
     return {m: torch.rand(n, n_points) for m in ("ir", "h_nmr", "c_nmr")}
 

@@ -35,15 +35,6 @@ CASES = [
 IDS = ["transformer", "patch_transformer", "linear_patch_transformer"]
 
 
-@pytest.fixture(autouse=True)
-def _seed_one_thread():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(n: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {m: torch.rand(n, N_POINTS, generator=g) for m in MODS}

@@ -26,15 +26,6 @@ NAMES = tuple(f"group {i}" for i in range(N_LABELS))
 MODS = ("ir", "h_nmr", "c_nmr")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _build(name, **overrides):
     spec = get_model_spec(name)
     config = spec.make_config(overrides, primary="ir", auxiliary=("h_nmr", "c_nmr"),

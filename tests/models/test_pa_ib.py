@@ -14,16 +14,6 @@ SMALL = {"n_points": 120, "channels": (8, 16), "gate_hidden": 8, "head_hidden": 
          "n_labels": 6, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def _seed_one_thread():
-    """Fixed seed; one thread (tiny tensors: threads only contend on a shared CPU)."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(n: int = 6, n_points: int = 120) -> dict[str, torch.Tensor]:
     return {m: torch.rand(n, n_points) for m in ("ir", "h_nmr", "c_nmr")}
 

@@ -23,15 +23,6 @@ SMALL = {"modalities": MODS, "n_points": N_POINTS, "n_labels": 5, "channels": (4
          "head_hidden": 16}
 
 
-@pytest.fixture(autouse=True)
-def _seed_one_thread():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(n: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {m: torch.rand(n, N_POINTS, generator=g) for m in MODS}

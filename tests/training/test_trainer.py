@@ -27,14 +27,6 @@ MODS = ("ir", "h_nmr", "c_nmr")
 NAMES = tuple(f"g{i}" for i in range(N_LABELS))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _synthetic(n, seed):
     """Each label adds a peak at its own position in each spectrum."""
     rng = np.random.default_rng(seed)
