@@ -1,0 +1,403 @@
+"""Benchmark suites of the paper on the embedded dataset (Tables 1, 4 and 12), resumable.
+
+A :class:`Suite` (packaged as ``mspectmol/configs/suites/<name>.json``) lists spectrum
+configurations (primary modality first) and models. :func:`plan_runs` makes the runs:
+role-aware models (PA-IB: a config with a ``primary`` field) get one per configuration, every
+other model one per modality *set*, as they treat their inputs alike (the three 3-modality
+lines of Table 1 share one baseline run). Each (model, configuration or set, split, seed) is
+one :func:`mspectmol.training.pipeline.run_training` call: validation picks the epoch and
+tunes the thresholds; the test split is only evaluated.
+
+A finished run writes ``runs/<key>.json``; the key holds suite, model, modalities, primary,
+split, seed and a hash of the settings that change the result (not thread counts). A rerun
+skips finished runs, so a suite can span sessions. The defaults fit a 2-core CPU budget; the
+suite files give the measurements behind them in ``notes`` (copied into ``table.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.evaluation.benchmark_tables import TableLine, result_row, write_row
+from mspectmol.models.registry import config_field_names, get_model_spec
+from mspectmol.spectra.modalities import get_modality
+from mspectmol.training.config import SPLITS, TrainConfig, parse_override, read_config_file
+
+log = logging.getLogger("mspectmol.benchmark")
+
+SUITE_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
+#: Display names, and the order of modalities inside a modality set.
+MODALITY_TEXT = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis", "c_nmr": "13C-NMR",
+                 "h_nmr": "1H-NMR", "ms": "MS"}
+#: TrainConfig fields a benchmark sets itself (not changeable with ``--set``).
+OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed", "out",
+                "data", "progress")
+#: Left out of the settings hash: speed-only settings and those the key names already.
+SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed")
+SPEED_MODEL_FIELDS = ("n_jobs",)
+#: Settings of ``--quick`` (a smoke test of the whole chain, not a result).
+QUICK = {"seeds": (0,), "splits": ("scaffold",), "epochs": 2, "patience": 2, "max_train": 96}
+N_LABELS = 37
+
+
+def modality_set(modalities: Sequence[str]) -> str:
+    """Canonical text of a set of modalities (``ir+c_nmr+h_nmr``)."""
+    order = list(MODALITY_TEXT)
+    return "+".join(sorted(set(modalities), key=lambda m: (order.index(m) if m in order
+                                                          else len(order), m)))
+
+
+def set_label(modalities: Sequence[str]) -> str:
+    """``IR + 13C-NMR + 1H-NMR`` for a modality set."""
+    return " + ".join(MODALITY_TEXT.get(m, m) for m in modality_set(modalities).split("+"))
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A spectrum configuration: the primary modality and the auxiliary ones."""
+
+    primary: str
+    auxiliary: tuple[str, ...] = ()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return (self.primary, *self.auxiliary)
+
+    @property
+    def modality_set(self) -> str:
+        return modality_set(self.modalities)
+
+    def label(self, markdown: bool = False) -> str:
+        """``IR + (13C-NMR, 1H-NMR)``; the primary in bold when ``markdown`` and not alone."""
+        head = MODALITY_TEXT.get(self.primary, self.primary)
+        if not self.auxiliary:
+            return head
+        head = f"**{head}**" if markdown else head
+        return f"{head} + ({', '.join(MODALITY_TEXT.get(a, a) for a in self.auxiliary)})"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Configurations x models x splits x seeds, with default training settings.
+
+    ``model_config`` maps model names to config overrides (sizes fitted to the CPU budget);
+    ``quick`` holds the ``--quick`` variant's ``models``, ``configurations`` (indices) and
+    ``model_config``.
+    """
+
+    name: str
+    description: str
+    configurations: tuple[Configuration, ...]
+    models: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    splits: tuple[str, ...] = SPLITS
+    epochs: int = 30
+    patience: int = 5
+    max_train: int | None = 2048
+    model_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    def lines(self) -> list[TableLine]:
+        """One table line per configuration."""
+        return [TableLine(c.label(markdown=True), c.primary, c.modality_set)
+                for c in self.configurations]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "suite") -> Suite:
+        """Build and check a suite from its JSON form (errors name ``source``)."""
+        try:
+            configs = tuple(Configuration(get_modality(c[0]).name,
+                                          tuple(get_modality(a).name for a in c[1:]))
+                            for c in data["configurations"])
+            suite = cls(
+                str(data["name"]), str(data.get("description", "")), configs,
+                tuple(get_model_spec(m).name for m in data["models"]),
+                tuple(int(s) for s in data.get("seeds", (0, 1, 2))),
+                tuple(str(s) for s in data.get("splits", SPLITS)),
+                int(data.get("epochs", 30)), int(data.get("patience", 5)),
+                data.get("max_train", 2048), dict(data.get("model_config", {})),
+                dict(data.get("quick", {})), str(data.get("notes", "")))
+        except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
+            raise ConfigError(f"{source}: invalid benchmark suite ({type(exc).__name__}: "
+                              f"{exc})") from None
+        if (not (configs and suite.models and suite.seeds) or set(suite.splits) - set(SPLITS)
+                or not re.fullmatch(r"[a-z0-9_-]+", suite.name)):
+            raise ConfigError(f"{source}: a suite needs a name of a-z, 0-9, _ and -, "
+                              f"configurations, models, seeds and splits among "
+                              f"{', '.join(SPLITS)}")
+        return suite
+
+
+def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
+    """A packaged suite by name (or a suite JSON file), or its ``--quick`` variant.
+
+    The quick variant is named ``<name>-quick`` and uses :data:`QUICK` and the suite's
+    ``quick`` section.
+    """
+    path = Path(name)
+    if not path.suffix:
+        path = SUITE_DIR / f"{name}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in SUITE_DIR.glob("*.json"))
+            raise ConfigError(f"unknown benchmark suite {str(name)!r}; known: "
+                              f"{', '.join(known)} (or a suite .json file)")
+    suite = Suite.from_dict(read_config_file(path), source=str(path))
+    if not quick:
+        return suite
+    q = suite.quick
+    try:
+        configs = tuple(suite.configurations[i] for i in q.get("configurations", (0, 1)))
+        models = tuple(get_model_spec(m).name for m in q.get("models", suite.models))
+    except (IndexError, TypeError, MspectmolError) as exc:
+        raise ConfigError(f"{path}: invalid quick section ({exc})") from None
+    return replace(suite, name=f"{suite.name}-quick", configurations=configs, models=models,
+                   model_config=dict(q.get("model_config", {})), **QUICK,
+                   notes="--quick: a smoke test of the chain with tiny models, not a result.")
+
+
+def is_role_aware(model: str) -> bool:
+    """True when the model's config has a ``primary`` field (it treats modalities unequally)."""
+    return "primary" in config_field_names(get_model_spec(model).config_cls)
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """One planned training run."""
+
+    suite: str
+    model: str
+    configuration: Configuration
+    role_aware: bool
+    split: str
+    seed: int
+
+    def identity(self) -> dict[str, Any]:
+        """The identifying fields of its result row."""
+        c = self.configuration
+        return {"suite": self.suite, "model": self.model,
+                "config": c.label() if self.role_aware else set_label(c.modalities),
+                "primary": c.primary if self.role_aware else "",
+                "modalities": c.modality_set, "role_aware": self.role_aware,
+                "split": self.split, "seed": self.seed}
+
+
+def plan_runs(suite: Suite, models: Sequence[str] | None = None) -> list[BenchmarkRun]:
+    """The runs of ``suite`` in order seed, split, configuration, model.
+
+    Role-free models run once per modality set, on the first configuration with that set.
+    """
+    names = tuple(dict.fromkeys(get_model_spec(m).name for m in (models or suite.models)))
+    roles = {m: is_role_aware(m) for m in names}
+    runs = []
+    for seed in suite.seeds:
+        for split in suite.splits:
+            seen: set[tuple[str, str]] = set()
+            for config in suite.configurations:
+                for m in names:
+                    if not roles[m] and (m, config.modality_set) in seen:
+                        continue
+                    seen.add((m, config.modality_set))
+                    runs.append(BenchmarkRun(suite.name, m, config, roles[m], split, seed))
+    return runs
+
+
+@dataclass
+class BenchmarkSettings:
+    """Settings shared by the runs of one command.
+
+    ``threads`` also sets models' ``n_jobs`` (unless given); ``train`` holds further
+    TrainConfig fields; ``model_config`` maps model names to config overrides.
+    """
+
+    epochs: int
+    patience: int
+    max_train: int | None
+    threads: int | None = None
+    data: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    model_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | None = None,
+                  max_train: int | None = None, threads: int | None = None,
+                  data: str | os.PathLike[str] | None = None, overrides: Sequence[str] = (),
+                  models: Sequence[str] | None = None) -> BenchmarkSettings:
+    """Suite defaults, then explicit options (None: not given), then ``--set`` items.
+
+    ``--set`` takes ``key=value`` for TrainConfig fields, ``model_config.key=value`` for
+    every model whose config has ``key``, and ``<model>.key=value`` for one model.
+    """
+    s = BenchmarkSettings(
+        epochs=suite.epochs if epochs is None else epochs,
+        patience=suite.patience if patience is None else patience,
+        max_train=suite.max_train if max_train is None else max_train,
+        threads=threads, data=None if data is None else str(data),
+        model_config={m: dict(v) for m, v in suite.model_config.items()})
+    names = [get_model_spec(m).name for m in (models or suite.models)]
+    for item in overrides:
+        key, value = parse_override(item)
+        head, dot, rest = key.partition(".")
+        if not dot:
+            if key in OWNED_FIELDS or key not in TrainConfig.__dataclass_fields__:
+                raise ConfigError(f"--set {key}: not a setting a benchmark can change; use a "
+                                  "TrainConfig field (batch_size, lr...), model_config.<key> "
+                                  "or <model>.<key>")
+            if key in ("epochs", "patience", "max_train", "threads"):
+                setattr(s, key, value)
+            else:
+                s.train[key] = value
+            continue
+        targets = ([m for m in names if rest in config_field_names(get_model_spec(m).config_cls)]
+                   if head == "model_config" else [get_model_spec(head).name])
+        if not targets or not rest:
+            raise ConfigError(f"--set {key}: none of the models {', '.join(names)} has a "
+                              f"setting {rest!r}")
+        for m in targets:
+            s.model_config.setdefault(m, {})[rest] = value
+    return s
+
+
+def model_overrides(model: str, settings: BenchmarkSettings) -> dict[str, Any]:
+    """The config overrides of ``model`` (``n_jobs`` from ``threads`` when unset)."""
+    out = dict(settings.model_config.get(model, {}))
+    names = config_field_names(get_model_spec(model).config_cls)
+    if settings.threads is not None and "n_jobs" in names and "n_jobs" not in out:
+        out["n_jobs"] = settings.threads
+    return out
+
+
+def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
+                 out: str | os.PathLike[str]) -> TrainConfig:
+    """The checked TrainConfig of ``run`` (its model config is built once as a check)."""
+    data = {**settings.train, "model": run.model, "primary": run.configuration.primary,
+            "auxiliary": list(run.configuration.auxiliary), "split": run.split,
+            "seed": run.seed, "epochs": settings.epochs, "patience": settings.patience,
+            "max_train": settings.max_train, "threads": settings.threads, "out": str(out),
+            "data": settings.data, "progress": False,
+            "model_config": model_overrides(run.model, settings)}
+    config = TrainConfig.from_dict(data, source=f"benchmark run {run.model} "
+                                                f"({run.identity()['config']})")
+    get_model_spec(run.model).make_config(config.model_config, primary=config.primary,
+                                          auxiliary=config.auxiliary, n_points=config.n_points,
+                                          n_labels=N_LABELS)
+    return config
+
+
+def settings_hash(config: TrainConfig, dataset_fingerprint: str) -> str:
+    """Hash of the dataset and of the settings of ``config`` that change a run's result.
+
+    Modalities, split and seed are left out (the key names them), so runs of one model
+    under one set of settings share the hash.
+    """
+    data = {k: v for k, v in config.to_dict().items() if k not in SPEED_FIELDS}
+    data["model_config"] = {k: v for k, v in config.model_config.items()
+                            if k not in SPEED_MODEL_FIELDS}
+    text = json.dumps({"config": data, "dataset": dataset_fingerprint}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def run_key(run: BenchmarkRun, hash_: str) -> str:
+    """File-name-safe key: suite, model, modalities, primary, split, seed, settings hash."""
+    primary = run.configuration.primary if run.role_aware else "any"
+    return (f"{run.suite}__{run.model}__{run.configuration.modality_set}__{primary}__"
+            f"{run.split}__seed{run.seed}__{hash_}")
+
+
+def dataset_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Fingerprint (of the index file), molecule count and split sizes of a dataset folder.
+
+    Raises
+    ------
+    MspectmolError
+        When the index is missing or unreadable, naming the file.
+    """
+    from mspectmol.data.dataset import EMBEDDED_DIR
+
+    index = (Path(path) if path is not None else EMBEDDED_DIR) / "index.parquet"
+    if not index.is_file():
+        raise MspectmolError(f"{index}: missing dataset index")
+    try:
+        raw = index.read_bytes()
+        table = pq.read_table(index, columns=["id", "split_random", "split_scaffold"])
+    except (OSError, pa.ArrowInvalid, KeyError) as exc:
+        raise MspectmolError(f"{index}: unreadable dataset index ({exc})") from None
+    splits = {}
+    for scheme in SPLITS:
+        parts = table.column(f"split_{scheme}").to_pylist()
+        splits[scheme] = {p: parts.count(p) for p in ("train", "val", "test")}
+    return {"fingerprint": hashlib.sha256(raw).hexdigest()[:12], "molecules": table.num_rows,
+            "splits": splits}
+
+
+@dataclass
+class Job:
+    """A planned run with its resolved config, settings hash and key (:func:`run_key`)."""
+
+    run: BenchmarkRun
+    config: TrainConfig
+    hash: str
+    key: str
+
+
+def plan_jobs(suite: Suite, settings: BenchmarkSettings, out: str | os.PathLike[str],
+              fingerprint: str, models: Sequence[str] | None = None) -> list[Job]:
+    """Every run of the suite with its checked config and key (nothing is trained)."""
+    jobs = []
+    for run in plan_runs(suite, models):
+        config = train_config(run, settings, Path(out) / "models")
+        hash_ = settings_hash(config, fingerprint)
+        jobs.append(Job(run, config, hash_, run_key(run, hash_)))
+    return jobs
+
+
+def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: str,
+               on_row: Callable[[dict[str, Any]], None] = lambda row: None, *,
+               keep_models: bool = False) -> list[str]:
+    """Train ``jobs`` in order on one loaded dataset, writing ``runs/<key>.json`` each.
+
+    ``on_row`` receives each stored row. A run's saved model is deleted unless
+    ``keep_models`` (the CNNs alone would take gigabytes); its logs and metrics stay. A run
+    failing with an mspectmol error or a non-finite loss is logged and left for the next
+    invocation; other errors stop the benchmark. Returns the failure messages.
+    """
+    from mspectmol.data.dataset import load_dataset
+    from mspectmol.training.pipeline import run_training
+
+    if not jobs:
+        return []
+    first = jobs[0].config
+    dataset = load_dataset(sorted({m for j in jobs for m in j.config.modalities}),
+                           first.n_points, path=Path(first.data) if first.data else None)
+    failures = []
+    for i, job in enumerate(jobs, 1):
+        try:
+            result = run_training(job.config, dataset=dataset)
+        except (MspectmolError, FloatingPointError) as exc:
+            failures.append(f"{job.key}: {exc}")
+            log.error("[%d/%d] %s failed: %s", i, len(jobs), job.key, exc)
+            continue
+        row = result_row(job.run.identity(), result, key=job.key, settings_hash=job.hash,
+                         dataset=fingerprint, out=out)
+        write_row(Path(out) / "runs", row, job.config.to_dict())
+        if not keep_models:
+            shutil.rmtree(result.run_dir / "model", ignore_errors=True)
+        log.info("[%d/%d] %s, %s, %s split, seed %d: test micro-F1 %.3f (%.0f s)", i,
+                 len(jobs), row["model"], row["config"], row["split"], row["seed"],
+                 row["micro_f1"], row["train_seconds"])
+        on_row({**row, "settings": job.config.to_dict()})
+    return failures

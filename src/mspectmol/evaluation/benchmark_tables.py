@@ -1,0 +1,373 @@
+"""Benchmark result rows: built, stored, loaded and rendered as CSV, JSON and Markdown.
+
+A *row* is the dict :func:`result_row` makes of one finished training run (see
+:data:`ROW_FIELDS`); :func:`write_row` stores it as ``runs/<key>.json`` and :func:`load_rows`
+reads them back. The tables follow the layout of Tables 1, 4 and 12 of
+the paper: one line per spectrum configuration (the primary modality in bold), one column per
+model, each cell the mean (standard deviation over seeds, ``ddof=1``) of a test metric, the
+best value of a line in bold and the second best underlined.
+
+Models without modality roles (every baseline) are trained once per modality *set*; their
+cell is the same on every line with that set, as in the paper, where the three 3-modality
+lines share the baselines' numbers. Role-aware models (PA-IB) are matched on the primary
+modality as well.
+
+This module imports neither torch nor the training code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mspectmol.errors import MspectmolError
+
+#: Columns of ``results.csv`` (one row per finished run), in order.
+ROW_FIELDS: tuple[str, ...] = (
+    "suite", "model", "config", "primary", "modalities", "role_aware", "split", "seed",
+    "micro_f1", "macro_f1", "exact_match", "fgsim",
+    "micro_f1_tuned", "macro_f1_tuned", "exact_match_tuned", "fgsim_tuned",
+    "val_micro_f1", "epochs", "best_epoch", "train_seconds", "n_train", "n_val", "n_test",
+    "parameters", "settings_hash", "dataset", "key", "run_dir", "finished",
+)
+#: Test metrics a table can show, with their titles.
+METRICS: dict[str, str] = {
+    "micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact-match accuracy",
+    "fgsim": "mean FGSim",
+}
+#: Column titles of the models (the paper's names where it has them).
+MODEL_TITLES: dict[str, str] = {
+    "cnn_concat": "1D-CNN", "cnn_early": "1D-CNN (early)", "cnn_late": "1D-CNN (late)",
+    "cnn": "1D-CNN", "transformer": "Transformer", "patch_transformer": "Wu et al.",
+    "linear_patch_transformer": "Alberts et al.", "xgboost": "XGBoost",
+    "logistic": "Logistic", "prevalence": "Prevalence", "fusion_early": "Early fusion",
+    "fusion_mid": "Mid-level fusion", "fusion_late": "Late fusion",
+    "symmetric_ib": "Symmetric (uniform IB)", "pa_ib": "MSpecTmol",
+}
+
+
+@dataclass(frozen=True)
+class TableLine:
+    """One line of a results table: a spectrum configuration.
+
+    Attributes
+    ----------
+    title
+        Markdown text of the first cell (primary in bold).
+    primary
+        The primary modality (matched against role-aware models' rows).
+    modalities
+        The modality set as written in rows (``"ir+c_nmr+h_nmr"``).
+    """
+
+    title: str
+    primary: str
+    modalities: str
+
+
+def model_title(name: str) -> str:
+    """Column title of a model: the paper's name and the registry name."""
+    title = MODEL_TITLES.get(name)
+    return f"{title} (`{name}`)" if title else f"`{name}`"
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def matching_rows(rows: Iterable[Mapping[str, Any]], line: TableLine, model: str,
+                  split: str) -> list[Mapping[str, Any]]:
+    """Rows of ``model`` on ``split`` that belong in the cell of ``line``."""
+    return [r for r in rows
+            if r["model"] == model and r["split"] == split
+            and r["modalities"] == line.modalities
+            and (not _is_true(r["role_aware"]) or r["primary"] == line.primary)]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (``ddof=1``; NaN for one value) and count."""
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    if arr.size == 0:
+        return math.nan, math.nan, 0
+    std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
+    return float(arr.mean()), std, int(arr.size)
+
+
+def format_cell(mean: float, std: float, n: int, *, digits: int = 3, rank: int = 0,
+                expected: int | None = None) -> str:
+    """``mean (std)``; bold when ``rank`` is 1, underlined when 2; ``†`` when ``n`` is short.
+
+    An empty cell (``n == 0``) is ``–``; with one value the standard deviation is left out.
+    """
+    if n == 0:
+        return "–"
+    text = f"{mean:.{digits}f}"
+    if rank == 1:
+        text = f"**{text}**"
+    elif rank == 2:
+        text = f"<u>{text}</u>"
+    if n > 1:
+        text += f" ({std:.{digits}f})"
+    if expected is not None and n < expected:
+        text += " †"
+    return text
+
+
+def ranks(means: Sequence[float], digits: int = 3) -> list[int]:
+    """1 for the best value(s), 2 for the second best, 0 otherwise (NaN: 0).
+
+    Values are compared as displayed (rounded to ``digits``), so ties share a rank. With a
+    single finite value nothing is marked.
+    """
+    shown = [round(m, digits) if math.isfinite(m) else None for m in means]
+    distinct = sorted({s for s in shown if s is not None}, reverse=True)
+    if sum(s is not None for s in shown) < 2:
+        return [0] * len(shown)
+    order = {value: i + 1 for i, value in enumerate(distinct[:2])}
+    return [order.get(s, 0) if s is not None else 0 for s in shown]
+
+
+def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
+                  models: Sequence[str], split: str, metric: str = "micro_f1", *,
+                  digits: int = 3, expected: int | None = None) -> str:
+    """A Markdown table: ``lines`` x ``models``, cells = mean (std) of ``metric`` on ``split``.
+
+    Parameters
+    ----------
+    rows
+        Result rows (see :data:`ROW_FIELDS`).
+    lines, models
+        Table lines (configurations) and columns (registered model names).
+    split
+        ``"random"`` or ``"scaffold"``.
+    metric
+        A row field (e.g. ``micro_f1`` or ``micro_f1_tuned``).
+    digits
+        Decimal places.
+    expected
+        Seeds per cell; cells with fewer finished seeds are marked ``†``.
+    """
+    header = "| Spectrum config. | " + " | ".join(model_title(m) for m in models) + " |"
+    out = [header, "|---|" + "---:|" * len(models)]
+    for line in lines:
+        stats = [mean_std([r[metric] for r in matching_rows(rows, line, m, split)
+                           if r.get(metric) is not None]) for m in models]
+        marks = ranks([s[0] for s in stats], digits)
+        cells = [format_cell(*s, digits=digits, rank=k, expected=expected)
+                 for s, k in zip(stats, marks, strict=True)]
+        out.append(f"| {line.title} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
+    """Markdown table of training cost per model: runs, mean/total train time, epochs, size."""
+    out = ["| Model | Runs | Mean train time (s) | Total (h) | Mean epochs | Parameters |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for m in models:
+        mine = [r for r in rows if r["model"] == m]
+        if not mine:
+            out.append(f"| {model_title(m)} | 0 | – | – | – | – |")
+            continue
+        secs = [float(r["train_seconds"]) for r in mine]
+        params = sorted({int(r["parameters"]) for r in mine})
+        size = (f"{params[0]:,}" if len(params) == 1 else f"{params[0]:,}–{params[-1]:,}")
+        out.append(f"| {model_title(m)} | {len(mine)} | {np.mean(secs):.1f} | "
+                   f"{sum(secs) / 3600:.2f} | {np.mean([float(r['epochs']) for r in mine]):.1f}"
+                   f" | {size} |")
+    return "\n".join(out)
+
+
+def settings_list(settings: Mapping[str, Any]) -> str:
+    """Markdown bullet list ``- key: value`` (mappings and lists as compact JSON)."""
+    items = []
+    for key, value in settings.items():
+        if isinstance(value, (Mapping, list, tuple)):
+            value = json.dumps(value, sort_keys=isinstance(value, Mapping), default=str)
+        items.append(f"- {key}: {value}")
+    return "\n".join(items)
+
+
+def render_markdown(rows: Sequence[Mapping[str, Any]], *, title: str,
+                    lines: Sequence[TableLine], models: Sequence[str],
+                    splits: Sequence[str], settings: Mapping[str, Any],
+                    metrics: Sequence[str] = ("micro_f1", "macro_f1"),
+                    threshold: str = "0.5", expected: int | None = None,
+                    notes: Sequence[str] = ()) -> str:
+    """The whole ``table.md``: settings, one table per split and metric, the cost table.
+
+    ``threshold`` ``"0.5"`` shows the metrics at threshold 0.5, ``"tuned"`` those at the
+    per-group thresholds tuned on the validation split.
+    """
+    if threshold not in ("0.5", "tuned"):
+        raise MspectmolError(f"threshold must be '0.5' or 'tuned', got {threshold!r}")
+    suffix = "" if threshold == "0.5" else "_tuned"
+    where = ("threshold 0.5" if threshold == "0.5"
+             else "per-group thresholds tuned on the validation split")
+    parts = [f"# {title}", "", "## Settings", "", settings_list(settings), ""]
+    parts += [f"Cells: mean (standard deviation over seeds) of the test metric at {where}; "
+              "best of a line in **bold**, second <u>underlined</u>; † fewer seeds than planned "
+              "finished; – not run. Role-free models are trained once per modality set and "
+              "repeat on every line with that set.", ""]
+    parts += [f"- {n}" for n in notes] + ([""] if notes else [])
+    for split in splits:
+        for metric in metrics:
+            parts += [f"## {split.capitalize()} split: test {METRICS.get(metric, metric)}", "",
+                      results_table(rows, lines, models, split, metric + suffix,
+                                    expected=expected), ""]
+    parts += ["## Training cost (all splits and seeds)", "", cost_table(rows, models), ""]
+    return "\n".join(parts)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else repr(value)
+    return value
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``rows`` with the columns :data:`ROW_FIELDS` (missing values empty)."""
+    p = Path(path)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k, "")) for k in ROW_FIELDS})
+    return p
+
+
+def write_rows_json(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``rows`` (all their fields, including nested settings) as a JSON list."""
+    p = Path(path)
+    p.write_text(json.dumps(list(rows), indent=1, default=str) + "\n", encoding="utf-8")
+    return p
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def count_parameters(model: Any) -> int:
+    """Trainable numbers of a model: tensor elements, or a classical model's state arrays."""
+    if hasattr(model, "parameters") and callable(model.parameters):
+        return int(sum(p.numel() for p in model.parameters()))
+    _, arrays = model.to_state()
+    return int(sum(getattr(a, "size", 0) for a in arrays.values()))
+
+
+def result_row(identity: Mapping[str, Any], result: Any, *, key: str, settings_hash: str,
+               dataset: str, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """The row of a finished run.
+
+    Parameters
+    ----------
+    identity
+        ``suite, model, config, primary, modalities, role_aware, split, seed``.
+    result
+        The :class:`~mspectmol.training.pipeline.RunResult`.
+    key, settings_hash, dataset
+        The run key, its settings hash and the dataset fingerprint.
+    out
+        The benchmark folder (``run_dir`` is stored relative to it).
+    """
+    test, training = result.metrics["test"], result.metrics["training"]
+    row: dict[str, Any] = dict(identity)
+    for suffix, part in (("", "at_0.5"), ("_tuned", "tuned")):
+        report = test[part]
+        row.update({f"micro_f1{suffix}": report["micro_f1"],
+                    f"macro_f1{suffix}": report["macro_f1"],
+                    f"exact_match{suffix}": report["subset_accuracy"],
+                    f"fgsim{suffix}": report["fgsim_mean"]})
+    row.update({
+        "val_micro_f1": training["best_val_micro_f1"], "epochs": training["epochs_run"],
+        "best_epoch": training["best_epoch"], "train_seconds": training["seconds"],
+        "n_train": result.meta.training["n_train"], "n_val": result.meta.training["n_val"],
+        "n_test": test["n_samples"], "parameters": count_parameters(result.train.model),
+        "settings_hash": settings_hash, "dataset": dataset, "key": key,
+        "run_dir": os.path.relpath(result.run_dir, out),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return {k: _finite(v) for k, v in row.items()}
+
+
+def write_row(folder: str | os.PathLike[str], row: Mapping[str, Any],
+              settings: Mapping[str, Any]) -> Path:
+    """Write ``<folder>/<key>.json`` atomically: the row plus the run's full settings."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{row['key']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({**row, "settings": settings}, indent=1, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_rows(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Finished rows of a ``runs/`` folder by key (empty when the folder does not exist).
+
+    Raises
+    ------
+    MspectmolError
+        For a row file that is not valid JSON or not the row of its key, naming the file.
+    """
+    rows = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MspectmolError(f"{path}: unreadable benchmark row ({exc}); delete it to "
+                                 "rerun that run") from None
+        if not isinstance(row, dict) or row.get("key") != path.stem:
+            raise MspectmolError(f"{path}: not the benchmark row of key {path.stem!r}; "
+                                 "delete it to rerun that run")
+        rows[path.stem] = row
+    return rows
+
+
+def estimate_seconds(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
+                     ) -> tuple[float, int]:
+    """Expected train seconds of runs ``(model, number of modalities)`` from finished rows.
+
+    Uses the mean time of rows with the same model and number of modalities, else of the
+    same model scaled by the number of modalities. Returns the total and the number of runs
+    with nothing to go by.
+    """
+    total, unknown = 0.0, 0
+    for model, k in todo:
+        same = [(float(r["train_seconds"]), len(str(r["modalities"]).split("+")))
+                for r in rows if r.get("model") == model]
+        exact = [s for s, n in same if n == k]
+        if exact:
+            total += sum(exact) / len(exact)
+        elif same:
+            total += sum(s * k / n for s, n in same) / len(same)
+        else:
+            unknown += 1
+    return total, unknown
+
+
+def current_rows(rows: Iterable[Mapping[str, Any]], suite: str, hashes: Mapping[str, str]
+                 ) -> list[Mapping[str, Any]]:
+    """Rows of ``suite`` whose settings hash is the current one of their model."""
+    return [r for r in rows if r.get("suite") == suite
+            and hashes.get(r.get("model")) == r.get("settings_hash")]
+
+
+def write_outputs(out: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
+                  markdown: str) -> dict[str, Path]:
+    """Write ``results.csv`` and ``results.json`` (``rows``) and ``table.md``."""
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(rows, key=lambda r: str(r.get("key")))
+    table = root / "table.md"
+    table.write_text(markdown, encoding="utf-8")
+    return {"csv": write_csv(ordered, root / "results.csv"),
+            "json": write_rows_json(ordered, root / "results.json"), "table": table}

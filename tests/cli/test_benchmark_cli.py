@@ -1,0 +1,201 @@
+"""``mspectmol benchmark --quick`` end to end on a tiny dataset folder made in the test."""
+
+import contextlib
+import csv
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mspectmol.chem.functional_groups import GROUP_NAMES
+from mspectmol.cli.main import main
+from mspectmol.evaluation.benchmark_tables import ROW_FIELDS
+
+N_MOLECULES = 120
+QUICK_MODELS = {"pa_ib", "cnn_concat", "transformer", "logistic", "prevalence"}
+
+
+def _peaks(rng, low, high, dtype):
+    pos = [rng.uniform(low, high, rng.integers(1, 6)).astype(np.float32)
+           for _ in range(N_MOLECULES)]
+    return pos, [rng.integers(1, 4, p.size).astype(dtype) for p in pos]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """index.parquet + one chunk of random peak lists, shaped like the embedded dataset."""
+    root = tmp_path_factory.mktemp("dataset")
+    rng = np.random.default_rng(1)
+    ids = [f"b-{i:04d}" for i in range(N_MOLECULES)]
+    labels = (rng.random((N_MOLECULES, len(GROUP_NAMES))) < 0.2).astype(np.uint8)
+    parts = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
+    pq.write_table(pa.table({
+        "id": ids, "smiles": ["C"] * N_MOLECULES, "source": ["test"] * N_MOLECULES,
+        "heavy_atoms": np.ones(N_MOLECULES, dtype=np.int64),
+        "labels": pa.array(labels.tolist(), type=pa.list_(pa.uint8())),
+        "split_random": parts.tolist(), "split_scaffold": rng.permutation(parts).tolist(),
+    }), root / "index.parquet")
+    freq, ir = _peaks(rng, 500, 3900, np.float32)
+    h, hc = _peaks(rng, 0, 9, np.int16)
+    c, cc = _peaks(rng, 0, 200, np.int16)
+    f32, i16 = pa.list_(pa.float32()), pa.list_(pa.int16())
+    (root / "chunks").mkdir()
+    pq.write_table(pa.table({
+        "id": ids, "frequencies": pa.array(freq, f32), "ir_intensities": pa.array(ir, f32),
+        "raman_activities": pa.array(ir, f32), "h_shift": pa.array(h, f32),
+        "h_count": pa.array(hc, i16), "c_shift": pa.array(c, f32), "c_count": pa.array(cc, i16),
+    }), root / "chunks" / "test-000.parquet")
+    return root
+
+
+def run_main(argv):
+    """``main(argv)`` -> (exit status, what it printed)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(argv)
+    return status, buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick_run(dataset_dir, tmp_path_factory):
+    """One ``--quick`` table1 run; returns (output folder, argv, stdout)."""
+    out = tmp_path_factory.mktemp("bench") / "table1"
+    argv = ["-q", "benchmark", "--quick", "--data", str(dataset_dir), "--out", str(out),
+            "--threads", "1"]
+    status, stdout = run_main(argv)
+    assert status == 0
+    return out, argv, stdout
+
+
+def test_quick_suite_writes_rows_results_and_tables(quick_run):
+    out, _, stdout = quick_run
+    # 2 configurations (IR; IR + (13C, 1H)) x 5 models, one seed, scaffold split.
+    assert "10 runs planned, 0 already finished, 10 to train" in stdout
+    assert len(list((out / "runs").glob("*.json"))) == 10
+    with (out / "results.csv").open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames) == ROW_FIELDS
+        rows = list(reader)
+    assert len(rows) == 10
+    assert {r["model"] for r in rows} == QUICK_MODELS
+    assert {r["split"] for r in rows} == {"scaffold"} and {r["seed"] for r in rows} == {"0"}
+    assert {r["suite"] for r in rows} == {"table1-quick"}
+    assert {r["modalities"] for r in rows} == {"ir", "ir+c_nmr+h_nmr"}
+    for r in rows:
+        assert 0.0 <= float(r["micro_f1"]) <= 1.0 and 0.0 <= float(r["fgsim_tuned"]) <= 1.0
+        assert int(r["n_train"]) == 80 and int(r["n_test"]) == 20
+        assert int(r["parameters"]) > 0 and float(r["train_seconds"]) >= 0
+        assert (r["primary"] == "ir") == (r["model"] == "pa_ib")
+        assert (out / r["run_dir"] / "metrics.json").is_file()
+        assert not (out / r["run_dir"] / "model").exists()  # no --keep-models
+    neural = [r for r in rows if r["model"] in ("pa_ib", "cnn_concat", "transformer")]
+    assert all(1 <= int(r["epochs"]) <= 2 for r in neural)
+    pa_ib = {r["config"] for r in rows if r["model"] == "pa_ib"}
+    assert pa_ib == {"IR", "IR + (13C-NMR, 1H-NMR)"}
+    stored = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert len(stored) == 10 and stored[0]["settings"]["epochs"] == 2
+    assert stored[0]["settings"]["max_train"] == 96
+
+    table = (out / "table.md").read_text(encoding="utf-8")
+    assert "## Scaffold split: test micro-F1" in table
+    assert "## Scaffold split: test macro-F1" in table and "Random split" not in table
+    assert "| **IR** + (13C-NMR, 1H-NMR) |" in table and "| IR |" in table
+    assert "MSpecTmol (`pa_ib`)" in table and "1D-CNN (`cnn_concat`)" in table
+    assert "- epochs (maximum): 2" in table and "- max-train: 96" in table
+    assert "CPU cores" in table and "120 molecules" in table
+    assert "## Training cost" in table
+    micro = table.split("test micro-F1")[1].split("##")[0]
+    assert micro.count("**") >= 2  # a best value in bold on some line
+
+
+def test_rerun_skips_finished_runs(quick_run, monkeypatch):
+    out, argv, _ = quick_run
+    import mspectmol.training.pipeline as pipeline
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(pipeline, "run_training", no_training)
+    before = (out / "results.csv").read_text(encoding="utf-8")
+    status, stdout = run_main(argv)
+    assert status == 0
+    assert "10 runs planned, 10 already finished, 0 to train" in stdout
+    assert (out / "results.csv").read_text(encoding="utf-8") == before
+
+
+def test_changed_settings_plan_new_runs(quick_run):
+    out, argv, _ = quick_run
+    # Another learning rate changes every key; thread counts change none.
+    status, stdout = run_main([*argv, "--dry-run", "--set", "lr=1e-3"])
+    assert status == 0 and "10 runs planned, 0 already finished, 10 to train" in stdout
+    assert "  pa_ib: IR + (13C-NMR, 1H-NMR), scaffold split, seed 0" in stdout
+    status, stdout = run_main([*argv, "--dry-run", "--threads", "2"])
+    assert status == 0 and "10 runs planned, 10 already finished, 0 to train" in stdout
+    status, stdout = run_main([*argv, "--dry-run", "--models", "pa_ib", "logistic",
+                               "--set", "pa_ib.dropout=0.3"])
+    assert status == 0 and "4 runs planned, 2 already finished, 2 to train" in stdout
+    # The time estimate comes from the finished runs of the same models.
+    assert "estimated training time" in stdout
+
+
+def test_bad_options_are_reported_without_traceback(dataset_dir, tmp_path, capsys):
+    base = ["benchmark", "--quick", "--data", str(dataset_dir), "--out", str(tmp_path / "o")]
+    assert main([*base, "--suite", "nope"]) == 2
+    assert "unknown benchmark suite 'nope'" in capsys.readouterr().err
+    assert main([*base, "--set", "seed=3"]) == 2
+    assert "--set seed" in capsys.readouterr().err
+    assert main([*base, "--set", "model_config.no_such_knob=1"]) == 2
+    assert "no_such_knob" in capsys.readouterr().err
+    assert main([*base, "--models", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main([*base[:2], "--data", str(tmp_path / "missing"), *base[4:]]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "index.parquet" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_corrupt_row_file_is_named(tmp_path, dataset_dir, capsys):
+    copy = tmp_path / "copy"
+    (copy / "runs").mkdir(parents=True)
+    bad = copy / "runs" / "broken.json"
+    bad.write_text("{not json", encoding="utf-8")
+    argv = ["benchmark", "--quick", "--data", str(dataset_dir), "--out", str(copy),
+            "--dry-run"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "unreadable benchmark row" in err
+
+
+def test_a_failing_run_is_reported_and_retried_later(dataset_dir, tmp_path, monkeypatch,
+                                                      capsys):
+    import mspectmol.training.pipeline as pipeline
+    from mspectmol.errors import MspectmolError
+
+    real = pipeline.run_training
+
+    def fail_logistic(config, **kwargs):
+        if config.model == "logistic":
+            raise MspectmolError("simulated failure")
+        return real(config, **kwargs)
+
+    argv = ["benchmark", "--quick", "--data", str(dataset_dir), "--out", str(tmp_path),
+            "--models", "prevalence", "logistic", "--threads", "1"]
+    monkeypatch.setattr(pipeline, "run_training", fail_logistic)
+    status, _ = run_main(argv)
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "2 of 4 runs failed" in err and "simulated failure" in err
+    rows = list(csv.DictReader((tmp_path / "results.csv").open(encoding="utf-8")))
+    assert {r["model"] for r in rows} == {"prevalence"} and len(rows) == 2
+    table = (tmp_path / "table.md").read_text(encoding="utf-8")
+    # Columns: the suite's models (cnn_concat, transformer, logistic, prevalence, pa_ib).
+    assert "| IR | – | – | – | 0.000 | – |" in table
+    monkeypatch.setattr(pipeline, "run_training", real)
+    status, stdout = run_main([*argv, "--keep-models"])
+    assert status == 0 and "4 runs planned, 2 already finished, 2 to train" in stdout
+    rows = list(csv.DictReader((tmp_path / "results.csv").open(encoding="utf-8")))
+    kept = [r for r in rows if r["model"] == "logistic"]
+    assert len(kept) == 2 and all((tmp_path / r["run_dir"] / "model").is_dir() for r in kept)

@@ -1,0 +1,291 @@
+"""Benchmark suites, run planning, keys and the rendering of result tables."""
+
+import csv
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.evaluation.benchmark import (
+    BenchmarkRun,
+    Configuration,
+    dataset_info,
+    is_role_aware,
+    load_suite,
+    make_settings,
+    modality_set,
+    model_overrides,
+    plan_jobs,
+    plan_runs,
+    run_key,
+    settings_hash,
+    train_config,
+)
+from mspectmol.evaluation.benchmark_tables import (
+    ROW_FIELDS,
+    TableLine,
+    cost_table,
+    current_rows,
+    estimate_seconds,
+    format_cell,
+    load_rows,
+    mean_std,
+    ranks,
+    render_markdown,
+    results_table,
+    write_csv,
+    write_row,
+)
+
+TRIPLE = "ir+c_nmr+h_nmr"
+
+
+# --- suites and planning -------------------------------------------------------------------
+
+def test_configuration_labels_and_sets():
+    c = Configuration("c_nmr", ("ir", "h_nmr"))
+    assert c.modalities == ("c_nmr", "ir", "h_nmr")
+    assert c.modality_set == TRIPLE == modality_set(["h_nmr", "ir", "c_nmr"])
+    assert c.label() == "13C-NMR + (IR, 1H-NMR)"
+    assert c.label(markdown=True) == "**13C-NMR** + (IR, 1H-NMR)"
+    assert Configuration("ir").label(markdown=True) == "IR"
+
+
+def test_role_awareness_comes_from_the_model_config():
+    assert is_role_aware("pa_ib")
+    assert not any(is_role_aware(m) for m in ("cnn_concat", "transformer", "xgboost",
+                                              "prevalence", "symmetric_ib", "fusion_mid"))
+
+
+def test_table1_plan_shares_baselines_between_configurations_of_one_set():
+    suite = load_suite("table1")
+    runs = plan_runs(suite)
+    assert len(runs) == 252 and len(suite.configurations) == 7
+    one = [r for r in runs if r.seed == 0 and r.split == "scaffold"]
+    counts = Counter(r.model for r in one)
+    assert counts["pa_ib"] == 7  # one per configuration
+    assert all(counts[m] == 5 for m in suite.models if m != "pa_ib")  # one per modality set
+    triple = [r for r in one if r.configuration.modality_set == TRIPLE]
+    assert sorted(r.configuration.primary for r in triple if r.model == "pa_ib") == [
+        "c_nmr", "h_nmr", "ir"]
+    cnn = [r for r in triple if r.model == "cnn_concat"]
+    assert len(cnn) == 1 and cnn[0].identity()["config"] == "IR + 13C-NMR + 1H-NMR"
+    assert cnn[0].identity()["primary"] == "" and not cnn[0].role_aware
+    assert Counter((r.seed, r.split) for r in runs) == {
+        (s, p): 42 for s in (0, 1, 2) for p in ("random", "scaffold")}
+    assert len(plan_runs(load_suite("fusion"))) == 72
+    assert len(plan_runs(load_suite("symmetric"))) == 48
+
+
+def test_quick_variant_and_model_subsets():
+    quick = load_suite("table1", quick=True)
+    assert quick.name == "table1-quick" and quick.seeds == (0,)
+    assert quick.splits == ("scaffold",) and quick.epochs == 2 and quick.max_train == 96
+    assert set(quick.models) == {"pa_ib", "cnn_concat", "transformer", "logistic", "prevalence"}
+    assert [c.label() for c in quick.configurations] == ["IR", "IR + (13C-NMR, 1H-NMR)"]
+    assert len(plan_runs(quick)) == 10
+    assert len(plan_runs(quick, ["pa_ib", "pa_ib", "logistic"])) == 4
+    for name in ("fusion", "symmetric"):
+        assert len(plan_runs(load_suite(name, quick=True))) >= 4
+
+
+def test_suite_files_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="unknown benchmark suite 'nope'"):
+        load_suite("nope")
+    good = {"name": "mine", "configurations": [["raman", "ir"]], "models": ["logistic"]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(good))
+    suite = load_suite(path)
+    assert suite.name == "mine" and suite.configurations[0].modality_set == "ir+raman"
+    path.write_text(json.dumps({**good, "configurations": [["xray"]]}))
+    with pytest.raises(ConfigError, match="mine.json.*xray"):
+        load_suite(path)
+    path.write_text(json.dumps({**good, "splits": ["temporal"]}))
+    with pytest.raises(ConfigError, match="mine.json"):
+        load_suite(path)
+
+
+# --- settings, configs and keys ------------------------------------------------------------
+
+def test_settings_merge_suite_defaults_options_and_set_items():
+    suite = load_suite("table1")
+    s = make_settings(suite, epochs=7, threads=2, overrides=[
+        "lr=1e-3", "model_config.dropout=0.3", "pa_ib.channels=[8,16]", "patience=3"])
+    assert (s.epochs, s.patience, s.max_train, s.threads) == (7, 3, 2048, 2)
+    assert s.train == {"lr": 1e-3}
+    assert s.model_config["cnn_concat"] == {"width_scale": 0.1, "dropout": 0.3}
+    assert s.model_config["pa_ib"] == {"dropout": 0.3, "channels": [8, 16]}
+    assert "dropout" not in s.model_config.get("prevalence", {})
+    assert model_overrides("xgboost", s) == {"n_estimators": 100, "n_jobs": 2}
+    assert model_overrides("logistic", s)["n_jobs"] == 2
+    assert "n_jobs" not in model_overrides("pa_ib", s)
+    for bad, text in (("seed=1", "--set seed"), ("split=random", "--set split"),
+                      ("learning_rate=1", "--set learning_rate"),
+                      ("model_config.no_knob=1", "no_knob")):
+        with pytest.raises(ConfigError, match=text):
+            make_settings(suite, overrides=[bad])
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        make_settings(suite, overrides=["nope.width=1"])
+
+
+def test_train_config_is_checked_and_hash_ignores_speed_and_identity():
+    suite = load_suite("table1")
+    s = make_settings(suite, threads=1)
+    run = BenchmarkRun("table1", "pa_ib", Configuration("h_nmr", ("ir", "c_nmr")), True,
+                       "random", 2)
+    config = train_config(run, s, "out/models")
+    assert config.primary == "h_nmr" and config.auxiliary == ("ir", "c_nmr")
+    assert (config.seed, config.split, config.epochs, config.progress) == (2, "random", 30,
+                                                                           False)
+    other = BenchmarkRun("table1", "pa_ib", Configuration("ir"), True, "scaffold", 0)
+    h = settings_hash(config, "abc")
+    assert h == settings_hash(train_config(other, make_settings(suite, threads=2), "x"), "abc")
+    assert h != settings_hash(config, "abd")
+    assert h != settings_hash(train_config(run, make_settings(suite, epochs=5), "o"), "abc")
+    key = run_key(run, h)
+    assert key == f"table1__pa_ib__{TRIPLE}__h_nmr__random__seed2__{h}"
+    free = BenchmarkRun("table1", "logistic", Configuration("ir", ("raman",)), False,
+                        "random", 0)
+    assert "__ir+raman__any__" in run_key(free, h)
+    bad = make_settings(suite, overrides=["pa_ib.no_such=1"])
+    with pytest.raises(ConfigError, match="no_such"):
+        train_config(run, bad, "o")
+
+
+def test_plan_jobs_keys_are_unique():
+    suite = load_suite("table1")
+    jobs = plan_jobs(suite, make_settings(suite), "out", "fp")
+    assert len({j.key for j in jobs}) == len(jobs) == 252
+
+
+def test_dataset_info_reads_the_index(tmp_path):
+    parts = ["train"] * 6 + ["val"] * 2 + ["test"] * 2
+    pq.write_table(pa.table({"id": [f"m{i}" for i in range(10)], "split_random": parts,
+                             "split_scaffold": parts[::-1]}), tmp_path / "index.parquet")
+    info = dataset_info(tmp_path)
+    assert info["molecules"] == 10 and len(info["fingerprint"]) == 12
+    assert info["splits"]["scaffold"] == {"train": 6, "val": 2, "test": 2}
+    with pytest.raises(MspectmolError, match="missing.*index.parquet"):
+        dataset_info(tmp_path / "missing")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "index.parquet").write_text("not parquet")
+    with pytest.raises(MspectmolError, match="unreadable dataset index"):
+        dataset_info(tmp_path / "bad")
+
+
+# --- rows and tables -----------------------------------------------------------------------
+
+def _row(model, modalities, primary, split, seed, micro, **extra):
+    role = model == "pa_ib"
+    row = {"suite": "s", "model": model, "config": modalities, "modalities": modalities,
+           "primary": primary if role else "", "role_aware": role, "split": split,
+           "seed": seed, "micro_f1": micro, "macro_f1": micro / 2, "micro_f1_tuned": 0.5,
+           "macro_f1_tuned": None,
+           "train_seconds": 10.0 * (1 + modalities.count("+")), "epochs": 4,
+           "parameters": 100, "settings_hash": "h", "key": f"{model}-{modalities}-{primary}"
+           f"-{split}-{seed}"}
+    return {**row, **extra}
+
+
+LINES = [TableLine("IR", "ir", "ir"), TableLine("**IR** + (13C-NMR, 1H-NMR)", "ir", TRIPLE),
+         TableLine("**1H-NMR** + (IR, 13C-NMR)", "h_nmr", TRIPLE)]
+
+
+def _synthetic_rows():
+    rows = []
+    for seed, (a, b, c) in enumerate([(0.80, 0.90, 0.70), (0.82, 0.94, 0.74)]):
+        rows += [_row("cnn_concat", "ir", "", "scaffold", seed, a),
+                 _row("cnn_concat", TRIPLE, "", "scaffold", seed, b),
+                 _row("pa_ib", "ir", "ir", "scaffold", seed, a + 0.1),
+                 _row("pa_ib", TRIPLE, "ir", "scaffold", seed, b + 0.02),
+                 _row("pa_ib", TRIPLE, "h_nmr", "scaffold", seed, c)]
+    return rows
+
+
+def test_mean_std_format_and_ranks():
+    mean, std, n = mean_std([0.8, 0.9, 1.0])
+    assert (round(mean, 6), round(std, 6), n) == (0.9, 0.1, 3)
+    assert math.isnan(mean_std([0.5])[1]) and mean_std([])[2] == 0
+    assert format_cell(0.9, 0.1, 3, rank=1) == "**0.900** (0.100)"
+    assert format_cell(0.9, 0.1, 2, rank=2, expected=3) == "<u>0.900</u> (0.100) †"
+    assert format_cell(0.91234, math.nan, 1) == "0.912"
+    assert format_cell(math.nan, math.nan, 0) == "–"
+    assert ranks([0.5, 0.7, 0.6, math.nan]) == [0, 1, 2, 0]
+    assert ranks([0.7001, 0.7002, 0.6]) == [1, 1, 2]  # equal as displayed
+    assert ranks([0.4, math.nan]) == [0, 0]
+
+
+def test_results_table_matches_role_free_rows_by_modality_set():
+    table = results_table(_synthetic_rows(), LINES, ["cnn_concat", "pa_ib"], "scaffold",
+                          expected=2)
+    lines = table.splitlines()
+    assert lines[0] == "| Spectrum config. | 1D-CNN (`cnn_concat`) | MSpecTmol (`pa_ib`) |"
+    assert lines[1] == "|---|---:|---:|"
+    assert lines[2] == "| IR | <u>0.810</u> (0.014) | **0.910** (0.014) |"
+    # The baseline's single triple run fills both triple lines; PA-IB differs by primary.
+    assert lines[3] == "| **IR** + (13C-NMR, 1H-NMR) | <u>0.920</u> (0.028) | **0.940** (0.028) |"
+    assert lines[4] == "| **1H-NMR** + (IR, 13C-NMR) | **0.920** (0.028) | <u>0.720</u> (0.028) |"
+    short = results_table(_synthetic_rows()[:5], LINES, ["cnn_concat", "pa_ib", "xgboost"],
+                          "scaffold", expected=2)
+    assert "**0.900** †" in short and short.splitlines()[2].endswith("| – |")
+    macro = results_table(_synthetic_rows(), LINES[:1], ["pa_ib"], "scaffold", "macro_f1")
+    assert "0.455 (0.007)" in macro
+    assert "–" in results_table(_synthetic_rows(), LINES[:1], ["pa_ib"], "random")
+
+
+def test_render_markdown_cost_table_and_files(tmp_path):
+    rows = _synthetic_rows()
+    text = render_markdown(rows, title="T", lines=LINES, models=["cnn_concat", "pa_ib"],
+                           splits=["scaffold"], settings={"epochs": 30, "mc": {"a": 1}},
+                           expected=2, notes=["a note"])
+    assert text.startswith("# T\n") and "- epochs: 30" in text and '- mc: {"a": 1}' in text
+    assert "## Scaffold split: test micro-F1" in text and "macro-F1" in text
+    assert "- a note" in text and "## Training cost" in text
+    tuned = render_markdown(rows, title="T", lines=LINES, models=["pa_ib"],
+                            splits=["scaffold"], settings={}, threshold="tuned")
+    assert "**0.500**" not in tuned and "0.500 (0.000)" in tuned
+    assert tuned.split("test macro-F1")[1].count("| – |") == 3  # values missing (NaN)
+    with pytest.raises(MspectmolError, match="threshold"):
+        render_markdown(rows, title="T", lines=LINES, models=["pa_ib"], splits=["scaffold"],
+                        settings={}, threshold="0.3")
+    cost = cost_table(rows, ["cnn_concat", "pa_ib", "xgboost"]).splitlines()
+    assert cost[2] == "| 1D-CNN (`cnn_concat`) | 4 | 20.0 | 0.02 | 4.0 | 100 |"
+    assert cost[4] == "| XGBoost (`xgboost`) | 0 | – | – | – | – |"
+
+    path = write_csv([{**rows[0], "fgsim": math.nan}], tmp_path / "r.csv")
+    with path.open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        (read,) = list(reader)
+    assert tuple(reader.fieldnames) == ROW_FIELDS
+    assert read["fgsim"] == "" and float(read["micro_f1"]) == rows[0]["micro_f1"]
+
+
+def test_rows_round_trip_and_bad_row_files(tmp_path):
+    row = _row("pa_ib", "ir", "ir", "random", 0, 0.5)
+    write_row(tmp_path / "runs", row, {"epochs": 3})
+    loaded = load_rows(tmp_path / "runs")
+    assert loaded[row["key"]]["settings"] == {"epochs": 3}
+    assert loaded[row["key"]]["micro_f1"] == 0.5
+    assert load_rows(tmp_path / "nothing") == {}
+    assert current_rows(loaded.values(), "s", {"pa_ib": "h"}) == list(loaded.values())
+    assert current_rows(loaded.values(), "s", {"pa_ib": "other"}) == []
+    assert current_rows(loaded.values(), "t", {"pa_ib": "h"}) == []
+    (tmp_path / "runs" / "x.json").write_text(json.dumps({"key": "y"}))
+    with pytest.raises(MspectmolError, match="x.json"):
+        load_rows(tmp_path / "runs")
+    (tmp_path / "runs" / "x.json").write_text("{")
+    with pytest.raises(MspectmolError, match="x.json: unreadable"):
+        load_rows(tmp_path / "runs")
+
+
+def test_estimate_seconds_from_finished_rows():
+    rows = _synthetic_rows()  # pa_ib: 10 s on one modality, 30 s on three
+    total, unknown = estimate_seconds([("pa_ib", 1), ("pa_ib", 3), ("pa_ib", 2),
+                                       ("xgboost", 1)], rows)
+    assert unknown == 1
+    assert total == pytest.approx(10 + 30 + np.mean([10 * 2, 10 * 2, 20, 20, 20, 20]))
