@@ -17,25 +17,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mspectmol.spectra.modalities import MODALITIES, get_modality
+from mspectmol.predict.common import format_regions, model_grid, model_thresholds
+from mspectmol.predict.common import option_name as _option
+from mspectmol.predict.common import plain_label as _plain
+from mspectmol.predict.common import probability_table as _table
+from mspectmol.spectra.modalities import MODALITIES
 
 log = logging.getLogger("mspectmol.explain")
-
-
-def _plain(label: str) -> str:
-    """A registry label without its TeX markup ("$^{13}$C NMR" -> "13C NMR")."""
-    return "".join(ch for ch in label if ch not in "${}^")
-
-
-def _option(modality: str) -> str:
-    return "--" + modality.replace("_", "-")
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -79,12 +73,6 @@ class Inputs:
     smiles: str | None = None
     labels: np.ndarray | None = None
     grids: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def model_grid(meta: Any, modality: str) -> np.ndarray:
-    """The x grid a model expects for a modality (from its model.json)."""
-    info = meta.modalities[modality]
-    return np.linspace(float(info["x_min"]), float(info["x_max"]), int(info["n_points"]))
 
 
 def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
@@ -166,37 +154,6 @@ def predict(model: Any, meta: Any, inputs: Inputs) -> tuple[np.ndarray, Any]:
     return probabilities(predict_logits(model, split), meta.temperature)[0], None
 
 
-def _decimals(grid: np.ndarray) -> int:
-    step = abs(float(grid[1] - grid[0]))
-    return min(3, max(0, -math.floor(math.log10(step)))) if step > 0 else 2
-
-
-def format_regions(modality: str, regions: list[tuple[float, float, float]],
-                   grid: np.ndarray) -> str:
-    """``"IR: 1850 to 1650 cm-1 (24%), ..."`` in the modality's reading direction."""
-    mod = get_modality(modality)
-    d = _decimals(grid)
-    parts = []
-    for lo, hi, weight in regions:
-        a, b = (hi, lo) if mod.x_decreasing else (lo, hi)
-        parts.append(f"{a:.{d}f} to {b:.{d}f} {mod.x_unit} ({weight:.0%})")
-    return f"{_plain(mod.label)}: " + (", ".join(parts) or "none")
-
-
-def _table(names: tuple[str, ...], prob: np.ndarray, thresholds: np.ndarray, top: int,
-           labels: np.ndarray | None) -> list[str]:
-    width = max(len(n) for n in names)
-    head = f"  {'group':<{width}}  prob   threshold  call" + ("  true" if labels is not None
-                                                           else "")
-    lines = [head]
-    for i in np.argsort(-prob, kind="stable")[:top]:
-        call = "yes" if prob[i] >= thresholds[i] else "-"
-        true = f"  {'yes' if labels[i] else '-'}" if labels is not None else ""
-        row = f"  {names[i]:<{width}}  {prob[i]:.3f}  {thresholds[i]:.3f}      {call:<4}{true}"
-        lines.append(row.rstrip())
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.explain.importance import group_attribution, importance_from_gates, top_regions
@@ -223,8 +180,7 @@ def run(args: argparse.Namespace) -> int:
     smiles = args.smiles or inputs.smiles
     prob, gated = predict(model, meta, inputs)
     names = tuple(meta.label_names)
-    thresholds = np.asarray(meta.thresholds if meta.thresholds is not None
-                            else [0.5] * len(names), dtype=np.float64)
+    thresholds = model_thresholds(meta)
     calls = [int(i) for i in np.argsort(-prob, kind="stable") if prob[i] >= thresholds[i]]
     used = [m for m in inputs.spectra if inputs.available[m]]
     out = [f"model: {meta.model_name} ({args.model}); inputs: " +

@@ -1,0 +1,91 @@
+"""Small helpers shared by ``mspectmol predict`` and ``mspectmol explain``.
+
+A model file describes its input grids (``model.json``, :class:`~mspectmol.models.io.ModelMeta`):
+:func:`model_grid` rebuilds them, :func:`model_thresholds` gives the decision threshold of each
+group (the tuned ones stored with the model, else 0.5), :func:`probability_table` and
+:func:`format_regions` format probabilities and spectral regions as text. Only NumPy and the
+modality registry are imported, so the command line starts fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mspectmol.spectra.modalities import get_modality
+
+#: Decision threshold of a model without tuned per-group thresholds.
+DEFAULT_THRESHOLD = 0.5
+
+
+def plain_label(label: str) -> str:
+    """A registry label without its TeX markup (``"$^{13}$C NMR"`` -> ``"13C NMR"``)."""
+    return "".join(ch for ch in label if ch not in "${}^")
+
+
+def option_name(modality: str) -> str:
+    """The command-line option of a modality's file (``"h_nmr"`` -> ``"--h-nmr"``)."""
+    return "--" + modality.replace("_", "-")
+
+
+def model_modalities(meta: Any) -> tuple[str, ...]:
+    """The model's input modalities, primary first."""
+    return (meta.primary, *meta.auxiliary)
+
+
+def model_grid(meta: Any, modality: str) -> np.ndarray:
+    """The x grid a model expects for a modality (from its model.json)."""
+    info = meta.modalities[modality]
+    return np.linspace(float(info["x_min"]), float(info["x_max"]), int(info["n_points"]))
+
+
+def model_thresholds(meta: Any) -> np.ndarray:
+    """Per-group decision thresholds: the model's tuned ones, else 0.5 for every group."""
+    if meta.thresholds is not None:
+        return np.asarray(meta.thresholds, dtype=np.float64)
+    return np.full(len(meta.label_names), DEFAULT_THRESHOLD)
+
+
+def _decimals(grid: np.ndarray) -> int:
+    step = abs(float(grid[1] - grid[0]))
+    return min(3, max(0, -math.floor(math.log10(step)))) if step > 0 else 2
+
+
+def format_regions(modality: str, regions: Sequence[tuple[float, float, float]],
+                   grid: np.ndarray) -> str:
+    """``"IR: 1850 to 1650 cm-1 (24%), ..."`` in the modality's reading direction."""
+    mod = get_modality(modality)
+    d = _decimals(grid)
+    parts = []
+    for lo, hi, weight in regions:
+        a, b = (hi, lo) if mod.x_decreasing else (lo, hi)
+        parts.append(f"{a:.{d}f} to {b:.{d}f} {mod.x_unit} ({weight:.0%})")
+    return f"{plain_label(mod.label)}: " + (", ".join(parts) or "none")
+
+
+def probability_table(names: Sequence[str], prob: np.ndarray, thresholds: np.ndarray,
+                      top: int | None = None, labels: np.ndarray | None = None) -> list[str]:
+    """Text rows ``group  prob  threshold  call [true]``, by decreasing probability.
+
+    Parameters
+    ----------
+    names, prob, thresholds
+        Group names, probabilities and decision thresholds, one per group.
+    top
+        Rows shown (None: every group).
+    labels
+        Known 0/1 labels, shown in a ``true`` column when given.
+    """
+    width = max(len(n) for n in names)
+    head = f"  {'group':<{width}}  prob   threshold  call" + ("  true" if labels is not None
+                                                           else "")
+    lines = [head]
+    for i in np.argsort(-np.asarray(prob), kind="stable")[:top]:
+        call = "yes" if prob[i] >= thresholds[i] else "-"
+        true = f"  {'yes' if labels[i] else '-'}" if labels is not None else ""
+        row = f"  {names[i]:<{width}}  {prob[i]:.3f}  {thresholds[i]:.3f}      {call:<4}{true}"
+        lines.append(row.rstrip())
+    return lines

@@ -1,0 +1,299 @@
+"""Prediction from measured spectrum files: files -> arrays -> probabilities -> results.
+
+:func:`load_sample` reads a sample's files (:func:`~mspectmol.spectra.readers.read_spectrum`)
+and prepares each spectrum for the model (:func:`~mspectmol.predict.measured.prepare_measured`);
+:func:`predict_inputs` runs the model on a batch of samples and returns one
+:class:`Prediction` each: calibrated probabilities (the model's temperature), calls at the
+model's tuned thresholds (0.5 without), and for neural models the spectral regions behind
+each call (gate importance x |gradient x input| for PA-IB models, gradient x input alone for
+models without gates; :mod:`mspectmol.explain.importance`). :func:`predict_samples` streams
+any number of samples in batches and reports unreadable samples instead of stopping.
+
+Missing spectra
+---------------
+A modality the model uses but the sample lacks is passed as unavailable (zeros and a False
+availability mask), the way PA-IB models handle a missing auxiliary spectrum. The primary
+spectrum is required unless the model was trained to do without it: the training record of
+the model file (``ModelMeta.training["missing_modalities"]``, a list of modality names
+dropped during training) must name it. No training recipe of mspectmol writes that entry
+yet, so today every model needs its primary spectrum.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mspectmol.errors import MspectmolError
+from mspectmol.predict.common import model_grid, model_modalities, model_thresholds, option_name
+from mspectmol.predict.measured import MeasuredOptions, PreparedSpectrum, prepare_measured
+from mspectmol.predict.samples import SampleSpec
+
+log = logging.getLogger("mspectmol.predict")
+
+#: Spectral regions reported per modality and call.
+N_REGIONS = 3
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a report says about the model: file, name, versions, calibration."""
+
+    path: str
+    name: str
+    kind: str
+    primary: str
+    auxiliary: tuple[str, ...]
+    mspectmol_version: str | None
+    format_version: int
+    created: str
+    content_hash: str
+    temperature: float | None
+    tuned_thresholds: bool
+    missing_allowed: tuple[str, ...]
+
+    @classmethod
+    def from_meta(cls, path: str | Path, meta: Any) -> ModelInfo:
+        """Describe a loaded model's :class:`~mspectmol.models.io.ModelMeta`."""
+        from mspectmol.models.io import FORMAT_VERSION
+
+        return cls(str(path), meta.model_name, meta.kind, meta.primary, tuple(meta.auxiliary),
+                   meta.versions.get("mspectmol"), FORMAT_VERSION, meta.created,
+                   meta.content_hash, meta.temperature, meta.thresholds is not None,
+                   tuple(sorted(missing_allowed(meta))))
+
+
+def missing_allowed(meta: Any) -> frozenset[str]:
+    """Modalities the model can predict without: its auxiliary ones, and the primary only
+    when ``meta.training["missing_modalities"]`` lists it (see the module docstring)."""
+    trained = meta.training.get("missing_modalities", []) if isinstance(meta.training, dict) \
+        else []
+    allowed = set(meta.auxiliary)
+    if isinstance(trained, list) and meta.primary in trained:
+        allowed.add(meta.primary)
+    return frozenset(allowed)
+
+
+@dataclass
+class SampleInputs:
+    """One sample on the model's grids.
+
+    ``prepared`` holds the spectra that were given (with their preprocessing steps);
+    ``ignored`` the files of modalities the model does not use.
+    """
+
+    name: str
+    spectra: dict[str, np.ndarray]
+    available: dict[str, bool]
+    prepared: dict[str, PreparedSpectrum]
+    smiles: str | None = None
+    ignored: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def used(self) -> list[str]:
+        """Modalities given, in the model's order."""
+        return [m for m in self.spectra if self.available[m]]
+
+    @property
+    def missing(self) -> list[str]:
+        """Modalities the model uses that this sample lacks."""
+        return [m for m in self.spectra if not self.available[m]]
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one sample.
+
+    ``call_regions`` maps each called group to ``{modality: [(lo, hi, weight)]}``;
+    ``gate_maps`` holds the gate importance of the used spectra (PA-IB models) and
+    ``attribution`` names how the regions were found (None: a classical model, no regions).
+    """
+
+    sample: str
+    label_names: tuple[str, ...]
+    probabilities: np.ndarray
+    thresholds: np.ndarray
+    inputs: SampleInputs
+    grids: dict[str, np.ndarray]
+    gate_maps: dict[str, np.ndarray] | None = None
+    gate_regions: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    call_regions: dict[str, dict[str, list[tuple[float, float, float]]]] = field(
+        default_factory=dict)
+    attribution: str | None = None
+
+    @property
+    def calls(self) -> list[int]:
+        """Indices of the confident calls (probability >= threshold), most probable first."""
+        order = np.argsort(-self.probabilities, kind="stable")
+        return [int(i) for i in order if self.probabilities[i] >= self.thresholds[i]]
+
+    @property
+    def smiles(self) -> str | None:
+        """The sample's SMILES, when given."""
+        return self.inputs.smiles
+
+
+@dataclass
+class SampleFailure:
+    """A sample that could not be predicted and why (the message names the file)."""
+
+    sample: str
+    error: str
+
+
+def load_sample(meta: Any, sample: SampleSpec, options: MeasuredOptions | None = None
+                ) -> SampleInputs:
+    """Read and prepare one sample's spectra for the model.
+
+    A solvent given for the sample (a manifest's ``solvent`` column) overrides
+    ``options.solvent``.
+
+    Raises
+    ------
+    MspectmolError
+        A missing primary spectrum (for a model that needs it), an invalid SMILES or solvent
+        (naming the sample), and every reader or preprocessing error (naming the file).
+    """
+    from mspectmol.chem.molecules import mol_from_smiles
+    from mspectmol.predict.measured import canonical_solvent
+    from mspectmol.spectra.readers import read_spectrum
+
+    modalities = model_modalities(meta)
+    opts = options or MeasuredOptions()
+    if sample.solvent is not None:
+        try:
+            canonical_solvent(sample.solvent)
+        except MspectmolError as exc:
+            raise MspectmolError(f"sample {sample.name!r}: {exc}") from None
+        opts = replace(opts, solvent=sample.solvent)
+    if meta.primary not in sample.files and meta.primary not in missing_allowed(meta):
+        raise MspectmolError(f"sample {sample.name!r}: the model needs its primary "
+                             f"{meta.primary} spectrum ({option_name(meta.primary)} FILE or a "
+                             f"{meta.primary} column/file) and was not trained without it")
+    if sample.smiles is not None:
+        mol_from_smiles(sample.smiles, source=f"sample {sample.name!r}")
+    ignored = {m: str(p) for m, p in sample.files.items() if m not in modalities}
+    out = SampleInputs(sample.name, {}, {}, {}, sample.smiles, ignored)
+    for m in modalities:
+        grid = model_grid(meta, m)
+        if m not in sample.files:
+            out.spectra[m] = np.zeros(grid.size, dtype=np.float32)
+            out.available[m] = False
+            continue
+        spectrum = read_spectrum(sample.files[m], m)
+        prepared = prepare_measured(spectrum, grid, meta.normalisation, opts)
+        prepared.source = str(sample.files[m])
+        out.prepared[m], out.spectra[m], out.available[m] = prepared, prepared.y, True
+    return out
+
+
+def _regions(maps: dict[str, np.ndarray], row: int, grids: dict[str, np.ndarray],
+             used: Sequence[str], k: int) -> dict[str, list[tuple[float, float, float]]]:
+    from mspectmol.explain.importance import top_regions
+
+    return {m: [(float(a), float(b), float(w)) for a, b, w in
+                top_regions(maps[m][row], grids[m], k)] for m in used}
+
+
+def _call_regions(model: Any, batch: dict[str, np.ndarray], avail: dict[str, np.ndarray],
+                  preds: list[Prediction], gate_maps: dict[str, np.ndarray] | None,
+                  k: int) -> None:
+    """Fill ``call_regions``: one backward pass per called group, over the rows calling it."""
+    from mspectmol.explain.importance import group_attribution
+
+    groups = sorted({g for p in preds for g in p.calls})
+    for g in groups:
+        rows = np.array([i for i, p in enumerate(preds) if g in p.calls])
+        attr = group_attribution(model, {m: x[rows] for m, x in batch.items()}, g,
+                                 {m: a[rows] for m, a in avail.items()},
+                                 None if gate_maps is None
+                                 else {m: v[rows] for m, v in gate_maps.items()})
+        for j, i in enumerate(rows):
+            p = preds[i]
+            p.call_regions[p.label_names[g]] = _regions(attr, j, p.grids, p.inputs.used, k)
+
+
+def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
+                   regions: int = N_REGIONS, batch_size: int = 256) -> list[Prediction]:
+    """Predictions for prepared samples (one model batch; see the module docstring)."""
+    from mspectmol.explain.importance import importance_from_gates, run_with_gates
+    from mspectmol.training.data import SplitData
+    from mspectmol.training.evaluate import is_neural, predict_logits, probabilities
+
+    if not inputs:
+        return []
+    modalities = model_modalities(meta)
+    grids = {m: model_grid(meta, m) for m in modalities}
+    batch = {m: np.stack([s.spectra[m] for s in inputs]) for m in modalities}
+    avail = {m: np.array([s.available[m] for s in inputs]) for m in modalities}
+    names = tuple(meta.label_names)
+    thresholds = model_thresholds(meta)
+    gate_maps = None
+    attribution = None
+    if is_neural(model):
+        gated = run_with_gates(model, batch, avail, batch_size=batch_size)
+        prob = probabilities(gated.logits, meta.temperature)
+        if gated.gate_probs is not None:
+            gate_maps = importance_from_gates(gated, {m: g.size for m, g in grids.items()})
+            attribution = "gate importance x |gradient x input|"
+        else:
+            attribution = "|gradient x input|"
+    else:
+        split = SplitData(np.array([s.name for s in inputs]),
+                          np.zeros((len(inputs), len(names)), dtype=np.float32), batch, avail)
+        prob = probabilities(predict_logits(model, split, batch_size), meta.temperature)
+    preds = []
+    for i, s in enumerate(inputs):
+        p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution)
+        if gate_maps is not None:
+            p.gate_maps = {m: gate_maps[m][i] for m in s.used}
+            p.gate_regions = _regions(gate_maps, i, grids, s.used, regions)
+        preds.append(p)
+    if attribution is not None:
+        _call_regions(model, batch, avail, preds, gate_maps, regions)
+    return preds
+
+
+def _chunks(items: Iterable[SampleSpec], size: int) -> Iterator[list[SampleSpec]]:
+    chunk: list[SampleSpec] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def predict_samples(model: Any, meta: Any, samples: Iterable[SampleSpec], *,
+                    options: MeasuredOptions | None = None, batch_size: int = 256,
+                    regions: int = N_REGIONS,
+                    progress: Callable[[int], None] | None = None
+                    ) -> Iterator[Prediction | SampleFailure]:
+    """Predict any number of samples, ``batch_size`` at a time, in the given order.
+
+    A sample whose files cannot be read or prepared yields a :class:`SampleFailure` with
+    the error message; the others are predicted. ``progress(n)`` is called after each
+    batch with the number of samples it held.
+    """
+    if batch_size < 1:
+        raise MspectmolError(f"the batch size must be at least 1, got {batch_size}")
+    for chunk in _chunks(samples, batch_size):
+        loaded: list[SampleInputs] = []
+        results: list[Prediction | SampleFailure | None] = []
+        for spec in chunk:
+            try:
+                loaded.append(load_sample(meta, spec, options))
+                results.append(None)
+            except MspectmolError as exc:
+                results.append(SampleFailure(spec.name, str(exc)))
+        done = iter(predict_inputs(model, meta, loaded, regions=regions,
+                                   batch_size=batch_size))
+        yield from (r if r is not None else next(done) for r in results)
+        if progress is not None:
+            progress(len(chunk))

@@ -1,0 +1,298 @@
+"""Prediction reports: text tables, JSON, a self-contained HTML page and a summary CSV.
+
+The HTML report needs no other file: the figure of the spectra (on chemists' axes, shaded by
+the model's gate importance, :func:`mspectmol.explain.plots.plot_spectra_importance`) and the
+molecule drawing (:func:`mspectmol.explain.molecule.draw_molecule`, when a SMILES is given)
+are PNG images embedded as base64 ``data:`` URLs. Every text taken from the input (sample
+names, file names, SMILES, metadata) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from mspectmol.errors import MspectmolError
+from mspectmol.predict.common import format_regions, plain_label, probability_table
+from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
+from mspectmol.spectra.modalities import get_modality
+
+#: Version of the JSON report layout.
+REPORT_VERSION = 1
+
+
+def _region_dicts(modality: str, regions: Sequence[tuple[float, float, float]]
+                  ) -> list[dict[str, Any]]:
+    unit = get_modality(modality).x_unit
+    return [{"low": lo, "high": hi, "unit": unit, "weight": w} for lo, hi, w in regions]
+
+
+def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
+    """The JSON document of one prediction (plain types only)."""
+    from mspectmol import __version__
+
+    order = np.argsort(-pred.probabilities, kind="stable")
+    spectra = {}
+    for m, available in pred.inputs.available.items():
+        prep = pred.inputs.prepared.get(m)
+        spectra[m] = {"used": bool(available), "file": prep.source if prep else None,
+                      "solvent": prep.solvent if prep else None,
+                      "preprocessing": list(prep.steps) if prep else []}
+    return {
+        "report_version": REPORT_VERSION,
+        "mspectmol_version": __version__,
+        "sample": pred.sample,
+        "smiles": pred.smiles,
+        "model": {"file": model.path, "name": model.name, "kind": model.kind,
+                  "primary": model.primary, "auxiliary": list(model.auxiliary),
+                  "mspectmol_version": model.mspectmol_version,
+                  "format_version": model.format_version, "created": model.created,
+                  "sha256": model.content_hash, "temperature": model.temperature,
+                  "thresholds": "tuned per group" if model.tuned_thresholds else "0.5",
+                  "may_be_missing": list(model.missing_allowed)},
+        "spectra_used": pred.inputs.used,
+        "spectra_missing": pred.inputs.missing,
+        "ignored_files": dict(pred.inputs.ignored),
+        "spectra": spectra,
+        "groups": [{"name": pred.label_names[i], "probability": float(pred.probabilities[i]),
+                    "threshold": float(pred.thresholds[i]),
+                    "call": bool(pred.probabilities[i] >= pred.thresholds[i])} for i in order],
+        "calls": [pred.label_names[i] for i in pred.calls],
+        "attribution": pred.attribution,
+        "gate_importance_regions": {m: _region_dicts(m, r) for m, r in pred.gate_regions.items()},
+        "call_regions": {g: {m: _region_dicts(m, r) for m, r in by_mod.items()}
+                         for g, by_mod in pred.call_regions.items()},
+    }
+
+
+def write_json(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo) -> Path:
+    """Write :func:`prediction_dict` as indented JSON; returns the path."""
+    p = Path(path)
+    text = json.dumps(prediction_dict(pred, model), indent=2, allow_nan=False) + "\n"
+    return _write(p, text)
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MspectmolError(f"{path}: cannot write the report ({exc})") from None
+    return path
+
+
+def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
+    """Lines printed for one sample: inputs, the group table, the regions behind each call."""
+    inputs = pred.inputs
+    used = ", ".join(f"{m} {inputs.prepared[m].source}" for m in inputs.used)
+    lines = [f"sample {pred.sample}: model {model.name} ({model.path})",
+             f"  spectra used: {used or 'none'}; missing: {', '.join(inputs.missing) or 'none'}"]
+    calib = (f"temperature {model.temperature:.3g}" if model.temperature is not None
+             else "no temperature")
+    rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
+    lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
+    lines += ["  " + row for row in probability_table(pred.label_names, pred.probabilities,
+                                                       pred.thresholds)]
+    if not pred.calls:
+        lines.append("  no group reaches its threshold")
+    elif pred.attribution is None:
+        lines.append("  (a classical model: no spectral regions)")
+    else:
+        lines.append(f"  spectral regions behind each call ({pred.attribution}):")
+        for i in pred.calls:
+            name = pred.label_names[i]
+            lines.append(f"    {name} ({pred.probabilities[i]:.2f}):")
+            lines += ["      " + format_regions(m, r, pred.grids[m])
+                      for m, r in pred.call_regions.get(name, {}).items()]
+    return lines
+
+
+def figure_png(pred: Prediction, title: str = "", dpi: int = 90) -> bytes:
+    """PNG of the used spectra (model grids) shaded by gate importance, with the calls."""
+    from mspectmol.explain.plots import plot_spectra_importance
+
+    used = pred.inputs.used
+    spectra = {m: (pred.grids[m], pred.inputs.spectra[m]) for m in used}
+    notes = {} if pred.gate_maps is not None else {m: "no gate importance" for m in used}
+    calls = [(pred.label_names[i], float(pred.probabilities[i])) for i in pred.calls]
+    fig = plot_spectra_importance(spectra, pred.gate_maps, calls[:12], title, notes=notes)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def molecule_png(smiles: str, groups: Sequence[str]) -> tuple[bytes, list[str]]:
+    """PNG of the molecule with the called groups it contains highlighted, and those groups."""
+    from mspectmol.chem.functional_groups import FunctionalGroupError, get_group
+    from mspectmol.explain.molecule import draw_molecule, group_atoms
+
+    known = []
+    for g in groups:
+        try:
+            get_group(g)
+        except FunctionalGroupError:
+            continue
+        known.append(g)
+    present = [g for g, (atoms, _) in group_atoms(smiles, known).items() if atoms]
+    return draw_molecule(smiles, present, fmt="png", size=(420, 320)), present
+
+
+def _legend(groups: Sequence[str]) -> str:
+    """Colour swatches and names of the highlighted groups (the drawing's colours)."""
+    from mspectmol.explain.molecule import group_colours
+
+    if not groups:
+        return "none of the called groups is in this molecule"
+    items = []
+    for g, rgb in group_colours(groups).items():
+        hex_colour = "#" + "".join(f"{round(255 * c):02x}" for c in rgb)
+        items.append(f'<span style="background:{hex_colour}">&nbsp;&nbsp;&nbsp;</span> '
+                     f"{escape(g)}")
+    return ", ".join(items)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+
+
+_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
+text-align:left}tr.call{background:#fde3da;font-weight:bold}td.num{text-align:right}
+img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}"""
+
+
+def _groups_table(pred: Prediction) -> str:
+    rows = []
+    for i in np.argsort(-pred.probabilities, kind="stable"):
+        call = pred.probabilities[i] >= pred.thresholds[i]
+        cls = ' class="call"' if call else ""
+        rows.append(f"<tr{cls}><td>"
+                    f"{escape(pred.label_names[i])}</td><td class=\"num\">"
+                    f"{pred.probabilities[i]:.3f}</td><td class=\"num\">"
+                    f"{pred.thresholds[i]:.3f}</td><td>{'yes' if call else '-'}</td></tr>")
+    return ('<table class="groups"><thead><tr><th>group</th><th>probability</th>'
+            "<th>threshold</th><th>confident call</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _spectra_table(pred: Prediction) -> str:
+    rows = []
+    for m, available in pred.inputs.available.items():
+        prep = pred.inputs.prepared.get(m)
+        label = escape(plain_label(get_modality(m).label))
+        if not available or prep is None:
+            rows.append(f"<tr><td>{label}</td><td>missing (passed to the model as "
+                        "unavailable)</td><td></td></tr>")
+            continue
+        steps = "".join(f"<li>{escape(s)}</li>" for s in prep.steps)
+        rows.append(f"<tr><td>{label}</td><td><code>{escape(str(prep.source))}</code></td>"
+                    f"<td><ol>{steps}</ol></td></tr>")
+    for m, path in pred.inputs.ignored.items():
+        rows.append(f"<tr><td>{escape(m)}</td><td><code>{escape(path)}</code></td>"
+                    "<td>ignored: the model does not use this modality</td></tr>")
+    return ("<table class=\"spectra\"><thead><tr><th>spectrum</th><th>file</th>"
+            "<th>preprocessing applied</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
+
+
+def _regions_html(pred: Prediction) -> str:
+    if pred.attribution is None:
+        return "<p class=\"note\">A classical model: no spectral regions.</p>"
+    if not pred.calls:
+        return "<p>No group reaches its threshold.</p>"
+    items = []
+    for i in pred.calls:
+        name = pred.label_names[i]
+        parts = "".join(f"<li>{escape(format_regions(m, r, pred.grids[m]))}</li>"
+                        for m, r in pred.call_regions.get(name, {}).items())
+        items.append(f"<li>{escape(name)} ({pred.probabilities[i]:.2f})<ul>{parts}</ul></li>")
+    return (f"<p class=\"note\">Regions from {escape(pred.attribution)}.</p><ul>"
+            + "".join(items) + "</ul>")
+
+
+def render_html(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
+    """The self-contained HTML report of one prediction (see the module docstring).
+
+    ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
+    """
+    title = f"mspectmol prediction: {pred.sample}"
+    png = figure if figure is not None else figure_png(pred, f"{model.name}: {pred.sample}")
+    rule = ("the group's tuned threshold" if model.tuned_thresholds else "0.5 (the model "
+            "has no tuned thresholds)")
+    body = [f"<h1>{escape(title)}</h1>",
+            f"<p>Model <code>{escape(model.path)}</code>: {escape(model.name)} "
+            f"({escape(model.kind)}), saved by mspectmol "
+            f"{escape(str(model.mspectmol_version or 'unknown'))} (model file format "
+            f"{model.format_version}, created {escape(model.created or 'unknown')}, "
+            f"SHA-256 <code>{escape(model.content_hash[:16])}...</code>).</p>",
+            f"<p>Spectra used: {escape(', '.join(pred.inputs.used) or 'none')}; missing: "
+            f"{escape(', '.join(pred.inputs.missing) or 'none')}.</p>",
+            "<h2>Spectra</h2>", _img(png, "spectra with gate importance"),
+            "<h2>Functional groups</h2>",
+            f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "
+            + (f"Probabilities calibrated with temperature {model.temperature:.3g}."
+               if model.temperature is not None else "No calibration temperature.")
+            + "</p>", _groups_table(pred),
+            "<h2>Spectral regions behind each call</h2>", _regions_html(pred)]
+    if pred.smiles:
+        mol_png, shown = molecule_png(pred.smiles, [pred.label_names[i] for i in pred.calls])
+        body += ["<h2>Molecule</h2>", f"<p><code>{escape(pred.smiles)}</code>; called groups "
+                 f"highlighted: {_legend(shown)}</p>", _img(mol_png, f"molecule {pred.smiles}")]
+    body += ["<h2>Spectra used and preprocessing applied</h2>", _spectra_table(pred)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_html(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo) -> Path:
+    """Write :func:`render_html`; returns the path."""
+    return _write(Path(path), render_html(pred, model))
+
+
+class SummaryWriter:
+    """A CSV with one row per sample: status, spectra used and missing, calls, probabilities.
+
+    Rows are written as they come (``with SummaryWriter(path, names) as w: w.add(pred)``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.names = tuple(label_names)
+        self._file: TextIO | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> SummaryWriter:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise MspectmolError(f"{self.path}: cannot write the summary ({exc})") from None
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(["sample", "status", "used", "missing", "calls", "error",
+                               *(f"p_{n}" for n in self.names)])
+        return self
+
+    def add(self, result: Prediction | SampleFailure) -> None:
+        """Write one sample's row."""
+        if isinstance(result, SampleFailure):
+            self._writer.writerow([result.sample, "error", "", "", "", result.error,
+                                   *([""] * len(self.names))])
+            return
+        self._writer.writerow([result.sample, "ok", ";".join(result.inputs.used),
+                               ";".join(result.inputs.missing),
+                               ";".join(result.label_names[i] for i in result.calls), "",
+                               *(f"{p:.4f}" for p in result.probabilities)])
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -1,0 +1,172 @@
+"""Preprocessing of measured spectra: solvent/TMS windows, ALS baseline, denoising, steps."""
+
+import numpy as np
+import pytest
+
+from mspectmol.errors import MspectmolError
+from mspectmol.predict.measured import (
+    BASELINE_ALS,
+    MeasuredOptions,
+    baseline_lambda,
+    canonical_solvent,
+    find_solvent,
+    prepare_measured,
+    remove_solvent_peaks,
+    zero_windows,
+)
+from mspectmol.spectra.preprocessing import canonical_grid
+from mspectmol.spectra.readers import read_spectrum
+from mspectmol.spectra.spectrum import Spectrum
+from mspectmol.spectra.writers import write_jcamp
+
+H_GRID = canonical_grid("h_nmr", 600)
+C_GRID = canonical_grid("c_nmr", 600)
+IR_GRID = canonical_grid("ir", 600)
+
+
+def _lines(x, centres, heights, fwhm):
+    return sum(h / (1 + ((x - c) / (fwhm / 2)) ** 2) for c, h in zip(centres, heights,
+                                                                     strict=True))
+
+
+def _h_spectrum(metadata=None, source="h.jdx"):
+    """A ketone's CH3 at 2.10 ppm and CH2 at 3.70, plus CHCl3 7.26, water 1.56 and TMS 0."""
+    ppm = np.linspace(-1.0, 10.0, 5501)
+    y = _lines(ppm, [2.10, 3.70, 7.26, 1.56, 0.0], [1.0, 0.6, 1.5, 0.4, 0.8], 0.004)
+    return Spectrum(ppm, y, "h_nmr", "ppm", "arbitrary", dict(metadata or {}), source=source)
+
+
+def _near(grid, y, centre, half=0.02):
+    return y[np.abs(grid - centre) <= half]
+
+
+def test_cdcl3_residual_water_and_tms_windows_are_zeroed():
+    kept = prepare_measured(_h_spectrum(), H_GRID)
+    done = prepare_measured(_h_spectrum(), H_GRID, options=MeasuredOptions(solvent="CDCl3"))
+    assert _near(H_GRID, kept.y, 7.26).max() == pytest.approx(1.0)   # solvent is the maximum
+    for centre in (7.26, 1.56, 0.0):
+        assert np.all(_near(H_GRID, done.y, centre, 0.05) == 0.0)
+    assert _near(H_GRID, done.y, 2.10).max() == pytest.approx(1.0)   # sample peaks remain
+    assert _near(H_GRID, done.y, 3.70).max() > 0.4
+    assert done.solvent == "CDCl3"
+    removal = next(s for s in done.steps if s.startswith("solvent peaks removed"))
+    assert "CHCl3 7.26" in removal and "water 1.56" in removal and "TMS 0.00" in removal
+    assert "Fulmer" in removal and "+-0.05 ppm" in removal
+    assert done.steps[0] == "solvent: CDCl3 (given)" and done.steps[-1] == "normalise: max"
+    assert kept.steps[0].startswith("solvent: not given")
+
+
+def test_solvent_from_file_metadata_and_overrides():
+    named = prepare_measured(_h_spectrum({"solvent": "CHLOROFORM-D"}), H_GRID)
+    assert named.solvent == "CDCl3" and "from the file metadata" in named.steps[0]
+    assert np.all(_near(H_GRID, named.y, 7.26, 0.05) == 0.0)
+    off = prepare_measured(_h_spectrum({"solvent": "CDCl3"}), H_GRID,
+                           options=MeasuredOptions(solvent="none"))
+    assert off.solvent is None and _near(H_GRID, off.y, 7.26).max() > 0.9
+    odd = prepare_measured(_h_spectrum({"solvent": "liquid helium"}), H_GRID)
+    assert odd.solvent is None and "not in the table" in odd.steps[0]
+    keep_tms = prepare_measured(_h_spectrum(), H_GRID,
+                                options=MeasuredOptions(solvent="CDCl3", reference=False))
+    assert _near(H_GRID, keep_tms.y, 0.0).max() > 0.3
+
+
+def test_solvent_in_jcamp_header_is_detected(tmp_path):
+    path = write_jcamp(tmp_path / "h.jdx", _h_spectrum({"title": "ketone"}))
+    text = path.read_text().replace("##ORIGIN=", "##.SOLVENT NAME=DMSO-d6\n##ORIGIN=")
+    path.write_text(text)
+    spectrum = read_spectrum(path, "h_nmr")
+    done = prepare_measured(spectrum, H_GRID)
+    assert done.solvent == "DMSO-d6" and "'DMSO-d6'" in done.steps[0]
+    removal = next(s for s in done.steps if s.startswith("solvent peaks removed"))
+    assert "2.50" in removal and "water 3.33" in removal
+
+
+def test_c13_multiplets_are_inside_the_default_window():
+    ppm = np.linspace(-10.0, 220.0, 23001)
+    # CDCl3 1:1:1 triplet (J = 32 Hz at 100 MHz) and a sample carbonyl at 206.7
+    y = _lines(ppm, [76.84, 77.16, 77.48, 206.7, 30.9], [3, 3, 3, 0.5, 1.0], 0.05)
+    spectrum = Spectrum(ppm, y, "c_nmr", "ppm", "arbitrary", source="c.csv")
+    done = prepare_measured(spectrum, C_GRID, options=MeasuredOptions(solvent="cdcl3"))
+    assert np.all(_near(C_GRID, done.y, 77.16, 0.9) == 0.0)
+    assert _near(C_GRID, done.y, 30.9, 0.3).max() == pytest.approx(1.0)
+    acetone = remove_solvent_peaks(spectrum, "acetone-d6")
+    assert np.all(acetone.y[np.abs(acetone.x - 206.26) <= 1.0] == 0.0)   # its C=O as well
+    assert "acetone-d6 C=O 206.26" in acetone.metadata["preprocessing"][-1]
+
+
+def test_zero_windows_and_solvent_names():
+    x = np.linspace(0.0, 10.0, 101)
+    y, n = zero_windows(x, np.ones_like(x), [2.0, 5.0], 0.1)
+    assert n == 6 and y.sum() == 95.0
+    with pytest.raises(MspectmolError, match=">= 0"):
+        zero_windows(x, x, [1.0], -0.1)
+    assert find_solvent("Acetone-d6") == "acetone-d6" and find_solvent("(CD3)2SO") == "DMSO-d6"
+    assert find_solvent("toluene-d8") is None and canonical_solvent("OFF") is None
+    with pytest.raises(MspectmolError, match="unknown NMR solvent 'xylene'.*CDCl3"):
+        canonical_solvent("xylene")
+
+
+def _ir(wn, sloped: bool, noise=None):
+    absorb = _lines(wn, [1715.0, 2950.0, 1100.0], [0.8, 0.3, 0.5], 20.0)
+    if sloped:
+        absorb = absorb + 0.05 + 0.2 * (wn - 400.0) / 3600.0
+    if noise is not None:
+        absorb = absorb + noise
+    return Spectrum(wn, 100.0 * 10.0 ** -absorb, "ir", "cm-1", "%T", source="ir.jdx")
+
+
+def test_baseline_correction_flattens_a_sloped_ir_baseline():
+    wn = np.arange(4000.0, 399.0, -1.0)
+    clean = prepare_measured(_ir(wn, False), IR_GRID, options=MeasuredOptions(baseline=False))
+    raw = prepare_measured(_ir(wn, True), IR_GRID, options=MeasuredOptions(baseline=False))
+    fixed = prepare_measured(_ir(wn, True), IR_GRID)
+    away = (np.abs(IR_GRID - 1715) > 150) & (np.abs(IR_GRID - 2950) > 150) & \
+        (np.abs(IR_GRID - 1100) > 150)
+    assert raw.y[away].max() > 0.2            # the slope survives without correction
+    assert fixed.y[away].max() < 0.02         # flat after ALS
+    assert np.abs(fixed.y - clean.y).max() < 0.05
+    assert fixed.steps[0] == "y: %T -> absorbance"
+    assert any(s.startswith("baseline: ALS") and "lam=1e+06" in s for s in fixed.steps)
+    assert not any(s.startswith("baseline") for s in raw.steps)
+    assert fixed.y.dtype == np.float32 and fixed.y.max() == pytest.approx(1.0)
+
+
+def test_baseline_lambda_follows_the_grid_step():
+    assert baseline_lambda("ir", IR_GRID) == pytest.approx(BASELINE_ALS["ir"])
+    lam, _ = baseline_lambda("ir", canonical_grid("ir", 120))
+    assert lam == pytest.approx(BASELINE_ALS["ir"][0] * (119 / 599) ** 4)
+
+
+def test_peak_lists_skip_baseline_and_denoise_smooths():
+    peaks = Spectrum([1715.0, 2950.0], [1.0, 0.5], "ir", "cm-1", "km/mol", kind="peaks")
+    done = prepare_measured(peaks, IR_GRID)
+    assert "baseline: skipped (a peak list has none)" in done.steps
+    # a broad-band spectrum sampled at the grid's own spacing (no anti-aliasing)
+    wn = np.linspace(400.0, 4000.0, 600)
+    absorb = _lines(wn, [1700.0, 3000.0], [0.8, 0.5], 120.0)
+    noise = np.random.default_rng(0).normal(0.0, 0.02, wn.size)
+    opts = MeasuredOptions(baseline=False)
+    clean = prepare_measured(Spectrum(wn, absorb, "ir", "cm-1", "absorbance"), IR_GRID,
+                             options=opts)
+    noisy = prepare_measured(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
+                             IR_GRID, options=opts)
+    smooth = prepare_measured(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
+                              IR_GRID, options=MeasuredOptions(baseline=False, denoise=True))
+    assert np.std(smooth.y - clean.y) < 0.8 * np.std(noisy.y - clean.y)
+    assert any(s.startswith("denoise: Savitzky-Golay") for s in smooth.steps)
+    assert not any(s.startswith("anti-alias") for s in noisy.steps)
+
+
+def test_antialiasing_keeps_narrow_lines_whatever_their_position():
+    """A 1 Hz line (0.0025 ppm at 400 MHz) shows with a similar height wherever it falls
+    between two grid points; sampled directly it would range from full height to ~3%."""
+    ppm = np.linspace(-1.0, 10.0, 44001)
+    step = H_GRID[1] - H_GRID[0]
+    start = H_GRID[np.searchsorted(H_GRID, 2.1)]
+    heights = []
+    for centre in np.linspace(start, start + step, 6):
+        y = _lines(ppm, [centre], [1.0], 0.0025)
+        done = prepare_measured(Spectrum(ppm, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
+        heights.append(_near(H_GRID, done.y, centre, 0.03).max())
+        assert any(s.startswith("anti-alias: Gaussian FWHM 0.02 ppm") for s in done.steps)
+    assert min(heights) > 0.6 * max(heights)
