@@ -137,7 +137,7 @@ class AlbertsParquet:
 
         try:
             return pq.ParquetFile(file)
-        except (pa.ArrowException, OSError) as exc:
+        except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: bad UTF-8
             raise SpectrumFileError(f"not a readable parquet file (truncated or corrupt: "
                                     f"{exc})", file) from None
 
@@ -182,6 +182,7 @@ class AlbertsParquet:
                 try:
                     for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group],
                                                  columns=cols):
+                        batch.validate(full=True)  # e.g. text that is not UTF-8
                         yield file, row, batch
                         row += batch.num_rows
                 except (pa.ArrowException, OSError) as exc:

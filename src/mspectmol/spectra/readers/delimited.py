@@ -48,8 +48,12 @@ _HINTS = (("raman", "raman"), ("ftir", "ir"), ("infrared", "ir"), ("13c", "c_nmr
           ("ir", "ir"))
 
 
-def _split(line: str, delimiter: str | None) -> list[str]:
-    cells = next(csv.reader([line], delimiter=delimiter)) if delimiter else line.split()
+def _split(line: str, delimiter: str | None, path: Path, number: int) -> list[str]:
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter)) if delimiter else line.split()
+    except csv.Error as exc:  # a stray carriage return, a field over the csv size limit
+        raise SpectrumFileError(f"line {number}: cannot split into columns ({exc})",
+                                path) from None
     cells = [c.strip() for c in cells]
     if delimiter == ";":
         cells = [c.replace(",", ".") if "." not in c else c for c in cells]
@@ -163,7 +167,7 @@ def _wide(lines: Iterator[tuple[int, str]], header: list[str], delimiter: str | 
     for number, text in lines:
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        cells = _split(text, delimiter)
+        cells = _split(text, delimiter, path, number)
         if len(cells) != len(header):
             raise SpectrumFileError(f"line {number}: {len(cells)} columns, the header has "
                                     f"{len(header)}", path)
@@ -193,7 +197,7 @@ def _long(rows: Iterator[tuple[int, str]], first: tuple[int, str], header: list[
     for number, text in chain([first] if header is None else [], rows):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        cells = _split(text, delimiter)
+        cells = _split(text, delimiter, path, number)
         if columns is None:
             columns = [[] for _ in cells]
         if len(cells) != len(columns) or (header and len(cells) != len(header)):
@@ -254,7 +258,7 @@ def read_delimited(path: PathArg, modality: str | None = None) -> Iterator[Spect
     if first is None:
         raise SpectrumFileError("no data rows (only comments or blank lines)", p)
     delimiter = _delimiter(first[1])
-    cells = _split(first[1], delimiter)
+    cells = _split(first[1], delimiter, p, first[0])
     is_header = not all(_is_number(c) for c in cells)
     if is_header and delimiter is None:
         peek = next(((n, t) for n, t in lines if t.strip() and not t.lstrip().startswith("#")),

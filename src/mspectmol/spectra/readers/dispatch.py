@@ -53,7 +53,7 @@ def _parquet_format(path: Path) -> str:
 
     try:
         schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: bad UTF-8
         raise SpectrumFileError(f"not a readable parquet file (truncated or corrupt: {exc})",
                                 path) from None
     if GRID_METADATA_KEY in (schema.metadata or {}):

@@ -46,7 +46,7 @@ def _open(path: Path) -> tuple[Any, dict[str, Any]]:
 
     try:
         pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: bad UTF-8
         raise SpectrumFileError(f"not a readable parquet file (truncated or corrupt: {exc})",
                                 path) from None
     raw = (pf.schema_arrow.metadata or {}).get(GRID_METADATA_KEY)
@@ -58,6 +58,9 @@ def _open(path: Path) -> tuple[Any, dict[str, Any]]:
         x = np.asarray(info["x"], dtype=np.float64)
         if info.get("format") != GRID_FORMAT or x.ndim != 1:
             raise ValueError("unexpected format")
+        bad = [k for k in ("modality", "x_unit", "y_unit") if not isinstance(info.get(k), str)]
+        if bad or not isinstance(info.get("metadata") or {}, dict):
+            raise ValueError(f"missing or invalid {', '.join(bad) or 'metadata'}")
     except (ValueError, KeyError, TypeError) as exc:
         raise SpectrumFileError(f"malformed 'mspectmol' schema metadata ({exc})", path) from None
     missing = {"name", "modality", "intensity"} - set(pf.schema_arrow.names)
@@ -72,8 +75,10 @@ def _batches(pf: Any, path: Path, batch_size: int) -> Iterator[Any]:
 
     try:
         for group in range(pf.num_row_groups):
-            yield from pf.iter_batches(batch_size=batch_size, row_groups=[group],
-                                       columns=["name", "modality", "intensity"])
+            for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group],
+                                         columns=["name", "modality", "intensity"]):
+                batch.validate(full=True)  # e.g. text that is not UTF-8
+                yield batch
     except (pa.ArrowException, OSError) as exc:
         raise SpectrumFileError(f"cannot read the data (truncated or corrupt: {exc})",
                                 path) from None

@@ -97,11 +97,15 @@ def _number(header: dict[str, str], key: str, block: RawBlock, path: Path) -> fl
     if not text:
         return None
     try:
-        return float(text.replace(",", ".") if text.count(",") == 1 and "." not in text
-                     else text)
+        value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text
+                      else text)
     except ValueError:
         raise SpectrumFileError(f"{block.where}: ##{key}={text!r} is not a number",
                                 path) from None
+    if not np.isfinite(value) or (key == "NPOINTS" and (value < 0 or value != int(value))):
+        raise SpectrumFileError(f"{block.where}: ##{key}={text!r} is not a finite "
+                                f"{'whole ' if key == 'NPOINTS' else ''}number", path)
+    return value
 
 
 def _metadata(block: RawBlock, path: Path) -> dict[str, Any]:
@@ -157,6 +161,9 @@ def _run_asdf(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.nda
         raise SpectrumFileError(f"{block.where}, {exc}", path) from None
     if notes:
         meta["warnings"] = notes
+    if len(ys) != n:
+        raise SpectrumFileError(f"{block.where}: {len(ys)} values but ##NPOINTS={n} "
+                                "(truncated or corrupt data table)", path)
     y = np.asarray(ys, dtype=float) * (values["YFACTOR"] or 1.0)
     return np.linspace(first, last, n) if n > 0 else np.zeros(0), y
 
@@ -255,7 +262,11 @@ def _ntuples_spectrum(path: Path, modality: str | None) -> Spectrum:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dic, data = jcampdx.read(str(path))
+        try:
+            dic, data = jcampdx.read(str(path))
+        except Exception as exc:  # nmrglue fails on malformed files in many ways
+            raise SpectrumFileError(f"NTUPLES: malformed data, nmrglue cannot parse it "
+                                    f"({type(exc).__name__}: {exc})", path) from None
     notes = [str(w.message) for w in caught]
     first = {k: (v[0] if isinstance(v, list) and v and isinstance(v[0], str) else "")
              for k, v in dic.items()}

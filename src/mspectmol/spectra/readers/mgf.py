@@ -103,8 +103,13 @@ def read_mgf(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
     mod = resolve_modality("ms", modality, p)
     check_text_head(p)
     count = 0
-    with mgf.MGF(str(p), use_header=True, convert_arrays=1, read_charges=False,
-                 read_ions=False) as reader:
+    try:
+        reader = mgf.MGF(str(p), use_header=True, convert_arrays=1, read_charges=False,
+                         read_ions=False)
+    except (PyteomicsError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        msg = str(getattr(exc, "message", exc)).replace("\n", " ")
+        raise SpectrumFileError(f"unreadable MGF header: {msg}", p) from None
+    with reader:
         while True:
             try:
                 entry = next(reader)
@@ -119,7 +124,11 @@ def read_mgf(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
             if entry is None:
                 raise SpectrumFileError(
                     f"truncated file: record {count} has no END IONS", p)
-            meta = {"format": "mgf", "record": count, **mgf_metadata(entry["params"])}
+            try:
+                meta = {"format": "mgf", "record": count, **mgf_metadata(entry["params"])}
+            except (TypeError, ValueError) as exc:
+                raise SpectrumFileError(f"record {count}: bad parameter value ({exc})",
+                                        p) from None
             where = f"record {count}" + (f" ({meta['title']!r})" if meta.get("title") else "")
             mz, intensity = entry["m/z array"], entry["intensity array"]
             if len(mz) == 0:
