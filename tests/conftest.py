@@ -15,3 +15,50 @@ def _seed_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def write_random_dataset(root, *, n=120, seed=0, prefix="t"):
+    """Write a tiny dataset folder shaped like the embedded one (index + one chunk).
+
+    Random labels (20% positive), random peak lists for IR/Raman/1H/13C and fixed splits
+    (80 train, 20 val, 20 test for ``n = 120``); used with ``--data`` by CLI tests.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mspectmol.chem.functional_groups import GROUP_NAMES
+
+    rng = np.random.default_rng(seed)
+    ids = [f"{prefix}-{i:04d}" for i in range(n)]
+    labels = (rng.random((n, len(GROUP_NAMES))) < 0.2).astype(np.uint8)
+    n_val = n // 6
+    parts = np.array(["train"] * (n - 2 * n_val) + ["val"] * n_val + ["test"] * n_val)
+    pq.write_table(pa.table({
+        "id": ids, "smiles": ["C"] * n, "source": ["test"] * n,
+        "heavy_atoms": np.ones(n, dtype=np.int64),
+        "labels": pa.array(labels.tolist(), type=pa.list_(pa.uint8())),
+        "split_random": parts.tolist(), "split_scaffold": rng.permutation(parts).tolist(),
+    }), root / "index.parquet")
+
+    def peaks(low, high, dtype):
+        pos = [rng.uniform(low, high, rng.integers(1, 6)).astype(np.float32) for _ in range(n)]
+        return pos, [rng.integers(1, 4, p.size).astype(dtype) for p in pos]
+
+    freq, ir = peaks(500, 3900, np.float32)
+    h, hc = peaks(0, 9, np.int16)
+    c, cc = peaks(0, 200, np.int16)
+    f32, i16 = pa.list_(pa.float32()), pa.list_(pa.int16())
+    (root / "chunks").mkdir()
+    pq.write_table(pa.table({
+        "id": ids, "frequencies": pa.array(freq, f32), "ir_intensities": pa.array(ir, f32),
+        "raman_activities": pa.array(ir, f32), "h_shift": pa.array(h, f32),
+        "h_count": pa.array(hc, i16), "c_shift": pa.array(c, f32), "c_count": pa.array(cc, i16),
+    }), root / "chunks" / "test-000.parquet")
+    return root
+
+
+@pytest.fixture(scope="session")
+def random_dataset():
+    """The :func:`write_random_dataset` helper, for module-scoped dataset fixtures."""
+    return write_random_dataset

@@ -5,12 +5,8 @@ import csv
 import io
 import json
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
 from mspectmol.evaluation.benchmark_tables import ROW_FIELDS
 
@@ -18,37 +14,11 @@ N_MOLECULES = 120
 QUICK_MODELS = {"pa_ib", "cnn_concat", "transformer", "logistic", "prevalence"}
 
 
-def _peaks(rng, low, high, dtype):
-    pos = [rng.uniform(low, high, rng.integers(1, 6)).astype(np.float32)
-           for _ in range(N_MOLECULES)]
-    return pos, [rng.integers(1, 4, p.size).astype(dtype) for p in pos]
-
-
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
+def dataset_dir(tmp_path_factory, random_dataset):
     """index.parquet + one chunk of random peak lists, shaped like the embedded dataset."""
-    root = tmp_path_factory.mktemp("dataset")
-    rng = np.random.default_rng(1)
-    ids = [f"b-{i:04d}" for i in range(N_MOLECULES)]
-    labels = (rng.random((N_MOLECULES, len(GROUP_NAMES))) < 0.2).astype(np.uint8)
-    parts = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
-    pq.write_table(pa.table({
-        "id": ids, "smiles": ["C"] * N_MOLECULES, "source": ["test"] * N_MOLECULES,
-        "heavy_atoms": np.ones(N_MOLECULES, dtype=np.int64),
-        "labels": pa.array(labels.tolist(), type=pa.list_(pa.uint8())),
-        "split_random": parts.tolist(), "split_scaffold": rng.permutation(parts).tolist(),
-    }), root / "index.parquet")
-    freq, ir = _peaks(rng, 500, 3900, np.float32)
-    h, hc = _peaks(rng, 0, 9, np.int16)
-    c, cc = _peaks(rng, 0, 200, np.int16)
-    f32, i16 = pa.list_(pa.float32()), pa.list_(pa.int16())
-    (root / "chunks").mkdir()
-    pq.write_table(pa.table({
-        "id": ids, "frequencies": pa.array(freq, f32), "ir_intensities": pa.array(ir, f32),
-        "raman_activities": pa.array(ir, f32), "h_shift": pa.array(h, f32),
-        "h_count": pa.array(hc, i16), "c_shift": pa.array(c, f32), "c_count": pa.array(cc, i16),
-    }), root / "chunks" / "test-000.parquet")
-    return root
+    return random_dataset(tmp_path_factory.mktemp("dataset"), n=N_MOLECULES, seed=1,
+                          prefix="b")
 
 
 def run_main(argv):

@@ -3,9 +3,6 @@
 import csv
 import json
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
@@ -17,39 +14,11 @@ SMALL_MODEL = ["--set", "model_config.channels=[4,8]", "--set", "model_config.he
                "--set", "model_config.gate_hidden=4"]
 
 
-def _peaks(rng, n, low, high, count_type):
-    pos = [rng.uniform(low, high, rng.integers(1, 6)).astype(np.float32) for _ in range(n)]
-    amp = [rng.integers(1, 4, p.size).astype(count_type) for p in pos]
-    return pos, amp
-
-
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
-    """index.parquet + one chunk of peak lists, shaped like the embedded dataset."""
-    root = tmp_path_factory.mktemp("dataset")
-    rng = np.random.default_rng(0)
-    ids = [f"t-{i:04d}" for i in range(N_MOLECULES)]
-    labels = (rng.random((N_MOLECULES, len(GROUP_NAMES))) < 0.2).astype(np.uint8)
-    parts = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
-    index = pa.table({
-        "id": ids, "smiles": ["C"] * N_MOLECULES, "source": ["test"] * N_MOLECULES,
-        "heavy_atoms": np.ones(N_MOLECULES, dtype=np.int64),
-        "labels": pa.array(labels.tolist(), type=pa.list_(pa.uint8())),
-        "split_random": parts.tolist(), "split_scaffold": rng.permutation(parts).tolist(),
-    })
-    pq.write_table(index, root / "index.parquet")
-    freq, ir = _peaks(rng, N_MOLECULES, 500, 3900, np.float32)
-    h, hc = _peaks(rng, N_MOLECULES, 0, 9, np.int16)
-    c, cc = _peaks(rng, N_MOLECULES, 0, 200, np.int16)
-    f32, i16 = pa.list_(pa.float32()), pa.list_(pa.int16())
-    chunk = pa.table({
-        "id": ids, "frequencies": pa.array(freq, f32), "ir_intensities": pa.array(ir, f32),
-        "raman_activities": pa.array(ir, f32), "h_shift": pa.array(h, f32),
-        "h_count": pa.array(hc, i16), "c_shift": pa.array(c, f32), "c_count": pa.array(cc, i16),
-    })
-    (root / "chunks").mkdir()
-    pq.write_table(chunk, root / "chunks" / "test-000.parquet")
-    return root
+def dataset_dir(tmp_path_factory, random_dataset):
+    """index.parquet + one chunk of random peak lists, shaped like the embedded dataset."""
+    return random_dataset(tmp_path_factory.mktemp("dataset"), n=N_MOLECULES, seed=0,
+                          prefix="t")
 
 
 def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
