@@ -36,6 +36,9 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--card", type=Path, default=Path("docs/data_card.md"))
+    parser.add_argument("--card-extra", type=Path,
+                        default=Path("benchmarks/results/simulator.md"),
+                        help="markdown included in the card (simulator benchmark output)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.step == "plan":
@@ -51,7 +54,7 @@ def main() -> int:
         from mspectmol.data.card import render_data_card
 
         args.card.parent.mkdir(parents=True, exist_ok=True)
-        args.card.write_text(render_data_card(args.out), encoding="utf-8")
+        args.card.write_text(render_data_card(args.out, args.card_extra), encoding="utf-8")
         print(args.card)
     else:
         plan = read_plan(args.out)

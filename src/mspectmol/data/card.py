@@ -61,8 +61,12 @@ def _throughput(root: Path) -> list[str]:
             "not counted):", "", *lines, ""]
 
 
-def render_data_card(root: Path = EMBEDDED_DIR) -> str:
-    """The data card of the dataset folder ``root`` as markdown."""
+def render_data_card(root: Path = EMBEDDED_DIR, extra: Path | None = None) -> str:
+    """The data card of the dataset folder ``root`` as markdown.
+
+    ``extra``: a markdown file (e.g. the saved output of ``benchmarks/bench_simulator.py``)
+    included verbatim as the section "Simulator throughput benchmark".
+    """
     index = pq.read_table(root / "index.parquet").to_pylist()
     chunks = read_chunks(root, ["id", "source", "frequencies", "ref_frequencies", "timings",
                                 "provenance", "n_imaginary", "warnings", "h_ok", "c_ok"])
@@ -136,6 +140,9 @@ def render_data_card(root: Path = EMBEDDED_DIR) -> str:
                 f"- failed NMR predictions: 1H {sum(not r['h_ok'] for r in recs)}, "
                 f"13C {sum(not r['c_ok'] for r in recs)}", ""]
     out += _throughput(root)
+    if extra is not None and Path(extra).is_file():
+        out += ["### Simulator throughput benchmark", "",
+                Path(extra).read_text(encoding="utf-8").strip(), ""]
     out += ["## Failures", "", f"{len(failures)} planned molecules could not be simulated "
             "(each listed with its stage and reason in `chunks/*.failures.csv`):", ""]
     for stage, k in Counter(f["stage"] for f in failures).most_common():
