@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.predict.common import format_regions, model_grid, model_thresholds
+from mspectmol.predict.common import add_file_options, format_regions, model_grid, model_thresholds
 from mspectmol.predict.common import option_name as _option
-from mspectmol.predict.common import plain_label as _plain
 from mspectmol.predict.common import probability_table as _table
 from mspectmol.spectra.modalities import MODALITIES
 
@@ -42,10 +41,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "spectra shaded by the model's gate importance.",
     )
     p.add_argument("model", type=Path, help="model folder, model file or run folder")
-    files = p.add_argument_group("spectrum files (or --dataset-id)")
-    for name, mod in MODALITIES.items():
-        files.add_argument(_option(name), dest=f"file_{name}", type=Path, default=None,
-                           metavar="FILE", help=f"{_plain(mod.label)} spectrum file")
+    add_file_options(p, "spectrum files (or --dataset-id)")
     p.add_argument("--dataset-id", default=None, metavar="ID",
                    help="use this molecule of the dataset instead of files (e.g. qm9-000025)")
     p.add_argument("--data", type=Path, default=None,

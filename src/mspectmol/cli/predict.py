@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mspectmol.predict.common import model_modalities, option_name, plain_label
+from mspectmol.predict.common import add_file_options, model_modalities, option_name
 from mspectmol.spectra.modalities import MODALITIES
 
 log = logging.getLogger("mspectmol.predict")
@@ -38,10 +38,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "self-contained HTML reports per sample and a summary CSV.",
     )
     p.add_argument("model", type=Path, help="model folder, model file or run folder")
-    files = p.add_argument_group("one sample's spectrum files")
-    for name, mod in MODALITIES.items():
-        files.add_argument(option_name(name), dest=f"file_{name}", type=Path, default=None,
-                           metavar="FILE", help=f"{plain_label(mod.label)} spectrum file")
+    add_file_options(p, "one sample's spectrum files")
     p.add_argument("--smiles", default=None,
                    help="the sample's structure, if known: drawn in the HTML report with the "
                         "predicted groups highlighted (one sample only)")

@@ -31,6 +31,18 @@ def option_name(modality: str) -> str:
     return "--" + modality.replace("_", "-")
 
 
+def add_file_options(parser: Any, title: str) -> None:
+    """Add ``--ir FILE``, ``--h-nmr FILE``, ... (dest ``file_<modality>``) as an option group."""
+    from pathlib import Path
+
+    from mspectmol.spectra.modalities import MODALITIES
+
+    files = parser.add_argument_group(title)
+    for name, mod in MODALITIES.items():
+        files.add_argument(option_name(name), dest=f"file_{name}", type=Path, default=None,
+                           metavar="FILE", help=f"{plain_label(mod.label)} spectrum file")
+
+
 def model_modalities(meta: Any) -> tuple[str, ...]:
     """The model's input modalities, primary first."""
     return (meta.primary, *meta.auxiliary)
