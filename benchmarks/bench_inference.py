@@ -86,10 +86,10 @@ def main() -> None:
     for name, n, bf16 in (("pa_ib", args.n, False), ("pa_ib", args.n, True),
                           ("cnn", args.n_cnn, False)):
         sec, peak, delta, params = measure(name, n, args.threads, bf16)
-        per_10k = sec * args.n / n
+        per_10k = sec * 10_000 / n
         rows.append((name + (" bf16" if bf16 else " fp32"), n, sec, per_10k, n / sec, peak,
                      delta, params))
-    print(f"{'model':<12} {'n':>6} {'seconds':>8} {'s per ' + str(args.n):>12} {'mol/s':>8} "
+    print(f"{'model':<12} {'n':>6} {'seconds':>8} {'s per 10000':>12} {'mol/s':>8} "
           f"{'peak MB':>8} {'+MB':>6} {'params':>11}")
     for r in rows:
         print(f"{r[0]:<12} {r[1]:>6} {r[2]:>8.2f} {r[3]:>12.2f} {r[4]:>8.0f} {r[5]:>8.0f} "

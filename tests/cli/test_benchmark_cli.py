@@ -169,3 +169,27 @@ def test_a_failing_run_is_reported_and_retried_later(dataset_dir, tmp_path, monk
     rows = list(csv.DictReader((tmp_path / "results.csv").open(encoding="utf-8")))
     kept = [r for r in rows if r["model"] == "logistic"]
     assert len(kept) == 2 and all((tmp_path / r["run_dir"] / "model").is_dir() for r in kept)
+
+
+def test_shards_split_the_remaining_runs_and_leave_tables_to_a_final_call(
+        dataset_dir, tmp_path):
+    out = tmp_path / "sharded"
+    base = ["-q", "benchmark", "--quick", "--data", str(dataset_dir), "--out", str(out),
+            "--threads", "1", "--models", "logistic", "prevalence"]
+    status, stdout = run_main([*base, "--shard", "2/3"])
+    assert status == 0 and "shard 2/3: 1 runs" in stdout
+    assert len(list((out / "runs").glob("*.json"))) == 1
+    assert not (out / "table.md").exists()  # a shard writes rows only
+    status, stdout = run_main([*base, "--shard", "1/3", "--device", "cpu"])
+    assert status == 0 and "4 runs planned, 1 already finished, 3 to train" in stdout
+    assert "shard 1/3: 1 runs" in stdout
+    status, stdout = run_main([*base, "--dry-run"])
+    assert "4 runs planned, 2 already finished, 2 to train" in stdout
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "a/b", "2"])
+def test_bad_shard_is_refused(dataset_dir, tmp_path, capsys, shard):
+    argv = ["benchmark", "--quick", "--data", str(dataset_dir), "--out", str(tmp_path / "o"),
+            "--shard", shard]
+    assert main(argv) == 2
+    assert "--shard must be I/N" in capsys.readouterr().err

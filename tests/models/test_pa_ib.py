@@ -40,7 +40,7 @@ def _micro_f1(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 def test_default_config_matches_the_paper():
     cfg = PAIBConfig()
-    assert (cfg.n_points, cfg.channels, cfg.kernel_size, cfg.n_labels) == (600, (32, 64), 11, 37)
+    assert (cfg.n_points, cfg.channels, cfg.kernel_size, cfg.n_labels) == (600, (16, 32), 11, 37)
     assert (cfg.temperature, cfg.alpha, cfg.beta, cfg.aux_weight) == (1.0, 1e-6, 1e-6, 0.7)
     assert cfg.n_bands == 150 and cfg.modalities == ("ir", "h_nmr", "c_nmr")
 

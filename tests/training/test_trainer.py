@@ -203,3 +203,29 @@ def test_evaluate_model_reports_at_half_and_tuned(splits):
     assert fixed["tuned"]["thresholds"] == [0.3] * N_LABELS
     assert "tuned" not in evaluate_model(model, val, names=NAMES)
     assert model.training is False
+
+
+def test_device_setting_is_checked_and_batches_move():
+    from mspectmol.training.evaluate import model_device, resolve_device
+
+    with pytest.raises(ConfigError, match="device must be"):
+        _config(device="gpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda")
+    data = _synthetic(8, 3)
+    batch = next(iterate_batches(data, 4))
+    assert batch.to("cpu") is batch
+    assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_returns_a_cpu_model(splits):
+    train, val = splits
+    cfg = _config(device="cuda", epochs=2)
+    result = fit_model(_model(cfg), train, val, cfg)
+    assert all(p.device.type == "cpu" for p in result.model.parameters())
+    assert predict_proba(result.model, val).shape == val.labels.shape

@@ -37,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke test: one seed, scaffold split, 2 epochs, 96 training "
                         "molecules, tiny models, a few models on two configurations")
+    p.add_argument("--profile", choices=("cpu-budget", "paper"), default="cpu-budget",
+                   help="cpu-budget (default): the suite's settings, sized for a 2-core CPU "
+                        "in under 3 h; paper: appendix B's protocol (up to 100 epochs, "
+                        "patience 15, all training molecules) with every model at its "
+                        "registered (published) size, for a GPU (--device cuda)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="seeds (default 0 1 2)")
     p.add_argument("--splits", nargs="+", choices=SPLIT_NAMES, default=None,
@@ -50,6 +55,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="training molecules per run, a seeded subset (default 2048; 0: all)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads, also n_jobs of XGBoost/logistic (default: torch's)")
+    p.add_argument("--device", default=None,
+                   help="torch device of the neural models: cpu (default), cuda, cuda:N or "
+                        "auto; not part of a run's key")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="train only every N-th remaining run starting at the I-th (1-based), "
+                        "so N processes can share a suite; shards write runs/ only, and a "
+                        "final call without --shard writes the tables")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default benchmarks/<suite>)")
     p.add_argument("--data", type=Path, default=None,
@@ -71,6 +83,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _device_text(device: str) -> str:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name()}) for the neural models"
+    return device
 
 
 def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
@@ -95,9 +115,26 @@ def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
                    f"train/val/test {sizes}",
         "selection": "epoch of best validation micro-F1 (threshold 0.5); temperature and "
                      "per-group thresholds fitted on validation; test evaluated once",
+        "device": _device_text(settings.train.get("device", "cpu")),
         "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), Python "
                    f"{platform.python_version()}, torch {torch.__version__}",
     }
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` as ``(I, N)`` with 1 <= I <= N (None stays None)."""
+    if text is None:
+        return None
+    from mspectmol.errors import ConfigError
+
+    head, _, tail = text.partition("/")
+    try:
+        i, n = int(head), int(tail)
+    except ValueError:
+        i, n = 0, 0
+    if not 1 <= i <= n:
+        raise ConfigError(f"--shard must be I/N with 1 <= I <= N, got {text!r}")
+    return i, n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.evaluation import benchmark_tables as bt
 
     suite = bm.load_suite(args.suite, quick=args.quick)
+    if args.profile == "paper" and not args.quick:
+        suite = replace(suite, **bm.PAPER_PROFILE, model_config={},
+                        notes="Paper protocol (appendix B): Adam, lr 4e-4, cosine annealing, "
+                              "batch 128, up to 100 epochs with early stopping on validation "
+                              "micro-F1 (patience 15), all training molecules, every model "
+                              "at its registered size.")
     table_models = tuple(dict.fromkeys((*suite.models, *(args.models or ()))))
     suite = replace(suite, seeds=tuple(dict.fromkeys(args.seeds or suite.seeds)),
                     splits=tuple(dict.fromkeys(args.splits or suite.splits)))
@@ -117,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
         models=table_models)
     if args.max_train == 0:
         settings.max_train = None
-    out = args.out or Path("benchmarks") / suite.name
+    if args.device is not None:
+        settings.train["device"] = args.device
+    shard = parse_shard(args.shard)
+    out = args.out or Path("benchmarks") / (suite.name + ("-paper" if args.profile == "paper"
+                                                          else ""))
     info = bm.dataset_info(settings.data)
     jobs = bm.plan_jobs(suite, settings, out, info["fingerprint"], args.models)
     # Settings hash of each table model (it does not depend on configuration, split, seed).
@@ -128,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
     todo = [j for j in jobs if j.key not in rows]
     print(f"{suite.name}: {len(jobs)} runs planned, {len(jobs) - len(todo)} already "
           f"finished, {len(todo)} to train (output: {out})")
+    if shard is not None:
+        todo = todo[shard[0] - 1::shard[1]]
+        print(f"shard {shard[0]}/{shard[1]}: {len(todo)} runs")
     seconds, unknown = bt.estimate_seconds(
         [(j.run.model, len(j.config.modalities)) for j in todo], list(rows.values()))
     if todo and unknown < len(todo):
@@ -143,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
     def render(row: dict[str, Any] | None = None) -> None:
         if row is not None:
             rows[row["key"]] = row
+        if shard is not None:
+            return
         shown = bt.current_rows(rows.values(), suite.name, hashes)
         seeds = {r["seed"] for r in shown} | set(suite.seeds)
         splits = [s for s in SPLIT_NAMES if s in set(suite.splits) | {r["split"] for r in shown}]
@@ -165,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
                                  keep_models=args.keep_models)
     finally:
         render()
-    print(out / "table.md")
+    if shard is None:
+        print(out / "table.md")
     if failures:
         log.error("%d of %d runs failed (rerun the command to retry them):\n  %s",
                   len(failures), len(todo), "\n  ".join(failures))

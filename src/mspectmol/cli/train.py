@@ -13,7 +13,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 #: Dedicated options and the config fields they set.
 OPTIONS = ("model", "primary", "auxiliary", "split", "seed", "epochs", "patience",
-           "batch_size", "lr", "augment", "threads", "max_train", "out", "data")
+           "batch_size", "lr", "augment", "threads", "max_train", "out", "data", "device")
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--augment", default=None,
                    help="augmentation of training batches, e.g. shift+smooth (default none)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--device", default=None,
+                   help="cpu (default), cuda, cuda:N or auto (CUDA when available)")
     p.add_argument("--max-train", type=int, default=None,
                    help="use a seeded subset of this many training molecules (quick runs)")
     p.add_argument("--out", type=Path, default=None, help="parent folder of runs (runs/)")

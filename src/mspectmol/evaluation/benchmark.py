@@ -46,8 +46,11 @@ MODALITY_TEXT = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis", "c_nmr": "13C-NMR
 OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed", "out",
                 "data", "progress")
 #: Left out of the settings hash: speed-only settings and those the key names already.
-SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed")
+SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed",
+                "device")
 SPEED_MODEL_FIELDS = ("n_jobs",)
+#: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
+PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
 #: Settings of ``--quick`` (a smoke test of the whole chain, not a result).
 QUICK = {"seeds": (0,), "splits": ("scaffold",), "epochs": 2, "patience": 2, "max_train": 96}
 N_LABELS = 37

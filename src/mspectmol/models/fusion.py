@@ -13,7 +13,7 @@ Appendix N compares PA-IB with three standard ways of combining spectra:
 end-to-end concatenation) around the Jung et al. CNN, whose dense stack has 64-156 M
 parameters; it has no mid-level fusion and cannot be sized like PA-IB. :class:`FusionModel`
 gives all three with exactly PA-IB's building blocks (:class:`SpectrumEncoder` with channels
-``(32, 64)`` and kernel 11, a flattening readout to ``head_hidden`` units and a two-layer head,
+``(16, 32)`` and kernel 11, a flattening readout to ``head_hidden`` units and a two-layer head,
 as in :mod:`mspectmol.models.pa_ib`), so the only difference from PA-IB is the absence of the
 gates: the comparison of Table 12 is then about the fusion, not the network size.
 
@@ -142,7 +142,7 @@ class FusionConfig(ConfigDictMixin):
     n_points
         Points per spectrum.
     channels, kernel_size
-        Convolution stages of each encoder (PA-IB: ``(32, 64)``, 11).
+        Convolution stages of each encoder (PA-IB: ``(16, 32)``, 11).
     head_hidden
         Units of the readouts and heads (PA-IB: 128).
     dropout
@@ -154,7 +154,7 @@ class FusionConfig(ConfigDictMixin):
     modalities: tuple[str, ...] = ("ir", "h_nmr", "c_nmr")
     fusion: str = "mid"
     n_points: int = 600
-    channels: tuple[int, ...] = (32, 64)
+    channels: tuple[int, ...] = (16, 32)
     kernel_size: int = 11
     head_hidden: int = 128
     dropout: float = 0.2

@@ -76,7 +76,7 @@ class SymmetricIBConfig(ConfigDictMixin):
 
     modalities: tuple[str, ...] = ("ir", "h_nmr", "c_nmr")
     n_points: int = 600
-    channels: tuple[int, ...] = (32, 64)
+    channels: tuple[int, ...] = (16, 32)
     kernel_size: int = 11
     gate_hidden: int = 32
     head_hidden: int = 128

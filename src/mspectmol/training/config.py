@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -68,6 +69,9 @@ class TrainConfig:
         Fit a temperature on the validation logits and store it with the model.
     progress
         Show a tqdm progress bar.
+    device
+        Torch device of neural training and prediction: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"auto"`` (CUDA when available). Saved models are always on CPU.
     """
 
     model: str = "pa_ib"
@@ -89,6 +93,7 @@ class TrainConfig:
     data: str | None = None
     calibrate: bool = True
     progress: bool = True
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -112,6 +117,8 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be >= 1 or null, got {getattr(self, key)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         try:
             Augmenter(self.augment)
         except MspectmolError as exc:
@@ -208,7 +215,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "batch_size": _integer, "lr": _number, "augment": _string, "threads": _optional_integer,
     "out": _string, "max_train": _optional_integer, "n_points": _integer,
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
-    "progress": _boolean,
+    "progress": _boolean, "device": _string,
 }
 
 

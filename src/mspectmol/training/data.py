@@ -67,6 +67,14 @@ class TorchBatch:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def to(self, device: torch.device | str) -> TorchBatch:
+        """The batch on ``device`` (itself when already there)."""
+        if torch.device(device) == self.labels.device:
+            return self
+        return TorchBatch({m: x.to(device, non_blocking=True) for m, x in self.spectra.items()},
+                          {m: a.to(device, non_blocking=True) for m, a in self.available.items()},
+                          self.labels.to(device, non_blocking=True))
+
 
 def make_split(ids: Sequence[str] | np.ndarray, labels: np.ndarray,
                spectra: Mapping[str, np.ndarray | None], n_points: int | None = None

@@ -20,6 +20,7 @@ import torch
 from scipy.special import expit, logit
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
+from mspectmol.errors import ConfigError
 from mspectmol.evaluation import (
     classification_report,
     expected_calibration_error,
@@ -35,6 +36,30 @@ _CLIP = 1e-7
 def is_neural(model: Any) -> bool:
     """True for torch modules (neural models), False for classical ones."""
     return isinstance(model, torch.nn.Module)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU when it has none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda[:N]"`` or ``"auto"`` (CUDA when available) as a torch device.
+
+    Raises
+    ------
+    ConfigError
+        When CUDA is asked for and not available.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available here (torch "
+                          f"{torch.__version__}); use --device cpu")
+    return device
 
 
 def output_logits(output: Any) -> torch.Tensor:
@@ -55,10 +80,12 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
         return logit(np.clip(prob, _CLIP, 1.0 - _CLIP))
     was_training = model.training
     model.eval()
+    device = model_device(model)
     chunks = []
     try:
         with torch.inference_mode():
             for batch in iterate_batches(data, batch_size):
+                batch = batch.to(device)
                 out = output_logits(model(batch.spectra, batch.available))
                 chunks.append(out.float().cpu().numpy())
     finally:

@@ -6,7 +6,8 @@ optional augmentation of training batches, and after each epoch the validation m
 macro-F1 at threshold 0.5. The state with the best validation micro-F1 is kept and restored
 at the end; training stops after ``patience`` epochs without improvement. The loss is
 :func:`~mspectmol.models.losses.pa_ib_loss` (eq. 14) for PA-IB outputs and binary
-cross-entropy with logits otherwise. Each epoch appends a row to a CSV log.
+cross-entropy with logits otherwise. Each epoch appends a row to a CSV log. Training runs on
+``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU.
 
 Classical models are fitted once, with the validation split passed for their own use.
 """
@@ -36,7 +37,7 @@ from mspectmol.models.pa_ib import PAIBOutput
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.data import SplitData, augment_rng, epoch_order, iterate_batches
-from mspectmol.training.evaluate import is_neural, predict_proba
+from mspectmol.training.evaluate import is_neural, model_device, predict_proba, resolve_device
 
 log = logging.getLogger("mspectmol.training")
 
@@ -113,11 +114,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
                 config: TrainConfig, epoch: int, augmenter: Augmenter | None) -> dict[str, float]:
     """One pass over ``data``; returns the sample-weighted mean of each loss term."""
     model.train()
+    device = model_device(model)
     sums: dict[str, float] = {}
     rng = augment_rng(config.seed, epoch)
     order = epoch_order(len(data), config.seed, epoch)
     for batch in iterate_batches(data, config.batch_size, order=order, augmenter=augmenter,
                                  rng=rng):
+        batch = batch.to(device)
         optimizer.zero_grad(set_to_none=True)
         output = model(batch.spectra, batch.available)
         loss, terms = loss_terms(model, output, batch.labels)
@@ -180,6 +183,7 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("training needs non-empty training and validation splits")
     seed_everything(config.seed)
+    model.to(resolve_device(config.device))
     augmenter = Augmenter(config.augment)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
@@ -214,7 +218,7 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
                 break
     bar.close()
     model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().eval()
     result.seconds = time.perf_counter() - start
     return result
 
