@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="models to run (default: the suite's)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 30)")
     p.add_argument("--patience", type=int, default=None,
-                   help="early-stopping patience (default 5)")
+                   help="early-stopping patience (default: the suite's, 10)")
     p.add_argument("--max-train", type=int, default=None,
                    help="training molecules per run, a seeded subset (default 2048; 0: all)")
     p.add_argument("--threads", type=int, default=None,
@@ -78,6 +78,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="keep each run's saved model (default: only its logs and metrics)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the runs still to do and exit without training")
+    p.add_argument("--tables-only", action="store_true",
+                   help="write the tables from the finished runs without training any")
     p.set_defaults(run=run)
 
 
@@ -212,6 +214,10 @@ def run(args: argparse.Namespace) -> int:
             expected=len(seeds), notes=notes)
         bt.write_outputs(out, list(rows.values()), markdown)
 
+    if args.tables_only:
+        render()
+        print(out / "table.md")
+        return 0
     try:
         failures = bm.train_jobs(todo, out, info["fingerprint"], on_row=render,
                                  keep_models=args.keep_models)

@@ -21,7 +21,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "pair or a run folder) on one part of a dataset split: metrics at "
                     "threshold 0.5 and at the per-group thresholds stored with the model.",
     )
-    p.add_argument("model", type=Path, help="model folder, model file or run folder")
+    p.add_argument("model", nargs="?", default=None,
+                   help="model folder, model file, run folder or the name of a packaged "
+                        "model (default: the packaged default model, PA-IB with IR primary "
+                        "and 1H/13C-NMR auxiliary)")
     p.add_argument("--split", choices=("scaffold", "random"), default=None,
                    help="split scheme (default: the one the model was trained with)")
     p.add_argument("--part", choices=PARTS, default="test", help="split part (default test)")

@@ -40,7 +40,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "the spectral regions behind each call, and draw a figure of the "
                     "spectra shaded by the model's gate importance.",
     )
-    p.add_argument("model", type=Path, help="model folder, model file or run folder")
+    p.add_argument("model", nargs="?", default=None,
+                   help="model folder, model file, run folder or the name of a packaged "
+                        "model (default: the packaged default model, PA-IB with IR primary "
+                        "and 1H/13C-NMR auxiliary)")
     add_file_options(p, "spectrum files (or --dataset-id)")
     p.add_argument("--dataset-id", default=None, metavar="ID",
                    help="use this molecule of the dataset instead of files (e.g. qm9-000025)")
@@ -179,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds = model_thresholds(meta)
     calls = [int(i) for i in np.argsort(-prob, kind="stable") if prob[i] >= thresholds[i]]
     used = [m for m in inputs.spectra if inputs.available[m]]
-    out = [f"model: {meta.model_name} ({args.model}); inputs: " +
+    out = [f"model: {meta.model_name} ({args.model or 'default'}); inputs: " +
            ", ".join(f"{m} {inputs.sources[m]}" for m in inputs.spectra)]
     calib = (f"temperature {meta.temperature:.3g}" if meta.temperature is not None
              else "no temperature")

@@ -93,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (``mspectmol ... | head``): stop quietly.
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         for handler in list(log.handlers):
             handler.flush()

@@ -37,7 +37,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "spectral regions behind each confident call, write JSON and "
                     "self-contained HTML reports per sample and a summary CSV.",
     )
-    p.add_argument("model", type=Path, help="model folder, model file or run folder")
+    p.add_argument("model", nargs="?", default=None,
+                   help="model folder, model file, run folder or the name of a packaged "
+                        "model (default: the packaged default model, PA-IB with IR primary "
+                        "and 1H/13C-NMR auxiliary)")
     add_file_options(p, "one sample's spectrum files")
     p.add_argument("--smiles", default=None,
                    help="the sample's structure, if known: drawn in the HTML report with the "

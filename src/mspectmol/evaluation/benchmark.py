@@ -108,7 +108,7 @@ class Suite:
     seeds: tuple[int, ...] = (0, 1, 2)
     splits: tuple[str, ...] = SPLITS
     epochs: int = 30
-    patience: int = 5
+    patience: int = 10
     max_train: int | None = 2048
     model_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
@@ -131,7 +131,7 @@ class Suite:
                 tuple(get_model_spec(m).name for m in data["models"]),
                 tuple(int(s) for s in data.get("seeds", (0, 1, 2))),
                 tuple(str(s) for s in data.get("splits", SPLITS)),
-                int(data.get("epochs", 30)), int(data.get("patience", 5)),
+                int(data.get("epochs", 30)), int(data.get("patience", 10)),
                 data.get("max_train", 2048), dict(data.get("model_config", {})),
                 dict(data.get("quick", {})), str(data.get("notes", "")))
         except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:

@@ -24,6 +24,7 @@ import numpy as np
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
 from mspectmol.errors import MspectmolError
 from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
+from mspectmol.models.pretrained import resolve_model
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.training.config import TrainConfig, make_run_dir, write_json
@@ -116,9 +117,12 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None)
     return RunResult(run_dir, metrics, result, meta)
 
 
-def find_model(path: str | os.PathLike[str]) -> Path:
-    """A model folder/file pair, or a run folder holding ``model/``."""
-    p = Path(path)
+def find_model(path: str | os.PathLike[str] | None) -> Path:
+    """A model folder/file pair, a run folder holding ``model/``, or a packaged model's name.
+
+    None is the packaged default model (:mod:`mspectmol.models.pretrained`).
+    """
+    p = resolve_model(path)
     if p.is_dir() and not model_paths(p)[1].is_file() and model_paths(p / "model")[1].is_file():
         return p / "model"
     return p
@@ -141,7 +145,7 @@ def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None
     return ds
 
 
-def evaluate_saved(path: str | os.PathLike[str], *, split: str | None = None,
+def evaluate_saved(path: str | os.PathLike[str] | None, *, split: str | None = None,
                    part: str = "test", data: str | os.PathLike[str] | None = None,
                    dataset: EmbeddedDataset | None = None,
                    batch_size: int = 256) -> dict[str, Any]:

@@ -2,11 +2,14 @@
 
 RDKit ETKDG conformers are MMFF-optimised (UFF where MMFF lacks parameters), the lowest few
 re-ranked by a GFN2-xTB single point, and the best one optimised with GFN2-xTB gradients by
-ASE's BFGS. Coordinates are in Angstrom unless a name says Bohr.
+ASE's preconditioned L-BFGS (or its BFGS). Coordinates are in Angstrom unless a name says Bohr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -82,30 +85,94 @@ def coords_for_smiles(mol3d: Chem.Mol, smiles: str) -> np.ndarray:
     return positions[list(match)]
 
 
-def embed_conformers(mol: Chem.Mol, n_conformers: int, seed: int) -> list[np.ndarray]:
+def embed_conformers(
+    mol: Chem.Mol, n_conformers: int, seed: int, chirality_check: str = "perceived"
+) -> list[np.ndarray]:
     """Embed ETKDG conformers, force-field optimise them and return them lowest energy first.
 
     MMFF94 is used where it has parameters, otherwise UFF, otherwise the ETKDG geometries are
     returned in embedding order.
+
+    Parameters
+    ----------
+    mol
+        Molecule with explicit hydrogens (from :func:`parse_smiles`).
+    n_conformers
+        Conformers to embed.
+    seed
+        ETKDG random seed.
+    chirality_check
+        ``"perceived"``: embed without ETKDG's final chirality and tetrahedral-volume checks
+        (they reject valid geometries of strained ring systems, e.g. bicyclobutanes and
+        azabicycles, and retry for seconds) and keep the conformers whose stereochemistry,
+        perceived from their 3D coordinates, is that of ``mol``; ETKDG with its checks is the
+        fallback when no conformer matches. ``"etkdg"``: ETKDG with its checks only.
 
     Raises
     ------
     SimulationError
         Stage ``"conformers"`` when no conformer can be embedded.
     """
+    if chirality_check not in ("perceived", "etkdg"):
+        raise SimulationError("conformers", f"unknown chirality_check {chirality_check!r}")
     work = Chem.Mol(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
     with rdBase.BlockLogs():
-        ids = list(AllChem.EmbedMultipleConfs(work, numConfs=int(n_conformers), params=params))
+        ids: list[int] = []
+        if chirality_check == "perceived":
+            ids = _embed(work, n_conformers, seed, enforce_chirality=False)
+            wrong = [cid for cid in ids if not stereo_matches(work, mol, cid)]
+            for cid in wrong:
+                work.RemoveConformer(cid)
+            ids = [cid for cid in ids if cid not in wrong]
         if not ids:
-            params.useRandomCoords = True
-            ids = list(AllChem.EmbedMultipleConfs(work, numConfs=int(n_conformers), params=params))
+            work.RemoveAllConformers()
+            ids = _embed(work, n_conformers, seed, enforce_chirality=True)
+        if not ids:
+            ids = _embed(work, n_conformers, seed, enforce_chirality=True, random_coords=True)
         if not ids:
             raise SimulationError("conformers", "RDKit ETKDG could not embed any conformer")
         energies = _force_field_energies(work)
     order = np.argsort(energies, kind="stable") if energies is not None else range(len(ids))
     return [np.asarray(work.GetConformer(ids[i]).GetPositions(), dtype=float) for i in order]
+
+
+def _embed(
+    mol: Chem.Mol,
+    n_conformers: int,
+    seed: int,
+    *,
+    enforce_chirality: bool,
+    random_coords: bool = False,
+) -> list[int]:
+    """Embed ETKDGv3 conformers into ``mol``; return their ids (empty when none embeds)."""
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    params.enforceChirality = enforce_chirality
+    params.useRandomCoords = random_coords
+    return list(AllChem.EmbedMultipleConfs(mol, numConfs=int(n_conformers), params=params))
+
+
+def _stereo_smiles(mol: Chem.Mol, reference: Chem.Mol) -> str:
+    """Isomeric SMILES of ``mol`` keeping only the stereo elements specified in ``reference``."""
+    for atom, ref in zip(mol.GetAtoms(), reference.GetAtoms(), strict=True):
+        if ref.GetChiralTag() == Chem.ChiralType.CHI_UNSPECIFIED:
+            atom.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+    for bond, ref in zip(mol.GetBonds(), reference.GetBonds(), strict=True):
+        if ref.GetStereo() == Chem.BondStereo.STEREONONE:
+            bond.SetStereo(Chem.BondStereo.STEREONONE)
+    return Chem.MolToSmiles(Chem.RemoveHs(mol))
+
+
+def stereo_matches(embedded: Chem.Mol, reference: Chem.Mol, conf_id: int = -1) -> bool:
+    """Whether conformer ``conf_id`` of ``embedded`` has the stereochemistry of ``reference``.
+
+    Chiral centres and double bonds specified in ``reference`` (the same molecule, same atom
+    order, e.g. from :func:`parse_smiles`) are compared with those perceived from the 3D
+    coordinates; stereo that ``reference`` leaves unspecified is ignored.
+    """
+    perceived = Chem.Mol(embedded, confId=int(conf_id))
+    Chem.AssignStereochemistryFrom3D(perceived)
+    return _stereo_smiles(perceived, reference) == _stereo_smiles(Chem.Mol(reference), reference)
 
 
 def _force_field_energies(mol: Chem.Mol) -> np.ndarray | None:
@@ -133,6 +200,13 @@ def _engine_calculator_class() -> type:
         def __init__(self, engine: GFN2Engine) -> None:
             super().__init__()
             self.engine = engine
+
+        def check_state(self, atoms, tol=1e-15):
+            # Only the atoms and their positions matter for an isolated molecule; ASE's full
+            # comparison (cell, pbc, every per-atom array) costs a sizeable share of a step.
+            if self.atoms is None or not np.array_equal(self.atoms.numbers, atoms.numbers):
+                return list(all_changes)
+            return [] if np.array_equal(self.atoms.positions, atoms.positions) else ["positions"]
 
         def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
             super().calculate(atoms, properties, system_changes)
@@ -171,9 +245,13 @@ def rerank(engine: GFN2Engine, candidates: list[np.ndarray]) -> tuple[int, np.nd
 
 
 def optimise(
-    engine: GFN2Engine, coords: np.ndarray, fmax: float, max_steps: int
+    engine: GFN2Engine,
+    coords: np.ndarray,
+    fmax: float,
+    max_steps: int,
+    optimizer: str = "precon_lbfgs",
 ) -> tuple[np.ndarray, float, int]:
-    """Optimise a geometry with GFN2-xTB gradients and ASE's BFGS.
+    """Optimise a geometry with GFN2-xTB gradients until the largest atomic force is <= fmax.
 
     Parameters
     ----------
@@ -184,34 +262,82 @@ def optimise(
     fmax
         Convergence threshold on the largest atomic force, eV/Angstrom.
     max_steps
-        Most BFGS steps.
+        Most optimiser steps.
+    optimizer
+        ``"precon_lbfgs"``: ASE's L-BFGS preconditioned by its ``Exp`` model Hessian with an
+        Armijo line search (should the line search break down, ASE's BFGS continues from where it
+        stopped, within the same step budget). ``"bfgs"``: ASE's Cartesian BFGS.
 
     Returns
     -------
     tuple
-        Optimised coordinates (Angstrom), energy (Hartree) and number of BFGS steps.
+        Optimised coordinates (Angstrom), energy (Hartree) and number of optimiser steps.
 
     Raises
     ------
     SimulationError
-        Stage ``"optimise"`` when a single point fails or BFGS does not converge.
+        Stage ``"optimise"`` when a single point fails or the optimiser does not converge.
     """
     from ase import Atoms
-    from ase.optimize import BFGS
 
-    atoms = Atoms(numbers=engine.numbers, positions=np.asarray(coords, dtype=float))
+    if optimizer not in ("precon_lbfgs", "bfgs"):
+        raise SimulationError("optimise", f"unknown optimizer {optimizer!r}")
+    start = np.asarray(coords, dtype=float)
+    # Centred: the Exp preconditioner's scale estimate depends on absolute positions.
+    centre = start.mean(axis=0)
+    atoms = Atoms(numbers=engine.numbers, positions=start - centre)
     atoms.calc = ase_calculator(engine)
-    optimizer = BFGS(atoms, logfile=None)
-    converged = optimizer.run(fmax=float(fmax), steps=int(max_steps))
-    if not converged:
-        largest = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    steps = 0
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if optimizer == "precon_lbfgs":
+            steps = _run_precon_lbfgs(atoms, float(fmax), int(max_steps))
+        if _largest_force(atoms) > fmax and steps < max_steps:
+            steps += _run_bfgs(atoms, float(fmax), int(max_steps) - steps)
+    largest = _largest_force(atoms)
+    if largest > fmax:
         raise SimulationError(
             "optimise",
-            f"BFGS did not reach fmax={fmax} eV/A in {max_steps} steps (largest force "
+            f"{optimizer} did not reach fmax={fmax} eV/A in {max_steps} steps (largest force "
             f"{largest:.4f} eV/A)",
         )
     energy = float(atoms.get_potential_energy()) / HARTREE_EV
-    return np.array(atoms.get_positions(), dtype=float), energy, int(optimizer.nsteps)
+    return np.array(atoms.get_positions(), dtype=float) + centre, energy, steps
+
+
+def _largest_force(atoms: Any) -> float:
+    """Largest atomic force of ``atoms``, eV/Angstrom."""
+    return float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+
+
+def _run_bfgs(atoms: Any, fmax: float, max_steps: int) -> int:
+    """Run ASE's BFGS on ``atoms``; return the steps taken."""
+    from ase.optimize import BFGS
+
+    optimizer = BFGS(atoms, logfile=None)
+    optimizer.run(fmax=fmax, steps=max_steps)
+    return int(optimizer.nsteps)
+
+
+def _run_precon_lbfgs(atoms: Any, fmax: float, max_steps: int) -> int:
+    """Run ASE's Exp-preconditioned L-BFGS on ``atoms``; return the steps taken.
+
+    A line search that breaks down twice in a row (ASE raises RuntimeError) ends the run early,
+    leaving ``atoms`` at the last accepted geometry; a failed GFN2-xTB single point is re-raised.
+    """
+    from ase.optimize.precon import Exp, PreconLBFGS
+
+    extent = atoms.positions.max(axis=0) - atoms.positions.min(axis=0)
+    atoms.set_cell(np.diag(extent + 10.0))  # a box for ASE's neighbour search; not periodic
+    atoms.pbc = False
+    optimizer = PreconLBFGS(atoms, precon=Exp(A=3.0), logfile=None)
+    try:
+        optimizer.run(fmax=fmax, steps=max_steps)
+    except SimulationError:
+        raise
+    except (RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+        pass
+    return int(optimizer.nsteps)
 
 
 def displace(coords: np.ndarray, direction: np.ndarray, amplitude: float) -> np.ndarray:

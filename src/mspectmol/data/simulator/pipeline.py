@@ -72,7 +72,9 @@ def _starting_geometry(
                 )
         return start
     with _stage("conformers", smiles, timings):
-        candidates = geometry.embed_conformers(mol, settings.n_conformers, settings.seed)
+        candidates = geometry.embed_conformers(
+            mol, settings.n_conformers, settings.seed, settings.chirality_check
+        )
     with _stage("rerank", smiles, timings):
         if len(candidates) == 1 or settings.n_rerank == 1:
             return candidates[0]
@@ -97,10 +99,12 @@ def simulate_molecule(
 ) -> SimulationRecord:
     """Simulate the vibrational (IR, Raman) and NMR (1H, 13C) peak lists of one molecule.
 
-    Geometry: ETKDG conformers + MMFF, the lowest ``n_rerank`` re-ranked by a GFN2-xTB single
-    point, GFN2-xTB optimisation (ASE BFGS). Vibrations: finite-difference Hessian of analytic
-    gradients; while a mode is below ``imaginary_threshold``, displace along it and re-optimise
-    (at most ``max_imaginary_rounds`` times). IR from dipole derivatives, Raman from
+    Geometry: ETKDG conformers (stereo checked as ``settings.chirality_check`` says) + MMFF, the
+    lowest ``n_rerank`` re-ranked by a GFN2-xTB single point, GFN2-xTB optimisation
+    (``settings.optimizer``: ASE's preconditioned L-BFGS by default, or its BFGS).
+    Vibrations: finite-difference Hessian of analytic gradients; while a mode is below
+    ``imaginary_threshold``, displace along it and re-optimise (at most
+    ``max_imaginary_rounds`` times). IR from dipole derivatives, Raman from
     polarisability derivatives under static fields. NMR: CSP5 on the optimised geometry.
 
     Parameters
@@ -142,7 +146,7 @@ def simulate_molecule(
         start = _starting_geometry(mol, engine, settings, coords, smiles, timings)
         with _stage("optimise", smiles, timings):
             positions, energy, _ = geometry.optimise(
-                engine, start, settings.fmax, settings.max_opt_steps
+                engine, start, settings.fmax, settings.max_opt_steps, settings.optimizer
             )
         rounds = 0
         while True:
@@ -159,7 +163,7 @@ def simulate_molecule(
                 direction = modes.cartesian[:, imaginary[0]].reshape(-1, 3)
                 displaced = geometry.displace(positions, direction, settings.displacement)
                 positions, energy, _ = geometry.optimise(
-                    engine, displaced, settings.fmax, settings.max_opt_steps
+                    engine, displaced, settings.fmax, settings.max_opt_steps, settings.optimizer
                 )
         if imaginary.size:
             warnings.append(
