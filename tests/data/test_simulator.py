@@ -16,6 +16,7 @@ from mspectmol.data.simulator import (  # noqa: E402
     SimulationError,
     SimulationRecord,
     SimulationSettings,
+    geometry,
     nmr,
     simulate_molecule,
     vibrations,
@@ -179,6 +180,68 @@ def test_given_geometry_in_another_atom_order_is_used() -> None:
     record = simulate_molecule("CO", coords=coords)
     reference = simulate_molecule("CO")
     assert record.energy == pytest.approx(reference.energy, abs=2e-4)
+
+
+def test_strained_cage_gets_conformers_of_its_own_stereo() -> None:
+    # ETKDG's final tetrahedral-volume check rejects every embedding of this azabicycle
+    smiles = "C[C@]12[C@H]([C@H]3CN31)[C@@H]2C=O"
+    mol = parse_smiles(smiles)
+    with pytest.raises(SimulationError) as info:
+        geometry.embed_conformers(mol, 1, 42, chirality_check="etkdg")
+    assert info.value.stage == "conformers"
+    conformers = geometry.embed_conformers(mol, 4, 42)
+    assert len(conformers) == 4
+    for coords in conformers:
+        assert geometry.stereo_matches(nmr.with_coordinates(mol, coords), mol)
+    assert not geometry.stereo_matches(nmr.with_coordinates(mol, conformers[0] * [-1, 1, 1]), mol)
+    again = geometry.embed_conformers(mol, 4, 42)  # deterministic
+    np.testing.assert_allclose(np.array(again), np.array(conformers), atol=1e-8)
+
+
+def test_stereo_check_sees_double_bonds_and_ignores_unspecified_stereo() -> None:
+    trans = parse_smiles("C/C=C/C")
+    coords = geometry.embed_conformers(trans, 1, 7)[0]
+    assert geometry.stereo_matches(nmr.with_coordinates(trans, coords), trans)
+    cis = parse_smiles("C/C=C\\C")
+    assert not geometry.stereo_matches(nmr.with_coordinates(cis, coords), cis)
+    unspecified = parse_smiles("CC=CC")
+    assert geometry.stereo_matches(nmr.with_coordinates(unspecified, coords), unspecified)
+
+
+def test_optimisers_reach_the_same_minimum() -> None:
+    mol = parse_smiles("CCCO")
+    start = geometry.embed_conformers(mol, 1, 42)[0]
+    numbers = [a.GetAtomicNum() for a in mol.GetAtoms()]
+    results = {}
+    with single_thread():
+        for name in ("bfgs", "precon_lbfgs"):
+            engine = GFN2Engine(numbers)
+            coords, energy, steps = geometry.optimise(engine, start, 0.003, 600, name)
+            forces = -engine.compute(coords / BOHR_ANGSTROM).gradient * (
+                27.211386245988 / BOHR_ANGSTROM
+            )
+            assert np.linalg.norm(forces, axis=1).max() <= 0.003
+            assert np.allclose(coords.mean(axis=0), start.mean(axis=0), atol=0.05)
+            results[name] = (energy, engine.n_calls)
+    assert results["precon_lbfgs"][0] == pytest.approx(results["bfgs"][0], abs=1e-5)
+    with pytest.raises(SimulationError, match="unknown optimizer"):
+        geometry.optimise(GFN2Engine(numbers), start, 0.003, 10, "newton")
+
+
+def test_broken_line_search_falls_back_to_bfgs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ase.optimize.precon import PreconLBFGS
+
+    def broken(self, forces=None):
+        raise RuntimeError("Armijo linesearch failed after reset of Hessian, aborting")
+
+    monkeypatch.setattr(PreconLBFGS, "step", broken)
+    mol = parse_smiles("CO")
+    start = geometry.embed_conformers(mol, 1, 42)[0]
+    numbers = [a.GetAtomicNum() for a in mol.GetAtoms()]
+    with single_thread():
+        _, energy, steps = geometry.optimise(GFN2Engine(numbers), start, 0.003, 600)
+        _, reference, _ = geometry.optimise(GFN2Engine(numbers), start, 0.003, 600, "bfgs")
+    assert steps > 0 and energy == pytest.approx(reference, abs=1e-6)
 
 
 @pytest.mark.parametrize(

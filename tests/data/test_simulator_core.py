@@ -56,11 +56,25 @@ def test_settings_hash_does_not_depend_on_python_hash_seed() -> None:
         {"n_rerank": 1.5},
         {"seed": "x"},
         {"max_imaginary_rounds": True},
+        {"optimizer": "newton"},
+        {"optimizer": 1},
+        {"chirality_check": "none"},
+        {"chirality_check": None},
     ],
 )
 def test_invalid_settings_raise(kwargs: dict) -> None:
     with pytest.raises(MspectmolError):
         SimulationSettings(**kwargs)
+
+
+def test_settings_name_their_choices_and_hash_them() -> None:
+    defaults = SimulationSettings()
+    assert (defaults.optimizer, defaults.chirality_check) == ("precon_lbfgs", "perceived")
+    legacy = SimulationSettings(optimizer="bfgs", chirality_check="etkdg")
+    assert legacy.stable_hash() != defaults.stable_hash()
+    assert SimulationSettings.from_dict(legacy.to_dict()) == legacy
+    with pytest.raises(MspectmolError, match=r"optimizer must be one of \['precon_lbfgs'"):
+        SimulationSettings(optimizer="lbfgs")
 
 
 def test_settings_from_dict_rejects_unknown_keys() -> None:

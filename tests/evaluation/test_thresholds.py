@@ -119,3 +119,14 @@ def test_bad_arrays_raise() -> None:
         th.tune_thresholds(column(1, 0), column(np.nan, 0.1))
     with pytest.raises(m.MetricError, match="only 0 and 1"):
         th.tune_thresholds(column(2, 0), column(0.5, 0.1))
+
+
+def test_labels_with_few_positives_keep_the_default() -> None:
+    truth = np.array([[0, 1], [0, 1], [1, 0], [0, 1]])
+    prob = np.array([[0.1, 0.2], [0.1, 0.3], [0.05, 0.1], [0.1, 0.25]])
+    got = th.tune_thresholds(truth, prob, min_positives=2)
+    assert got[0] == 0.5  # one positive: not tuned
+    assert got[1] == pytest.approx(0.2)  # three positives: tuned
+    assert th.tune_thresholds(truth, prob)[0] == pytest.approx(0.05)
+    with pytest.raises(m.MetricError, match="min_positives"):
+        th.tune_thresholds(truth, prob, min_positives=0)

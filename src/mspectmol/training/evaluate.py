@@ -30,6 +30,8 @@ from mspectmol.evaluation import (
 from mspectmol.training.data import SplitData, iterate_batches
 
 EVAL_BATCH = 256
+#: Validation positives a group needs before its threshold is tuned (else 0.5).
+MIN_POSITIVES = 10
 _CLIP = 1e-7
 
 
@@ -112,7 +114,8 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, *, temperature: bo
     Thresholds are tuned on the calibrated probabilities, the scale they are applied to.
     """
     t = fit_temperature(val_labels, val_logits) if temperature else None
-    thresholds = tune_thresholds(val_labels, probabilities(val_logits, t))
+    thresholds = tune_thresholds(val_labels, probabilities(val_logits, t),
+                                 min_positives=MIN_POSITIVES)
     return t, thresholds
 
 
@@ -156,7 +159,7 @@ def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
     prob = predict_proba(model, data, temperature=temperature, batch_size=batch_size)
     if thresholds is None and val is not None:
         val_prob = predict_proba(model, val, temperature=temperature, batch_size=batch_size)
-        thresholds = tune_thresholds(val.labels, val_prob)
+        thresholds = tune_thresholds(val.labels, val_prob, min_positives=MIN_POSITIVES)
     out: dict[str, Any] = {
         "n_samples": len(data),
         "temperature": temperature,

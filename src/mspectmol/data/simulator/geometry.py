@@ -18,10 +18,14 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem
 
 from mspectmol.data.simulator.errors import SimulationError
+from mspectmol.data.simulator.settings import CHIRALITY_CHECKS, OPTIMIZERS
 from mspectmol.data.simulator.xtb import BOHR_ANGSTROM, HARTREE_EV, GFN2Engine
 
 #: Heaviest element GFN2-xTB is parametrised for (radon).
 MAX_ATOMIC_NUMBER = 86
+#: Embedding rounds (seeds ``seed``, ``seed + 1``, ...) that replace conformers of the wrong
+#: stereo when :func:`embed_conformers` checks the perceived stereochemistry.
+PERCEIVED_ROUNDS = 5
 
 
 def parse_smiles(smiles: str) -> Chem.Mol:
@@ -105,27 +109,29 @@ def embed_conformers(
         ``"perceived"``: embed without ETKDG's final chirality and tetrahedral-volume checks
         (they reject valid geometries of strained ring systems, e.g. bicyclobutanes and
         azabicycles, and retry for seconds) and keep the conformers whose stereochemistry,
-        perceived from their 3D coordinates, is that of ``mol``; ETKDG with its checks is the
-        fallback when no conformer matches. ``"etkdg"``: ETKDG with its checks only.
+        perceived from their 3D coordinates, is that of ``mol``, embedding again with the next
+        seeds to replace the others (:data:`PERCEIVED_ROUNDS` rounds at most); ETKDG with its
+        checks is the fallback when no conformer matches. Like ETKDG's own checks, this one
+        looks at the embedded geometries, before the force-field optimisation. ``"etkdg"``:
+        ETKDG with its checks only.
 
     Raises
     ------
     SimulationError
         Stage ``"conformers"`` when no conformer can be embedded.
     """
-    if chirality_check not in ("perceived", "etkdg"):
-        raise SimulationError("conformers", f"unknown chirality_check {chirality_check!r}")
-    work = Chem.Mol(mol)
+    if chirality_check not in CHIRALITY_CHECKS:
+        raise SimulationError(
+            "conformers",
+            f"unknown chirality_check {chirality_check!r}; use one of {list(CHIRALITY_CHECKS)}",
+        )
     with rdBase.BlockLogs():
-        ids: list[int] = []
+        work = Chem.Mol(mol)
+        work.RemoveAllConformers()
         if chirality_check == "perceived":
-            ids = _embed(work, n_conformers, seed, enforce_chirality=False)
-            wrong = [cid for cid in ids if not stereo_matches(work, mol, cid)]
-            for cid in wrong:
-                work.RemoveConformer(cid)
-            ids = [cid for cid in ids if cid not in wrong]
+            work = _embed_perceived(mol, int(n_conformers), int(seed))
+        ids = [conformer.GetId() for conformer in work.GetConformers()]
         if not ids:
-            work.RemoveAllConformers()
             ids = _embed(work, n_conformers, seed, enforce_chirality=True)
         if not ids:
             ids = _embed(work, n_conformers, seed, enforce_chirality=True, random_coords=True)
@@ -152,27 +158,51 @@ def _embed(
     return list(AllChem.EmbedMultipleConfs(mol, numConfs=int(n_conformers), params=params))
 
 
-def _stereo_smiles(mol: Chem.Mol, reference: Chem.Mol) -> str:
-    """Isomeric SMILES of ``mol`` keeping only the stereo elements specified in ``reference``."""
-    for atom, ref in zip(mol.GetAtoms(), reference.GetAtoms(), strict=True):
-        if ref.GetChiralTag() == Chem.ChiralType.CHI_UNSPECIFIED:
-            atom.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
-    for bond, ref in zip(mol.GetBonds(), reference.GetBonds(), strict=True):
-        if ref.GetStereo() == Chem.BondStereo.STEREONONE:
-            bond.SetStereo(Chem.BondStereo.STEREONONE)
-    return Chem.MolToSmiles(Chem.RemoveHs(mol))
+def _embed_perceived(mol: Chem.Mol, n_conformers: int, seed: int) -> Chem.Mol:
+    """A copy of ``mol`` with up to ``n_conformers`` ETKDG conformers of the right stereo.
+
+    ETKDG runs without its final chirality checks; conformers whose perceived stereo differs
+    from ``mol`` are dropped and replaced by embedding again with the next seed, at most
+    :data:`PERCEIVED_ROUNDS` rounds (deterministic for a given ``seed``).
+    """
+    work = Chem.Mol(mol)
+    work.RemoveAllConformers()
+    for round_ in range(PERCEIVED_ROUNDS):
+        missing = n_conformers - work.GetNumConformers()
+        if missing <= 0:
+            break
+        trial = Chem.Mol(mol)
+        for cid in _embed(trial, missing, seed + round_, enforce_chirality=False):
+            if stereo_matches(trial, mol, cid):
+                work.AddConformer(Chem.Conformer(trial.GetConformer(cid)), assignId=True)
+    return work
 
 
 def stereo_matches(embedded: Chem.Mol, reference: Chem.Mol, conf_id: int = -1) -> bool:
     """Whether conformer ``conf_id`` of ``embedded`` has the stereochemistry of ``reference``.
 
-    Chiral centres and double bonds specified in ``reference`` (the same molecule, same atom
-    order, e.g. from :func:`parse_smiles`) are compared with those perceived from the 3D
-    coordinates; stereo that ``reference`` leaves unspecified is ignored.
+    ``reference`` is the same molecule in the same atom and bond order (e.g. from
+    :func:`parse_smiles`). Each chiral centre and double bond it specifies must have the same
+    chiral tag or E/Z label when perceived from the 3D coordinates; stereo that ``reference``
+    leaves unspecified is ignored. A centre that 3D perception does not label counts as a
+    mismatch.
     """
     perceived = Chem.Mol(embedded, confId=int(conf_id))
     Chem.AssignStereochemistryFrom3D(perceived)
-    return _stereo_smiles(perceived, reference) == _stereo_smiles(Chem.Mol(reference), reference)
+    for atom, ref in zip(perceived.GetAtoms(), reference.GetAtoms(), strict=True):
+        tag = ref.GetChiralTag()
+        if tag != Chem.ChiralType.CHI_UNSPECIFIED and atom.GetChiralTag() != tag:
+            return False
+    for bond, ref in zip(perceived.GetBonds(), reference.GetBonds(), strict=True):
+        stereo = ref.GetStereo()
+        if stereo in (Chem.BondStereo.STEREONONE, Chem.BondStereo.STEREOANY):
+            continue
+        if bond.GetStereo() != stereo:
+            return False
+        relative = stereo in (Chem.BondStereo.STEREOCIS, Chem.BondStereo.STEREOTRANS)
+        if relative and list(bond.GetStereoAtoms()) != list(ref.GetStereoAtoms()):
+            return False
+    return True
 
 
 def _force_field_energies(mol: Chem.Mol) -> np.ndarray | None:
@@ -280,8 +310,10 @@ def optimise(
     """
     from ase import Atoms
 
-    if optimizer not in ("precon_lbfgs", "bfgs"):
-        raise SimulationError("optimise", f"unknown optimizer {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise SimulationError(
+            "optimise", f"unknown optimizer {optimizer!r}; use one of {list(OPTIMIZERS)}"
+        )
     start = np.asarray(coords, dtype=float)
     # Centred: the Exp preconditioner's scale estimate depends on absolute positions.
     centre = start.mean(axis=0)
@@ -327,10 +359,14 @@ def _run_precon_lbfgs(atoms: Any, fmax: float, max_steps: int) -> int:
     """
     from ase.optimize.precon import Exp, PreconLBFGS
 
-    extent = atoms.positions.max(axis=0) - atoms.positions.min(axis=0)
-    atoms.set_cell(np.diag(extent + 10.0))  # a box for ASE's neighbour search; not periodic
+    positions = atoms.positions
+    atoms.set_cell(np.diag(np.ptp(positions, axis=0) + 10.0))  # for ASE's neighbour search
     atoms.pbc = False
-    optimizer = PreconLBFGS(atoms, precon=Exp(A=3.0), logfile=None)
+    # The largest nearest-neighbour distance, which ASE would find by repeated neighbour searches.
+    distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    r_nn = float(distances.min(axis=1).max()) if len(positions) > 1 else 1.0
+    optimizer = PreconLBFGS(atoms, precon=Exp(A=3.0, r_NN=r_nn), logfile=None)
     try:
         optimizer.run(fmax=fmax, steps=max_steps)
     except SimulationError:
