@@ -252,3 +252,24 @@ def test_float64_input_is_cast_and_empty_samples_are_refused():
     nothing = {m: torch.tensor([True, False, True, True, True, True]) for m in x}
     with pytest.raises(MspectmolError, match="at least one available spectrum"):
         model(x, nothing)
+
+
+def test_eval_encoder_folds_batchnorm_without_changing_the_output():
+    from mspectmol.models.encoders import SpectrumEncoder
+
+    torch.manual_seed(3)
+    enc = SpectrumEncoder(1, (4, 8), 5)
+    enc.train()
+    with torch.no_grad():
+        for _ in range(3):  # non-trivial running statistics
+            enc(torch.rand(16, 40) * 3)
+    enc.eval()
+    x = torch.rand(8, 40)
+    with torch.no_grad():
+        reference = enc(x)  # grad mode off but not inference mode: same fast path
+        layered = enc.stages(x.reshape(8, 1, 1, 40)).squeeze(2)
+    with torch.inference_mode():
+        folded = enc(x)
+    torch.testing.assert_close(folded, layered, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(reference, layered, rtol=1e-5, atol=1e-6)
+    assert folded.shape == (8, 8, 10)

@@ -114,8 +114,8 @@ def tune_thresholds(y_true: Any, y_prob: Any, candidates: Any = "unique", *,
     -------
     numpy.ndarray
         ``float64`` array of ``n_labels`` thresholds (37 for the functional groups); 0.5 for
-        labels with fewer than ``min_positives`` (at least one) positives in ``y_true``. Ties between thresholds of equal F1 go to
-        the one closest to 0.5.
+        labels with fewer than ``min_positives`` (at least one) positives in ``y_true``.
+        Ties between thresholds of equal F1 go to the one closest to 0.5.
 
     Raises
     ------

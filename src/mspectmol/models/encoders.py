@@ -85,8 +85,32 @@ class SpectrumEncoder(nn.Module):
         ``transpose(1, 2)`` is contiguous.
         """
         x = x.reshape(x.shape[0], self.in_channels, 1, x.shape[-1])
-        y = self.stages(x.contiguous(memory_format=torch.channels_last))
-        return y.squeeze(2)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.training or torch.is_grad_enabled():
+            return self.stages(x).squeeze(2)
+        for stage in self.stages:
+            x = _folded_stage(stage, x)
+        return x.squeeze(2)
+
+
+def _folded_stage(stage: nn.Sequential, x: Tensor) -> Tensor:
+    """One stage in eval mode with BatchNorm folded into the convolution.
+
+    ``BN(conv(x))`` with running statistics is ``conv'(x)`` with weights scaled by
+    ``gamma / sqrt(var + eps)`` and a shifted bias; the ReLU then runs after the pooling
+    (max-pooling and ReLU commute), on half the values. Same result as ``stage(x)`` up to
+    float rounding, and several times faster on CPU (``benchmarks/bench_inference.py``).
+    """
+    conv, bn, _, pool = stage
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(
+        memory_format=torch.channels_last)  # oneDNN's fast path needs both in this layout
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    y = nn.functional.conv2d(x, weight, bias, padding=conv.padding)
+    y = nn.functional.max_pool2d(y, pool.kernel_size)
+    return torch.relu_(y)
 
 
 @dataclass
