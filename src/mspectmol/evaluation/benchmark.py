@@ -47,7 +47,7 @@ OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed"
                 "data", "progress")
 #: Left out of the settings hash: speed-only settings and those the key names already.
 SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed",
-                "device")
+                "device", "checkpoint_every")
 SPEED_MODEL_FIELDS = ("n_jobs",)
 #: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
 PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
