@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,13 @@ def test_settings_file_and_overrides(tmp_path: Path) -> None:
     ({"s.json": "[1]"}, ["O", "--settings", "s.json"], "s.json: expected a JSON object"),
     ({"s.json": "{\"speed\": 1}"}, ["O", "--settings", "s.json"], "unknown simulation settings"),
     (None, ["O", "--workers", "0"], "--workers must be at least 1"),
+    (None, ["O", "--scheduler", "local:0"], "bad local cluster 'local:0'"),
+    (None, ["O", "--scheduler", "local:x"], "bad local cluster 'local:x'"),
+    (None, ["O", "--scheduler-file", "sched.json"], "sched.json: scheduler file not found"),
+    (None, ["O", "--scheduler", "local:2", "--workers", "2"],
+     "--workers sets the local process pool"),
+    (None, ["O", "--scheduler", "tcp://h:1", "--connect-timeout", "0"],
+     "the connect timeout must be positive"),
 ])
 def test_bad_input_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str], setup, args, message) -> None:
@@ -166,3 +174,22 @@ def test_bad_input_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_output_must_be_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "O", "-o", str(tmp_path / "out.csv")]) == 2
     assert "must be a .parquet file" in capsys.readouterr().err
+
+
+def test_scheduler_and_scheduler_file_exclude_each_other(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "O", "-o", str(tmp_path / "o.parquet"), "--scheduler", "local:1",
+              "--scheduler-file", "s.json"])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_scheduler_without_dask_says_how_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    out = tmp_path / "o.parquet"
+    assert main(["simulate", "O", "-o", str(out), "--scheduler", "local:1"]) == 2
+    assert "pip install mspectmol[cluster]" in capsys.readouterr().err
+    assert not out.exists()

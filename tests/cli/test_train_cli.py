@@ -1,13 +1,17 @@
 """``mspectmol train`` and ``mspectmol evaluate`` on a tiny dataset folder made in the test."""
 
 import csv
+import dataclasses
 import json
 
 import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
+from mspectmol.errors import MspectmolError
 from mspectmol.models.io import load_model
+from mspectmol.training.config import run_config
+from mspectmol.training.pipeline import run_training
 
 N_MOLECULES = 120
 SMALL_MODEL = ["--set", "model_config.channels=[4,8]", "--set", "model_config.head_hidden=16",
@@ -33,7 +37,9 @@ def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
     assert run_dir.name.endswith("-pa_ib-ir")
     files = {p.name for p in run_dir.iterdir()}
     assert {"config.json", "splits.json", "log.csv", "model", "metrics.json"} <= files
+    assert "checkpoint" not in files  # removed once the run is complete
     config = json.loads((run_dir / "config.json").read_text())
+    assert config["checkpoint_every"] is None
     assert config["epochs"] == 1 and config["max_train"] == 64 and config["seed"] == 3
     assert config["resolved_model_config"]["channels"] == [4, 8]
     splits = json.loads((run_dir / "splits.json").read_text())
@@ -69,6 +75,38 @@ def test_bad_configs_are_reported_without_traceback(dataset_dir, tmp_path, capsy
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(["train", "--set", "epochs", "--data", str(dataset_dir)]) == 2
     assert "key=value" in capsys.readouterr().err
+
+
+def test_resume_checks_the_run_folder(dataset_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "1",
+                 "--max-train", "32", "--out", str(out), "--no-progress", "--threads", "1",
+                 "--checkpoint-every", "2", *SMALL_MODEL]) == 0
+    (run_dir,) = out.iterdir()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    assert "the run is complete" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--set", "lr=1"]) == 2
+    assert "drop --epochs, --set" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert "nope: run folder not found" in capsys.readouterr().err
+
+    (run_dir / "metrics.json").unlink()
+    splits = json.loads((run_dir / "splits.json").read_text())
+    (run_dir / "splits.json").write_text(json.dumps({**splits, "val": splits["val"][::-1]}))
+    assert main(["train", "--resume", str(run_dir), "--data", str(dataset_dir)]) == 2
+    assert "splits.json: the dataset's splits differ" in capsys.readouterr().err
+    (run_dir / "splits.json").write_text(json.dumps(splits))
+    config = run_config(run_dir, {"data": str(dataset_dir)})
+    assert config.checkpoint_every == 2 and config.epochs == 1
+    with pytest.raises(MspectmolError, match=r"config\.json: .*other settings \(epochs\)"):
+        run_training(dataclasses.replace(config, epochs=2), resume=run_dir)
+
+    # No checkpoint (e.g. killed in the first steps): the run starts again in its folder.
+    assert main(["-q", "train", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir)
+    assert (run_dir / "metrics.json").is_file() and not (run_dir / "checkpoint").exists()
+    assert len(list(csv.DictReader((run_dir / "log.csv").open()))) == 1
 
 
 def test_evaluate_refuses_a_missing_model(tmp_path, capsys):

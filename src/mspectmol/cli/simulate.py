@@ -6,6 +6,11 @@ reason). Every finished molecule is cached (by InChIKey and settings hash), so r
 same command again after an interruption resumes where it stopped. The exit status is 0
 when the run finished, even when some molecules failed (they are listed in the failures
 file), and 2 on bad input.
+
+With ``--scheduler ADDRESS`` or ``--scheduler-file PATH`` the molecules run on the workers of
+a Dask distributed cluster instead of local processes (``--scheduler local:N`` starts a
+local cluster of N worker processes); the cache, resume and failure report are the same.
+See :mod:`mspectmol.data.simulator.distributed` (needs ``pip install mspectmol[cluster]``).
 """
 
 from __future__ import annotations
@@ -15,9 +20,16 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
+from mspectmol.data.simulator.distributed import (
+    CONNECT_TIMEOUT,
+    DaskTarget,
+    require_distributed,
+    run_simulations_dask,
+)
 from mspectmol.data.simulator.inputs import iter_tasks
 from mspectmol.data.simulator.runner import Failure, MoleculeTask, RunReport, run_simulations
 from mspectmol.data.simulator.settings import SimulationSettings
@@ -43,8 +55,24 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("molecules", nargs="+", help="SMILES strings and/or molecule files")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output .parquet file; failures go to OUT.failures.csv next to it")
-    p.add_argument("--workers", type=int, default=2,
-                   help="worker processes, each on one thread (default 2)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes, each on one thread (default 2; not with "
+                        "--scheduler/--scheduler-file, whose workers run the molecules)")
+    cluster = p.add_argument_group(
+        "Dask cluster (pip install mspectmol[cluster])",
+        "Run the molecules on the workers of a Dask distributed cluster; the cache stays "
+        "with this process, so the workers need mspectmol but no shared filesystem.")
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="address of a running Dask scheduler (tcp://host:8786), or "
+                            "local:N to start a local cluster of N single-thread worker "
+                            "processes")
+    where.add_argument("--scheduler-file", metavar="PATH", type=Path, default=None,
+                       help="scheduler file written by 'dask scheduler --scheduler-file'")
+    cluster.add_argument("--connect-timeout", metavar="SECONDS", type=float,
+                         default=CONNECT_TIMEOUT,
+                         help=f"seconds allowed to reach the scheduler (default "
+                              f"{CONNECT_TIMEOUT:g})")
     p.add_argument("--cache", type=Path, default=None,
                    help=f"cache folder (default: {CACHE_FOLDER} next to the output)")
     p.add_argument("--retry-failures", action="store_true",
@@ -113,10 +141,26 @@ def _remember(tasks: Iterable[MoleculeTask], order: list[str]) -> Iterator[Molec
         yield task
 
 
+def _backend(args: argparse.Namespace) -> Callable[..., RunReport]:
+    """``run_simulations`` with the local pool or the Dask cluster the options ask for."""
+    if args.scheduler is None and args.scheduler_file is None:
+        workers = 2 if args.workers is None else args.workers
+        if workers < 1:
+            raise MspectmolError(f"--workers must be at least 1, got {workers}")
+        return partial(run_simulations, n_workers=workers)
+    if args.workers is not None:
+        raise MspectmolError("--workers sets the local process pool; with --scheduler or "
+                             "--scheduler-file the cluster's workers run the molecules (use "
+                             "--scheduler local:N for a local cluster of N processes)")
+    DaskTarget.parse(args.scheduler, args.scheduler_file, args.connect_timeout)
+    require_distributed()  # both fail before the molecules are read
+    return partial(run_simulations_dask, scheduler=args.scheduler,
+                   scheduler_file=args.scheduler_file, connect_timeout=args.connect_timeout)
+
+
 def run(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
-    if args.workers < 1:
-        raise MspectmolError(f"--workers must be at least 1, got {args.workers}")
+    simulate = _backend(args)
     settings = load_settings(args.settings, n_conformers=args.n_conformers, seed=args.seed)
     cache = args.cache if args.cache is not None else output.parent / CACHE_FOLDER
     order: list[str] = []
@@ -125,9 +169,8 @@ def run(args: argparse.Namespace) -> int:
                                  failures=input_failures), order)
     start = time.perf_counter()
     try:
-        report = run_simulations(tasks, settings, cache_dir=cache, n_workers=args.workers,
-                                 retry_failures=args.retry_failures,
-                                 progress=not args.no_progress)
+        report = simulate(tasks, settings, cache_dir=cache, retry_failures=args.retry_failures,
+                          progress=not args.no_progress)
     except KeyboardInterrupt:
         log.warning("interrupted: finished molecules are cached in %s; run the same command "
                     "again to resume", cache)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mspectmol.training.config import TrainConfig
 
 log = logging.getLogger("mspectmol.train")
 
@@ -13,7 +17,10 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 #: Dedicated options and the config fields they set.
 OPTIONS = ("model", "primary", "auxiliary", "split", "seed", "epochs", "patience",
-           "batch_size", "lr", "augment", "threads", "max_train", "out", "data", "device")
+           "batch_size", "lr", "augment", "threads", "max_train", "out", "data", "device",
+           "checkpoint_every")
+#: Options that may be given with ``--resume`` (the rest come from the run's config.json).
+RESUME_OPTIONS = ("threads", "device", "checkpoint_every", "data")
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -23,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
         description="Train a model on the embedded dataset. Settings come from the defaults, "
                     "then --config, then the options below, then --set key=value items. "
                     "The run folder OUT/<time>-<model>-<primary>/ receives config.json, "
-                    "splits.json, log.csv, model/ and metrics.json.",
+                    "splits.json, log.csv, model/ and metrics.json; neural runs keep "
+                    "checkpoint/last.safetensors until they end, and --resume RUN_DIR "
+                    "continues an interrupted run where its checkpoint left off.",
     )
     p.add_argument("--config", default=None,
                    help="JSON or TOML config file, or the name of a packaged config "
@@ -56,6 +65,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    metavar="KEY=VALUE",
                    help="override a setting (value read as JSON when possible), e.g. "
                         "--set lr=1e-3 --set model_config.dropout=0.3; repeatable")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="also checkpoint every STEPS optimiser steps (default: at epoch ends "
+                        "only; 0: no checkpoints)")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="continue the interrupted run in RUN_DIR with its saved settings "
+                        "(only --threads, --device, --checkpoint-every, --data and "
+                        "--no-progress may be given with it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -72,6 +88,21 @@ def config_path(value: str | None) -> Path | None:
     return packaged_config(value)
 
 
+def _resume_config(args: argparse.Namespace, options: dict[str, Any]) -> TrainConfig:
+    """The config of the run folder ``args.resume``, refusing options that would change it."""
+    from mspectmol.errors import ConfigError
+    from mspectmol.training.config import run_config
+
+    given = [f"--{key.replace('_', '-')}" for key in OPTIONS
+             if options[key] is not None and key not in RESUME_OPTIONS]
+    given += ["--config"] * (args.config is not None) + ["--set"] * bool(args.overrides)
+    if given:
+        raise ConfigError(f"--resume continues a run with its saved settings; drop "
+                          f"{', '.join(given)}")
+    return run_config(args.resume, {key: options[key] for key in (*RESUME_OPTIONS,
+                                                                  "progress")})
+
+
 def run(args: argparse.Namespace) -> int:
     from mspectmol.training.config import resolve_config
     from mspectmol.training.evaluate import summary_line
@@ -80,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
     options = {key: getattr(args, key) for key in OPTIONS}
     for key in ("out", "data"):
         options[key] = None if options[key] is None else str(options[key])
-    if args.no_progress:
-        options["progress"] = False
-    config = resolve_config(config_path(args.config), options, args.overrides)
-    result = run_training(config)
+    options["progress"] = False if args.no_progress else None
+    if args.resume is not None:
+        config = _resume_config(args, options)
+    else:
+        config = resolve_config(config_path(args.config), options, args.overrides)
+    result = run_training(config, resume=args.resume)
     log.info("run folder: %s", result.run_dir)
     log.info("test: %s", summary_line(result.metrics["test"]))
     print(result.run_dir)

@@ -290,7 +290,7 @@ def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
             "auxiliary": list(run.configuration.auxiliary), "split": run.split,
             "seed": run.seed, "epochs": settings.epochs, "patience": settings.patience,
             "max_train": settings.max_train, "threads": settings.threads, "out": str(out),
-            "data": settings.data, "progress": False,
+            "data": settings.data, "progress": False, "checkpoint_every": 0,
             "model_config": model_overrides(run.model, settings)}
     config = TrainConfig.from_dict(data, source=f"benchmark run {run.model} "
                                                 f"({run.identity()['config']})")

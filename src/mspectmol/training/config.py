@@ -29,6 +29,8 @@ from mspectmol.spectra.modalities import get_modality
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SPLITS = ("random", "scaffold")
+#: Settings that may differ when a run is resumed (speed, output and bookkeeping only).
+RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", "out")
 
 
 @dataclass
@@ -72,6 +74,10 @@ class TrainConfig:
     device
         Torch device of neural training and prediction: ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or ``"auto"`` (CUDA when available). Saved models are always on CPU.
+    checkpoint_every
+        Neural training writes a checkpoint (:mod:`mspectmol.training.checkpoint`) at each
+        epoch end and also every this many optimiser steps (None: only at epoch ends; 0: no
+        checkpoints at all).
     """
 
     model: str = "pa_ib"
@@ -94,6 +100,7 @@ class TrainConfig:
     calibrate: bool = True
     progress: bool = True
     device: str = "cpu"
+    checkpoint_every: int | None = None
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -115,6 +122,9 @@ class TrainConfig:
         for key in ("threads", "max_train"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1 or null, got {getattr(self, key)}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must be >= 0 or null, got "
+                              f"{self.checkpoint_every}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
@@ -215,7 +225,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "batch_size": _integer, "lr": _number, "augment": _string, "threads": _optional_integer,
     "out": _string, "max_train": _optional_integer, "n_points": _integer,
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
-    "progress": _boolean, "device": _string,
+    "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
 }
 
 
@@ -306,6 +316,38 @@ def resolve_config(path: str | os.PathLike[str] | None = None,
             data[key] = value
     for item in overrides:
         apply_override(data, *parse_override(item))
+    return TrainConfig.from_dict(data, source=path)
+
+
+def run_config(run_dir: str | os.PathLike[str], options: Mapping[str, Any] | None = None
+               ) -> TrainConfig:
+    """The config saved in ``<run_dir>/config.json``, for resuming that run.
+
+    Parameters
+    ----------
+    run_dir
+        A run folder written by :func:`~mspectmol.training.pipeline.run_training`.
+    options
+        New values of :data:`RESUME_SETTINGS` (None values are ignored).
+
+    Raises
+    ------
+    ConfigError
+        When the folder or its config is missing or invalid (naming the file), or an option
+        outside :data:`RESUME_SETTINGS` is given.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: run folder not found")
+    path = folder / "config.json"
+    data = read_config_file(path)
+    data.pop("resolved_model_config", None)
+    for key, value in (options or {}).items():
+        if key not in RESUME_SETTINGS:
+            raise ConfigError(f"{key} cannot change when resuming a run (only "
+                              f"{', '.join(RESUME_SETTINGS)})")
+        if value is not None:
+            data[key] = value
     return TrainConfig.from_dict(data, source=path)
 
 

@@ -7,14 +7,21 @@
     log.csv        one row per epoch (loss terms, validation micro/macro-F1, time)
     model/         model.safetensors + model.json (see mspectmol.models.io)
     metrics.json   validation and test reports at 0.5 and at the tuned thresholds
+    checkpoint/    last.safetensors while a neural run is in progress (removed at the end;
+                   see mspectmol.training.checkpoint)
+
+``run_training(config, resume=run_dir)`` continues an interrupted run in its folder from its
+checkpoint (or from the start when it has none) and ends as the uninterrupted run would.
 
 :func:`evaluate_saved` evaluates a saved model (or run folder) on a split of the dataset.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,14 @@ from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, s
 from mspectmol.models.pretrained import resolve_model
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
-from mspectmol.training.config import TrainConfig, make_run_dir, write_json
+from mspectmol.training.checkpoint import LAST_NAME
+from mspectmol.training.config import (
+    RESUME_SETTINGS,
+    TrainConfig,
+    make_run_dir,
+    read_config_file,
+    write_json,
+)
 from mspectmol.training.data import SplitData, dataset_hash, split_data
 from mspectmol.training.evaluate import calibrate, evaluate_model, predict_logits
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
@@ -35,6 +49,7 @@ from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
 log = logging.getLogger("mspectmol.training")
 
 PARTS = ("train", "val", "test")
+CHECKPOINT_DIR = "checkpoint"
 
 
 @dataclass
@@ -61,15 +76,57 @@ def _check_grids(ds: EmbeddedDataset, modalities: tuple[str, ...], n_points: int
                                  f"config asks for {n_points}")
 
 
-def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None) -> RunResult:
+def _resume_checks(run_dir: Path, config: TrainConfig, model_config: dict[str, Any],
+                   parts: dict[str, SplitData]) -> Path | None:
+    """Check a run folder matches ``config`` and the data; return its checkpoint, if any."""
+    if not run_dir.is_dir():
+        raise MspectmolError(f"{run_dir}: run folder not found")
+    if (run_dir / "metrics.json").is_file():
+        raise MspectmolError(f"{run_dir}: the run is complete (metrics.json exists); "
+                             "nothing to resume")
+    saved = read_config_file(run_dir / "config.json")
+    resolved = saved.pop("resolved_model_config", None)
+    old = TrainConfig.from_dict(saved, source=run_dir / "config.json").to_dict()
+    new = config.to_dict()
+    diff = sorted(k for k in {*old, *new} if k not in RESUME_SETTINGS and old[k] != new[k])
+    if diff or resolved != model_config:
+        what = ", ".join(diff) if diff else "resolved_model_config"
+        raise MspectmolError(f"{run_dir / 'config.json'}: the run was made with other "
+                             f"settings ({what}); resume it with its own config")
+    path = run_dir / "splits.json"
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MspectmolError(f"{path}: cannot read the run's splits ({exc})") from None
+    if not isinstance(splits, dict) or any(splits.get(p) != parts[p].ids.tolist()
+                                           for p in PARTS):
+        raise MspectmolError(f"{run_dir / 'splits.json'}: the dataset's splits differ from "
+                             "those of the run")
+    checkpoint = run_dir / CHECKPOINT_DIR / LAST_NAME
+    if checkpoint.is_file():
+        return checkpoint
+    log.warning("%s: no checkpoint; training from the first epoch", run_dir)
+    return None
+
+
+def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
+                 resume: Path | None = None) -> RunResult:
     """Train ``config.model`` and write a run folder (see the module docstring).
 
     Parameters
     ----------
     config
-        The resolved training config.
+        The resolved training config (for ``resume``, that of the run:
+        :func:`~mspectmol.training.config.run_config`).
     dataset
         An already loaded dataset (default: load ``config.data`` or the packaged one).
+    resume
+        A run folder to continue instead of starting a new one.
+
+    Raises
+    ------
+    MspectmolError
+        When ``resume`` is complete, or its config, splits or checkpoint do not match.
     """
     spec = get_model_spec(config.model)
     ds = dataset if dataset is not None else load_dataset(
@@ -81,15 +138,23 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None)
                                     auxiliary=config.auxiliary, n_points=config.n_points,
                                     n_labels=ds.labels.shape[1])
     model = spec.build(model_config)
-    run_dir = make_run_dir(config.out, spec.name, config.primary)
+    resume_from = None
+    if resume is not None:
+        run_dir = Path(resume)
+        resolved = json.loads(json.dumps(config_to_dict(model_config)))
+        resume_from = _resume_checks(run_dir, config, resolved, parts)
+    else:
+        run_dir = make_run_dir(config.out, spec.name, config.primary)
+        write_json(run_dir / "config.json",
+                   {**config.to_dict(), "resolved_model_config": config_to_dict(model_config)})
+        write_json(run_dir / "splits.json", {"scheme": config.split,
+                                             "max_train": config.max_train,
+                                             **{p: parts[p].ids.tolist() for p in PARTS}})
     log.info("run folder %s: %s on %d/%d/%d molecules", run_dir, spec.name,
              *(len(parts[p]) for p in PARTS))
-    write_json(run_dir / "config.json",
-               {**config.to_dict(), "resolved_model_config": config_to_dict(model_config)})
-    write_json(run_dir / "splits.json", {"scheme": config.split, "max_train": config.max_train,
-                                         **{p: parts[p].ids.tolist() for p in PARTS}})
     result = fit_model(model, parts["train"], parts["val"], config,
-                       log_path=run_dir / "log.csv")
+                       log_path=run_dir / "log.csv", checkpoint_dir=run_dir / CHECKPOINT_DIR,
+                       resume_from=resume_from)
     val_logits = predict_logits(result.model, parts["val"], config.eval_batch_size)
     temperature, thresholds = calibrate(val_logits, parts["val"].labels,
                                         temperature=config.calibrate)
@@ -114,6 +179,7 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None)
            for part in ("val", "test")},
     }
     write_json(run_dir / "metrics.json", metrics)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
     return RunResult(run_dir, metrics, result, meta)
 
 

@@ -7,7 +7,9 @@ macro-F1 at threshold 0.5. The state with the best validation micro-F1 is kept a
 at the end; training stops after ``patience`` epochs without improvement. The loss is
 :func:`~mspectmol.models.losses.pa_ib_loss` (eq. 14) for PA-IB outputs and binary
 cross-entropy with logits otherwise. Each epoch appends a row to a CSV log. Training runs on
-``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU.
+``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU. Given a
+checkpoint folder, the loop writes checkpoints (:mod:`mspectmol.training.checkpoint`) at
+epoch ends and every ``config.checkpoint_every`` steps, and can resume from one exactly.
 
 Classical models are fitted once, with the validation split passed for their own use.
 """
@@ -19,7 +21,7 @@ import csv
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,12 @@ from mspectmol.evaluation import macro_f1, micro_f1
 from mspectmol.models.losses import pa_ib_loss
 from mspectmol.models.pa_ib import PAIBOutput
 from mspectmol.spectra.augmentation import Augmenter
+from mspectmol.training.checkpoint import (
+    Checkpointer,
+    TrainingState,
+    load_checkpoint,
+    run_fingerprint,
+)
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.data import SplitData, augment_rng, epoch_order, iterate_batches
 from mspectmol.training.evaluate import is_neural, model_device, predict_proba, resolve_device
@@ -110,14 +118,31 @@ def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, 
     return loss, {"loss": float(loss.detach())}
 
 
+#: ``on_step(step, sums, rng)``: called after each optimiser step of an epoch.
+StepHook = Callable[[int, dict[str, float], np.random.Generator], None]
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitData,
-                config: TrainConfig, epoch: int, augmenter: Augmenter | None) -> dict[str, float]:
-    """One pass over ``data``; returns the sample-weighted mean of each loss term."""
+                config: TrainConfig, epoch: int, augmenter: Augmenter | None, *,
+                resume: TrainingState | None = None,
+                on_step: StepHook | None = None) -> dict[str, float]:
+    """One pass over ``data``; returns the sample-weighted mean of each loss term.
+
+    ``resume`` (a state inside ``epoch``) skips its ``step`` batches, starting from their
+    loss sums and augmentation generator state; ``on_step`` receives the batches done so far,
+    the loss sums and the augmentation generator after each optimiser step.
+    """
     model.train()
     device = model_device(model)
     sums: dict[str, float] = {}
     rng = augment_rng(config.seed, epoch)
     order = epoch_order(len(data), config.seed, epoch)
+    step = 0
+    if resume is not None and resume.step:
+        step, sums = resume.step, dict(resume.sums)
+        if resume.augment_state is not None:
+            rng.bit_generator.state = resume.augment_state
+        order = order[step * config.batch_size:]
     for batch in iterate_batches(data, config.batch_size, order=order, augmenter=augmenter,
                                  rng=rng):
         batch = batch.to(device)
@@ -130,6 +155,9 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
         optimizer.step()
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value * len(batch)
+        step += 1
+        if on_step is not None:
+            on_step(step, sums, rng)
     return {key: value / len(data) for key, value in sums.items()}
 
 
@@ -141,11 +169,17 @@ def validation_f1(model: Any, val: SplitData, batch_size: int) -> tuple[float, f
 
 
 class CSVLog:
-    """Appends one row per epoch; the columns are fixed by the first row."""
+    """Appends one row per epoch; the columns are fixed by the first row.
 
-    def __init__(self, path: Path | None) -> None:
+    ``rows`` (when resuming) rewrite the file with just those rows, dropping any written
+    after them.
+    """
+
+    def __init__(self, path: Path | None, rows: Sequence[dict[str, Any]] = ()) -> None:
         self.path = path
         self.columns: list[str] | None = None
+        for row in rows:
+            self.write(row)
 
     def write(self, row: dict[str, float]) -> None:
         """Append ``row`` (creating the file with a header on the first call)."""
@@ -166,19 +200,27 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
 
 
 def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: TrainConfig, *,
-               log_path: Path | None = None) -> TrainResult:
+               log_path: Path | None = None, checkpoint_dir: Path | None = None,
+               resume_from: Path | None = None) -> TrainResult:
     """Train a neural model; see the module docstring.
 
     Parameters
     ----------
     model
-        An untrained registered neural model.
+        An untrained registered neural model (built as for the run being resumed).
     train, val
         Training and validation splits (validation must not be empty).
     config
-        Seed, epochs, patience, batch size, lr, augmentation, threads, progress bar.
+        Seed, epochs, patience, batch size, lr, augmentation, threads, progress bar,
+        checkpoint interval.
     log_path
         CSV file receiving one row per epoch (None: no file).
+    checkpoint_dir
+        Folder receiving ``last.safetensors`` (None, or ``config.checkpoint_every == 0``:
+        no checkpoints).
+    resume_from
+        Checkpoint file (or folder) of this run to continue from; the result equals that of
+        an uninterrupted run (:mod:`mspectmol.training.checkpoint`).
     """
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("training needs non-empty training and validation splits")
@@ -187,40 +229,66 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     augmenter = Augmenter(config.augment)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    csv_log = CSVLog(log_path)
-    result = TrainResult(model=model, best_val_micro_f1=-1.0)
-    best_state, waited, start = _state_copy(model), 0, time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.model}", unit="epoch",
-               disable=not config.progress, leave=False)
+    fingerprint = run_fingerprint(config, train, val)
+    state = TrainingState(best_state=_state_copy(model))
+    if resume_from is not None:
+        state = load_checkpoint(resume_from).restore(model, optimizer, scheduler, fingerprint)
+        log.info("resuming at epoch %d after %d batches", state.epoch, state.step)
+    saver = None
+    if checkpoint_dir is not None and config.checkpoint_every != 0:
+        saver = Checkpointer(checkpoint_dir, config.checkpoint_every,
+                             -(-len(train) // config.batch_size), model=model,
+                             optimizer=optimizer, scheduler=scheduler, fingerprint=fingerprint)
+    csv_log = CSVLog(log_path, state.history)
+    start = time.perf_counter() - state.seconds
+    bar = tqdm(total=config.epochs, initial=state.epoch - 1, desc=f"train {config.model}",
+               unit="epoch", disable=not config.progress, leave=False)
     with torch_threads(config.threads):
-        for epoch in bar:
-            tick = time.perf_counter()
+        while not state.finished:
+            epoch, tick = state.epoch, time.perf_counter() - state.epoch_seconds
             lr = optimizer.param_groups[0]["lr"]
-            terms = train_epoch(model, optimizer, train, config, epoch, augmenter)
+
+            def on_step(step: int, sums: dict[str, float], rng: np.random.Generator) -> None:
+                if saver is not None and saver.due(epoch, step):  # noqa: B023 - called now
+                    state.step, state.sums = step, sums
+                    state.augment_state = rng.bit_generator.state
+                    state.epoch_seconds = time.perf_counter() - tick  # noqa: B023
+                    state.seconds = time.perf_counter() - start
+                    saver.save(state)
+
+            terms = train_epoch(model, optimizer, train, config, epoch, augmenter,
+                                resume=state, on_step=on_step)
             scheduler.step()
             val_micro, val_macro = validation_f1(model, val, config.eval_batch_size)
-            improved = val_micro > result.best_val_micro_f1
+            improved = val_micro > state.best_val_micro_f1
             if improved:
-                result.best_val_micro_f1, result.best_epoch = val_micro, epoch
-                best_state, waited = _state_copy(model), 0
+                state.best_val_micro_f1, state.best_epoch = val_micro, epoch
+                state.best_state, state.waited = _state_copy(model), 0
             else:
-                waited += 1
+                state.waited += 1
             row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in terms.items()},
                    "val_micro_f1": val_micro, "val_macro_f1": val_macro,
                    "seconds": round(time.perf_counter() - tick, 4), "improved": int(improved)}
-            result.history.append(row)
+            state.history.append(row)
             csv_log.write(row)
+            bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}", val_f1=f"{val_micro:.3f}")
             log.debug("epoch %d: loss %.4f, val micro-F1 %.4f", epoch, terms["loss"], val_micro)
-            if waited >= config.patience and epoch < config.epochs:
-                result.stopped_early = True
-                log.info("early stop after epoch %d (best %d)", epoch, result.best_epoch)
-                break
+            state.stopped_early = state.waited >= config.patience and epoch < config.epochs
+            state.finished = state.stopped_early or epoch >= config.epochs
+            state.epoch, state.step, state.sums, state.augment_state = epoch + 1, 0, {}, None
+            state.epoch_seconds, state.seconds = 0.0, time.perf_counter() - start
+            if saver is not None:
+                saver.save(state)
+            if state.stopped_early:
+                log.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
     bar.close()
-    model.load_state_dict(best_state)
+    model.load_state_dict(state.best_state)
     model.cpu().eval()
-    result.seconds = time.perf_counter() - start
-    return result
+    return TrainResult(model=model, history=state.history, best_epoch=state.best_epoch,
+                       best_val_micro_f1=state.best_val_micro_f1,
+                       stopped_early=state.stopped_early,
+                       seconds=time.perf_counter() - start)
 
 
 def fit_classical(model: Any, train: SplitData, val: SplitData, config: TrainConfig, *,
@@ -240,7 +308,13 @@ def fit_classical(model: Any, train: SplitData, val: SplitData, config: TrainCon
 
 
 def fit_model(model: Any, train: SplitData, val: SplitData, config: TrainConfig, *,
-              log_path: Path | None = None) -> TrainResult:
-    """:func:`fit_neural` for torch modules, :func:`fit_classical` otherwise."""
-    fit = fit_neural if is_neural(model) else fit_classical
-    return fit(model, train, val, config, log_path=log_path)
+              log_path: Path | None = None, checkpoint_dir: Path | None = None,
+              resume_from: Path | None = None) -> TrainResult:
+    """:func:`fit_neural` for torch modules, :func:`fit_classical` otherwise.
+
+    Checkpoints apply to neural models only (a classical fit is one step).
+    """
+    if is_neural(model):
+        return fit_neural(model, train, val, config, log_path=log_path,
+                          checkpoint_dir=checkpoint_dir, resume_from=resume_from)
+    return fit_classical(model, train, val, config, log_path=log_path)

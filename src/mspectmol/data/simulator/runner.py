@@ -5,6 +5,11 @@ named by the settings hash (``<cache>/<settings-hash>/<IK[:2]>/<IK>.json``; fail
 ``<IK>.fail.json``), written atomically, so an interrupted run resumes where it stopped and
 a finished molecule is never simulated twice with the same settings. No molecule is dropped
 silently: every input ends as a record or as a failure with its stage and reason.
+
+The cache is read and written by the calling process only (workers return their results),
+and every backend goes through :func:`run_with`: serial, the process pool of
+:func:`run_simulations`, and the Dask cluster of
+:func:`mspectmol.data.simulator.distributed.run_simulations_dask`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +83,16 @@ class Failure:
 
 @dataclass
 class RunReport:
-    """Outcome of :func:`run_simulations`: records and failures by task name."""
+    """Outcome of :func:`run_simulations`: records and failures by task name.
+
+    ``from_cache`` counts the molecules read from the cache, ``simulated`` those a worker
+    ran in this call (a record or a simulation failure came back).
+    """
 
     records: dict[str, SimulationRecord] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
     from_cache: int = 0
+    simulated: int = 0
 
     def write_failures(self, path: str | Path) -> None:
         """Write the failure report as CSV (name, smiles, stage, reason)."""
@@ -174,6 +185,62 @@ def run_simulations(tasks: Iterable[MoleculeTask], settings: SimulationSettings 
         Show a progress bar (tqdm) on stderr.
     on_result
         Called in this process with each task and its record or failure as they finish.
+
+    See Also
+    --------
+    mspectmol.data.simulator.distributed.run_simulations_dask : the same on a Dask cluster.
+    """
+    if n_workers <= 1:
+        return run_with(_run_serial, tasks, settings, cache_dir=cache_dir,
+                        retry_failures=retry_failures, progress=progress,
+                        on_result=on_result, where="in this process")
+    return run_with(partial(_run_pool, n_workers=n_workers), tasks, settings,
+                    cache_dir=cache_dir, retry_failures=retry_failures, progress=progress,
+                    on_result=on_result, where=f"with {n_workers} worker processes")
+
+
+class ResultCollector:
+    """Where every backend hands each finished molecule: cache, report, progress, callback.
+
+    ``finished`` stores a result the simulator returned (record or failure) in the cache
+    and the report; ``lost`` reports a molecule whose worker died or could not run it, as a
+    failure at stage ``"worker"`` that is not cached, so that a later run tries it again.
+    """
+
+    def __init__(self, cache: SimulationCache, report: RunReport, bar: Any,
+                 on_result: Callable[[MoleculeTask, Any], None] | None) -> None:
+        self.cache = cache
+        self.report = report
+        self.bar = bar
+        self.on_result = on_result
+
+    def finished(self, task: MoleculeTask, key: str,
+                 result: SimulationRecord | Failure) -> None:
+        self.cache.put(key, result)
+        self.report.simulated += 1
+        _store(self.report, task, result, self.on_result)
+        self.bar.update(1)
+
+    def lost(self, task: MoleculeTask, reason: str) -> None:
+        _store(self.report, task, Failure(task.name, task.smiles, "worker", reason),
+               self.on_result)
+        self.bar.update(1)
+
+
+#: A backend: runs ``(task, cache key)`` pairs and hands every one to the collector.
+Executor = Callable[[list[tuple[MoleculeTask, str]], SimulationSettings, ResultCollector], None]
+
+
+def run_with(execute: Executor, tasks: Iterable[MoleculeTask],
+             settings: SimulationSettings | None = None, *, cache_dir: str | Path,
+             retry_failures: bool = False, progress: bool = True,
+             on_result: Callable[[MoleculeTask, Any], None] | None = None,
+             where: str = "") -> RunReport:
+    """Look the tasks up in the cache, run the others with ``execute``, collect everything.
+
+    The one code path of every backend (serial, process pool, Dask): ``execute`` is only
+    called when something is left to simulate, and must hand each task it is given to the
+    collector exactly once. ``where`` describes the backend in the log.
     """
     settings = settings or SimulationSettings()
     cache = SimulationCache(cache_dir, settings)
@@ -191,24 +258,25 @@ def run_simulations(tasks: Iterable[MoleculeTask], settings: SimulationSettings 
             report.from_cache += 1
         else:
             todo.append((task, key))
-    log.info("%d molecules: %d cached, %d to simulate with %d worker(s)",
-             len(names), report.from_cache, len(todo), n_workers)
+    log.info("%d molecules: %d cached, %d to simulate %s", len(names), report.from_cache,
+             len(todo), where)
     bar = _progress(len(todo), progress)
     try:
-        if n_workers <= 1:
-            for task, key in todo:
-                result = _simulate_task(task, settings)
-                cache.put(key, result)
-                _store(report, task, result, on_result)
-                bar.update(1)
-        else:
-            _run_pool(todo, settings, cache, report, n_workers, bar, on_result)
+        if todo:
+            execute(todo, settings, ResultCollector(cache, report, bar, on_result))
     finally:
         bar.close()
     return report
 
 
-def _run_pool(todo, settings, cache, report, n_workers, bar, on_result) -> None:
+def _run_serial(todo: list[tuple[MoleculeTask, str]], settings: SimulationSettings,
+                collector: ResultCollector) -> None:
+    for task, key in todo:
+        collector.finished(task, key, _simulate_task(task, settings))
+
+
+def _run_pool(todo: list[tuple[MoleculeTask, str]], settings: SimulationSettings,
+              collector: ResultCollector, *, n_workers: int) -> None:
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
                              initializer=_worker_init) as pool:
@@ -224,23 +292,17 @@ def _run_pool(todo, settings, cache, report, n_workers, bar, on_result) -> None:
                 task, key = pending.pop(fut)
                 try:
                     result = fut.result()
-                    cache.put(key, result)
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    # not cached: the worker died, the molecule is tried again on resume
-                    result = Failure(task.name, task.smiles, "worker",
-                                     f"{type(exc).__name__}: {exc}")
-                _store(report, task, result, on_result)
-                bar.update(1)
+                    collector.lost(task, f"{type(exc).__name__}: {exc}")
+                else:
+                    collector.finished(task, key, result)
                 nxt = next(queue, None)
                 if nxt is not None:
                     try:
                         pending[pool.submit(_simulate_task, nxt[0], settings)] = nxt
                     except RuntimeError as exc:  # the pool is broken: report the rest
                         for task_left, _ in [nxt, *queue]:
-                            _store(report, task_left, Failure(
-                                task_left.name, task_left.smiles, "worker",
-                                f"not run: {exc}"), on_result)
-                            bar.update(1)
+                            collector.lost(task_left, f"not run: {exc}")
 
 
 def _store(report: RunReport, task: MoleculeTask, result: SimulationRecord | Failure,
