@@ -260,8 +260,12 @@ def test_render_markdown_cost_table_and_files(tmp_path):
         render_markdown(rows, title="T", lines=LINES, models=["pa_ib"], splits=["scaffold"],
                         settings={}, threshold="0.3")
     cost = cost_table(rows, ["cnn_concat", "pa_ib", "xgboost"]).splitlines()
-    assert cost[2] == "| 1D-CNN (`cnn_concat`) | 4 | 20.0 | 0.02 | 4.0 | 100 |"
-    assert cost[4] == "| XGBoost (`xgboost`) | 0 | – | – | – | – |"
+    assert cost[2] == "| 1D-CNN (`cnn_concat`) | cpu | 4 | 20.0 | 0.02 | 4.0 | 100 |"
+    assert cost[4] == "| XGBoost (`xgboost`) | – | 0 | – | – | – | – |"
+    on_gpu = [{**r, "settings": {"device": "cuda"}} if i == 0 else r
+              for i, r in enumerate(rows)]
+    cost = cost_table(on_gpu, ["cnn_concat"]).splitlines()
+    assert [line.split(" | ")[1:3] for line in cost[2:]] == [["cpu", "3"], ["cuda", "1"]]
 
     path = write_csv([{**rows[0], "fgsim": math.nan}], tmp_path / "r.csv")
     with path.open(encoding="utf-8") as fh:

@@ -168,21 +168,29 @@ def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
     return "\n".join(out)
 
 
+def _device(row: Mapping[str, Any]) -> str:
+    settings = row.get("settings")
+    return str(settings.get("device", "cpu")) if isinstance(settings, Mapping) else "cpu"
+
+
 def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
-    """Markdown table of training cost per model: runs, mean/total train time, epochs, size."""
-    out = ["| Model | Runs | Mean train time (s) | Total (h) | Mean epochs | Parameters |",
-           "|---|---:|---:|---:|---:|---:|"]
+    """Markdown table of training cost per model and device: runs, mean/total train time,
+    epochs, size (a model trained on several devices gets a line for each)."""
+    out = ["| Model | Device | Runs | Mean train time (s) | Total (h) | Mean epochs | "
+           "Parameters |", "|---|---|---:|---:|---:|---:|---:|"]
     for m in models:
         mine = [r for r in rows if r["model"] == m]
         if not mine:
-            out.append(f"| {model_title(m)} | 0 | – | – | – | – |")
+            out.append(f"| {model_title(m)} | – | 0 | – | – | – | – |")
             continue
-        secs = [float(r["train_seconds"]) for r in mine]
-        params = sorted({int(r["parameters"]) for r in mine})
-        size = (f"{params[0]:,}" if len(params) == 1 else f"{params[0]:,}–{params[-1]:,}")
-        out.append(f"| {model_title(m)} | {len(mine)} | {np.mean(secs):.1f} | "
-                   f"{sum(secs) / 3600:.2f} | {np.mean([float(r['epochs']) for r in mine]):.1f}"
-                   f" | {size} |")
+        for device in sorted({_device(r) for r in mine}):
+            part = [r for r in mine if _device(r) == device]
+            secs = [float(r["train_seconds"]) for r in part]
+            params = sorted({int(r["parameters"]) for r in part})
+            size = (f"{params[0]:,}" if len(params) == 1 else f"{params[0]:,}–{params[-1]:,}")
+            epochs = np.mean([float(r["epochs"]) for r in part])
+            out.append(f"| {model_title(m)} | {device} | {len(part)} | {np.mean(secs):.1f} | "
+                       f"{sum(secs) / 3600:.2f} | {epochs:.1f} | {size} |")
     return "\n".join(out)
 
 
