@@ -30,7 +30,7 @@ def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
     argv = ["-q", "train", "--data", str(dataset_dir), "--model", "pa_ib", "--primary", "ir",
             "--auxiliary", "h_nmr", "c_nmr", "--split", "random", "--epochs", "1",
             "--max-train", "64", "--out", str(out), "--seed", "3", "--no-progress",
-            "--threads", "1", *SMALL_MODEL]
+            "--threads", "1", "--amp", *SMALL_MODEL]
     assert main(argv) == 0
     (run_dir,) = out.iterdir()
     assert capsys.readouterr().out.strip() == str(run_dir)
@@ -40,6 +40,7 @@ def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
     assert "checkpoint" not in files  # removed once the run is complete
     config = json.loads((run_dir / "config.json").read_text())
     assert config["checkpoint_every"] is None
+    assert config["devices"] == 1 and config["amp"] is True  # amp: float32 on the CPU
     assert config["epochs"] == 1 and config["max_train"] == 64 and config["seed"] == 3
     assert config["resolved_model_config"]["channels"] == [4, 8]
     splits = json.loads((run_dir / "splits.json").read_text())

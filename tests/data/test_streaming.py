@@ -137,6 +137,21 @@ def test_workers_and_ranks_get_disjoint_row_groups_covering_everything(dataset, 
     assert len(seen) == 49 and sorted(seen) == sorted(ref["ids"])
 
 
+def test_ranks_come_from_an_initialised_process_group(dataset, tmp_path, monkeypatch):
+    """Without rank/world_size the stream takes torch.distributed's (e.g. under torchrun)."""
+    folder, ref = dataset
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    ids = []
+    for r in (0, 1):
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda group=None, r=r: r)
+        s = stream(folder, tmp_path, batch_size=6, seed=4)
+        assert (s.rank, s.world_size) == (r, 2)
+        ids.append(collect(s).ids)
+    assert ids[0].size and ids[1].size and not set(ids[0]) & set(ids[1])
+    assert sorted(np.concatenate(ids)) == sorted(ref["ids"])
+
+
 def test_shuffling_is_deterministic_per_seed_and_epoch(dataset, tmp_path):
     folder, ref = dataset
 

@@ -148,11 +148,16 @@ def test_train_config_is_checked_and_hash_ignores_speed_and_identity():
     assert h != settings_hash(config, "abd")
     assert h != settings_hash(train_config(run, make_settings(suite, epochs=5), "o"), "abc")
     # Where a run trains (and how often it checkpoints) does not change its result.
-    for speed in ({"device": "auto"}, {"checkpoint_every": 7}):
+    for speed in ({"device": "auto"}, {"checkpoint_every": 7}, {"devices": 2},
+                  {"amp": False}):
         if next(iter(speed)) in config.to_dict():
             moved = make_settings(suite, threads=1)
             moved.train.update(speed)
             assert settings_hash(train_config(run, moved, "o"), "abc") == h
+    if "amp" in config.to_dict():
+        mixed = make_settings(suite, threads=1)
+        mixed.train["amp"] = True
+        assert settings_hash(train_config(run, mixed, "o"), "abc") != h
     key = run_key(run, h)
     assert key == f"table1__pa_ib__{TRIPLE}__h_nmr__random__seed2__{h}"
     free = BenchmarkRun("table1", "logistic", Configuration("ir", ("raman",)), False,

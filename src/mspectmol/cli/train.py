@@ -1,4 +1,9 @@
-"""``mspectmol train``: train a model on the embedded dataset and write a run folder."""
+"""``mspectmol train``: train a model on the embedded dataset and write a run folder.
+
+``--devices N`` trains with N data-parallel processes started here; under torchrun
+(``torchrun --nproc-per-node N -m mspectmol train ...``) each torchrun process is one rank
+(:mod:`mspectmol.training.distributed`, which also describes several machines).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,9 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 #: Dedicated options and the config fields they set.
 OPTIONS = ("model", "primary", "auxiliary", "split", "seed", "epochs", "patience",
            "batch_size", "lr", "augment", "threads", "max_train", "out", "data", "device",
-           "checkpoint_every")
+           "checkpoint_every", "devices", "amp")
 #: Options that may be given with ``--resume`` (the rest come from the run's config.json).
-RESUME_OPTIONS = ("threads", "device", "checkpoint_every", "data")
+RESUME_OPTIONS = ("threads", "device", "checkpoint_every", "data", "devices")
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -56,6 +61,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--device", default=None,
                    help="cpu (default), cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="data-parallel training in N processes on this machine (one per GPU "
+                        "with --device cuda; default 1); batch-size stays the global batch. "
+                        "Under torchrun leave it out")
+    p.add_argument("--amp", action="store_true", default=None,
+                   help="mixed precision (bfloat16 autocast) on CUDA; ignored on the CPU")
     p.add_argument("--max-train", type=int, default=None,
                    help="use a seeded subset of this many training molecules (quick runs)")
     p.add_argument("--out", type=Path, default=None, help="parent folder of runs (runs/)")
@@ -70,8 +81,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "only; 0: no checkpoints)")
     p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="continue the interrupted run in RUN_DIR with its saved settings "
-                        "(only --threads, --device, --checkpoint-every, --data and "
-                        "--no-progress may be given with it)")
+                        "(only --threads, --device, --checkpoint-every, --data, --devices "
+                        "and --no-progress may be given with it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -104,6 +115,8 @@ def _resume_config(args: argparse.Namespace, options: dict[str, Any]) -> TrainCo
 
 
 def run(args: argparse.Namespace) -> int:
+    from mspectmol.errors import ConfigError
+    from mspectmol.training import distributed
     from mspectmol.training.config import resolve_config
     from mspectmol.training.evaluate import summary_line
     from mspectmol.training.pipeline import run_training
@@ -116,7 +129,18 @@ def run(args: argparse.Namespace) -> int:
         config = _resume_config(args, options)
     else:
         config = resolve_config(config_path(args.config), options, args.overrides)
-    result = run_training(config, resume=args.resume)
+    if distributed.launched_by_torchrun():
+        if config.devices > 1:
+            raise ConfigError("under torchrun leave devices at 1: torchrun's --nproc-per-node "
+                              "sets the processes")
+        with distributed.process_group(config.device):
+            distributed.quiet_other_ranks()
+            result = run_training(config, resume=args.resume)
+            main = distributed.is_main()
+        if not main:
+            return 0
+    else:
+        result = run_training(config, resume=args.resume)
     log.info("run folder: %s", result.run_dir)
     log.info("test: %s", summary_line(result.metrics["test"]))
     print(result.run_dir)

@@ -47,7 +47,10 @@ OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed"
                 "data", "progress")
 #: Left out of the settings hash: speed-only settings and those the key names already.
 SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed",
-                "device", "checkpoint_every")
+                "device", "checkpoint_every", "devices")
+#: Settings added after results were stored, left out of the hash at their default value
+#: (so earlier runs keep their keys; any other value changes the hash).
+LATE_DEFAULTS = {"amp": False}
 SPEED_MODEL_FIELDS = ("n_jobs",)
 #: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
 PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
@@ -306,7 +309,8 @@ def settings_hash(config: TrainConfig, dataset_fingerprint: str) -> str:
     Modalities, split and seed are left out (the key names them), so runs of one model
     under one set of settings share the hash.
     """
-    data = {k: v for k, v in config.to_dict().items() if k not in SPEED_FIELDS}
+    data = {k: v for k, v in config.to_dict().items() if k not in SPEED_FIELDS
+            and not (k in LATE_DEFAULTS and v == LATE_DEFAULTS[k])}
     data["model_config"] = {k: v for k, v in config.model_config.items()
                             if k not in SPEED_MODEL_FIELDS}
     text = json.dumps({"config": data, "dataset": dataset_fingerprint}, sort_keys=True,

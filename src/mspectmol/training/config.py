@@ -30,7 +30,8 @@ from mspectmol.spectra.modalities import get_modality
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SPLITS = ("random", "scaffold")
 #: Settings that may differ when a run is resumed (speed, output and bookkeeping only).
-RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", "out")
+RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", "out",
+                   "devices")
 
 
 @dataclass
@@ -78,6 +79,15 @@ class TrainConfig:
         Neural training writes a checkpoint (:mod:`mspectmol.training.checkpoint`) at each
         epoch end and also every this many optimiser steps (None: only at epoch ends; 0: no
         checkpoints at all).
+    devices
+        Processes of distributed data-parallel training that ``mspectmol train`` starts on
+        this machine (one per GPU on CUDA; gloo on the CPU). ``batch_size`` stays the global
+        batch, so this changes speed, not the rows of each step
+        (:mod:`mspectmol.training.distributed`). Under torchrun leave it at 1.
+    amp
+        Mixed precision on CUDA: forward pass and loss under ``torch.autocast`` with
+        bfloat16 (no loss scaling needed). Ignored on the CPU (logged), where training
+        stays in float32.
     """
 
     model: str = "pa_ib"
@@ -101,6 +111,8 @@ class TrainConfig:
     progress: bool = True
     device: str = "cpu"
     checkpoint_every: int | None = None
+    devices: int = 1
+    amp: bool = False
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -116,7 +128,7 @@ class TrainConfig:
         if self.split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         for key, low in (("seed", 0), ("epochs", 1), ("patience", 1), ("batch_size", 1),
-                         ("n_points", 16), ("eval_batch_size", 1)):
+                         ("n_points", 16), ("eval_batch_size", 1), ("devices", 1)):
             if getattr(self, key) < low:
                 raise ConfigError(f"{key} must be >= {low}, got {getattr(self, key)}")
         for key in ("threads", "max_train"):
@@ -129,6 +141,9 @@ class TrainConfig:
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
             raise ConfigError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if self.devices > 1 and ":" in self.device:
+            raise ConfigError(f"devices={self.devices} uses one GPU per process; use device "
+                              f"cuda instead of {self.device!r}")
         try:
             Augmenter(self.augment)
         except MspectmolError as exc:
@@ -226,6 +241,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "out": _string, "max_train": _optional_integer, "n_points": _integer,
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
     "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
+    "devices": _integer, "amp": _boolean,
 }
 
 

@@ -8,7 +8,9 @@ hydrogen) counts as available: "no signal" is information.
 
 Shuffling is deterministic: :func:`epoch_order` draws the permutation of epoch ``e`` from
 ``numpy.random.default_rng([seed, e])``, so a run can be repeated or resumed at any epoch;
-augmentation draws from an explicit generator (:func:`augment_rng`).
+augmentation draws from an explicit generator (:func:`augment_rng`). In distributed
+training, :func:`iterate_batches` gives a rank its share of each global batch (see
+:mod:`mspectmol.training.distributed`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor
 
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.spectra.augmentation import Augmenter
+from mspectmol.training.distributed import shard_positions
 
 #: Stream tags that keep the generators of shuffling, augmentation and subsetting apart.
 _SHUFFLE, _AUGMENT, _SUBSET = 0, 1, 2
@@ -58,11 +61,22 @@ class SplitData:
 
 @dataclass
 class TorchBatch:
-    """A mini-batch as tensors."""
+    """A mini-batch as tensors.
+
+    ``weight`` scales the batch's loss: 1 for a whole batch; for a rank's share of a global
+    batch ``world * rows / global rows``, and 0 for the filler row of a rank left without
+    rows (:func:`~mspectmol.training.distributed.shard_positions`).
+    """
 
     spectra: dict[str, Tensor]
     available: dict[str, Tensor]
     labels: Tensor
+    weight: float = 1.0
+
+    @property
+    def n_rows(self) -> int:
+        """Rows that count (0 for a filler row)."""
+        return len(self) if self.weight else 0
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -73,7 +87,7 @@ class TorchBatch:
             return self
         return TorchBatch({m: x.to(device, non_blocking=True) for m, x in self.spectra.items()},
                           {m: a.to(device, non_blocking=True) for m, a in self.available.items()},
-                          self.labels.to(device, non_blocking=True))
+                          self.labels.to(device, non_blocking=True), self.weight)
 
 
 def make_split(ids: Sequence[str] | np.ndarray, labels: np.ndarray,
@@ -179,33 +193,53 @@ def augment_rng(seed: int, epoch: int) -> np.random.Generator:
 
 
 def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None = None,
-             rng: np.random.Generator | None = None) -> TorchBatch:
-    """Rows of ``data`` as tensors, optionally augmented (spectra only; masks kept)."""
+             rng: np.random.Generator | None = None, keep: np.ndarray | None = None,
+             weight: float = 1.0) -> TorchBatch:
+    """Rows of ``data`` as tensors, optionally augmented (spectra only; masks kept).
+
+    ``keep`` (positions in ``rows``) selects part of the batch after augmenting all of it,
+    so that a rank's share of a global batch is augmented as in a single process.
+    """
+    augment = augmenter is not None and bool(augmenter.names)
+    if augment and rng is None:
+        raise MspectmolError("augmentation needs an explicit numpy Generator")
+    rows = np.asarray(rows)
+    mine = rows if keep is None else rows[keep]
     spectra = {}
     for name, x in data.spectra.items():
-        part = x[rows]
-        if augmenter is not None and augmenter.names:
-            if rng is None:
-                raise MspectmolError("augmentation needs an explicit numpy Generator")
-            part = augmenter(part, rng).astype(np.float32, copy=False)
+        if augment:
+            part = augmenter(x[rows], rng).astype(np.float32, copy=False)
+            part = part if keep is None else part[keep]
+        else:
+            part = x[mine]
         spectra[name] = torch.from_numpy(np.ascontiguousarray(part))
-    available = {m: torch.from_numpy(a[rows]) for m, a in data.available.items()}
-    return TorchBatch(spectra, available, torch.from_numpy(data.labels[rows]))
+    available = {m: torch.from_numpy(a[mine]) for m, a in data.available.items()}
+    return TorchBatch(spectra, available, torch.from_numpy(data.labels[mine]), weight)
 
 
 def iterate_batches(data: SplitData, batch_size: int, *, order: np.ndarray | None = None,
-                    augmenter: Augmenter | None = None,
-                    rng: np.random.Generator | None = None) -> Iterator[TorchBatch]:
+                    augmenter: Augmenter | None = None, rng: np.random.Generator | None = None,
+                    rank: int = 0, world_size: int = 1) -> Iterator[TorchBatch]:
     """Mini-batches of ``batch_size`` rows in ``order`` (default: the stored order).
 
     Augmentation, when given, uses ``rng`` (required then) batch after batch, so the same
-    generator state gives the same batches.
+    generator state gives the same batches. With ``world_size > 1`` each batch is rank
+    ``rank``'s share of the global batch (rows ``rank::world_size`` of it, weighted as
+    :func:`~mspectmol.training.distributed.shard_positions` says); every rank gets as many
+    batches as a single process.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"need 0 <= rank < world_size, got rank {rank}, world {world_size}")
     rows = np.arange(len(data)) if order is None else np.asarray(order)
     for start in range(0, rows.size, batch_size):
-        yield to_batch(data, rows[start:start + batch_size], augmenter=augmenter, rng=rng)
+        part = rows[start:start + batch_size]
+        if world_size == 1:
+            yield to_batch(data, part, augmenter=augmenter, rng=rng)
+            continue
+        keep, weight = shard_positions(part.size, rank, world_size)
+        yield to_batch(data, part, augmenter=augmenter, rng=rng, keep=keep, weight=weight)
 
 
 def dataset_hash(ids: Sequence[str] | np.ndarray, labels: np.ndarray) -> str:

@@ -13,6 +13,11 @@
 ``run_training(config, resume=run_dir)`` continues an interrupted run in its folder from its
 checkpoint (or from the start when it has none) and ends as the uninterrupted run would.
 
+With ``config.devices > 1`` :func:`run_training` starts that many processes
+(:func:`mspectmol.training.distributed.launch`) and returns rank 0's result; inside a
+process group (those, or torchrun's) every rank trains, rank 0 alone writes the run folder,
+calibrates, evaluates and saves the model, and the other ranks receive its metrics.
+
 :func:`evaluate_saved` evaluates a saved model (or run folder) on a split of the dataset.
 """
 
@@ -29,11 +34,12 @@ from typing import Any
 import numpy as np
 
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
-from mspectmol.errors import MspectmolError
+from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
 from mspectmol.models.pretrained import resolve_model
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
+from mspectmol.training import distributed
 from mspectmol.training.checkpoint import LAST_NAME
 from mspectmol.training.config import (
     RESUME_SETTINGS,
@@ -127,8 +133,16 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     ------
     MspectmolError
         When ``resume`` is complete, or its config, splits or checkpoint do not match.
+    ConfigError
+        For distributed training of a classical model.
     """
     spec = get_model_spec(config.model)
+    if spec.kind != "neural" and (config.devices > 1 or distributed.is_active()):
+        raise ConfigError(f"{spec.name} is fitted in one step, not by distributed training; "
+                          "train it with devices=1 and without torchrun")
+    if config.devices > 1 and not distributed.is_active():
+        return distributed.launch(_training_process, config.devices,
+                                  (config, dataset, resume), device=config.device)
     ds = dataset if dataset is not None else load_dataset(
         config.modalities, config.n_points, path=Path(config.data) if config.data else None)
     _check_grids(ds, config.modalities, config.n_points)
@@ -138,23 +152,32 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                                     auxiliary=config.auxiliary, n_points=config.n_points,
                                     n_labels=ds.labels.shape[1])
     model = spec.build(model_config)
+    main = distributed.is_main()
     resume_from = None
     if resume is not None:
         run_dir = Path(resume)
         resolved = json.loads(json.dumps(config_to_dict(model_config)))
         resume_from = _resume_checks(run_dir, config, resolved, parts)
     else:
-        run_dir = make_run_dir(config.out, spec.name, config.primary)
-        write_json(run_dir / "config.json",
-                   {**config.to_dict(), "resolved_model_config": config_to_dict(model_config)})
-        write_json(run_dir / "splits.json", {"scheme": config.split,
-                                             "max_train": config.max_train,
-                                             **{p: parts[p].ids.tolist() for p in PARTS}})
-    log.info("run folder %s: %s on %d/%d/%d molecules", run_dir, spec.name,
-             *(len(parts[p]) for p in PARTS))
+        run_dir = None
+        if main:
+            run_dir = make_run_dir(config.out, spec.name, config.primary)
+            write_json(run_dir / "config.json", {**config.to_dict(),
+                                                 "resolved_model_config":
+                                                     config_to_dict(model_config)})
+            write_json(run_dir / "splits.json", {"scheme": config.split,
+                                                 "max_train": config.max_train,
+                                                 **{p: parts[p].ids.tolist() for p in PARTS}})
+        run_dir = distributed.broadcast_object(run_dir)
+    log.info("run folder %s: %s on %d/%d/%d molecules%s", run_dir, spec.name,
+             *(len(parts[p]) for p in PARTS),
+             f", {distributed.world_size()} processes" if distributed.is_active() else "")
     result = fit_model(model, parts["train"], parts["val"], config,
                        log_path=run_dir / "log.csv", checkpoint_dir=run_dir / CHECKPOINT_DIR,
                        resume_from=resume_from)
+    if not main:
+        metrics, meta = distributed.broadcast_object(None)
+        return RunResult(run_dir, metrics, result, meta)
     val_logits = predict_logits(result.model, parts["val"], config.eval_batch_size)
     temperature, thresholds = calibrate(val_logits, parts["val"].labels,
                                         temperature=config.calibrate)
@@ -180,7 +203,14 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     }
     write_json(run_dir / "metrics.json", metrics)
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+    distributed.broadcast_object((metrics, meta))
     return RunResult(run_dir, metrics, result, meta)
+
+
+def _training_process(config: TrainConfig, dataset: EmbeddedDataset | None,
+                      resume: Path | None) -> RunResult:
+    """One process of ``run_training`` with ``devices > 1`` (see :func:`distributed.launch`)."""
+    return run_training(config, dataset=dataset, resume=resume)
 
 
 def find_model(path: str | os.PathLike[str] | None) -> Path:

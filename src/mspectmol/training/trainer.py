@@ -10,6 +10,11 @@ cross-entropy with logits otherwise. Each epoch appends a row to a CSV log. Trai
 ``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU. Given a
 checkpoint folder, the loop writes checkpoints (:mod:`mspectmol.training.checkpoint`) at
 epoch ends and every ``config.checkpoint_every`` steps, and can resume from one exactly.
+``config.amp`` runs the forward pass and loss under bfloat16 autocast on CUDA.
+
+Inside a process group (torchrun or ``config.devices > 1``) the model is wrapped in
+DistributedDataParallel and each rank trains on its share of every global batch; rank 0
+alone logs and writes the CSV log and checkpoints (:mod:`mspectmol.training.distributed`).
 
 Classical models are fitted once, with the validation split passed for their own use.
 """
@@ -37,6 +42,7 @@ from mspectmol.evaluation import macro_f1, micro_f1
 from mspectmol.models.losses import pa_ib_loss
 from mspectmol.models.pa_ib import PAIBOutput
 from mspectmol.spectra.augmentation import Augmenter
+from mspectmol.training import distributed
 from mspectmol.training.checkpoint import (
     Checkpointer,
     TrainingState,
@@ -45,7 +51,7 @@ from mspectmol.training.checkpoint import (
 )
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.data import SplitData, augment_rng, epoch_order, iterate_batches
-from mspectmol.training.evaluate import is_neural, model_device, predict_proba, resolve_device
+from mspectmol.training.evaluate import is_neural, model_device, predict_proba
 
 log = logging.getLogger("mspectmol.training")
 
@@ -68,6 +74,8 @@ class TrainResult:
         True when patience ran out before ``epochs``.
     seconds
         Wall time of the fit.
+    processes
+        Processes of distributed training (1: none).
     """
 
     model: Any
@@ -76,12 +84,16 @@ class TrainResult:
     best_val_micro_f1: float = float("nan")
     stopped_early: bool = False
     seconds: float = 0.0
+    processes: int = 1
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready summary (no model)."""
-        return {"epochs_run": len(self.history), "best_epoch": self.best_epoch,
-                "best_val_micro_f1": self.best_val_micro_f1,
-                "stopped_early": self.stopped_early, "seconds": round(self.seconds, 3)}
+        """JSON-ready summary (no model; ``processes`` only for distributed fits)."""
+        out = {"epochs_run": len(self.history), "best_epoch": self.best_epoch,
+               "best_val_micro_f1": self.best_val_micro_f1,
+               "stopped_early": self.stopped_early, "seconds": round(self.seconds, 3)}
+        if self.processes > 1:
+            out["processes"] = self.processes
+        return out
 
 
 def seed_everything(seed: int) -> None:
@@ -122,6 +134,13 @@ def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, 
 StepHook = Callable[[int, dict[str, float], np.random.Generator], None]
 
 
+def autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA when ``enabled``; a no-op context otherwise."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitData,
                 config: TrainConfig, epoch: int, augmenter: Augmenter | None, *,
                 resume: TrainingState | None = None,
@@ -130,10 +149,14 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
 
     ``resume`` (a state inside ``epoch``) skips its ``step`` batches, starting from their
     loss sums and augmentation generator state; ``on_step`` receives the batches done so far,
-    the loss sums and the augmentation generator after each optimiser step.
+    the loss sums and the augmentation generator after each optimiser step. ``model`` may be
+    wrapped in DDP: each rank then takes its share of every batch and the loss sums are
+    summed over the ranks after each step (the same on all of them).
     """
     model.train()
-    device = model_device(model)
+    core = distributed.unwrap(model)
+    device = model_device(core)
+    rank, world = distributed.rank(), distributed.world_size()
     sums: dict[str, float] = {}
     rng = augment_rng(config.seed, epoch)
     order = epoch_order(len(data), config.seed, epoch)
@@ -144,17 +167,20 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
             rng.bit_generator.state = resume.augment_state
         order = order[step * config.batch_size:]
     for batch in iterate_batches(data, config.batch_size, order=order, augmenter=augmenter,
-                                 rng=rng):
+                                 rng=rng, rank=rank, world_size=world):
         batch = batch.to(device)
+        distributed.step_seed(config.seed, epoch, step)
         optimizer.zero_grad(set_to_none=True)
-        output = model(batch.spectra, batch.available)
-        loss, terms = loss_terms(model, output, batch.labels)
+        with autocast(config.amp, device):
+            output = model(batch.spectra, batch.available)
+            loss, terms = loss_terms(core, output, batch.labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at epoch {epoch}: {terms}")
-        loss.backward()
+        (loss if batch.weight == 1.0 else loss * batch.weight).backward()
         optimizer.step()
-        for key, value in terms.items():
-            sums[key] = sums.get(key, 0.0) + value * len(batch)
+        done = distributed.sum_values({k: v * batch.n_rows for k, v in terms.items()})
+        for key, value in done.items():
+            sums[key] = sums.get(key, 0.0) + value
         step += 1
         if on_step is not None:
             on_step(step, sums, rng)
@@ -162,8 +188,15 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
 
 
 def validation_f1(model: Any, val: SplitData, batch_size: int) -> tuple[float, float]:
-    """Micro- and macro-F1 at threshold 0.5 on the validation split."""
-    pred = (predict_proba(model, val, batch_size=batch_size) >= 0.5).astype(np.int8)
+    """Micro- and macro-F1 at threshold 0.5 on the validation split.
+
+    Inside a process group each rank predicts a share of the rows and every rank gets all
+    predictions (:func:`~mspectmol.training.distributed.gather_rows`), hence equal scores.
+    """
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return predict_proba(model, val.subset(rows), batch_size=batch_size) >= 0.5
+
+    pred = distributed.gather_rows(predict, len(val), val.labels.shape[1]).astype(np.int8)
     truth = val.labels.astype(np.int8)
     return micro_f1(truth, pred), macro_f1(truth, pred)
 
@@ -225,7 +258,10 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("training needs non-empty training and validation splits")
     seed_everything(config.seed)
-    model.to(resolve_device(config.device))
+    device = distributed.process_device(config.device)
+    _check_amp(config.amp, device)
+    model.to(device)
+    main = distributed.is_main()
     augmenter = Augmenter(config.augment)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
@@ -234,15 +270,16 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     if resume_from is not None:
         state = load_checkpoint(resume_from).restore(model, optimizer, scheduler, fingerprint)
         log.info("resuming at epoch %d after %d batches", state.epoch, state.step)
+    net = distributed.wrap(model, device)
     saver = None
-    if checkpoint_dir is not None and config.checkpoint_every != 0:
+    if main and checkpoint_dir is not None and config.checkpoint_every != 0:
         saver = Checkpointer(checkpoint_dir, config.checkpoint_every,
                              -(-len(train) // config.batch_size), model=model,
                              optimizer=optimizer, scheduler=scheduler, fingerprint=fingerprint)
-    csv_log = CSVLog(log_path, state.history)
+    csv_log = CSVLog(log_path if main else None, state.history)
     start = time.perf_counter() - state.seconds
     bar = tqdm(total=config.epochs, initial=state.epoch - 1, desc=f"train {config.model}",
-               unit="epoch", disable=not config.progress, leave=False)
+               unit="epoch", disable=not (config.progress and main), leave=False)
     with torch_threads(config.threads):
         while not state.finished:
             epoch, tick = state.epoch, time.perf_counter() - state.epoch_seconds
@@ -256,9 +293,10 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
                     state.seconds = time.perf_counter() - start
                     saver.save(state)
 
-            terms = train_epoch(model, optimizer, train, config, epoch, augmenter,
+            terms = train_epoch(net, optimizer, train, config, epoch, augmenter,
                                 resume=state, on_step=on_step)
             scheduler.step()
+            distributed.sync_buffers(model)
             val_micro, val_macro = validation_f1(model, val, config.eval_batch_size)
             improved = val_micro > state.best_val_micro_f1
             if improved:
@@ -288,7 +326,19 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     return TrainResult(model=model, history=state.history, best_epoch=state.best_epoch,
                        best_val_micro_f1=state.best_val_micro_f1,
                        stopped_early=state.stopped_early,
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start,
+                       processes=distributed.world_size())
+
+
+def _check_amp(amp: bool, device: torch.device) -> None:
+    """Log that ``amp`` is ignored off CUDA; refuse it on a GPU without bfloat16."""
+    if not amp:
+        return
+    if device.type != "cuda":
+        log.info("amp: mixed precision is for CUDA; training on the %s in float32", device.type)
+    elif not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"amp uses bfloat16, which {torch.cuda.get_device_name(device)} "
+                          "does not support; train without amp")
 
 
 def fit_classical(model: Any, train: SplitData, val: SplitData, config: TrainConfig, *,
