@@ -15,12 +15,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mspectmol import __version__
-from mspectmol.cli import benchmark, convert, evaluate, explain, label, predict, simulate, train
+from mspectmol.cli import (
+    benchmark,
+    convert,
+    evaluate,
+    explain,
+    label,
+    predict,
+    serve,
+    simulate,
+    train,
+)
 from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol")
 
-SUBCOMMANDS = (label, convert, simulate, train, evaluate, explain, predict, benchmark)
+SUBCOMMANDS = (label, convert, simulate, train, evaluate, explain, predict, serve, benchmark)
 
 
 def _common_options(top_level: bool) -> argparse.ArgumentParser:

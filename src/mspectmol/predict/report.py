@@ -165,7 +165,8 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
 
 
-_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:70em;color:#222}
+#: The report's style sheet (also used by the web app, :mod:`mspectmol.web`).
+REPORT_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
 text-align:left}tr.call{background:#fde3da;font-weight:bold}td.num{text-align:right}
 img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}"""
@@ -220,8 +221,8 @@ def _regions_html(pred: Prediction) -> str:
             + "".join(items) + "</ul>")
 
 
-def render_html(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
-    """The self-contained HTML report of one prediction (see the module docstring).
+def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
+    """The HTML of the report without the page around it (the web app embeds it).
 
     ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
     """
@@ -249,9 +250,18 @@ def render_html(pred: Prediction, model: ModelInfo, *, figure: bytes | None = No
         body += ["<h2>Molecule</h2>", f"<p><code>{escape(pred.smiles)}</code>; called groups "
                  f"highlighted: {_legend(shown)}</p>", _img(mol_png, f"molecule {pred.smiles}")]
     body += ["<h2>Spectra used and preprocessing applied</h2>", _spectra_table(pred)]
+    return "\n".join(body)
+
+
+def render_html(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
+    """The self-contained HTML report of one prediction (see the module docstring).
+
+    ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
+    """
+    title = f"mspectmol prediction: {pred.sample}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+            f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>\n"
+            + report_body(pred, model, figure=figure) + "\n</body></html>\n")
 
 
 def write_html(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo) -> Path:

@@ -1,0 +1,183 @@
+"""The web app's one HTML page: the upload form, then the result or the error.
+
+The page is self-contained: its CSS and its few lines of JavaScript are inline, the figure
+and the molecule drawing are ``data:`` URLs (from :mod:`mspectmol.predict.report`), and the
+JSON and HTML reports are offered as ``data:`` download links, so the browser fetches nothing
+but the page itself. Every text that comes from the user (file names, SMILES, messages that
+quote them) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+from mspectmol.predict.common import plain_label
+from mspectmol.predict.measured import SOLVENT_PEAKS
+from mspectmol.predict.report import REPORT_CSS
+from mspectmol.spectra.modalities import get_modality
+
+#: What the file inputs accept, shown under the form.
+FORMATS_NOTE = ("JCAMP-DX (.jdx, .dx), CSV/TSV or text columns (.csv, .txt), MGF/MSP for mass "
+                "spectra, mspectmol parquet")
+
+_CSS = """form.upload{border:1px solid #ccc;border-radius:6px;padding:1em 1.2em;
+background:#fafafa}form.upload label{display:inline-block;min-width:12em;font-weight:bold}
+form.upload .row{margin:.45em 0}form.upload .hint{color:#666;font-size:.85em;margin-left:.5em}
+form.upload input[type=text]{width:26em}button{font-size:1em;padding:.35em 1.4em;
+margin-top:.5em}.error{border:1px solid #c0392b;background:#fdecea;color:#7b1d12;
+padding:.6em 1em;border-radius:6px;margin:1em 0}.downloads a{margin-right:1.2em}
+#busy{color:#555;margin-left:1em}.result{border-top:2px solid #ddd;margin-top:1.5em}"""
+
+# Disables the button while the server works and refuses files over the limit before
+# sending them (the server enforces the limit anyway).
+_JS = """document.getElementById('upload').addEventListener('submit', function (ev) {
+  var limit = %d, total = 0, inputs = this.querySelectorAll('input[type=file]');
+  for (var i = 0; i < inputs.length; i++) {
+    for (var j = 0; j < inputs[i].files.length; j++) { total += inputs[i].files[j].size; }
+  }
+  var msg = document.getElementById('busy');
+  if (total > limit) {
+    ev.preventDefault();
+    msg.textContent = %s;
+    return;
+  }
+  document.getElementById('submit').disabled = true;
+  msg.textContent = 'Predicting\\u2026';
+});"""
+
+
+@dataclass
+class FormState:
+    """What the user entered, shown again in the form after a result or an error."""
+
+    smiles: str = ""
+    solvent: str = ""
+    no_baseline: bool = False
+    denoise: bool = False
+    #: Names of the files of the last request, by modality (browsers cannot refill inputs).
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PageResult:
+    """A finished prediction as the page shows it.
+
+    ``body`` is :func:`~mspectmol.predict.report.report_body`'s HTML; ``downloads`` maps
+    a file name to ``(media type, content)``.
+    """
+
+    body: str
+    downloads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class PageModel:
+    """What the page says about the model: inputs, primary, file, upload limit."""
+
+    name: str
+    path: str
+    primary: str
+    modalities: Sequence[str]
+    optional: Sequence[str]
+    max_upload_bytes: int
+
+
+def modality_title(modality: str) -> str:
+    """``"1H NMR (ppm)"``: a modality's plain label and unit."""
+    mod = get_modality(modality)
+    return f"{plain_label(mod.label)} ({mod.x_unit})"
+
+
+def _file_rows(model: PageModel, state: FormState) -> str:
+    rows = []
+    for m in model.modalities:
+        if m == model.primary and m not in model.optional:
+            hint = "the model's primary spectrum, required"
+        elif m == model.primary:
+            hint = "the model's primary spectrum"
+        else:
+            hint = "optional"
+        if m in state.files:
+            hint += f"; last request: {state.files[m]}"
+        rows.append(f'<div class="row"><label for="file-{m}">{escape(modality_title(m))}'
+                    f'</label><input type="file" id="file-{m}" name="{m}">'
+                    f'<span class="hint">{escape(hint)}</span></div>')
+    return "".join(rows)
+
+
+def _solvent_select(chosen: str) -> str:
+    options = [("", "as named in the file (else none)"),
+               *((s, s) for s in SOLVENT_PEAKS), ("none", "none: remove no peaks")]
+    items = "".join(f'<option value="{escape(v)}"{" selected" if v == chosen else ""}>'
+                    f"{escape(text)}</option>" for v, text in options)
+    return f'<select id="solvent" name="solvent">{items}</select>'
+
+
+def _form(model: PageModel, state: FormState) -> str:
+    limit_mb = model.max_upload_bytes / 2**20
+    checked = {True: " checked", False: ""}
+    js_message = json.dumps(f"The files hold more than {limit_mb:.3g} MB in all; the limit of this "
+                      "server is set with mspectmol serve --max-upload-mb.")
+    return (
+        '<form class="upload" id="upload" method="post" action="/predict" '
+        'enctype="multipart/form-data">'
+        f"{_file_rows(model, state)}"
+        '<div class="row"><label for="smiles">SMILES (optional)</label><input type="text" '
+        f'id="smiles" name="smiles" value="{escape(state.smiles)}" '
+        'placeholder="if known: drawn with the called groups highlighted"></div>'
+        f'<div class="row"><label for="solvent">NMR solvent</label>'
+        f"{_solvent_select(state.solvent)}"
+        '<span class="hint">its residual, water and TMS peaks are zeroed</span></div>'
+        '<div class="row"><label>Preprocessing</label>'
+        f'<input type="checkbox" id="no_baseline" name="no_baseline"'
+        f'{checked[state.no_baseline]}> <label for="no_baseline" style="min-width:0;'
+        'font-weight:normal">skip the baseline correction</label> '
+        f'<input type="checkbox" id="denoise" name="denoise"{checked[state.denoise]}> '
+        '<label for="denoise" style="min-width:0;font-weight:normal">light smoothing'
+        "</label></div>"
+        '<button type="submit" id="submit">Predict</button><span id="busy"></span>'
+        f'<p class="note">Formats: {escape(FORMATS_NOTE)}. At most {limit_mb:.3g} MB per '
+        "request.</p></form>"
+        f"<script>{_JS % (model.max_upload_bytes, js_message)}</script>")
+
+
+def _downloads(result: PageResult) -> str:
+    links = []
+    for i, (name, (media, content)) in enumerate(result.downloads.items()):
+        data = base64.b64encode(content).decode("ascii")
+        kind = name.rsplit(".", 1)[-1].upper()
+        links.append(f'<a id="download-{i}" class="download" download="{escape(name)}" '
+                     f'href="data:{media};base64,{data}">Download the {kind} report '
+                     f"({escape(name)})</a>")
+    return '<p class="downloads">' + "".join(links) + "</p>"
+
+
+def render_page(model: PageModel, *, state: FormState | None = None,
+                result: PageResult | None = None, error: str | None = None) -> str:
+    """The whole page: heading, upload form and, when given, the error or the result."""
+    state = state or FormState()
+    inputs = ", ".join(modality_title(m) for m in model.modalities)
+    parts = ["<h1>mspectmol: functional groups from spectra</h1>",
+             f"<p>Model <code>{escape(model.name)}</code> (<code>{escape(model.path)}</code>), "
+             f"inputs: {escape(inputs)}. Upload one file per spectrum, any subset that "
+             f"includes the {escape(plain_label(get_modality(model.primary).label))} "
+             "spectrum.</p>",
+             _form(model, state)]
+    if error is not None:
+        parts.append(f'<div class="error" id="error" role="alert"><strong>Error:</strong> '
+                     f"{escape(error)}</div>")
+    if result is not None:
+        parts.append(f'<div class="result" id="result">{_downloads(result)}{result.body}'
+                     "</div>")
+    parts.append('<p class="note">Files are read on this computer, in a private temporary '
+                 "folder deleted after each request; this page loads nothing from other "
+                 "machines.</p>")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,"><title>mspectmol</title>'
+            f"<style>{REPORT_CSS}\n{_CSS}</style></head><body>\n" + "\n".join(parts)
+            + "\n</body></html>\n")
