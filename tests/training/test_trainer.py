@@ -229,3 +229,42 @@ def test_training_on_cuda_returns_a_cpu_model(splits):
     result = fit_model(_model(cfg), train, val, cfg)
     assert all(p.device.type == "cpu" for p in result.model.parameters())
     assert predict_proba(result.model, val).shape == val.labels.shape
+
+
+def test_modality_dropout_hides_auxiliary_rows_deterministically():
+    from mspectmol.training.data import to_batch
+
+    data = _synthetic(64, 5)
+    rows = np.arange(64)
+    plain = to_batch(data, rows, rng=np.random.default_rng(0))
+    assert all(bool(a.all()) for a in plain.available.values())
+    first = to_batch(data, rows, rng=np.random.default_rng(0), dropout={"h_nmr": 0.5})
+    again = to_batch(data, rows, rng=np.random.default_rng(0), dropout={"h_nmr": 0.5})
+    hidden = ~first.available["h_nmr"]
+    assert 10 < int(hidden.sum()) < 54
+    assert torch.equal(hidden, ~again.available["h_nmr"])
+    assert float(first.spectra["h_nmr"][hidden].abs().sum()) == 0.0
+    assert torch.equal(first.spectra["ir"], plain.spectra["ir"])
+    assert first.available["ir"].all() and first.available["c_nmr"].all()
+    with pytest.raises(MspectmolError, match="Generator"):
+        to_batch(data, rows, dropout={"h_nmr": 0.5})
+    with pytest.raises(ConfigError, match="modality_dropout"):
+        _config(modality_dropout=1.0)
+    cfg = _config(modality_dropout=0.3, epochs=1)
+    result = fit_model(_model(cfg), *_two_splits(), cfg)
+    assert result.history[0]["train_loss"] > 0
+
+
+def _two_splits():
+    return _synthetic(48, 6), _synthetic(16, 7)
+
+
+def test_evaluation_reports_ece_before_and_after_the_temperature(splits):
+    train, val = splits
+    cfg = _config(epochs=1)
+    model = fit_model(_model(cfg), train, val, cfg).model
+    plain = evaluate_model(model, val)
+    assert plain["ece"] == pytest.approx(plain["ece_uncalibrated"])
+    warm = evaluate_model(model, val, temperature=3.0)
+    assert warm["ece_uncalibrated"] == pytest.approx(plain["ece"])
+    assert warm["ece"] != pytest.approx(warm["ece_uncalibrated"])

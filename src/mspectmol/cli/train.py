@@ -23,7 +23,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 #: Dedicated options and the config fields they set.
 OPTIONS = ("model", "primary", "auxiliary", "split", "seed", "epochs", "patience",
            "batch_size", "lr", "augment", "threads", "max_train", "out", "data", "device",
-           "checkpoint_every", "devices", "amp")
+           "checkpoint_every", "devices", "amp", "modality_dropout")
 #: Options that may be given with ``--resume`` (the rest come from the run's config.json).
 RESUME_OPTIONS = ("threads", "device", "checkpoint_every", "data", "devices")
 
@@ -65,6 +65,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="data-parallel training in N processes on this machine (one per GPU "
                         "with --device cuda; default 1); batch-size stays the global batch. "
                         "Under torchrun leave it out")
+    p.add_argument("--modality-dropout", type=float, default=None, metavar="P",
+                   help="hide each auxiliary spectrum of a training row with probability P "
+                        "so the model also predicts without it (default 0)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="mixed precision (bfloat16 autocast) on CUDA; ignored on the CPU")
     p.add_argument("--max-train", type=int, default=None,

@@ -88,6 +88,12 @@ class TrainConfig:
         Mixed precision on CUDA: forward pass and loss under ``torch.autocast`` with
         bfloat16 (no loss scaling needed). Ignored on the CPU (logged), where training
         stays in float32.
+    modality_dropout
+        Probability that a training row's spectrum of each auxiliary modality is hidden
+        (zeroed and marked unavailable), drawn per row, modality and epoch from the
+        augmentation generator. A model trained with it predicts without those spectra;
+        its model file then lists them as ``training["missing_modalities"]``, which
+        ``mspectmol predict`` reads. 0 (default): off.
     """
 
     model: str = "pa_ib"
@@ -113,6 +119,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     devices: int = 1
     amp: bool = False
+    modality_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -137,6 +144,8 @@ class TrainConfig:
         if self.checkpoint_every is not None and self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0 or null, got "
                               f"{self.checkpoint_every}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ConfigError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
@@ -241,7 +250,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "out": _string, "max_train": _optional_integer, "n_points": _integer,
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
     "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
-    "devices": _integer, "amp": _boolean,
+    "devices": _integer, "amp": _boolean, "modality_dropout": _number,
 }
 
 

@@ -194,15 +194,20 @@ def augment_rng(seed: int, epoch: int) -> np.random.Generator:
 
 def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None = None,
              rng: np.random.Generator | None = None, keep: np.ndarray | None = None,
-             weight: float = 1.0) -> TorchBatch:
+             weight: float = 1.0, dropout: Mapping[str, float] | None = None) -> TorchBatch:
     """Rows of ``data`` as tensors, optionally augmented (spectra only; masks kept).
 
     ``keep`` (positions in ``rows``) selects part of the batch after augmenting all of it,
     so that a rank's share of a global batch is augmented as in a single process.
+    ``dropout`` maps modalities to the probability that a row's spectrum of that modality is
+    hidden (zeroed and marked unavailable; modality dropout, so a model learns to predict
+    without it); drawn from ``rng`` for the whole batch after the augmentation.
     """
     augment = augmenter is not None and bool(augmenter.names)
-    if augment and rng is None:
-        raise MspectmolError("augmentation needs an explicit numpy Generator")
+    dropout = {m: float(p) for m, p in (dropout or {}).items() if p > 0 and m in data.spectra}
+    if (augment or dropout) and rng is None:
+        raise MspectmolError("augmentation and modality dropout need an explicit numpy "
+                             "Generator")
     rows = np.asarray(rows)
     mine = rows if keep is None else rows[keep]
     spectra = {}
@@ -214,19 +219,25 @@ def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None =
             part = x[mine]
         spectra[name] = torch.from_numpy(np.ascontiguousarray(part))
     available = {m: torch.from_numpy(a[mine]) for m, a in data.available.items()}
+    for name, p in dropout.items():
+        hidden = rng.random(rows.size) < p
+        hidden = torch.from_numpy(hidden if keep is None else hidden[keep])
+        available[name] = available[name] & ~hidden
+        spectra[name] = spectra[name].masked_fill(hidden.unsqueeze(1), 0.0)
     return TorchBatch(spectra, available, torch.from_numpy(data.labels[mine]), weight)
 
 
 def iterate_batches(data: SplitData, batch_size: int, *, order: np.ndarray | None = None,
                     augmenter: Augmenter | None = None, rng: np.random.Generator | None = None,
-                    rank: int = 0, world_size: int = 1) -> Iterator[TorchBatch]:
+                    rank: int = 0, world_size: int = 1,
+                    dropout: Mapping[str, float] | None = None) -> Iterator[TorchBatch]:
     """Mini-batches of ``batch_size`` rows in ``order`` (default: the stored order).
 
     Augmentation, when given, uses ``rng`` (required then) batch after batch, so the same
     generator state gives the same batches. With ``world_size > 1`` each batch is rank
     ``rank``'s share of the global batch (rows ``rank::world_size`` of it, weighted as
     :func:`~mspectmol.training.distributed.shard_positions` says); every rank gets as many
-    batches as a single process.
+    batches as a single process. ``dropout``: modality dropout (:func:`to_batch`).
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -236,10 +247,11 @@ def iterate_batches(data: SplitData, batch_size: int, *, order: np.ndarray | Non
     for start in range(0, rows.size, batch_size):
         part = rows[start:start + batch_size]
         if world_size == 1:
-            yield to_batch(data, part, augmenter=augmenter, rng=rng)
+            yield to_batch(data, part, augmenter=augmenter, rng=rng, dropout=dropout)
             continue
         keep, weight = shard_positions(part.size, rank, world_size)
-        yield to_batch(data, part, augmenter=augmenter, rng=rng, keep=keep, weight=weight)
+        yield to_batch(data, part, augmenter=augmenter, rng=rng, keep=keep, weight=weight,
+                       dropout=dropout)
 
 
 def dataset_hash(ids: Sequence[str] | np.ndarray, labels: np.ndarray) -> str:

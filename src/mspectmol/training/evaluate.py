@@ -152,11 +152,13 @@ def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
     Returns
     -------
     dict
-        ``n_samples``, ``temperature``, ``ece`` (15 bins), ``at_0.5`` and, when thresholds
+        ``n_samples``, ``temperature``, ``ece`` (15 bins) and ``ece_uncalibrated`` (the same
+        without the temperature), ``at_0.5`` and, when thresholds
         are given or tuned, ``tuned`` (:meth:`ClassificationReport.to_dict` each, with the
         thresholds).
     """
-    prob = predict_proba(model, data, temperature=temperature, batch_size=batch_size)
+    logits = predict_logits(model, data, batch_size)
+    prob = probabilities(logits, temperature)
     if thresholds is None and val is not None:
         val_prob = predict_proba(model, val, temperature=temperature, batch_size=batch_size)
         thresholds = tune_thresholds(val.labels, val_prob, min_positives=MIN_POSITIVES)
@@ -164,6 +166,7 @@ def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
         "n_samples": len(data),
         "temperature": temperature,
         "ece": expected_calibration_error(data.labels, prob),
+        "ece_uncalibrated": expected_calibration_error(data.labels, probabilities(logits)),
         "at_0.5": report_dict(data.labels, prob, 0.5, names),
     }
     if thresholds is not None:

@@ -191,7 +191,10 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
         temperature=temperature,
         data_hash=dataset_hash(parts["train"].ids, parts["train"].labels),
         training={"split": config.split, "seed": config.seed, "n_train": len(parts["train"]),
-                  "n_val": len(parts["val"]), **result.summary()},
+                  "n_val": len(parts["val"]), **result.summary(),
+                  **({"modality_dropout": config.modality_dropout,
+                      "missing_modalities": list(config.auxiliary)}
+                     if config.modality_dropout > 0 else {})},
     )
     save_model(run_dir / "model", result.model, meta)
     metrics = {

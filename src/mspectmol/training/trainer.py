@@ -166,8 +166,9 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
         if resume.augment_state is not None:
             rng.bit_generator.state = resume.augment_state
         order = order[step * config.batch_size:]
+    dropout = {m: config.modality_dropout for m in config.auxiliary}
     for batch in iterate_batches(data, config.batch_size, order=order, augmenter=augmenter,
-                                 rng=rng, rank=rank, world_size=world):
+                                 rng=rng, rank=rank, world_size=world, dropout=dropout):
         batch = batch.to(device)
         distributed.step_seed(config.seed, epoch, step)
         optimizer.zero_grad(set_to_none=True)
