@@ -263,8 +263,8 @@ def test_evaluation_reports_ece_before_and_after_the_temperature(splits):
     train, val = splits
     cfg = _config(epochs=1)
     model = fit_model(_model(cfg), train, val, cfg).model
-    plain = evaluate_model(model, val)
+    plain = evaluate_model(model, val, names=NAMES)
     assert plain["ece"] == pytest.approx(plain["ece_uncalibrated"])
-    warm = evaluate_model(model, val, temperature=3.0)
+    warm = evaluate_model(model, val, temperature=3.0, names=NAMES)
     assert warm["ece_uncalibrated"] == pytest.approx(plain["ece"])
     assert warm["ece"] != pytest.approx(warm["ece_uncalibrated"])
