@@ -60,14 +60,14 @@ def _shade(ax: Axes, x: np.ndarray, imp: np.ndarray, top: float) -> str:
     """Importance as a coloured background from 0 to ``top``; returns the contrast note.
 
     Colours span the map's own minimum (white) to maximum (red), so the bands the gate keeps
-    most stand out even when all gates are fairly open; the note gives the max/min ratio,
-    which says how much contrast that scaling stretches.
+    most stand out even when all gates are fairly open; the note gives that range, which says
+    how much contrast the scaling stretches (a gate near 0 somewhere makes any ratio useless).
     """
     lo, hi = float(np.nanmin(imp)), float(np.nanmax(imp))
     shown = np.ma.masked_invalid((imp - lo) / (hi - lo) if hi > lo else np.zeros_like(imp))
     ax.pcolormesh(_edges(x), [0.0, top], shown[None, :], cmap=IMPORTANCE_CMAP, vmin=0.0,
                   vmax=1.0, shading="flat", alpha=0.7, linewidth=0, rasterized=True)
-    return f"importance max/min {hi / lo:.3g}" if lo > 0 else "importance min 0"
+    return f"importance {lo:.2g} to {hi:.2g}"
 
 
 def _spectrum_panel(ax: Axes, modality: str, x: np.ndarray, y: np.ndarray,
