@@ -15,8 +15,8 @@ A modality the model uses but the sample lacks is passed as unavailable (zeros a
 availability mask), the way PA-IB models handle a missing auxiliary spectrum. The primary
 spectrum is required unless the model was trained to do without it: the training record of
 the model file (``ModelMeta.training["missing_modalities"]``, a list of modality names
-dropped during training) must name it. No training recipe of mspectmol writes that entry
-yet, so today every model needs its primary spectrum.
+dropped during training) must name it. ``mspectmol train --modality-dropout`` writes that
+entry for the auxiliary modalities only, so today every model needs its primary spectrum.
 """
 
 from __future__ import annotations
