@@ -193,3 +193,70 @@ def test_bad_shard_is_refused(dataset_dir, tmp_path, capsys, shard):
             "--shard", shard]
     assert main(argv) == 2
     assert "--shard must be I/N" in capsys.readouterr().err
+
+
+# --- robustness suites (test-time conditions) ----------------------------------------------
+
+ROBUST_MODELS = ("MSpecTmol (`pa_ib`)", "1D-CNN (`cnn_concat`)", "Logistic (`logistic`)")
+
+
+def robust_rows(out):
+    """Rows of results.json and the table of a robustness suite's output folder."""
+    rows = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return rows, (out / "table.md").read_text(encoding="utf-8")
+
+
+def table_lines(table, heading):
+    """The body lines (after header and rule) of the table under ``heading``."""
+    part = table.split(heading)[1].split("\n## ")[0]
+    lines = [li for li in part.splitlines() if li.startswith("|")]
+    return lines[0], lines[2:]
+
+
+@pytest.mark.parametrize("suite, conditions, titles", [
+    ("noise", ["clean", "sigma_0.02", "sigma_0.05", "sigma_0.10"],
+     ["unperturbed", "σ = 0.02 × max", "σ = 0.05 × max", "σ = 0.10 × max"]),
+    ("missing", ["none", "ir", "c_nmr", "h_nmr"],
+     ["unperturbed", "without IR", "without 13C-NMR", "without 1H-NMR"]),
+])
+def test_quick_robustness_suites_evaluate_every_condition(dataset_dir, tmp_path, suite,
+                                                          conditions, titles):
+    out = tmp_path / suite
+    argv = ["-q", "benchmark", "--suite", suite, "--quick", "--data", str(dataset_dir),
+            "--out", str(out), "--threads", "1"]
+    status, stdout = run_main(argv)
+    assert status == 0 and "3 runs planned, 0 already finished, 3 to train" in stdout
+    rows, table = robust_rows(out)
+    assert {r["model"] for r in rows} == {"pa_ib", "cnn_concat", "logistic"}
+    assert {r["suite"] for r in rows} == {f"{suite}-quick"}
+    for r in rows:
+        assert list(r["conditions"]) == conditions
+        for metrics in r["conditions"].values():
+            assert 0.0 <= metrics["micro_f1"] <= 1.0 and 0.0 <= metrics["micro_f1_tuned"] <= 1
+        # The unperturbed condition is the run's own test result.
+        assert r["conditions"][conditions[0]]["micro_f1"] == r["micro_f1"]
+        assert r["settings"]["modality_dropout"] == (0.3 if suite == "missing" else 0.0)
+    header, lines = table_lines(table, "## Scaffold split: test micro-F1")
+    assert header.startswith("| Spectrum config.: test condition |")
+    assert all(m in header for m in ROBUST_MODELS)
+    assert [li.split(" | ")[0] for li in lines] == [
+        f"| **IR** + (13C-NMR, 1H-NMR): {t}" for t in titles]
+    assert all("–" not in li.split(" | ", 1)[1] for li in lines)  # every cell filled
+    def cells(line):
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    column = cells(header).index(ROBUST_MODELS[0])
+    pa_ib = next(r for r in rows if r["model"] == "pa_ib")
+    for line, name in zip(lines, conditions, strict=True):
+        shown = cells(line)[column].replace("*", "").replace("<u>", "").replace("</u>", "")
+        assert shown == f"{pa_ib['conditions'][name]['micro_f1']:.3f}"
+    assert "## Scaffold split: test macro-F1" in table and "- test conditions: " in table
+    assert f"- modality dropout (training): {0.3 if suite == 'missing' else 0.0}" in table
+    with (out / "results.csv").open(encoding="utf-8") as fh:
+        fields = csv.DictReader(fh).fieldnames
+    assert tuple(fields[:len(ROW_FIELDS)]) == ROW_FIELDS
+    assert f"{conditions[1]}:micro_f1" in fields
+    # The conditions are part of the key: a suite without them plans other runs.
+    assert all(r["key"].startswith(f"{suite}-quick__") for r in rows)
+    status, stdout = run_main([*argv, "--dry-run"])
+    assert "3 runs planned, 3 already finished, 0 to train" in stdout

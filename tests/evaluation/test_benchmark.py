@@ -304,3 +304,72 @@ def test_estimate_seconds_from_finished_rows():
                                        ("xgboost", 1)], rows)
     assert unknown == 1
     assert total == pytest.approx(10 + 30 + np.mean([10 * 2, 10 * 2, 20, 20, 20, 20]))
+
+
+# --- robustness suites: conditions, training defaults, condition tables ---------------------
+
+def test_robustness_suites_carry_conditions_and_training_defaults(tmp_path):
+    noise, missing = load_suite("noise"), load_suite("missing")
+    assert [c.noise for c in noise.conditions] == [0.0, 0.02, 0.05, 0.10]
+    assert [c.mask for c in missing.conditions] == [(), ("ir",), ("c_nmr",), ("h_nmr",)]
+    assert missing.train == {"modality_dropout": 0.3} and noise.train == {}
+    assert "pa_ib" in missing.models and len(missing.models) > 1
+    lines = noise.lines()
+    assert [li.condition for li in lines] == ["clean", "sigma_0.02", "sigma_0.05", "sigma_0.10"]
+    assert lines[1].title == "**IR** + (13C-NMR, 1H-NMR): σ = 0.02 × max"
+    quick = load_suite("missing", quick=True)
+    assert quick.conditions == missing.conditions and quick.train == missing.train
+    # Suite training defaults reach the runs and their hash; --set still wins.
+    run = plan_runs(missing)[0]
+    assert train_config(run, make_settings(missing), "o").modality_dropout == 0.3
+    off = make_settings(missing, overrides=["modality_dropout=0"])
+    assert train_config(run, off, "o").modality_dropout == 0.0
+    good = {"name": "mine", "configurations": [["ir", "c_nmr"]], "models": ["logistic"]}
+    path = tmp_path / "mine.json"
+    for bad, text in (({"train": {"seed": 1}}, "train: seed"),
+                      ({"train": {"epochs": 3}}, "train: epochs"),
+                      ({"train": {"nope": 3}}, "train: nope"),
+                      ({"conditions": {"x": {"noise": -0.1}}}, "condition 'x'")):
+        path.write_text(json.dumps({**good, **bad}))
+        with pytest.raises(ConfigError, match=f"mine.json.*{text}"):
+            load_suite(path)
+    # A condition masking a modality a configuration lacks gets no line there.
+    path.write_text(json.dumps({**good, "configurations": [["ir"], ["ir", "c_nmr"]],
+                                "conditions": {"all": {}, "no_c": {"mask": ["c_nmr"]}}}))
+    assert [(li.modalities, li.condition) for li in load_suite(path).lines()] == [
+        ("ir", "all"), ("ir+c_nmr", "all"), ("ir+c_nmr", "no_c")]
+
+
+def test_conditions_change_the_hash_and_keys_only_when_present():
+    table1 = load_suite("table1")
+    run = plan_runs(table1)[0]
+    config = train_config(run, make_settings(table1), "o")
+    plain = settings_hash(config, "abc")
+    assert settings_hash(config, "abc", None) == plain == settings_hash(config, "abc", {})
+    assert settings_hash(config, "abc", {"conditions": {"c": {}}}) != plain
+    noise = load_suite("noise")
+    jobs = plan_jobs(noise, make_settings(noise), "o", "abc")
+    same = [j for j in jobs if j.run.model == "logistic"][0]
+    assert same.hash != settings_hash(same.config, "abc")
+    assert same.key.startswith("noise__logistic__ir+c_nmr+h_nmr__any__")
+
+
+def test_condition_lines_read_the_rows_condition_metrics(tmp_path):
+    lines = [TableLine("IR: clean", "ir", "ir", "clean"),
+             TableLine("IR: noisy", "ir", "ir", "noisy")]
+    rows = []
+    for seed, (clean, noisy) in enumerate([(0.8, 0.6), (0.9, 0.5)]):
+        conds = {"clean": {"micro_f1": clean}, "noisy": {"micro_f1": noisy}}
+        rows += [_row("pa_ib", "ir", "ir", "scaffold", seed, clean, conditions=conds),
+                 _row("logistic", "ir", "", "scaffold", seed, 0.7,
+                      conditions={"clean": {"micro_f1": 0.7}})]
+    table = results_table(rows, lines, ["pa_ib", "logistic"], "scaffold")
+    assert table.splitlines()[0].startswith("| Spectrum config.: test condition |")
+    assert "| IR: clean | **0.850** (0.071) | <u>0.700</u> (0.000) |" in table
+    assert "| IR: noisy | 0.550 (0.071) | – |" in table  # no noisy metrics: empty cell
+    write_csv(rows, tmp_path / "r.csv")
+    with (tmp_path / "r.csv").open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        read = list(reader)
+    assert tuple(reader.fieldnames) == (*ROW_FIELDS, "clean:micro_f1", "noisy:micro_f1")
+    assert read[0]["noisy:micro_f1"] == "0.6" and read[1]["noisy:micro_f1"] == ""

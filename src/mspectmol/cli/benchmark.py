@@ -1,4 +1,4 @@
-"""``mspectmol benchmark``: the paper's benchmark suites (Tables 1, 4, 12), resumable.
+"""``mspectmol benchmark``: the paper's benchmark suites (Tables 1, 4, 12-14), resumable.
 
 See :mod:`mspectmol.evaluation.benchmark` for the suites, the run keys and the budget of the
 default settings. The output folder receives ``runs/<key>.json`` (one per finished run),
@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger("mspectmol.benchmark")
 
-SUITE_NAMES = ("table1", "fusion", "symmetric")
+SUITE_NAMES = ("table1", "fusion", "symmetric", "missing", "noise")
 SPLIT_NAMES = ("random", "scaffold")
 
 
@@ -28,9 +28,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
         "benchmark", parents=parents,
         help="run a benchmark suite of the paper and write result tables",
         description="Train and evaluate every (model, spectrum configuration, split, seed) of "
-                    "a suite on the embedded dataset: table1 (Table 1), fusion (Table 12) or "
-                    "symmetric (Table 4). Finished runs are skipped when the command is run "
-                    "again with the same settings, so a suite can span several sessions.",
+                    "a suite on the embedded dataset: table1 (Table 1), fusion (Table 12), "
+                    "symmetric (Table 4), missing (Table 13: modalities masked at test time) "
+                    "or noise (Table 14: noisy test spectra). Finished runs are skipped when "
+                    "the command is run again with the same settings, so a suite can span "
+                    "several sessions.",
     )
     p.add_argument("--suite", default="table1",
                    help=f"{', '.join(SUITE_NAMES)} or a suite .json file (default table1)")
@@ -101,6 +103,11 @@ def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
     import torch
 
     n_train = sorted({int(r["n_train"]) for r in rows})
+    robust = {}
+    if getattr(suite, "conditions", ()):
+        robust["test conditions"] = "; ".join(f"{c.name}: {c.title()}"
+                                              for c in suite.conditions)
+        robust["modality dropout (training)"] = config.modality_dropout
     sizes = "; ".join(f"{s}: " + "/".join(str(v[p]) for p in ("train", "val", "test"))
                       for s, v in info["splits"].items())
     return {
@@ -110,7 +117,7 @@ def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
         "max-train": settings.max_train if settings.max_train else "all",
         "training molecules per run": n_train or "no run finished yet",
         "batch size": config.batch_size, "learning rate": config.lr,
-        "augmentation": config.augment, "points per spectrum": config.n_points,
+        "augmentation": config.augment, **robust, "points per spectrum": config.n_points,
         "threads": settings.threads or f"torch default ({torch.get_num_threads()})",
         "model settings (beyond registry defaults)": settings.model_config,
         "dataset": f"{info['molecules']} molecules, index {info['fingerprint']}; "
@@ -220,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         failures = bm.train_jobs(todo, out, info["fingerprint"], on_row=render,
-                                 keep_models=args.keep_models)
+                                 keep_models=args.keep_models, conditions=suite.conditions)
     finally:
         render()
     if shard is None:

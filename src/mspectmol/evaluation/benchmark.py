@@ -1,4 +1,4 @@
-"""Benchmark suites of the paper on the embedded dataset (Tables 1, 4 and 12), resumable.
+"""Benchmark suites of the paper on the embedded dataset (Tables 1, 4, 12-14), resumable.
 
 A :class:`Suite` (packaged as ``mspectmol/configs/suites/<name>.json``) lists spectrum
 configurations (primary modality first) and models. :func:`plan_runs` makes the runs:
@@ -12,6 +12,8 @@ A finished run writes ``runs/<key>.json``; the key holds suite, model, modalitie
 split, seed and a hash of the settings that change the result (not thread counts). A rerun
 skips finished runs, so a suite can span sessions. The defaults fit a 2-core CPU budget; the
 suite files give the measurements behind them in ``notes`` (copied into ``table.md``).
+A suite with ``conditions`` (``noise``, ``missing``) also evaluates each trained model on
+perturbed test spectra (:mod:`mspectmol.evaluation.robustness`); they enter the hash.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import pyarrow.parquet as pq
 
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.evaluation.benchmark_tables import TableLine, result_row, write_row
+from mspectmol.evaluation.robustness import Condition, evaluate_run, parse_conditions
 from mspectmol.models.registry import config_field_names, get_model_spec
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.training.config import SPLITS, TrainConfig, parse_override, read_config_file
@@ -101,7 +104,9 @@ class Suite:
 
     ``model_config`` maps model names to config overrides (sizes fitted to the CPU budget);
     ``quick`` holds the ``--quick`` variant's ``models``, ``configurations`` (indices) and
-    ``model_config``.
+    ``model_config``. ``conditions`` are test-time conditions every trained model is also
+    evaluated under (:mod:`mspectmol.evaluation.robustness`); ``train`` holds further
+    TrainConfig defaults (e.g. ``modality_dropout``).
     """
 
     name: str
@@ -116,11 +121,15 @@ class Suite:
     model_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     quick: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+    conditions: tuple[Condition, ...] = ()
+    train: Mapping[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[TableLine]:
-        """One table line per configuration."""
-        return [TableLine(c.label(markdown=True), c.primary, c.modality_set)
-                for c in self.configurations]
+        """One table line per configuration and applicable test condition (if any)."""
+        return [TableLine(c.label(markdown=True) + (f": {k.title()}" if k.name else ""),
+                          c.primary, c.modality_set, k.name)
+                for c in self.configurations for k in (self.conditions or (Condition(""),))
+                if k.applies_to(c.modalities)]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "suite") -> Suite:
@@ -136,7 +145,10 @@ class Suite:
                 tuple(str(s) for s in data.get("splits", SPLITS)),
                 int(data.get("epochs", 30)), int(data.get("patience", 10)),
                 data.get("max_train", 2048), dict(data.get("model_config", {})),
-                dict(data.get("quick", {})), str(data.get("notes", "")))
+                dict(data.get("quick", {})), str(data.get("notes", "")),
+                parse_conditions(data.get("conditions"), source), dict(data.get("train", {})))
+        except ConfigError:
+            raise
         except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
             raise ConfigError(f"{source}: invalid benchmark suite ({type(exc).__name__}: "
                               f"{exc})") from None
@@ -145,6 +157,10 @@ class Suite:
             raise ConfigError(f"{source}: a suite needs a name of a-z, 0-9, _ and -, "
                               f"configurations, models, seeds and splits among "
                               f"{', '.join(SPLITS)}")
+        if bad := [k for k in suite.train if k in (*OWNED_FIELDS, *QUICK, "threads")
+                   or k not in TrainConfig.__dataclass_fields__]:
+            raise ConfigError(f"{source}: train: {', '.join(bad)} cannot be set there (use "
+                              "TrainConfig fields such as modality_dropout or lr)")
         return suite
 
 
@@ -251,7 +267,7 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
         epochs=suite.epochs if epochs is None else epochs,
         patience=suite.patience if patience is None else patience,
         max_train=suite.max_train if max_train is None else max_train,
-        threads=threads, data=None if data is None else str(data),
+        threads=threads, data=None if data is None else str(data), train=dict(suite.train),
         model_config={m: dict(v) for m, v in suite.model_config.items()})
     names = [get_model_spec(m).name for m in (models or suite.models)]
     for item in overrides:
@@ -303,18 +319,20 @@ def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
     return config
 
 
-def settings_hash(config: TrainConfig, dataset_fingerprint: str) -> str:
+def settings_hash(config: TrainConfig, dataset_fingerprint: str,
+                  extra: Mapping[str, Any] | None = None) -> str:
     """Hash of the dataset and of the settings of ``config`` that change a run's result.
 
     Modalities, split and seed are left out (the key names them), so runs of one model
-    under one set of settings share the hash.
+    under one set of settings share the hash. ``extra`` (e.g. a suite's test conditions)
+    enters the hash when not empty.
     """
     data = {k: v for k, v in config.to_dict().items() if k not in SPEED_FIELDS
             and not (k in LATE_DEFAULTS and v == LATE_DEFAULTS[k])}
     data["model_config"] = {k: v for k, v in config.model_config.items()
                             if k not in SPEED_MODEL_FIELDS}
-    text = json.dumps({"config": data, "dataset": dataset_fingerprint}, sort_keys=True,
-                      default=str)
+    text = json.dumps({"config": data, "dataset": dataset_fingerprint,
+                       **({"extra": dict(extra)} if extra else {})}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -365,22 +383,26 @@ def plan_jobs(suite: Suite, settings: BenchmarkSettings, out: str | os.PathLike[
               fingerprint: str, models: Sequence[str] | None = None) -> list[Job]:
     """Every run of the suite with its checked config and key (nothing is trained)."""
     jobs = []
+    extra = ({"conditions": {c.name: c.to_dict() for c in suite.conditions}}
+             if suite.conditions else None)
     for run in plan_runs(suite, models):
         config = train_config(run, settings, Path(out) / "models")
-        hash_ = settings_hash(config, fingerprint)
+        hash_ = settings_hash(config, fingerprint, extra)
         jobs.append(Job(run, config, hash_, run_key(run, hash_)))
     return jobs
 
 
 def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: str,
                on_row: Callable[[dict[str, Any]], None] = lambda row: None, *,
-               keep_models: bool = False) -> list[str]:
+               keep_models: bool = False, conditions: Sequence[Condition] = ()) -> list[str]:
     """Train ``jobs`` in order on one loaded dataset, writing ``runs/<key>.json`` each.
 
-    ``on_row`` receives each stored row. A run's saved model is deleted unless
-    ``keep_models`` (the CNNs alone would take gigabytes); its logs and metrics stay. A run
-    failing with an mspectmol error or a non-finite loss is logged and left for the next
-    invocation; other errors stop the benchmark. Returns the failure messages.
+    ``on_row`` receives each stored row. With ``conditions``, the trained model is also
+    evaluated on the test split under each of them (row field ``conditions``). A run's
+    saved model is deleted unless ``keep_models`` (the CNNs alone would take gigabytes);
+    its logs and metrics stay. A run failing with an mspectmol error or a non-finite loss is
+    logged and left for the next invocation; other errors stop the benchmark. Returns the
+    failure messages.
     """
     from mspectmol.data.dataset import load_dataset
     from mspectmol.training.pipeline import run_training
@@ -400,6 +422,8 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
             continue
         row = result_row(job.run.identity(), result, key=job.key, settings_hash=job.hash,
                          dataset=fingerprint, out=out)
+        if conditions:
+            row["conditions"] = evaluate_run(result, dataset, job.config, conditions)
         write_row(Path(out) / "runs", row, job.config.to_dict())
         if not keep_models:
             shutil.rmtree(result.run_dir / "model", ignore_errors=True)

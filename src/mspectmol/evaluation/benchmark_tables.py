@@ -10,7 +10,8 @@ best value of a line in bold and the second best underlined.
 Models without modality roles (every baseline) are trained once per modality *set*; their
 cell is the same on every line with that set, as in the paper, where the three 3-modality
 lines share the baselines' numbers. Role-aware models (PA-IB) are matched on the primary
-modality as well.
+modality as well. A line with a test ``condition`` shows the rows' metrics under it
+(``row["conditions"][name]``; robustness suites, one line per configuration and condition).
 
 This module imports neither torch nor the training code.
 """
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.evaluation.robustness import condition_value, flat_conditions
 
 #: Columns of ``results.csv`` (one row per finished run), in order.
 ROW_FIELDS: tuple[str, ...] = (
@@ -67,11 +69,15 @@ class TableLine:
         The primary modality (matched against role-aware models' rows).
     modalities
         The modality set as written in rows (``"ir+c_nmr+h_nmr"``).
+    condition
+        A test condition's name: cells then show the metric of the row's ``conditions``
+        entry of that name (robustness suites); empty: the row's own test metric.
     """
 
     title: str
     primary: str
     modalities: str
+    condition: str = ""
 
 
 def model_title(name: str) -> str:
@@ -156,11 +162,14 @@ def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
     expected
         Seeds per cell; cells with fewer finished seeds are marked ``†``.
     """
-    header = "| Spectrum config. | " + " | ".join(model_title(m) for m in models) + " |"
+    first = ("Spectrum config.: test condition" if any(li.condition for li in lines)
+             else "Spectrum config.")
+    header = f"| {first} | " + " | ".join(model_title(m) for m in models) + " |"
     out = [header, "|---|" + "---:|" * len(models)]
     for line in lines:
-        stats = [mean_std([r[metric] for r in matching_rows(rows, line, m, split)
-                           if r.get(metric) is not None]) for m in models]
+        values = [[condition_value(r, line.condition, metric)
+                   for r in matching_rows(rows, line, m, split)] for m in models]
+        stats = [mean_std([v for v in vs if v is not None]) for vs in values]
         marks = ranks([s[0] for s in stats], digits)
         cells = [format_cell(*s, digits=digits, rank=k, expected=expected)
                  for s, k in zip(stats, marks, strict=True)]
@@ -242,13 +251,20 @@ def _csv_value(value: Any) -> Any:
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write ``rows`` with the columns :data:`ROW_FIELDS` (missing values empty)."""
+    """Write ``rows`` with the columns :data:`ROW_FIELDS` (missing values empty).
+
+    Rows with test conditions add a column ``<condition>:<metric>`` for each of their
+    condition metrics, after those.
+    """
     p = Path(path)
+    flat = [{**row, **flat_conditions(row)} for row in rows]
+    extra = list(dict.fromkeys(k for row in flat for k in flat_conditions(row)))
+    fields = (*ROW_FIELDS, *extra)
     with p.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=ROW_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_value(row.get(k, "")) for k in ROW_FIELDS})
+        for row in flat:
+            writer.writerow({k: _csv_value(row.get(k, "")) for k in fields})
     return p
 
 
