@@ -15,6 +15,8 @@ reads a file that holds exactly one. Formats (keys of :data:`READERS`):
     The broadened IR/Raman/UV-Vis spectra of QM9S.
 ``mspectmol-parquet``
     Spectra on a grid as :func:`mspectmol.spectra.writers.write_parquet` writes them.
+``bruker``
+    Bruker processed 1D NMR (1H, 13C): an experiment folder or its ``pdata/<n>`` folder.
 """
 
 from mspectmol.spectra.readers.alberts import (
@@ -23,6 +25,7 @@ from mspectmol.spectra.readers.alberts import (
     AlbertsParquet,
     read_alberts,
 )
+from mspectmol.spectra.readers.bruker import read_bruker
 from mspectmol.spectra.readers.delimited import read_delimited
 from mspectmol.spectra.readers.dispatch import (
     FORMAT_ALIASES,
@@ -39,7 +42,7 @@ from mspectmol.spectra.readers.qm9s import QM9S_AXES, read_qm9s, read_qm9s_matri
 
 __all__ = [
     "ALBERTS_AXES", "ALBERTS_COLUMNS", "AlbertsParquet", "FORMAT_ALIASES", "GridTable",
-    "QM9S_AXES", "READERS", "detect_format", "read_alberts", "read_delimited", "read_grid",
-    "read_grid_parquet", "read_jcamp", "read_mgf", "read_msp", "read_qm9s", "read_qm9s_matrix",
-    "read_spectra", "read_spectrum",
+    "QM9S_AXES", "READERS", "detect_format", "read_alberts", "read_bruker", "read_delimited",
+    "read_grid", "read_grid_parquet", "read_jcamp", "read_mgf", "read_msp", "read_qm9s",
+    "read_qm9s_matrix", "read_spectra", "read_spectrum",
 ]

@@ -2,7 +2,9 @@
 
 The format is told by content first (a JCAMP-DX ``##TITLE=``, an MGF ``BEGIN IONS``, an
 MSP ``Name:``, the parquet magic bytes and schema, the QM9S column counts) and by the file
-extension otherwise, so a ``.txt`` holding JCAMP-DX or MGF text is read correctly.
+extension otherwise, so a ``.txt`` holding JCAMP-DX or MGF text is read correctly. A
+directory is a Bruker experiment (``acqus`` + ``pdata/``) or processed-data folder (``1r`` +
+``procs``), or else a folder of Alberts et al. parquet chunks.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.readers.alberts import AlbertsParquet, read_alberts
 from mspectmol.spectra.readers.base import PathArg, check_file, is_binary
+from mspectmol.spectra.readers.bruker import is_bruker_dir, read_bruker
 from mspectmol.spectra.readers.delimited import read_delimited
 from mspectmol.spectra.readers.grid import read_grid
 from mspectmol.spectra.readers.jcamp import read_jcamp
@@ -35,11 +38,13 @@ READERS: dict[str, Reader] = {
     "alberts-parquet": read_alberts,
     "qm9s-csv": read_qm9s,
     "mspectmol-parquet": read_grid,
+    "bruker": read_bruker,
 }
 #: Other names accepted for ``format=``.
 FORMAT_ALIASES = {"jdx": "jcamp", "dx": "jcamp", "jcamp-dx": "jcamp", "csv": "delimited",
                   "tsv": "delimited", "txt": "delimited", "text": "delimited",
-                  "alberts": "alberts-parquet", "qm9s": "qm9s-csv", "grid": "mspectmol-parquet"}
+                  "alberts": "alberts-parquet", "qm9s": "qm9s-csv", "grid": "mspectmol-parquet",
+                  "bruker-pdata": "bruker"}
 _EXTENSIONS = {".jdx": "jcamp", ".dx": "jcamp", ".jcamp": "jcamp", ".jcm": "jcamp",
                ".mgf": "mgf", ".msp": "msp", ".csv": "delimited", ".tsv": "delimited",
                ".txt": "delimited", ".dat": "delimited", ".xy": "delimited", ".asc": "delimited"}
@@ -91,9 +96,12 @@ def detect_format(path: PathArg) -> str:
     """
     p = check_file(path, allow_dir=True)
     if p.is_dir():
+        if is_bruker_dir(p):
+            return "bruker"
         if any(p.glob("*.parquet")):
             return "alberts-parquet"
-        raise SpectrumFileError("a directory without *.parquet files", p)
+        raise SpectrumFileError("a directory without *.parquet files and not a Bruker data "
+                                "folder (acqus + pdata/, or 1r + procs)", p)
     with open(p, "rb") as handle:
         head = handle.read(_HEAD)
     if head.startswith(b"PAR1"):
@@ -134,7 +142,8 @@ def read_spectra(path: PathArg, modality: str | None = None, *,
     Parameters
     ----------
     path
-        A spectrum file (or a directory of Alberts et al. parquet chunks).
+        A spectrum file, a Bruker experiment or ``pdata/<n>`` folder, or a directory of
+        Alberts et al. parquet chunks.
     modality
         Expected modality: used when the file does not tell, an error when it tells
         another; required for multi-modality datasets (Alberts et al. parquet).
