@@ -7,7 +7,8 @@ bash scripts/bootstrap.sh dev
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
         && [ "$(id -u)" = 0 ]; then
     echo "[test] apt-get install chromium (for tests/web/test_browser.py)"
-    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+    (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq \
+        && apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
         || echo "[test] chromium could not be installed; the browser test will skip"
 fi
 echo "[test] ruff"
