@@ -8,7 +8,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
         && [ "$(id -u)" = 0 ]; then
     echo "[test] apt-get install chromium (for tests/web/test_browser.py)"
     (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq \
-        && apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+        && apt-get install -y -qq chromium >/dev/null) \
         || echo "[test] chromium could not be installed; the browser test will skip"
 fi
 echo "[test] ruff"
