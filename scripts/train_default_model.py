@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from mspectmol import __version__
+from mspectmol.evaluation.robustness import mask_modalities
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.pretrained import PRETRAINED_DIR
 from mspectmol.training.config import TrainConfig
@@ -108,18 +109,10 @@ def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "") -> s
     return "\n".join(lines)
 
 
-def hide(data: SplitData, modalities: tuple[str, ...]) -> SplitData:
-    """``data`` with the spectra of ``modalities`` zeroed and marked unavailable."""
-    spectra = {m: np.zeros_like(x) if m in modalities else x for m, x in data.spectra.items()}
-    available = {m: np.zeros_like(a) if m in modalities else a
-                 for m, a in data.available.items()}
-    return SplitData(data.ids, data.labels, spectra, available)
-
-
 def missing_metrics(model: Any, meta: Any, test: SplitData) -> dict[str, Any]:
     """Test scores with each subset of the auxiliary spectra hidden (:data:`INPUTS`)."""
     thresholds = np.asarray(meta.thresholds)
-    return {name: evaluate_model(model, hide(test, gone), thresholds=thresholds,
+    return {name: evaluate_model(model, mask_modalities(test, gone), thresholds=thresholds,
                                  temperature=meta.temperature, names=meta.label_names)
             for name, gone in INPUTS.items()}
 

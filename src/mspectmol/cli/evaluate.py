@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from mspectmol.predict.common import add_model_argument
+
 log = logging.getLogger("mspectmol.evaluate")
 
 PARTS = ("train", "val", "test")
@@ -21,10 +23,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "pair or a run folder) on one part of a dataset split: metrics at "
                     "threshold 0.5 and at the per-group thresholds stored with the model.",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="model folder, model file, run folder or the name of a packaged "
-                        "model (default: the packaged default model, PA-IB with IR primary "
-                        "and 1H/13C-NMR auxiliary)")
+    add_model_argument(p)
     p.add_argument("--split", choices=("scaffold", "random"), default=None,
                    help="split scheme (default: the one the model was trained with)")
     p.add_argument("--part", choices=PARTS, default="test", help="split part (default test)")

@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.predict.common import add_file_options, format_regions, model_grid, model_thresholds
+from mspectmol.predict.common import (
+    add_file_options,
+    add_model_argument,
+    format_regions,
+    model_grid,
+    model_thresholds,
+)
 from mspectmol.predict.common import option_name as _option
 from mspectmol.predict.common import probability_table as _table
 from mspectmol.spectra.modalities import MODALITIES
@@ -40,10 +46,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "the spectral regions behind each call, and draw a figure of the "
                     "spectra shaded by the model's gate importance.",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="model folder, model file, run folder or the name of a packaged "
-                        "model (default: the packaged default model, PA-IB with IR primary "
-                        "and 1H/13C-NMR auxiliary)")
+    add_model_argument(p)
     add_file_options(p, "spectrum files (or --dataset-id)")
     p.add_argument("--dataset-id", default=None, metavar="ID",
                    help="use this molecule of the dataset instead of files (e.g. qm9-000025)")

@@ -20,7 +20,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mspectmol.predict.common import add_file_options, model_modalities, option_name
+from mspectmol.predict.common import (
+    add_file_options,
+    add_model_argument,
+    model_modalities,
+    option_name,
+)
 from mspectmol.spectra.modalities import MODALITIES
 
 log = logging.getLogger("mspectmol.predict")
@@ -37,10 +42,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "spectral regions behind each confident call, write JSON and "
                     "self-contained HTML reports per sample and a summary CSV.",
     )
-    p.add_argument("model", nargs="?", default=None,
-                   help="model folder, model file, run folder or the name of a packaged "
-                        "model (default: the packaged default model, PA-IB with IR primary "
-                        "and 1H/13C-NMR auxiliary)")
+    add_model_argument(p)
     add_file_options(p, "one sample's spectrum files")
     p.add_argument("--smiles", default=None,
                    help="the sample's structure, if known: drawn in the HTML report with the "

@@ -31,6 +31,14 @@ def option_name(modality: str) -> str:
     return "--" + modality.replace("_", "-")
 
 
+def add_model_argument(parser: Any) -> None:
+    """The optional positional ``model`` of ``predict``, ``explain`` and ``evaluate``."""
+    parser.add_argument("model", nargs="?", default=None,
+                        help="model folder, model file, run folder or the name of a packaged "
+                             "model (default: the packaged default model, PA-IB with IR "
+                             "primary and 1H/13C-NMR auxiliary)")
+
+
 def add_file_options(parser: Any, title: str) -> None:
     """Add ``--ir FILE``, ``--h-nmr FILE``, ... (dest ``file_<modality>``) as an option group."""
     from pathlib import Path
