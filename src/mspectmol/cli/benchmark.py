@@ -20,6 +20,12 @@ from typing import Any
 log = logging.getLogger("mspectmol.benchmark")
 
 SUITE_NAMES = ("table1", "fusion", "symmetric", "missing", "noise")
+#: Suites with their own harness (not functional-group classification): suite name -> module
+#: exposing ``run_suite(args: argparse.Namespace) -> int``, imported only when asked for.
+TASK_SUITES = {
+    "conformers": "mspectmol.conformers.benchmark",
+    "structure": "mspectmol.structure.benchmark",
+}
 SPLIT_NAMES = ("random", "scaffold")
 
 
@@ -35,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "several sessions.",
     )
     p.add_argument("--suite", default="table1",
-                   help=f"{', '.join(SUITE_NAMES)} or a suite .json file (default table1)")
+                   help=f"{', '.join((*SUITE_NAMES, *TASK_SUITES))} or a suite .json file "
+                        "(default table1)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: one seed, scaffold split, 2 epochs, 96 training "
                         "molecules, tiny models, a few models on two configurations")
@@ -148,6 +155,11 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import ConfigError
+
+    if str(args.suite) in TASK_SUITES:
+        import importlib
+
+        return int(importlib.import_module(TASK_SUITES[str(args.suite)]).run_suite(args))
     from mspectmol.evaluation import benchmark as bm
     from mspectmol.evaluation import benchmark_tables as bt
 
