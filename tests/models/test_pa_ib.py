@@ -273,3 +273,38 @@ def test_eval_encoder_folds_batchnorm_without_changing_the_output():
     torch.testing.assert_close(folded, layered, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(reference, layered, rtol=1e-5, atol=1e-6)
     assert folded.shape == (8, 8, 10)
+
+
+def test_label_pos_weight_sqrt_scheme_by_hand():
+    import numpy as np
+
+    from mspectmol.models.losses import MAX_POS_WEIGHT, label_pos_weight
+
+    labels = np.zeros((200, 4))
+    labels[:50, 0] = 1          # 50 of 200: sqrt(150 / 50) = sqrt(3)
+    labels[:1, 1] = 1           # 1 of 200: sqrt(199) > cap
+    labels[:, 3] = 1            # never negative: 1
+    w = label_pos_weight(labels, "sqrt")
+    assert torch.allclose(w, torch.tensor([3 ** 0.5, MAX_POS_WEIGHT, 1.0, 1.0]))
+    assert label_pos_weight(labels, "none") is None
+    with pytest.raises(MspectmolError, match="label weighting"):
+        label_pos_weight(labels, "inverse")
+    with pytest.raises(MspectmolError, match="label_weighting"):
+        PAIBConfig(label_weighting="inverse")
+
+
+def test_label_weighting_enters_the_loss_and_is_not_saved():
+    torch.manual_seed(0)
+    model = PAIBModel(PAIBConfig(label_weighting="sqrt", n_labels=3, channels=(4, 8),
+                                 head_hidden=8, gate_hidden=4))
+    labels = torch.tensor([[1.0, 0.0, 0.0]] * 2 + [[0.0, 0.0, 0.0]] * 6)
+    model.fit_label_weights(labels.numpy())
+    assert torch.allclose(model.label_pos_weight, torch.tensor([3 ** 0.5, 1.0, 1.0]))
+    assert "label_pos_weight" not in model.state_dict()
+    spectra = {m: torch.rand(8, 600) for m in ("ir", "h_nmr", "c_nmr")}
+    model.train()
+    torch.manual_seed(1)
+    out = model(spectra)
+    weighted = pa_ib_loss(out, labels, model.config, pos_weight=model.label_pos_weight)
+    plain = pa_ib_loss(out, labels, model.config)
+    assert float(weighted.sup) > float(plain.sup)

@@ -44,6 +44,9 @@ from mspectmol.models.encoders import SpectrumEncoder, encoded_length, prepare_b
 from mspectmol.models.gates import BandGate, apply_gate, check_prior
 from mspectmol.spectra.modalities import get_modality
 
+#: Positive-class weighting schemes of the loss (:func:`mspectmol.models.losses.label_pos_weight`).
+LABEL_WEIGHTINGS = ("none", "sqrt")
+
 
 @dataclass
 class PAIBConfig:
@@ -84,6 +87,11 @@ class PAIBConfig:
         see :mod:`mspectmol.models.losses` on how strongly 1 compresses the auxiliary gates).
     prior
         Prior of the KL terms: ``"gaussian"`` (the paper's) or ``"laplace"`` (appendix L).
+    label_weighting
+        Positive-class weights of the cross-entropies, fitted on the training labels before
+        training (:func:`mspectmol.models.losses.label_pos_weight`): ``"none"`` (the
+        paper's) or ``"sqrt"`` (``sqrt(negatives / positives)`` per group, clipped to
+        [1, 10]), which raises the weight of rare groups (macro-F1).
     """
 
     primary: str = "ir"
@@ -101,6 +109,7 @@ class PAIBConfig:
     aux_weight: float = 0.7
     mi1_weight: float = 1.0
     prior: str = "gaussian"
+    label_weighting: str = "none"
 
     def __post_init__(self) -> None:
         self.primary = get_modality(self.primary).name
@@ -110,6 +119,9 @@ class PAIBConfig:
         if len(set(names)) != len(names):
             raise MspectmolError(f"primary and auxiliary modalities must differ, got {names}")
         self.prior = check_prior(self.prior)
+        if self.label_weighting not in LABEL_WEIGHTINGS:
+            raise MspectmolError(f"PAIBConfig.label_weighting must be one of "
+                                 f"{', '.join(LABEL_WEIGHTINGS)}, got {self.label_weighting!r}")
         positive = {"n_points": self.n_points, "kernel_size": self.kernel_size,
                     "gate_hidden": self.gate_hidden, "head_hidden": self.head_hidden,
                     "n_labels": self.n_labels, "temperature": self.temperature}
@@ -224,6 +236,16 @@ class PAIBModel(nn.Module):
         self.head_primary = _head(cfg.head_hidden, cfg.head_hidden, cfg.n_labels, cfg.dropout)
         self.head_fused = _head(cfg.head_hidden * len(cfg.modalities), cfg.head_hidden,
                                 cfg.n_labels, cfg.dropout)
+        # training-only state, not saved with the model
+        self.register_buffer("label_pos_weight", None, persistent=False)
+
+    def fit_label_weights(self, labels: Any) -> None:
+        """Set the positive-class weights of the loss from the training labels ``(n, L)``."""
+        from mspectmol.models.losses import label_pos_weight
+
+        weights = label_pos_weight(labels, self.config.label_weighting)
+        self.label_pos_weight = (None if weights is None else
+                                 weights.to(self.head_fused[0].weight.device))
 
     def encode(self, name: str, x: Tensor) -> Tensor:
         """Features ``H`` of one modality, ``(batch, n_bands, C)``, contiguous."""

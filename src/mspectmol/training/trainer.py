@@ -122,8 +122,9 @@ def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, 
     targets)`` (e.g. the symmetric IB) uses that; plain logits get binary cross-entropy.
     """
     if isinstance(output, PAIBOutput) or hasattr(model, "compute_loss"):
-        terms = (pa_ib_loss(output, targets, model.config) if isinstance(output, PAIBOutput)
-                 else model.compute_loss(output, targets))
+        weights = getattr(model, "label_pos_weight", None)
+        terms = (pa_ib_loss(output, targets, model.config, pos_weight=weights)
+                 if isinstance(output, PAIBOutput) else model.compute_loss(output, targets))
         values = terms.as_floats()
         return terms.total, {"loss": values.pop("total"), **values}
     loss = F.binary_cross_entropy_with_logits(output, targets.to(output.dtype))
@@ -261,6 +262,8 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     seed_everything(config.seed)
     device = distributed.process_device(config.device)
     _check_amp(config.amp, device)
+    if hasattr(model, "fit_label_weights"):
+        model.fit_label_weights(train.labels)
     model.to(device)
     main = distributed.is_main()
     augmenter = Augmenter(config.augment)
