@@ -127,3 +127,12 @@ def test_geometries_match_formula(chunks):
 def test_unknown_modality_is_refused():
     with pytest.raises(UnknownModalityError, match="has no 'uv'"):
         load_dataset(["uv"])
+
+
+def test_size_split_tests_on_the_largest_molecules(ds):
+    split = ds.splits["size"]
+    assert set(split) == {"train", "val", "test"}
+    test_sizes = ds.heavy_atoms[split == "test"]
+    assert test_sizes.min() > ds.heavy_atoms[split != "test"].max()
+    assert 0.05 < (split == "test").mean() < 0.15
+    assert len(ds.split_indices("size", "val")) > 0

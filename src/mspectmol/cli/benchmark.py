@@ -1,10 +1,12 @@
-"""``mspectmol benchmark``: the paper's benchmark suites (Tables 1, 4, 12-14), resumable.
+"""``mspectmol benchmark``: the paper's benchmark suites (Tables 1, 4, 6-7, 9-14, Figs. 10a,
+11), resumable.
 
 See :mod:`mspectmol.evaluation.benchmark` for the suites, the run keys and the budget of the
 default settings. The output folder receives ``runs/<key>.json`` (one per finished run),
 ``models/`` (the run folders of :func:`~mspectmol.training.pipeline.run_training`, without
 the saved model unless ``--keep-models``),
-``results.csv``, ``results.json`` and ``table.md``.
+``results.csv``, ``results.json`` and ``table.md``; suites with model variants grouped by
+study (``augment``, ``ablation``) also ``figure-<split>.png``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from typing import Any
 
 log = logging.getLogger("mspectmol.benchmark")
 
-SUITE_NAMES = ("table1", "fusion", "symmetric", "missing", "noise")
+SUITE_NAMES = ("table1", "fusion", "symmetric", "missing", "noise", "augment", "stress",
+               "ablation", "modalities")
 #: Suites with their own harness (not functional-group classification): suite name -> module
 #: exposing ``run_suite(args: argparse.Namespace) -> int``, imported only when asked for.
 TASK_SUITES = {
     "conformers": "mspectmol.conformers.benchmark",
     "structure": "mspectmol.structure.benchmark",
 }
-SPLIT_NAMES = ("random", "scaffold")
+SPLIT_NAMES = ("random", "scaffold", "size")
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -35,8 +38,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
         help="run a benchmark suite of the paper and write result tables",
         description="Train and evaluate every (model, spectrum configuration, split, seed) of "
                     "a suite on the embedded dataset: table1 (Table 1), fusion (Table 12), "
-                    "symmetric (Table 4), missing (Table 13: modalities masked at test time) "
-                    "or noise (Table 14: noisy test spectra). Finished runs are skipped when "
+                    "symmetric (Table 4), missing (Table 13: modalities masked at test time), "
+                    "noise (Table 14: noisy test spectra), augment (Fig. 10a: training "
+                    "augmentations, tested clean, noisy and shifted), stress (Table 11: test "
+                    "on the largest 10% of molecules, the size split), ablation (Fig. 11, "
+                    "Table 10, appendix L: loss terms, alpha, beta, temperature, prior) or "
+                    "modalities (Tables 6, 7, 9: cost and F1 by number of modalities, "
+                    "training time by heavy-atom count). Finished runs are skipped when "
                     "the command is run again with the same settings, so a suite can span "
                     "several sessions.",
     )
@@ -54,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="seeds (default 0 1 2)")
     p.add_argument("--splits", nargs="+", choices=SPLIT_NAMES, default=None,
-                   help="split schemes (default random scaffold)")
+                   help="split schemes (default: the suite's); size: test on the largest "
+                        "10%% of molecules by heavy atoms (appendix K)")
     p.add_argument("--models", nargs="+", default=None,
                    help="models to run (default: the suite's)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 30)")
@@ -127,6 +136,13 @@ def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
         "augmentation": config.augment, **robust, "points per spectrum": config.n_points,
         "threads": settings.threads or f"torch default ({torch.get_num_threads()})",
         "model settings (beyond registry defaults)": settings.model_config,
+        **({"variants (column: model, config, training)": {
+            k: v.to_dict() for k, v in suite.variants.items()}}
+           if getattr(suite, "variants", None) else {}),
+        **({"measured": "peak RSS (sampled every 20 ms), seconds per epoch; one epoch on an "
+                        "equal number of training molecules per heavy-atom bin "
+                        f"{[list(b) for b in suite.heavy_atom_bins]}"}
+           if getattr(suite, "measure", ()) else {}),
         "dataset": f"{info['molecules']} molecules, index {info['fingerprint']}; "
                    f"train/val/test {sizes}",
         "selection": "epoch of best validation micro-F1 (threshold 0.5); temperature and "
@@ -161,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
         return int(importlib.import_module(TASK_SUITES[str(args.suite)]).run_suite(args))
     from mspectmol.evaluation import benchmark as bm
+    from mspectmol.evaluation import benchmark_study as bs
     from mspectmol.evaluation import benchmark_tables as bt
 
     suite = bm.load_suite(args.suite, quick=args.quick)
@@ -230,8 +247,9 @@ def run(args: argparse.Namespace) -> int:
             settings=table_settings(replace(suite, seeds=tuple(sorted(seeds)),
                                             splits=tuple(splits)),
                                     settings, jobs[0].config, info, shown),
-            expected=len(seeds), notes=notes)
+            expected=len(seeds), notes=notes, titles=suite.titles())
         bt.write_outputs(out, list(rows.values()), markdown)
+        bs.write_suite_figures(out, suite, shown, table_models, splits)
 
     if args.tables_only:
         render()
@@ -239,7 +257,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         failures = bm.train_jobs(todo, out, info["fingerprint"], on_row=render,
-                                 keep_models=args.keep_models, conditions=suite.conditions)
+                                 keep_models=args.keep_models, conditions=suite.conditions,
+                                 measure=suite.measure, heavy_atom_bins=suite.heavy_atom_bins)
     finally:
         render()
     if shard is None:

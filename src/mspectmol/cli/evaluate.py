@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "threshold 0.5 and at the per-group thresholds stored with the model.",
     )
     add_model_argument(p)
-    p.add_argument("--split", choices=("scaffold", "random"), default=None,
+    p.add_argument("--split", choices=("scaffold", "random", "size"), default=None,
                    help="split scheme (default: the one the model was trained with)")
     p.add_argument("--part", choices=PARTS, default="test", help="split part (default test)")
     p.add_argument("--data", type=Path, default=None,

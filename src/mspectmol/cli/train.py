@@ -48,8 +48,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--primary", default=None, help="primary modality (default ir)")
     p.add_argument("--auxiliary", nargs="*", default=None,
                    help="auxiliary modalities (default h_nmr c_nmr; none when given empty)")
-    p.add_argument("--split", choices=("scaffold", "random"), default=None,
-                   help="split scheme (default scaffold)")
+    p.add_argument("--split", choices=("scaffold", "random", "size"), default=None,
+                   help="split scheme (default scaffold; size: train on the smaller 90%%, test "
+                        "on the largest molecules, appendix K)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 100)")
     p.add_argument("--patience", type=int, default=None,

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
+from mspectmol.data.splits import SIZE_SPLIT_SEED, size_split
 from mspectmol.errors import MspectmolError, UnknownModalityError
 from mspectmol.spectra.preprocessing import canonical_grid, line_kernel
 
@@ -57,7 +58,9 @@ class EmbeddedDataset:
     grids
         Modality -> the x grid.
     splits
-        Split scheme (``"random"``, ``"scaffold"``) -> array of ``train``/``val``/``test``.
+        Split scheme (``"random"``, ``"scaffold"``, and ``"size"``: appendix K's stress split
+        derived from the heavy-atom counts by :func:`~mspectmol.data.splits.size_split`) ->
+        array of ``train``/``val``/``test``.
     """
 
     ids: np.ndarray
@@ -79,6 +82,8 @@ class EmbeddedDataset:
     def split_indices(self, scheme: str, part: str) -> np.ndarray:
         """Row indices of ``part`` (train/val/test) under ``scheme`` (random/scaffold)."""
         if scheme not in self.splits:
+            if scheme == "size":
+                size_split(self.heavy_atoms, SIZE_SPLIT_SEED)  # raises and says why
             raise MspectmolError(f"unknown split {scheme!r}; known: {', '.join(self.splits)}")
         return np.flatnonzero(self.splits[scheme] == part)
 
@@ -189,6 +194,12 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
         splits={s: np.asarray(index.column(f"split_{s}").to_pylist())
                 for s in ("random", "scaffold")},
     )
+    # appendix K's stress split, derived from the heavy-atom counts (not stored in the index);
+    # left out for a dataset whose molecules all have one size (asking for it then says why)
+    try:
+        ds.splits["size"] = size_split(ds.heavy_atoms, SIZE_SPLIT_SEED)
+    except MspectmolError:
+        pass
     inverse = np.empty(len(ids), dtype=np.int64)
     inverse[:] = -1
     inverse[rows] = np.arange(n)

@@ -12,12 +12,17 @@ A finished run writes ``runs/<key>.json``; the key holds suite, model, modalitie
 split, seed and a hash of the settings that change the result (not thread counts). A rerun
 skips finished runs, so a suite can span sessions. The defaults fit a 2-core CPU budget; the
 suite files give the measurements behind them in ``notes`` (copied into ``table.md``).
-A suite with ``conditions`` (``noise``, ``missing``) also evaluates each trained model on
-perturbed test spectra (:mod:`mspectmol.evaluation.robustness`); they enter the hash.
+A suite with ``conditions`` (``noise``, ``missing``, ``augment``) also evaluates each trained
+model on perturbed test spectra (:mod:`mspectmol.evaluation.robustness`); they enter the hash.
+The study suites (``augment``, ``stress``, ``ablation``, ``modalities``) add model
+*variants* as columns, the derived ``size`` split and cost measurements
+(:mod:`mspectmol.evaluation.benchmark_extras`); each enters the hash only where a suite
+uses it, so the keys of the other suites stay as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +38,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.evaluation.benchmark_extras import (
+    DERIVED_SPLITS,
+    MEASURES,
+    ResourceMonitor,
+    Variant,
+    add_derived_split,
+    heavy_atom_bin_times,
+    parse_variants,
+    run_cost,
+)
 from mspectmol.evaluation.benchmark_tables import TableLine, result_row, write_row
 from mspectmol.evaluation.robustness import Condition, evaluate_run, parse_conditions
 from mspectmol.models.registry import config_field_names, get_model_spec
@@ -106,7 +121,10 @@ class Suite:
     ``quick`` holds the ``--quick`` variant's ``models``, ``configurations`` (indices) and
     ``model_config``. ``conditions`` are test-time conditions every trained model is also
     evaluated under (:mod:`mspectmol.evaluation.robustness`); ``train`` holds further
-    TrainConfig defaults (e.g. ``modality_dropout``).
+    TrainConfig defaults (e.g. ``modality_dropout``). ``variants`` are named columns of
+    ``models`` (:class:`~mspectmol.evaluation.benchmark_extras.Variant`); ``measure``
+    ``["cost"]`` records memory and time per run, with one epoch timed on each of
+    ``heavy_atom_bins`` (inclusive ``[low, high]`` heavy-atom counts).
     """
 
     name: str
@@ -123,6 +141,21 @@ class Suite:
     notes: str = ""
     conditions: tuple[Condition, ...] = ()
     train: Mapping[str, Any] = field(default_factory=dict)
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    measure: tuple[str, ...] = ()
+    heavy_atom_bins: tuple[tuple[int, int], ...] = ()
+
+    def base_model(self, column: str) -> str:
+        """The registered model of a column (a variant's model, else the column itself)."""
+        return self.variants[column].model if column in self.variants else column
+
+    def column(self, name: str) -> str:
+        """A column name: a variant's name, else the registered model's canonical name."""
+        return name if name in self.variants else get_model_spec(name).name
+
+    def titles(self) -> dict[str, str]:
+        """Column titles of the variants that have one."""
+        return {k: v.title for k, v in self.variants.items() if v.title}
 
     def lines(self) -> list[TableLine]:
         """One table line per configuration and applicable test condition (if any)."""
@@ -134,30 +167,40 @@ class Suite:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "suite") -> Suite:
         """Build and check a suite from its JSON form (errors name ``source``)."""
+        forbidden = (*OWNED_FIELDS, *QUICK, "threads")
         try:
             configs = tuple(Configuration(get_modality(c[0]).name,
                                           tuple(get_modality(a).name for a in c[1:]))
                             for c in data["configurations"])
+            variants = parse_variants(data.get("variants"), source, forbidden=forbidden,
+                                      train_fields=tuple(TrainConfig.__dataclass_fields__))
             suite = cls(
                 str(data["name"]), str(data.get("description", "")), configs,
-                tuple(get_model_spec(m).name for m in data["models"]),
+                tuple(m if m in variants else get_model_spec(m).name for m in data["models"]),
                 tuple(int(s) for s in data.get("seeds", (0, 1, 2))),
                 tuple(str(s) for s in data.get("splits", SPLITS)),
                 int(data.get("epochs", 30)), int(data.get("patience", 10)),
                 data.get("max_train", 2048), dict(data.get("model_config", {})),
                 dict(data.get("quick", {})), str(data.get("notes", "")),
-                parse_conditions(data.get("conditions"), source), dict(data.get("train", {})))
+                parse_conditions(data.get("conditions"), source), dict(data.get("train", {})),
+                variants, tuple(str(m) for m in data.get("measure", ())),
+                tuple((int(lo), int(hi)) for lo, hi in data.get("heavy_atom_bins", ())))
         except ConfigError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
             raise ConfigError(f"{source}: invalid benchmark suite ({type(exc).__name__}: "
                               f"{exc})") from None
-        if (not (configs and suite.models and suite.seeds) or set(suite.splits) - set(SPLITS)
+        if (not (configs and suite.models and suite.seeds)
+                or set(suite.splits) - {*SPLITS, *DERIVED_SPLITS}
                 or not re.fullmatch(r"[a-z0-9_-]+", suite.name)):
             raise ConfigError(f"{source}: a suite needs a name of a-z, 0-9, _ and -, "
                               f"configurations, models, seeds and splits among "
-                              f"{', '.join(SPLITS)}")
-        if bad := [k for k in suite.train if k in (*OWNED_FIELDS, *QUICK, "threads")
+                              f"{', '.join((*SPLITS, *DERIVED_SPLITS))}")
+        if set(suite.measure) - set(MEASURES) or any(lo > hi for lo, hi in
+                                                     suite.heavy_atom_bins):
+            raise ConfigError(f"{source}: measure must list names among {', '.join(MEASURES)} "
+                              "and heavy_atom_bins [low, high] pairs with low <= high")
+        if bad := [k for k in suite.train if k in forbidden
                    or k not in TrainConfig.__dataclass_fields__]:
             raise ConfigError(f"{source}: train: {', '.join(bad)} cannot be set there (use "
                               "TrainConfig fields such as modality_dropout or lr)")
@@ -168,7 +211,7 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
     """A packaged suite by name (or a suite JSON file), or its ``--quick`` variant.
 
     The quick variant is named ``<name>-quick`` and uses :data:`QUICK` and the suite's
-    ``quick`` section.
+    ``quick`` section (``models`` may name variants; ``splits`` replaces QUICK's).
     """
     path = Path(name)
     if not path.suffix:
@@ -183,11 +226,14 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
     q = suite.quick
     try:
         configs = tuple(suite.configurations[i] for i in q.get("configurations", (0, 1)))
-        models = tuple(get_model_spec(m).name for m in q.get("models", suite.models))
+        models = tuple(suite.column(m) for m in q.get("models", suite.models))
+        splits = {"splits": tuple(str(s) for s in q["splits"])} if "splits" in q else {}
     except (IndexError, TypeError, MspectmolError) as exc:
         raise ConfigError(f"{path}: invalid quick section ({exc})") from None
+    if set(splits.get("splits", ())) - {*SPLITS, *DERIVED_SPLITS}:
+        raise ConfigError(f"{path}: invalid quick section (splits {splits['splits']})")
     return replace(suite, name=f"{suite.name}-quick", configurations=configs, models=models,
-                   model_config=dict(q.get("model_config", {})), **QUICK,
+                   model_config=dict(q.get("model_config", {})), **{**QUICK, **splits},
                    notes="--quick: a smoke test of the chain with tiny models, not a result.")
 
 
@@ -198,7 +244,7 @@ def is_role_aware(model: str) -> bool:
 
 @dataclass(frozen=True)
 class BenchmarkRun:
-    """One planned training run."""
+    """One planned training run (``model`` is the column: a variant's name or a model's)."""
 
     suite: str
     model: str
@@ -206,15 +252,25 @@ class BenchmarkRun:
     role_aware: bool
     split: str
     seed: int
+    variant: Variant | None = None
+
+    @property
+    def registered(self) -> str:
+        """The registered model that is trained."""
+        return self.variant.model if self.variant is not None else self.model
 
     def identity(self) -> dict[str, Any]:
-        """The identifying fields of its result row."""
+        """The identifying fields of its result row (a variant adds its model and group)."""
         c = self.configuration
-        return {"suite": self.suite, "model": self.model,
-                "config": c.label() if self.role_aware else set_label(c.modalities),
-                "primary": c.primary if self.role_aware else "",
-                "modalities": c.modality_set, "role_aware": self.role_aware,
-                "split": self.split, "seed": self.seed}
+        out = {"suite": self.suite, "model": self.model,
+               "config": c.label() if self.role_aware else set_label(c.modalities),
+               "primary": c.primary if self.role_aware else "",
+               "modalities": c.modality_set, "role_aware": self.role_aware,
+               "split": self.split, "seed": self.seed}
+        if self.variant is not None:
+            out.update(base_model=self.variant.model, group=self.variant.group,
+                       title=self.variant.title or self.model)
+        return out
 
 
 def plan_runs(suite: Suite, models: Sequence[str] | None = None) -> list[BenchmarkRun]:
@@ -222,8 +278,8 @@ def plan_runs(suite: Suite, models: Sequence[str] | None = None) -> list[Benchma
 
     Role-free models run once per modality set, on the first configuration with that set.
     """
-    names = tuple(dict.fromkeys(get_model_spec(m).name for m in (models or suite.models)))
-    roles = {m: is_role_aware(m) for m in names}
+    names = tuple(dict.fromkeys(suite.column(m) for m in (models or suite.models)))
+    roles = {m: is_role_aware(suite.base_model(m)) for m in names}
     runs = []
     for seed in suite.seeds:
         for split in suite.splits:
@@ -233,7 +289,8 @@ def plan_runs(suite: Suite, models: Sequence[str] | None = None) -> list[Benchma
                     if not roles[m] and (m, config.modality_set) in seen:
                         continue
                     seen.add((m, config.modality_set))
-                    runs.append(BenchmarkRun(suite.name, m, config, roles[m], split, seed))
+                    runs.append(BenchmarkRun(suite.name, m, config, roles[m], split, seed,
+                                             suite.variants.get(m)))
     return runs
 
 
@@ -242,7 +299,8 @@ class BenchmarkSettings:
     """Settings shared by the runs of one command.
 
     ``threads`` also sets models' ``n_jobs`` (unless given); ``train`` holds further
-    TrainConfig fields; ``model_config`` maps model names to config overrides.
+    TrainConfig fields; ``model_config`` maps model (or variant) names to config overrides;
+    ``variants`` are the suite's (:class:`~mspectmol.evaluation.benchmark_extras.Variant`).
     """
 
     epochs: int
@@ -252,6 +310,7 @@ class BenchmarkSettings:
     data: str | None = None
     train: dict[str, Any] = field(default_factory=dict)
     model_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variants: dict[str, Variant] = field(default_factory=dict)
 
 
 def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | None = None,
@@ -261,18 +320,23 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
     """Suite defaults, then explicit options (None: not given), then ``--set`` items.
 
     ``--set`` takes ``key=value`` for TrainConfig fields, ``model_config.key=value`` for
-    every model whose config has ``key``, and ``<model>.key=value`` for one model.
+    every model whose config has ``key``, and ``<model>.key=value`` for one model (or one
+    variant; a model's settings also reach its variants, beneath the variant's own).
     """
     s = BenchmarkSettings(
         epochs=suite.epochs if epochs is None else epochs,
         patience=suite.patience if patience is None else patience,
         max_train=suite.max_train if max_train is None else max_train,
         threads=threads, data=None if data is None else str(data), train=dict(suite.train),
-        model_config={m: dict(v) for m, v in suite.model_config.items()})
-    names = [get_model_spec(m).name for m in (models or suite.models)]
+        model_config={m: dict(v) for m, v in suite.model_config.items()},
+        variants=dict(suite.variants))
+    names = [suite.column(m) for m in (models or suite.models)]
     for item in overrides:
         key, value = parse_override(item)
         head, dot, rest = key.partition(".")
+        for name in suite.variants:  # variant names may hold dots (pa_ib-t_0.5)
+            if key.startswith(name + ".") and len(name) > len(head):
+                head, dot, rest = name, ".", key[len(name) + 1:]
         if not dot:
             if key in OWNED_FIELDS or key not in TrainConfig.__dataclass_fields__:
                 raise ConfigError(f"--set {key}: not a setting a benchmark can change; use a "
@@ -283,8 +347,9 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
             else:
                 s.train[key] = value
             continue
-        targets = ([m for m in names if rest in config_field_names(get_model_spec(m).config_cls)]
-                   if head == "model_config" else [get_model_spec(head).name])
+        targets = ([m for m in names if rest in config_field_names(
+                        get_model_spec(suite.base_model(m)).config_cls)]
+                   if head == "model_config" else [suite.column(head)])
         if not targets or not rest:
             raise ConfigError(f"--set {key}: none of the models {', '.join(names)} has a "
                               f"setting {rest!r}")
@@ -294,8 +359,14 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
 
 
 def model_overrides(model: str, settings: BenchmarkSettings) -> dict[str, Any]:
-    """The config overrides of ``model`` (``n_jobs`` from ``threads`` when unset)."""
+    """The config overrides of ``model`` (``n_jobs`` from ``threads`` when unset).
+
+    For a variant: its model's overrides, then the variant's config, then its own ``--set``.
+    """
     out = dict(settings.model_config.get(model, {}))
+    if (variant := settings.variants.get(model)) is not None:
+        out = {**settings.model_config.get(variant.model, {}), **variant.config, **out}
+        model = variant.model
     names = config_field_names(get_model_spec(model).config_cls)
     if settings.threads is not None and "n_jobs" in names and "n_jobs" not in out:
         out["n_jobs"] = settings.threads
@@ -305,15 +376,17 @@ def model_overrides(model: str, settings: BenchmarkSettings) -> dict[str, Any]:
 def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
                  out: str | os.PathLike[str]) -> TrainConfig:
     """The checked TrainConfig of ``run`` (its model config is built once as a check)."""
-    data = {**settings.train, "model": run.model, "primary": run.configuration.primary,
-            "auxiliary": list(run.configuration.auxiliary), "split": run.split,
+    data = {**settings.train, **(run.variant.train if run.variant else {}),
+            "model": run.registered, "primary": run.configuration.primary,
+            "auxiliary": list(run.configuration.auxiliary),
+            "split": run.split,
             "seed": run.seed, "epochs": settings.epochs, "patience": settings.patience,
             "max_train": settings.max_train, "threads": settings.threads, "out": str(out),
             "data": settings.data, "progress": False, "checkpoint_every": 0,
             "model_config": model_overrides(run.model, settings)}
     config = TrainConfig.from_dict(data, source=f"benchmark run {run.model} "
                                                 f"({run.identity()['config']})")
-    get_model_spec(run.model).make_config(config.model_config, primary=config.primary,
+    get_model_spec(run.registered).make_config(config.model_config, primary=config.primary,
                                           auxiliary=config.auxiliary, n_points=config.n_points,
                                           n_labels=N_LABELS)
     return config
@@ -379,12 +452,22 @@ class Job:
     key: str
 
 
+def suite_extra(suite: Suite) -> dict[str, Any] | None:
+    """What a suite adds to the settings hash: test conditions and measurements, if any."""
+    extra: dict[str, Any] = {}
+    if suite.conditions:
+        extra["conditions"] = {c.name: c.to_dict() for c in suite.conditions}
+    if suite.measure:
+        extra["measure"] = {"what": list(suite.measure),
+                            "heavy_atom_bins": [list(b) for b in suite.heavy_atom_bins]}
+    return extra or None
+
+
 def plan_jobs(suite: Suite, settings: BenchmarkSettings, out: str | os.PathLike[str],
               fingerprint: str, models: Sequence[str] | None = None) -> list[Job]:
     """Every run of the suite with its checked config and key (nothing is trained)."""
     jobs = []
-    extra = ({"conditions": {c.name: c.to_dict() for c in suite.conditions}}
-             if suite.conditions else None)
+    extra = suite_extra(suite)
     for run in plan_runs(suite, models):
         config = train_config(run, settings, Path(out) / "models")
         hash_ = settings_hash(config, fingerprint, extra)
@@ -394,16 +477,23 @@ def plan_jobs(suite: Suite, settings: BenchmarkSettings, out: str | os.PathLike[
 
 def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: str,
                on_row: Callable[[dict[str, Any]], None] = lambda row: None, *,
-               keep_models: bool = False, conditions: Sequence[Condition] = ()) -> list[str]:
+               keep_models: bool = False, conditions: Sequence[Condition] = (),
+               measure: Sequence[str] = (),
+               heavy_atom_bins: Sequence[tuple[int, int]] = ()) -> list[str]:
     """Train ``jobs`` in order on one loaded dataset, writing ``runs/<key>.json`` each.
 
     ``on_row`` receives each stored row. With ``conditions``, the trained model is also
-    evaluated on the test split under each of them (row field ``conditions``). A run's
+    evaluated on the test split under each of them (row field ``conditions``). With
+    ``measure`` ``["cost"]`` the row gets ``cost``: peak memory, seconds per epoch and one
+    epoch timed on each of ``heavy_atom_bins``
+    (:func:`~mspectmol.evaluation.benchmark_extras.heavy_atom_bin_times`). A run's
     saved model is deleted unless ``keep_models`` (the CNNs alone would take gigabytes);
     its logs and metrics stay. A run failing with an mspectmol error or a non-finite loss is
     logged and left for the next invocation; other errors stop the benchmark. Returns the
     failure messages.
     """
+    import torch
+
     from mspectmol.data.dataset import load_dataset
     from mspectmol.training.pipeline import run_training
 
@@ -412,10 +502,18 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
     first = jobs[0].config
     dataset = load_dataset(sorted({m for j in jobs for m in j.config.modalities}),
                            first.n_points, path=Path(first.data) if first.data else None)
+    for scheme in {j.config.split for j in jobs} - set(SPLITS):
+        add_derived_split(dataset, scheme)
     failures = []
     for i, job in enumerate(jobs, 1):
         try:
-            result = run_training(job.config, dataset=dataset)
+            monitor = (ResourceMonitor(cuda=job.config.device != "cpu"
+                                       and torch.cuda.is_available())
+                       if "cost" in measure else None)
+            with monitor or contextlib.nullcontext():
+                result = run_training(job.config, dataset=dataset)
+            bins = (heavy_atom_bin_times(result, dataset, job.config, heavy_atom_bins)
+                    if "cost" in measure else {})
         except (MspectmolError, FloatingPointError) as exc:
             failures.append(f"{job.key}: {exc}")
             log.error("[%d/%d] %s failed: %s", i, len(jobs), job.key, exc)
@@ -424,6 +522,8 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
                          dataset=fingerprint, out=out)
         if conditions:
             row["conditions"] = evaluate_run(result, dataset, job.config, conditions)
+        if monitor is not None:
+            row["cost"] = run_cost(monitor, result, bins)
         write_row(Path(out) / "runs", row, job.config.to_dict())
         if not keep_models:
             shutil.rmtree(result.run_dir / "model", ignore_errors=True)

@@ -12,6 +12,9 @@ cell is the same on every line with that set, as in the paper, where the three 3
 lines share the baselines' numbers. Role-aware models (PA-IB) are matched on the primary
 modality as well. A line with a test ``condition`` shows the rows' metrics under it
 (``row["conditions"][name]``; robustness suites, one line per configuration and condition).
+Columns may be model variants (their rows carry a ``title``); rows with a ``cost`` entry
+(the ``modalities`` suite) add the tables of
+:mod:`mspectmol.evaluation.benchmark_study` (cost by number of modalities, heavy-atom bins).
 
 This module imports neither torch nor the training code.
 """
@@ -31,6 +34,12 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.evaluation.benchmark_study import (
+    bin_time_table,
+    flat_cost,
+    modality_cost_table,
+    split_comparison_table,
+)
 from mspectmol.evaluation.robustness import condition_value, flat_conditions
 
 #: Columns of ``results.csv`` (one row per finished run), in order.
@@ -80,9 +89,10 @@ class TableLine:
     condition: str = ""
 
 
-def model_title(name: str) -> str:
-    """Column title of a model: the paper's name and the registry name."""
-    title = MODEL_TITLES.get(name)
+def model_title(name: str, titles: Mapping[str, str] | None = None) -> str:
+    """Column title of a model (or variant): the paper's name (or ``titles[name]``) and the
+    registry (or variant) name."""
+    title = (titles or {}).get(name) or MODEL_TITLES.get(name)
     return f"{title} (`{name}`)" if title else f"`{name}`"
 
 
@@ -144,7 +154,8 @@ def ranks(means: Sequence[float], digits: int = 3) -> list[int]:
 
 def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
                   models: Sequence[str], split: str, metric: str = "micro_f1", *,
-                  digits: int = 3, expected: int | None = None) -> str:
+                  digits: int = 3, expected: int | None = None,
+                  titles: Mapping[str, str] | None = None) -> str:
     """A Markdown table: ``lines`` x ``models``, cells = mean (std) of ``metric`` on ``split``.
 
     Parameters
@@ -161,10 +172,12 @@ def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
         Decimal places.
     expected
         Seeds per cell; cells with fewer finished seeds are marked ``†``.
+    titles
+        Column titles of variants (see :func:`model_title`).
     """
     first = ("Spectrum config.: test condition" if any(li.condition for li in lines)
              else "Spectrum config.")
-    header = f"| {first} | " + " | ".join(model_title(m) for m in models) + " |"
+    header = f"| {first} | " + " | ".join(model_title(m, titles) for m in models) + " |"
     out = [header, "|---|" + "---:|" * len(models)]
     for line in lines:
         values = [[condition_value(r, line.condition, metric)
@@ -182,7 +195,8 @@ def _device(row: Mapping[str, Any]) -> str:
     return str(settings.get("device", "cpu")) if isinstance(settings, Mapping) else "cpu"
 
 
-def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
+def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str],
+               titles: Mapping[str, str] | None = None) -> str:
     """Markdown table of training cost per model and device: runs, mean/total train time,
     epochs, size (a model trained on several devices gets a line for each)."""
     out = ["| Model | Device | Runs | Mean train time (s) | Total (h) | Mean epochs | "
@@ -190,7 +204,7 @@ def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
     for m in models:
         mine = [r for r in rows if r["model"] == m]
         if not mine:
-            out.append(f"| {model_title(m)} | – | 0 | – | – | – | – |")
+            out.append(f"| {model_title(m, titles)} | – | 0 | – | – | – | – |")
             continue
         for device in sorted({_device(r) for r in mine}):
             part = [r for r in mine if _device(r) == device]
@@ -198,8 +212,8 @@ def cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
             params = sorted({int(r["parameters"]) for r in part})
             size = (f"{params[0]:,}" if len(params) == 1 else f"{params[0]:,}–{params[-1]:,}")
             epochs = np.mean([float(r["epochs"]) for r in part])
-            out.append(f"| {model_title(m)} | {device} | {len(part)} | {np.mean(secs):.1f} | "
-                       f"{sum(secs) / 3600:.2f} | {epochs:.1f} | {size} |")
+            out.append(f"| {model_title(m, titles)} | {device} | {len(part)} | "
+                       f"{np.mean(secs):.1f} | {sum(secs) / 3600:.2f} | {epochs:.1f} | {size} |")
     return "\n".join(out)
 
 
@@ -218,12 +232,18 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], *, title: str,
                     splits: Sequence[str], settings: Mapping[str, Any],
                     metrics: Sequence[str] = ("micro_f1", "macro_f1"),
                     threshold: str = "0.5", expected: int | None = None,
-                    notes: Sequence[str] = ()) -> str:
+                    notes: Sequence[str] = (), titles: Mapping[str, str] | None = None
+                    ) -> str:
     """The whole ``table.md``: settings, one table per split and metric, the cost table.
 
     ``threshold`` ``"0.5"`` shows the metrics at threshold 0.5, ``"tuned"`` those at the
-    per-group thresholds tuned on the validation split.
+    per-group thresholds tuned on the validation split. ``titles`` name variant columns
+    (default: the ``title`` of their rows). Rows with a ``cost`` entry add the cost by
+    number of modalities per split and the heavy-atom bin times; the ``size`` split next to
+    another adds their side-by-side table (Table 11).
     """
+    titles = {**{str(r["model"]): str(r["title"]) for r in rows if r.get("title")},
+              **(titles or {})}
     if threshold not in ("0.5", "tuned"):
         raise MspectmolError(f"threshold must be '0.5' or 'tuned', got {threshold!r}")
     suffix = "" if threshold == "0.5" else "_tuned"
@@ -239,8 +259,21 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], *, title: str,
         for metric in metrics:
             parts += [f"## {split.capitalize()} split: test {METRICS.get(metric, metric)}", "",
                       results_table(rows, lines, models, split, metric + suffix,
-                                    expected=expected), ""]
-    parts += ["## Training cost (all splits and seeds)", "", cost_table(rows, models), ""]
+                                    expected=expected, titles=titles), ""]
+    if "size" in splits and len(splits) > 1:
+        order = ["size", *(s for s in splits if s != "size")]
+        parts += [f"## Stress test: test micro-F1 on the largest molecules and on the "
+                  f"{order[1]} split", "",
+                  split_comparison_table(rows, lines, models, order, "micro_f1" + suffix,
+                                         titles), ""]
+    if any(isinstance(r.get("cost"), Mapping) for r in rows):
+        for split in splits:
+            parts += [f"## {split.capitalize()} split: cost and test micro-F1 by number of "
+                      "modalities", "", modality_cost_table(rows, models, split, titles), ""]
+        parts += ["## Training time by heavy-atom count (one epoch, equal molecules per bin)",
+                  "", bin_time_table(rows, models, titles), ""]
+    parts += ["## Training cost (all splits and seeds)", "", cost_table(rows, models, titles),
+              ""]
     return "\n".join(parts)
 
 
@@ -254,11 +287,13 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -
     """Write ``rows`` with the columns :data:`ROW_FIELDS` (missing values empty).
 
     Rows with test conditions add a column ``<condition>:<metric>`` for each of their
-    condition metrics, after those.
+    condition metrics, after those; rows with a ``cost`` add ``cost:<measure>`` and
+    ``cost:bin:<low-high>:<measure>`` columns.
     """
     p = Path(path)
-    flat = [{**row, **flat_conditions(row)} for row in rows]
-    extra = list(dict.fromkeys(k for row in flat for k in flat_conditions(row)))
+    flat = [{**row, **flat_conditions(row), **flat_cost(row)} for row in rows]
+    extra = list(dict.fromkeys(k for row in rows for k in (*flat_conditions(row),
+                                                           *flat_cost(row))))
     fields = (*ROW_FIELDS, *extra)
     with p.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")

@@ -7,9 +7,14 @@ A :class:`Condition` perturbs a test :class:`~mspectmol.training.data.SplitData`
   paper's appendix R). Rows without the modality stay zero.
 - ``mask``: the listed modalities hidden, i.e. zeroed and marked unavailable, as for a
   sample without those spectra (the paper's appendix J).
+- ``shift``: every spectrum of every modality shifted by a whole number of points drawn
+  uniformly from ``[-shift, shift]`` per spectrum
+  (:func:`mspectmol.spectra.augmentation.horizontal_shift`, edges continued flat): the
+  calibration drift that appendix Q's shift augmentation is meant to absorb.
 
 A benchmark suite names its conditions in JSON as ``"conditions": {name: spec}`` with a spec
-``{}`` (unchanged), ``{"noise": 0.05}``, ``{"mask": ["c_nmr"]}`` or both keys.
+``{}`` (unchanged), ``{"noise": 0.05}``, ``{"mask": ["c_nmr"]}``, ``{"shift": 5}`` or
+several keys (applied as masks, then shift, then noise).
 :func:`evaluate_conditions` evaluates a trained model under each condition with the run's
 stored calibration; the noise of a condition is drawn from a generator seeded by the run's
 seed and the condition's name (:func:`condition_rng`), so a rerun gives the same numbers.
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.spectra.augmentation import gaussian_noise
+from mspectmol.spectra.augmentation import gaussian_noise, horizontal_shift
 from mspectmol.spectra.modalities import get_modality
 
 if TYPE_CHECKING:
@@ -37,21 +42,23 @@ if TYPE_CHECKING:
 #: Metrics stored per condition (row field name: report key), at 0.5 and tuned thresholds.
 CONDITION_METRICS = {"micro_f1": "micro_f1", "macro_f1": "macro_f1",
                      "exact_match": "subset_accuracy", "fgsim": "fgsim_mean"}
-_SPEC_KEYS = ("noise", "mask")
+_SPEC_KEYS = ("noise", "mask", "shift")
 
 
 @dataclass(frozen=True)
 class Condition:
-    """A named test-time condition: noise level (fraction of each row's max) and masks."""
+    """A named test-time condition: noise level (fraction of each row's max), masks and
+    the largest random shift in points."""
 
     name: str
     noise: float = 0.0
     mask: tuple[str, ...] = ()
+    shift: int = 0
 
     @property
     def is_clean(self) -> bool:
         """True when the condition leaves the data unchanged."""
-        return self.noise == 0.0 and not self.mask
+        return self.noise == 0.0 and not self.mask and not self.shift
 
     def title(self) -> str:
         """Table text: ``unperturbed``, ``σ = 0.05 × max``, ``without 13C-NMR`` or both."""
@@ -63,6 +70,8 @@ class Condition:
             parts.append(f"σ = {level} × max")
         if self.mask:
             parts.append("without " + ", ".join(MODALITY_TEXT.get(m, m) for m in self.mask))
+        if self.shift:
+            parts.append(f"shift ≤ {self.shift} points")
         return "; ".join(parts) if parts else "unperturbed"
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +81,8 @@ class Condition:
             out["noise"] = self.noise
         if self.mask:
             out["mask"] = list(self.mask)
+        if self.shift:
+            out["shift"] = self.shift
         return out
 
     def applies_to(self, modalities: Sequence[str]) -> bool:
@@ -98,7 +109,11 @@ class Condition:
             raise ConfigError(f"{where}: bad mask ({exc})") from None
         if len(set(names)) != len(names):
             raise ConfigError(f"{where}: mask lists a modality twice")
-        return cls(str(name), float(noise), names)
+        shift = spec.get("shift", 0)
+        if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
+            raise ConfigError(f"{where}: shift must be a whole number of points >= 0, got "
+                              f"{shift!r}")
+        return cls(str(name), float(noise), names, int(shift))
 
 
 def parse_conditions(data: Mapping[str, Any] | None, source: str = "suite"
@@ -153,6 +168,23 @@ def add_noise(data: SplitData, sigma_fraction: float, rng: np.random.Generator
                      {m: a.copy() for m, a in data.available.items()})
 
 
+def shift_spectra(data: SplitData, max_shift: int, rng: np.random.Generator) -> SplitData:
+    """A copy of ``data`` with every spectrum shifted by up to ``max_shift`` points.
+
+    Shifts are drawn per row, modality by modality in input order; unavailable rows stay
+    zero.
+    """
+    from mspectmol.training.data import SplitData
+
+    spectra = {}
+    for m, x in data.spectra.items():
+        moved = horizontal_shift(x, rng, max_shift) if x.size else x.copy()
+        moved[~data.available[m]] = 0.0
+        spectra[m] = moved
+    return SplitData(data.ids.copy(), data.labels.copy(), spectra,
+                     {m: a.copy() for m, a in data.available.items()})
+
+
 def mask_modalities(data: SplitData, modalities: Sequence[str]) -> SplitData:
     """A copy of ``data`` with ``modalities`` zeroed and marked unavailable in every row.
 
@@ -175,8 +207,10 @@ def mask_modalities(data: SplitData, modalities: Sequence[str]) -> SplitData:
 
 
 def apply_condition(data: SplitData, condition: Condition, seed: int) -> SplitData:
-    """``data`` under ``condition`` (masks first, then noise), a new object."""
+    """``data`` under ``condition`` (masks first, then shift, then noise), a new object."""
     out = mask_modalities(data, condition.mask)
+    if condition.shift:
+        out = shift_spectra(out, condition.shift, condition_rng(seed, condition.name + ":shift"))
     if condition.noise:
         out = add_noise(out, condition.noise, condition_rng(seed, condition.name))
     return out

@@ -29,6 +29,8 @@ from mspectmol.spectra.modalities import get_modality
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SPLITS = ("random", "scaffold")
+#: Split schemes computed when the dataset is loaded (the size split of appendix K).
+DERIVED_SPLITS = ("size",)
 #: Settings that may differ when a run is resumed (speed, output and bookkeeping only).
 RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", "out",
                    "devices")
@@ -132,8 +134,9 @@ class TrainConfig:
             raise ConfigError(f"bad modality: {exc}") from None
         if len(set(self.modalities)) != len(self.modalities):
             raise ConfigError(f"modalities must be distinct, got {list(self.modalities)}")
-        if self.split not in SPLITS:
-            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.split not in (*SPLITS, *DERIVED_SPLITS):
+            raise ConfigError(f"split must be one of {', '.join((*SPLITS, *DERIVED_SPLITS))}, "
+                              f"got {self.split!r}")
         for key, low in (("seed", 0), ("epochs", 1), ("patience", 1), ("batch_size", 1),
                          ("n_points", 16), ("eval_batch_size", 1), ("devices", 1)):
             if getattr(self, key) < low:

@@ -1,0 +1,252 @@
+"""Model variants, derived splits and cost measurements of the study suites.
+
+The suites ``augment`` (appendix Q, Fig. 10a), ``stress`` (appendix K, Table 11),
+``ablation`` (Fig. 11, Table 10, appendix L) and ``modalities`` (Tables 6, 7 and 9) need,
+beyond :mod:`mspectmol.evaluation.benchmark`:
+
+- **Variants**: a named column that trains a registered model with its own config and
+  training settings (``"pa_ib-no_mi2": {"model": "pa_ib", "config": {"alpha": 0}}``); its
+  name is the row's ``model`` and part of the run key (:class:`Variant`).
+- **Derived splits**: schemes computed from the dataset instead of stored in its index;
+  ``size`` is :func:`mspectmol.data.splits.size_split` (:func:`add_derived_split`).
+- **Cost** (``"measure": ["cost"]``): peak resident memory of the process during a run,
+  sampled every 20 ms by :class:`ResourceMonitor` (plus the CUDA allocator's peak on a GPU),
+  training seconds per epoch, and the time of one training epoch over an equal number of
+  training molecules from each heavy-atom bin (:func:`heavy_atom_bin_times`; Table 9).
+
+Their tables and figures are in :mod:`mspectmol.evaluation.benchmark_study`.
+This module imports neither torch nor matplotlib at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mspectmol.data.splits import SIZE_SPLIT_SEED
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.training.config import DERIVED_SPLITS
+
+#: What a suite's ``measure`` list may name.
+MEASURES = ("cost",)
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+#: Variant group drawn as a reference line in every panel of a figure, not as bars.
+REFERENCE_GROUP = "reference"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A table column training registered ``model`` with ``config`` and ``train`` settings.
+
+    ``config`` overrides the model config (over the suite's ``model_config`` of ``model``);
+    ``train`` overrides TrainConfig fields (over the suite's ``train``), e.g. ``augment``.
+    ``group`` names the study it belongs to (a panel of the figure), ``title`` its column.
+    """
+
+    name: str
+    model: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    title: str = ""
+    group: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What identifies the variant's result (its title is display only)."""
+        return {"model": self.model, "config": dict(self.config), "train": dict(self.train)}
+
+
+def parse_variants(data: Mapping[str, Any] | None, source: str, *, forbidden: Sequence[str],
+                   train_fields: Sequence[str]) -> dict[str, Variant]:
+    """The ``variants`` object of a suite: name -> ``{model, config, train, title, group}``.
+
+    Names are a-z, 0-9, ``_``, ``.`` and ``-`` without ``__`` (they enter run keys) and must
+    not be a registered model's name; ``train`` keys must be TrainConfig fields outside
+    ``forbidden``.
+    """
+    from mspectmol.models.registry import available_models, get_model_spec
+
+    if not data:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: variants must be an object name -> variant")
+    out = {}
+    for name, spec in data.items():
+        where = f"{source}: variant {name!r}"
+        if not _NAME.fullmatch(str(name)) or "__" in str(name) or name in available_models():
+            raise ConfigError(f"{where}: a variant name is a-z, 0-9, _, . and - without '__', "
+                              "and not a registered model's name")
+        if not isinstance(spec, Mapping) or "model" not in spec or set(spec) - {
+                "model", "config", "train", "title", "group"}:
+            raise ConfigError(f"{where}: expected an object with model and optionally config, "
+                              f"train, title, group; got {spec!r}")
+        config, train = spec.get("config", {}), spec.get("train", {})
+        if not isinstance(config, Mapping) or not isinstance(train, Mapping):
+            raise ConfigError(f"{where}: config and train must be objects")
+        if bad := [k for k in train if k in forbidden or k not in train_fields]:
+            raise ConfigError(f"{where}: train: {', '.join(bad)} cannot be set there")
+        try:
+            model = get_model_spec(str(spec["model"])).name
+        except MspectmolError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        out[str(name)] = Variant(str(name), model, dict(config), dict(train),
+                                 str(spec.get("title", "")), str(spec.get("group", "")))
+    return out
+
+
+def add_derived_split(dataset: Any, scheme: str) -> None:
+    """Add split ``scheme`` of :data:`DERIVED_SPLITS` to a loaded dataset (once).
+
+    Raises
+    ------
+    MspectmolError
+        For a scheme that is neither stored nor derived, or a dataset it cannot be made for.
+    """
+    if scheme in dataset.splits:
+        return
+    if scheme != "size":
+        raise MspectmolError(f"unknown split {scheme!r}; known: "
+                             f"{', '.join((*dataset.splits, *DERIVED_SPLITS))}")
+    from mspectmol.data.splits import size_split
+
+    dataset.splits["size"] = size_split(dataset.heavy_atoms, SIZE_SPLIT_SEED)
+
+
+def _rss_bytes() -> int | None:
+    """Resident set size of this process (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ResourceMonitor:
+    """Peak resident memory of this process while the ``with`` block runs.
+
+    A daemon thread samples the RSS every ``interval`` seconds; :attr:`peak_mb` is the
+    highest sample and :attr:`increase_mb` its excess over the RSS at entry (what the run
+    itself needed; the dataset loaded before it is in the peak, not in the increase). On
+    CUDA the allocator's peak during the block is :attr:`cuda_peak_mb`.
+    """
+
+    def __init__(self, interval: float = 0.02, cuda: bool = False) -> None:
+        self.interval, self.cuda = interval, cuda
+        self.start = self.peak = 0
+        self.cuda_peak_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes() or 0)
+
+    def __enter__(self) -> ResourceMonitor:
+        self.start = self.peak = _rss_bytes() or 0
+        if self.cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, _rss_bytes() or 0)
+        if self.cuda:
+            import torch
+
+            self.cuda_peak_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 2**20
+
+    @property
+    def increase_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def bin_label(low: int, high: int) -> str:
+    """``"10-12"`` for a heavy-atom bin."""
+    return f"{low}-{high}"
+
+
+def heavy_atom_bin_times(result: Any, dataset: Any, config: Any,
+                         bins: Sequence[tuple[int, int]], per_bin: int = 256
+                         ) -> dict[str, dict[str, float]]:
+    """Seconds of one training epoch over ``n`` training molecules of each heavy-atom bin.
+
+    ``n`` is the smallest of ``per_bin`` and the bins' counts among the molecules of the
+    run's training split (all of them, not only the run's ``max_train`` subset), so every
+    bin trains on as many molecules (drawn with the run's seed). Each bin starts from a copy
+    of the trained model with a fresh Adam optimiser (the run's learning rate, batch size,
+    augmentation and modality dropout); the trained model itself is not changed. One
+    untimed epoch on the first bin warms the allocator up first (otherwise the first bin
+    timed pays for it). Classical models (one-step fits) and bins without training
+    molecules give no entry.
+    """
+    import copy
+
+    import torch
+
+    from mspectmol.spectra.augmentation import Augmenter
+    from mspectmol.training.data import split_data
+    from mspectmol.training.evaluate import is_neural
+    from mspectmol.training.trainer import torch_threads, train_epoch
+
+    if not bins or not is_neural(result.train.model):
+        return {}
+    train = split_data(dataset, config.modalities, config.split, "train")
+    position = {k: i for i, k in enumerate(dataset.ids)}
+    atoms = np.asarray([dataset.heavy_atoms[position[k]] for k in train.ids])
+    members = {bin_label(lo, hi): np.flatnonzero((atoms >= lo) & (atoms <= hi))
+               for lo, hi in bins}
+    members = {k: v for k, v in members.items() if v.size}
+    if not members:
+        return {}
+    n = min(per_bin, *(v.size for v in members.values()))
+    rng = np.random.default_rng(config.seed)
+    augmenter = Augmenter(config.augment)
+    parts = {label: train.subset(np.sort(rng.choice(rows, size=n, replace=False)))
+             for label, rows in members.items()}
+
+    def epoch_seconds(part: Any) -> float:
+        model = copy.deepcopy(result.train.model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        start = time.perf_counter()
+        train_epoch(model, optimizer, part, config, 1, augmenter)
+        return time.perf_counter() - start
+
+    out = {}
+    with torch_threads(config.threads):
+        epoch_seconds(next(iter(parts.values())))  # warm-up, not recorded
+        for label, rows in members.items():
+            seconds = epoch_seconds(parts[label])
+            out[label] = {"molecules": int(n), "seconds": seconds,
+                          "seconds_per_1000": 1000.0 * seconds / n,
+                          "mean_heavy_atoms": float(atoms[rows].mean())}
+    return out
+
+
+def run_cost(monitor: ResourceMonitor, result: Any, bins: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``cost`` entry of a row: memory, seconds per epoch and the bin times."""
+    training = result.metrics["training"]
+    epochs = max(int(training["epochs_run"]), 1)
+    out: dict[str, Any] = {"peak_rss_mb": round(monitor.peak_mb, 1),
+                           "rss_increase_mb": round(monitor.increase_mb, 1),
+                           "seconds_per_epoch": float(training["seconds"]) / epochs}
+    if monitor.cuda_peak_mb is not None:
+        out["cuda_peak_mb"] = round(monitor.cuda_peak_mb, 1)
+    if bins:
+        out["bins"] = dict(bins)
+    return out
