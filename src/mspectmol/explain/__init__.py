@@ -4,7 +4,9 @@
 grids and finds the spectral regions behind a prediction; :mod:`~mspectmol.explain.coerror`
 counts functional groups that are mispredicted together (the paper's appendix P);
 :mod:`~mspectmol.explain.plots` and :mod:`~mspectmol.explain.molecule` draw spectra with their
-importance, the predicted groups and the molecule with those groups highlighted.
+importance, the predicted groups and the molecule with those groups highlighted;
+:mod:`~mspectmol.explain.onevsall` trains one gated binary model per group on the joined
+spectra (appendix O) and :mod:`~mspectmol.explain.report` builds ``docs/interpretability.md``.
 """
 
 from mspectmol.explain.coerror import coerror_matrix, plot_coerror, top_pairs
@@ -21,6 +23,7 @@ from mspectmol.explain.importance import (
     top_regions,
 )
 from mspectmol.explain.molecule import draw_molecule, group_atoms
+from mspectmol.explain.onevsall import OneVsAllConfig, train_one_vs_all
 from mspectmol.explain.plots import plot_group_importance, plot_spectra_importance, save_figure
 
 __all__ = [
@@ -28,4 +31,5 @@ __all__ = [
     "coerror_matrix", "draw_molecule", "gate_importance", "group_atoms", "group_attribution",
     "group_importance", "importance_from_gates", "plot_coerror", "plot_group_importance",
     "plot_spectra_importance", "run_with_gates", "save_figure", "top_pairs", "top_regions",
+    "OneVsAllConfig", "train_one_vs_all",
 ]
