@@ -1,0 +1,251 @@
+"""``mspectmol elucidate``: ranked candidate structures from measured spectra.
+
+De-novo mode (no candidates): the structure decoder generates the top ``k`` valid, canonical,
+distinct SMILES by beam search, conditioned on the formula when given (and filtered to it).
+Ranking mode (``--candidates FILE`` and/or ``--library``): the given structures, or every
+embedded-dataset molecule of the formula, are ranked by decoder likelihood, functional-group
+agreement and distance to their simulated spectra (library molecules: the dataset's; others:
+simulated with GFN2-xTB + CSP5 on demand and cached, unless ``--no-simulate``).
+Prints the ranked list and writes ``structures.csv``, ``structures.json`` and
+``structures.svg`` (the top structures drawn) to the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("mspectmol.elucidate")
+
+FILE_MODALITIES = {"ir": "--ir", "h_nmr": "--h-nmr", "c_nmr": "--c-nmr"}
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser(
+        "elucidate", parents=parents,
+        help="propose or rank candidate structures (SMILES) from spectra",
+        description="Generate candidate structures from IR (required) and 1H/13C-NMR spectra "
+                    "with the structure decoder (appendix S.2), optionally conditioned on "
+                    "the molecular formula, or rank given candidates (a SMILES file, or "
+                    "every embedded-dataset molecule of the formula) by how well they "
+                    "explain the spectra.",
+    )
+    files = p.add_argument_group("spectrum files")
+    for m, opt in FILE_MODALITIES.items():
+        files.add_argument(opt, dest=f"file_{m}", type=Path, default=None, metavar="FILE",
+                           help=f"{m.replace('_', ' ')} spectrum file"
+                                + (" (required)" if m == "ir" else ""))
+    p.add_argument("--formula", default=None,
+                   help="molecular formula (e.g. C9H8O4): conditions the decoder, filters "
+                        "generated structures and selects library candidates")
+    p.add_argument("--candidates", type=Path, default=None, metavar="FILE",
+                   help="candidate structures to rank: one SMILES per line (an optional "
+                        "name after whitespace; # starts a comment)")
+    p.add_argument("--library", action="store_true",
+                   help="rank every embedded-dataset molecule of --formula as a candidate")
+    p.add_argument("--no-simulate", action="store_true",
+                   help="do not simulate spectra of candidates outside the library (the "
+                        "spectral term is then left out for all candidates)")
+    p.add_argument("-k", type=int, default=10, help="structures reported (default 10)")
+    p.add_argument("--beam-width", type=int, default=None,
+                   help="beam width of de-novo generation (default 2k with a formula, else k)")
+    p.add_argument("--weights", type=float, nargs=3, default=None,
+                   metavar=("LL", "FG", "SPEC"),
+                   help="ranking weights of decoder log-likelihood, functional-group "
+                        "agreement and spectral similarity (default: the model's, chosen on "
+                        "validation)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="structure model folder (default: the packaged one)")
+    p.add_argument("--draw", type=int, default=6, help="structures drawn (default 6)")
+    p.add_argument("-o", "--output", type=Path, default=Path("elucidation"), metavar="OUTDIR",
+                   help="output folder (default: elucidation)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.set_defaults(run=run)
+
+
+def read_candidates(path: Path) -> list[tuple[str, str]]:
+    """``(smiles, name)`` pairs of a candidate file.
+
+    Raises
+    ------
+    MspectmolError
+        A missing or empty file, or an invalid SMILES (naming the file and line).
+    """
+    from mspectmol.errors import MspectmolError
+    from mspectmol.structure.tokens import canonical
+
+    if not path.is_file():
+        raise MspectmolError(f"{path}: candidate file not found")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        smiles, _, name = text.partition(" ")
+        if canonical(smiles) is None:
+            raise MspectmolError(f"{path}, line {n}: invalid SMILES {smiles!r}")
+        out.append((smiles, name.strip() or f"line {n}"))
+    if not out:
+        raise MspectmolError(f"{path}: no candidate SMILES")
+    return out
+
+
+def _observed(args: argparse.Namespace, meta: Any, modalities: tuple[str, ...]) -> Any:
+    from mspectmol.errors import MspectmolError
+    from mspectmol.predict.pipeline import load_sample
+    from mspectmol.predict.samples import SampleSpec
+
+    files = {m: getattr(args, f"file_{m}") for m in FILE_MODALITIES
+             if getattr(args, f"file_{m}") is not None}
+    if "ir" not in files:
+        raise MspectmolError("elucidate needs an IR spectrum (--ir FILE): it is the PA-IB "
+                             "model's primary spectrum")
+    sample = load_sample(meta, SampleSpec("sample", files, None))
+    return ({m: sample.spectra[m] for m in modalities},
+            [sample.available[m] for m in modalities])
+
+
+def _library_spectra(formula: str | None, extra: list[str], grids: dict[str, Any]
+                     ) -> tuple[dict[str, Any], list[str]]:
+    """Embedded-dataset molecules of ``formula`` and the dataset's simulated spectra of those
+    and of any ``extra`` candidate found in the dataset (only those rows are broadened)."""
+    import pyarrow.parquet as pq
+
+    from mspectmol.data.dataset import EMBEDDED_DIR
+    from mspectmol.structure.library import embedded_spectra
+    from mspectmol.structure.tokens import canonical, same_formula, smiles_formula
+
+    index = pq.read_table(EMBEDDED_DIR / "index.parquet", columns=["id", "smiles"])
+    wanted = {c for c in (canonical(s) for s in extra) if c is not None}
+    of_formula, rows = [], {}
+    for mol_id, smi in zip(index.column("id").to_pylist(), index.column("smiles").to_pylist(),
+                           strict=True):
+        c = canonical(smi)
+        if c is None:
+            continue
+        f = smiles_formula(c) if formula is not None else None
+        if f is not None and same_formula(f, formula):
+            of_formula.append(c)
+            rows.setdefault(mol_id, c)
+        elif c in wanted:
+            rows.setdefault(mol_id, c)
+    spectra = embedded_spectra(list(rows), grids)
+    library = {rows[i]: spectra[i] for i in spectra}
+    return library, list(dict.fromkeys(of_formula))
+
+
+def _draw(path: Path, rows: list[dict[str, Any]], n: int) -> None:
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(r["smiles"]) for r in rows[:n]]
+    legends = [f"{r['rank']}. score {r['score']:.2f}" for r in rows[:n]]
+    if mols:
+        svg = Draw.MolsToGridImage(mols, molsPerRow=3, subImgSize=(260, 220),
+                                   legends=legends, useSVG=True)
+        path.write_text(svg, encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from mspectmol.errors import MspectmolError
+    from mspectmol.models.io import load_model
+    from mspectmol.predict.common import model_grid
+    from mspectmol.structure.elucidation import Elucidator
+    from mspectmol.structure.io import load_structure_model
+    from mspectmol.structure.pipeline import check_encoder
+    from mspectmol.structure.pretrained import structure_model_path
+    from mspectmol.structure.ranking import RankWeights, SimulatedSpectra
+    from mspectmol.structure.tokens import formula_counts, same_formula, smiles_formula
+    from mspectmol.training.pipeline import find_model
+
+    if args.k < 1 or args.draw < 0 or (args.beam_width or 1) < 1 or args.threads < 1:
+        raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")
+    if args.formula is not None:
+        formula_counts(args.formula)
+    if args.library and args.formula is None:
+        raise MspectmolError("--library needs --formula (library candidates share it)")
+    torch.set_num_threads(args.threads)
+    of_formula_text = f" of formula {args.formula}" if args.formula else ""
+    path = structure_model_path(args.model)
+    decoder, vocab, smeta = load_structure_model(path)
+    enc_path = find_model((smeta.encoder or {}).get("model"))
+    encoder, emeta = load_model(enc_path)
+    check_encoder(smeta.encoder, emeta.content_hash, str(path))
+    eluc = Elucidator(decoder, vocab, smeta, encoder)
+    mods = tuple(smeta.modalities)
+    observed, available = _observed(args, emeta, mods)
+    avail = np.asarray(available, dtype=bool)
+    batch = {m: observed[m][None] for m in mods}
+    feats = eluc.features(batch)
+    probs = eluc.group_probabilities(batch, avail[None])[0]
+    candidates: list[tuple[str, str]] = []
+    if args.candidates is not None:
+        candidates += read_candidates(args.candidates)
+        if args.formula is not None:
+            keep = [(c, n) for c, n in candidates
+                    if same_formula(smiles_formula(c) or "", args.formula)]
+            for c, n in candidates:
+                if (c, n) not in keep:
+                    log.warning("dropping candidate %s (%s): its formula %s is not %s", n, c,
+                                smiles_formula(c), args.formula)
+            candidates = keep
+    ranking = bool(candidates) or args.library
+    if ranking:
+        grids = {m: model_grid(emeta, m) for m in mods}
+        library, of_formula = _library_spectra(args.formula if args.library else None,
+                                               [c for c, _ in candidates], grids)
+        candidates += [(c, "library") for c in of_formula]
+        if not candidates:
+            raise MspectmolError(f"the embedded dataset has no molecule of formula "
+                                 f"{args.formula}")
+        sim = SimulatedSpectra(grids, library,
+                               simulate=not args.no_simulate)
+        weights = (RankWeights(*args.weights) if args.weights else
+                   RankWeights(**smeta.training.get("ranking_weights", {})))
+        ranked = eluc.rank(observed, avail, args.formula, [c for c, _ in candidates],
+                           sources=[s for _, s in candidates], simulated=sim,
+                           weights=weights, features=feats[0], probabilities=probs)
+        if ranked[0].spec is None:
+            log.warning("spectral term left out: some candidates have no simulated spectra")
+        rows = [{"rank": i + 1, "smiles": r.smiles, "score": r.score, "ll": r.ll, "fg": r.fg,
+                 "spec": r.spec, "source": r.source} for i, r in enumerate(ranked[:args.k])]
+    else:
+        width = args.beam_width or (2 * args.k if args.formula else args.k)
+        res = eluc.generate(feats, avail[None], [args.formula], k=args.k, beam_width=width)[0]
+        if not res.smiles:
+            raise MspectmolError(f"no valid structure{of_formula_text} among "
+                                 f"{res.n_hypotheses} beam hypotheses; try a larger "
+                                 "--beam-width")
+        rows = [{"rank": i + 1, "smiles": s, "score": sc, "ll": sc, "fg": None, "spec": None,
+                 "source": "generated"} for i, (s, sc) in enumerate(zip(res.smiles, res.scores,
+                                                                        strict=True))]
+    mode = "ranking" if ranking else "de novo"
+    print(f"{mode}: {len(rows)} structure(s){of_formula_text}")
+    print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  smiles (source)")
+    for r in rows:
+        cells = [f"{r[k]:>{w}.{d}f}" if r[k] is not None else f"{'-':>{w}}"
+                 for k, w, d in (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3))]
+        print(f"  {r['rank']:>4}  {'  '.join(cells)}  {r['smiles']} ({r['source']})")
+    args.output.mkdir(parents=True, exist_ok=True)
+    import csv
+
+    with (args.output / "structures.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    doc = {"mode": mode, "formula": args.formula,
+           "spectra": [m for m, a in zip(mods, available, strict=True) if a],
+           "model": str(path), "structures": rows}
+    (args.output / "structures.json").write_text(json.dumps(doc, indent=1) + "\n",
+                                                  encoding="utf-8")
+    _draw(args.output / "structures.svg", rows, args.draw)
+    print(f"wrote structures.csv, structures.json and structures.svg to {args.output}")
+    return 0

@@ -1,0 +1,183 @@
+"""Spectra -> ranked structures: de-novo generation and candidate ranking in one object.
+
+:class:`Elucidator` holds the structure decoder, its vocabulary and (for PA-IB memories)
+the frozen PA-IB model whose features it reads; the same PA-IB model predicts the
+functional groups used by the ranking's ``fg`` term.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mspectmol.errors import MspectmolError
+from mspectmol.structure.beam import BeamResult, generate
+from mspectmol.structure.ranking import (
+    RankWeights,
+    SimulatedSpectra,
+    combine,
+    fg_agreement,
+    rank_order,
+    spectral_distance,
+)
+from mspectmol.structure.tokens import canonical, formula_vector
+
+
+@dataclass
+class RankedCandidate:
+    """One ranked structure with its score and terms (None: term not used)."""
+
+    smiles: str
+    score: float
+    ll: float | None
+    fg: float | None
+    spec: float | None
+    source: str
+
+
+class Elucidator:
+    """See the module docstring.
+
+    Parameters
+    ----------
+    decoder, vocab, meta
+        From :func:`~mspectmol.structure.io.load_structure_model`.
+    encoder
+        The PA-IB model (needed for ``pa_ib``/``ungated`` memories and for the ``fg`` term).
+    """
+
+    def __init__(self, decoder: Any, vocab: Any, meta: Any, encoder: Any) -> None:
+        self.decoder, self.vocab, self.meta, self.encoder = decoder, vocab, meta, encoder
+        self.modalities = tuple(meta.modalities)
+        cfg = decoder.config
+        if len(self.modalities) != cfg.n_modalities:
+            raise MspectmolError("structure model: modalities do not match its config")
+
+    def features(self, spectra: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Memory features of ``{modality: (n, n_points)}`` spectra (zeros where missing)."""
+        from mspectmol.structure.memory import memory_features
+
+        cfg = self.decoder.config
+        return memory_features(cfg.memory, spectra, self.modalities, encoder=self.encoder,
+                               pool=cfg.pool, patch=cfg.patch, readout=cfg.readout)
+
+    @torch.no_grad()
+    def group_probabilities(self, spectra: Mapping[str, np.ndarray],
+                            available: np.ndarray) -> np.ndarray:
+        """PA-IB functional-group probabilities ``(n, 37)`` for the given spectra."""
+        if self.encoder is None:
+            raise MspectmolError("functional-group agreement needs the PA-IB model")
+        self.encoder.eval()
+        mods = self.encoder.config.modalities
+        x = {m: torch.as_tensor(np.asarray(spectra[m], dtype=np.float32)) for m in mods}
+        av = {m: torch.as_tensor(available[:, self.modalities.index(m)]) for m in mods}
+        return torch.sigmoid(self.encoder(x, av).logits).numpy()
+
+    def generate(self, features: np.ndarray, available: np.ndarray,
+                 formulas: Sequence[str | None], k: int = 10,
+                 beam_width: int | None = None) -> list[BeamResult]:
+        """Top-``k`` valid, canonical, distinct structures per molecule (beam search)."""
+        return generate(self.decoder, self.vocab, features, available, formulas, k=k,
+                        beam_width=beam_width)
+
+    @torch.no_grad()
+    def log_likelihood(self, features: np.ndarray, available: np.ndarray,
+                       formula: str | None, candidates: Sequence[str],
+                       batch_size: int = 128) -> np.ndarray:
+        """Decoder log-probability of each candidate's canonical SMILES for one molecule.
+
+        ``features`` ``(n_modalities, n_tokens, n_features)`` and ``available``
+        ``(n_modalities,)`` describe the one molecule; a candidate whose SMILES holds a token
+        outside the vocabulary or exceeds ``max_len`` gets ``-inf``.
+        """
+        from mspectmol.structure.decoder import sequence_log_likelihood
+        from mspectmol.structure.training import pad_batch
+
+        self.decoder.eval()
+        out = np.full(len(candidates), -np.inf)
+        encoded: list[tuple[int, list[int]]] = []
+        for i, smi in enumerate(candidates):
+            ids = self.vocab.encode(smi)
+            if self.vocab.unk not in ids and len(ids) <= self.decoder.config.max_len:
+                encoded.append((i, ids))
+        fvec = torch.as_tensor(formula_vector(formula))[None]
+        feats = torch.as_tensor(features)[None]
+        avail = torch.as_tensor(available)[None]
+        for start in range(0, len(encoded), batch_size):
+            part = encoded[start:start + batch_size]
+            tokens = pad_batch([ids for _, ids in part])
+            n = len(part)
+            ll = sequence_log_likelihood(self.decoder, tokens, feats.expand(n, -1, -1, -1),
+                                         avail.expand(n, -1), fvec.expand(n, -1))
+            out[[i for i, _ in part]] = ll.numpy()
+        return out
+
+    def rank(self, observed: Mapping[str, np.ndarray], available: np.ndarray,
+             formula: str | None, candidates: Sequence[str], *,
+             sources: Sequence[str] | None = None, simulated: SimulatedSpectra | None = None,
+             weights: RankWeights | None = None, features: np.ndarray | None = None,
+             probabilities: np.ndarray | None = None,
+             labels: np.ndarray | None = None) -> list[RankedCandidate]:
+        """Rank candidate structures for one molecule's observed spectra.
+
+        Parameters
+        ----------
+        observed
+            ``{modality: (n_points,)}`` of this molecule (zeros for missing modalities).
+        available
+            ``(n_modalities,)`` bool.
+        candidates
+            SMILES; invalid ones raise, duplicates (same canonical SMILES) are merged.
+        sources
+            Where each candidate came from (shown in reports).
+        simulated
+            Source of simulated spectra; None drops the ``spec`` term.
+        features, probabilities, labels
+            Precomputed memory features, PA-IB probabilities or candidate labels (speed).
+        """
+        from mspectmol.chem.functional_groups import label
+
+        weights = weights or RankWeights()
+        seen: dict[str, int] = {}
+        cands, srcs = [], []
+        for i, smi in enumerate(candidates):
+            c = canonical(smi)
+            if c is None:
+                raise MspectmolError(f"candidate {smi!r} is not a valid SMILES")
+            if c not in seen:
+                seen[c] = len(cands)
+                cands.append(c)
+                srcs.append(sources[i] if sources is not None else "candidates")
+        if not cands:
+            raise MspectmolError("no candidates to rank")
+        batch = {m: np.asarray(observed[m], dtype=np.float32)[None] for m in self.modalities}
+        avail = np.asarray(available, dtype=bool)
+        if features is None:
+            features = self.features(batch)[0]
+        if probabilities is None:
+            probabilities = self.group_probabilities(batch, avail[None])[0]
+        if labels is None:
+            labels = np.stack([label(c) for c in cands])
+        terms: dict[str, np.ndarray | None] = {
+            "ll": self.log_likelihood(features, avail, formula, cands),
+            "fg": fg_agreement(probabilities, labels), "spec": None}
+        if simulated is not None:
+            obs = {m: batch[m][0] for j, m in enumerate(self.modalities) if avail[j]}
+            sims = [simulated.get(c) for c in cands]
+            if all(s is not None for s in sims):
+                terms["spec"] = -np.asarray([spectral_distance(obs, s) for s in sims])
+        ll = terms["ll"]
+        finite = np.isfinite(ll)
+        if not finite.all():
+            terms["ll"] = np.where(finite, ll, ll[finite].min() - 10 if finite.any() else -1e3)
+        scores = combine(terms, weights)
+        out = []
+        for i in rank_order(scores):
+            out.append(RankedCandidate(
+                cands[i], float(scores[i]), float(terms["ll"][i]), float(terms["fg"][i]),
+                None if terms["spec"] is None else float(terms["spec"][i]), srcs[i]))
+        return out

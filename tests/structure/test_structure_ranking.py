@@ -1,0 +1,134 @@
+"""Candidate ranking: terms, weights, simulated-spectrum cache, a toy ranking case."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from mspectmol.errors import MspectmolError
+from mspectmol.structure.ranking import (
+    RankWeights,
+    SimulatedSpectra,
+    choose_weights,
+    combine,
+    fg_agreement,
+    record_spectra,
+    spectral_distance,
+)
+
+GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
+        "c_nmr": np.linspace(0, 220, 600)}
+
+
+def _peak(grid, centre, width):
+    y = np.exp(-0.5 * ((grid - centre) / width) ** 2).astype(np.float32)
+    return y / y.max()
+
+
+def test_fg_agreement_hand_computed():
+    p = np.array([0.9, 0.2])
+    labels = np.array([[1, 0], [0, 1]])
+    expected = [np.log(0.9) + np.log(0.8), np.log(0.1) + np.log(0.2)]
+    assert fg_agreement(p, labels) == pytest.approx(expected)
+    with pytest.raises(MspectmolError):
+        fg_agreement(p, np.ones((2, 3)))
+
+
+def test_spectral_distance_and_combine():
+    a = {"ir": np.array([1.0, 0.0]), "h_nmr": np.array([1.0, 1.0])}
+    assert spectral_distance(a, a) == pytest.approx(0.0)
+    b = {"ir": np.array([0.0, 1.0]), "h_nmr": np.array([1.0, 1.0])}
+    assert spectral_distance(a, b) == pytest.approx(0.5)
+    with pytest.raises(MspectmolError):
+        spectral_distance(a, {"ir": np.ones(3), "h_nmr": np.ones(2)})
+    s = combine({"ll": np.array([-1.0, -2.0]), "fg": None, "spec": np.array([0.0, -0.5])},
+                RankWeights(ll=1.0, fg=5.0, spec=2.0))
+    assert s == pytest.approx([-1.0, -3.0])
+
+
+def test_choose_weights_prefers_informative_term():
+    rng = np.random.default_rng(0)
+    cases = []
+    for _ in range(20):
+        spec = -rng.random(5)
+        spec[2] = 0.0  # the true candidate always matches the spectra best
+        cases.append(({"ll": rng.normal(size=5) * 5, "fg": rng.normal(size=5),
+                       "spec": spec}, 2))
+    weights, score = choose_weights(cases)
+    assert score["top1"] == 1.0
+    assert weights.spec > 0
+
+
+def _fake_record(freq):
+    return SimpleNamespace(frequencies=np.array([freq, -50.0]),
+                           ir_intensities=np.array([10.0, 5.0]),
+                           raman_activities=np.array([1.0, 1.0]),
+                           h_shifts=[(1.2, 3), (3.6, 2)], c_shifts=[(18.0, 1), (58.0, 1)])
+
+
+def test_record_spectra_and_cache(tmp_path):
+    calls = []
+
+    def simulator(smiles):
+        calls.append(smiles)
+        return _fake_record(1700.0)
+
+    spectra = record_spectra(_fake_record(1700.0), GRID)
+    assert spectra["ir"].max() == pytest.approx(1.0)
+    assert abs(GRID["ir"][spectra["ir"].argmax()] - 1700) < 10  # the negative mode is dropped
+    sim = SimulatedSpectra(GRID, {"CCO": spectra}, directory=tmp_path, simulator=simulator)
+    assert sim.get("CCO") is not None and calls == []  # library molecule: no simulation
+    first = sim.get("CCCO")
+    again = sim.get("CCCO")
+    assert calls == ["CCCO"]  # cached on disk the second time
+    assert np.array_equal(first["c_nmr"], again["c_nmr"])
+    off = SimulatedSpectra(GRID, {}, simulate=False, directory=tmp_path)
+    assert off.get("CCCCO") is None
+
+
+@pytest.fixture(scope="module")
+def elucidator():
+    from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.elucidation import Elucidator
+    from mspectmol.structure.tokens import Vocabulary
+
+    torch.manual_seed(0)
+    encoder = PAIBModel(PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)).eval()
+    vocab = Vocabulary.build(["CCO", "c1ccccc1", "CC#N", "CC(=O)O"])
+    cfg = StructureConfig(vocab_size=len(vocab), n_features=8, n_tokens=15, pool=10,
+                          n_encoder_layers=0, d_model=16, n_heads=2, n_decoder_layers=1,
+                          ff_dim=32)
+    meta = SimpleNamespace(modalities=["ir", "h_nmr", "c_nmr"])
+    return Elucidator(StructureDecoder(cfg).eval(), vocab, meta, encoder)
+
+
+def test_ranking_puts_true_molecule_first(elucidator):
+    library = {
+        "CCO": {"ir": _peak(GRID["ir"], 3400, 60), "h_nmr": _peak(GRID["h_nmr"], 3.6, 0.1),
+                "c_nmr": _peak(GRID["c_nmr"], 58, 2)},
+        "c1ccccc1": {"ir": _peak(GRID["ir"], 3050, 30), "h_nmr": _peak(GRID["h_nmr"], 7.3, 0.1),
+                     "c_nmr": _peak(GRID["c_nmr"], 128, 2)},
+        "CC#N": {"ir": _peak(GRID["ir"], 2250, 30), "h_nmr": _peak(GRID["h_nmr"], 2.0, 0.1),
+                 "c_nmr": _peak(GRID["c_nmr"], 117, 2)},
+    }
+    sim = SimulatedSpectra(GRID, library, simulate=False)
+    for truth in library:
+        ranked = elucidator.rank(library[truth], np.ones(3, dtype=bool), None,
+                                 ["OCC", "c1ccccc1", "N#CC"], simulated=sim,
+                                 weights=RankWeights(ll=0.1, fg=0.1, spec=10.0))
+        assert ranked[0].smiles == truth
+        assert ranked[0].spec == pytest.approx(0.0, abs=1e-6)
+        assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+
+
+def test_ranking_without_spectra_and_bad_candidates(elucidator):
+    obs = {m: _peak(GRID[m], GRID[m][300], 5.0) for m in GRID}
+    sim = SimulatedSpectra(GRID, {}, simulate=False)
+    ranked = elucidator.rank(obs, np.array([True, False, False]), "C2H6O", ["CCO", "OCC", "COC"],
+                             simulated=sim)
+    assert len(ranked) == 2  # CCO and OCC are one structure
+    assert all(r.spec is None for r in ranked)
+    with pytest.raises(MspectmolError, match="not a valid SMILES"):
+        elucidator.rank(obs, np.ones(3, dtype=bool), None, ["C1CC"])
