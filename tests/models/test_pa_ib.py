@@ -307,4 +307,4 @@ def test_label_weighting_enters_the_loss_and_is_not_saved():
     out = model(spectra)
     weighted = pa_ib_loss(out, labels, model.config, pos_weight=model.label_pos_weight)
     plain = pa_ib_loss(out, labels, model.config)
-    assert float(weighted.sup) > float(plain.sup)
+    assert weighted.sup.item() > plain.sup.item()

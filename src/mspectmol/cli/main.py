@@ -17,7 +17,9 @@ from pathlib import Path
 from mspectmol import __version__
 from mspectmol.cli import (
     benchmark,
+    conformers,
     convert,
+    elucidate,
     evaluate,
     explain,
     label,
@@ -30,7 +32,8 @@ from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol")
 
-SUBCOMMANDS = (label, convert, simulate, train, evaluate, explain, predict, serve, benchmark)
+SUBCOMMANDS = (label, convert, simulate, train, evaluate, explain, predict, elucidate, conformers,
+               serve, benchmark)
 
 
 def _common_options(top_level: bool) -> argparse.ArgumentParser:
