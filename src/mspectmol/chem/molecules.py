@@ -15,8 +15,10 @@ from os import PathLike
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
+from rdkit.Geometry import Point3D
 
 from mspectmol.errors import InvalidSmilesError, MspectmolError
 
@@ -363,3 +365,27 @@ def read_smiles_file(
     if not file.is_file():
         raise SmilesFileError("not a regular file", file)
     return _iter_file(file, kind, gz, validate)
+
+
+def with_coordinates(mol: Chem.Mol, coords: np.ndarray) -> Chem.Mol:
+    """A copy of ``mol`` whose only conformer holds ``coords`` (n_atoms x 3, Angstrom).
+
+    Raises
+    ------
+    MspectmolError
+        When the shape does not match the molecule's atoms or a coordinate is not finite.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.shape != (mol.GetNumAtoms(), 3):
+        raise MspectmolError(f"coordinates of shape {coords.shape} for a molecule of "
+                             f"{mol.GetNumAtoms()} atoms")
+    if not np.isfinite(coords).all():
+        raise MspectmolError("non-finite coordinates")
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    conformer = Chem.Conformer(mol.GetNumAtoms())
+    for i, (x, y, z) in enumerate(coords):
+        conformer.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
+    conformer.Set3D(True)
+    out.AddConformer(conformer, assignId=True)
+    return out

@@ -10,27 +10,9 @@ from __future__ import annotations
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdMolAlign
-from rdkit.Geometry import Point3D
 
+from mspectmol.chem.molecules import with_coordinates
 from mspectmol.errors import MspectmolError
-
-
-def with_coordinates(mol: Chem.Mol, coords: np.ndarray) -> Chem.Mol:
-    """A copy of ``mol`` with one conformer holding ``coords`` (n_atoms x 3, Angstrom)."""
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.shape != (mol.GetNumAtoms(), 3):
-        raise MspectmolError(f"coordinates of shape {coords.shape} for a molecule of "
-                             f"{mol.GetNumAtoms()} atoms")
-    if not np.isfinite(coords).all():
-        raise MspectmolError("non-finite coordinates")
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    conf = Chem.Conformer(mol.GetNumAtoms())
-    for i, (x, y, z) in enumerate(coords):
-        conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
-    conf.Set3D(True)
-    out.AddConformer(conf, assignId=True)
-    return out
 
 
 def heavy_atom_rmsd(probe: Chem.Mol, reference: Chem.Mol, probe_conf: int = -1,

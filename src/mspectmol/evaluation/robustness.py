@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -157,15 +157,7 @@ def add_noise(data: SplitData, sigma_fraction: float, rng: np.random.Generator
 
     Modalities are drawn in input order; unavailable rows stay zero.
     """
-    from mspectmol.training.data import SplitData
-
-    spectra = {}
-    for m, x in data.spectra.items():
-        noisy = gaussian_noise(x, rng, sigma_fraction) if x.size else x.copy()
-        noisy[~data.available[m]] = 0.0
-        spectra[m] = noisy
-    return SplitData(data.ids.copy(), data.labels.copy(), spectra,
-                     {m: a.copy() for m, a in data.available.items()})
+    return _perturbed(data, lambda x: gaussian_noise(x, rng, sigma_fraction))
 
 
 def shift_spectra(data: SplitData, max_shift: int, rng: np.random.Generator) -> SplitData:
@@ -174,13 +166,19 @@ def shift_spectra(data: SplitData, max_shift: int, rng: np.random.Generator) -> 
     Shifts are drawn per row, modality by modality in input order; unavailable rows stay
     zero.
     """
+    return _perturbed(data, lambda x: horizontal_shift(x, rng, max_shift))
+
+
+def _perturbed(data: SplitData, transform: Callable[[np.ndarray], np.ndarray]) -> SplitData:
+    """A copy of ``data`` with ``transform`` applied to each modality's array in input order;
+    unavailable rows stay zero."""
     from mspectmol.training.data import SplitData
 
     spectra = {}
     for m, x in data.spectra.items():
-        moved = horizontal_shift(x, rng, max_shift) if x.size else x.copy()
-        moved[~data.available[m]] = 0.0
-        spectra[m] = moved
+        out = transform(x) if x.size else x.copy()
+        out[~data.available[m]] = 0.0
+        spectra[m] = out
     return SplitData(data.ids.copy(), data.labels.copy(), spectra,
                      {m: a.copy() for m, a in data.available.items()})
 

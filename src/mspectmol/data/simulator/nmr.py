@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Geometry import Point3D
 
+from mspectmol.chem import molecules
 from mspectmol.data.simulator.errors import SimulationError
+from mspectmol.errors import MspectmolError
 
 #: The nuclei simulated, with their atomic numbers.
 NUCLEI: dict[str, int] = {"1H": 1, "13C": 6}
@@ -23,19 +24,10 @@ NUCLEI: dict[str, int] = {"1H": 1, "13C": 6}
 
 def with_coordinates(mol: Chem.Mol, coords: np.ndarray) -> Chem.Mol:
     """Return a copy of ``mol`` whose only conformer has ``coords`` (Angstrom, N x 3)."""
-    coords = np.asarray(coords, dtype=float)
-    if coords.shape != (mol.GetNumAtoms(), 3):
-        raise SimulationError(
-            "nmr", f"coordinates of shape {coords.shape} for {mol.GetNumAtoms()} atoms"
-        )
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    conformer = Chem.Conformer(mol.GetNumAtoms())
-    for i, (x, y, z) in enumerate(coords):
-        conformer.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
-    conformer.Set3D(True)
-    out.AddConformer(conformer, assignId=True)
-    return out
+    try:
+        return molecules.with_coordinates(mol, coords)
+    except MspectmolError as exc:
+        raise SimulationError("nmr", str(exc)) from None
 
 
 @contextlib.contextmanager
