@@ -119,8 +119,10 @@ def test_settings_merge_suite_defaults_options_and_set_items():
     assert (s.epochs, s.patience, s.max_train, s.threads) == (7, 3, 2048, 2)
     assert s.train == {"lr": 1e-3}
     assert s.model_config["cnn_concat"] == {"width_scale": 0.1, "dropout": 0.3}
-    # table1's PA-IB runs without the auxiliary KL terms; --set items add to that.
-    assert s.model_config["pa_ib"] == {"mi1_weight": 0.0, "beta": 0.0, "dropout": 0.3,
+    # table1's PA-IB runs without the auxiliary KL terms and with sqrt label weights;
+    # --set items add to that.
+    assert s.model_config["pa_ib"] == {"mi1_weight": 0.0, "beta": 0.0,
+                                       "label_weighting": "sqrt", "dropout": 0.3,
                                        "channels": [8, 16]}
     assert "dropout" not in s.model_config.get("prevalence", {})
     assert model_overrides("xgboost", s) == {"n_estimators": 100, "n_jobs": 2}

@@ -149,10 +149,15 @@ def test_stress_plans_the_size_split_and_modalities_measures_cost():
 
 
 def test_resource_monitor_sees_memory_allocated_inside_the_block():
+    import mmap
+
+    size = 40 * 2**20
+    # fresh anonymous pages (a numpy array may reuse heap memory the allocator kept)
     with ResourceMonitor(interval=0.005) as monitor:
-        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
-        block[::512] += 1.0
-    del block
+        block = mmap.mmap(-1, size)
+        for offset in range(0, size, mmap.PAGESIZE):
+            block[offset] = 1  # touch every page
+    block.close()
     assert monitor.peak_mb >= monitor.increase_mb >= 30
     assert flat_cost({"cost": {"peak_rss_mb": 5.0, "bins": {"1-9": {"seconds": 2.0}}}}) == {
         "cost:peak_rss_mb": 5.0, "cost:bin:1-9:seconds": 2.0}
