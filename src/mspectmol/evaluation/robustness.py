@@ -62,7 +62,7 @@ class Condition:
 
     def title(self) -> str:
         """Table text: ``unperturbed``, ``σ = 0.05 × max``, ``without 13C-NMR`` or both."""
-        from mspectmol.evaluation.benchmark import MODALITY_TEXT
+        from mspectmol.evaluation.suites import MODALITY_TEXT
 
         parts = []
         if self.noise:

@@ -1,0 +1,214 @@
+"""Benchmark suites: spectrum configurations, models, seeds, splits and their settings.
+
+A :class:`Suite` is read from ``mspectmol/configs/suites/<name>.json`` (or any suite file) by
+:func:`load_suite`; :mod:`mspectmol.evaluation.benchmark` plans and trains its runs. The
+constants here decide which settings enter a run's key (:data:`SPEED_FIELDS`,
+:data:`LATE_DEFAULTS`) and the ``--profile paper`` and ``--quick`` variants.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.evaluation.benchmark_extras import (
+    DERIVED_SPLITS,
+    MEASURES,
+    Variant,
+    parse_variants,
+)
+from mspectmol.evaluation.benchmark_tables import TableLine
+from mspectmol.evaluation.robustness import Condition, parse_conditions
+from mspectmol.models.registry import config_field_names, get_model_spec
+from mspectmol.spectra.modalities import get_modality
+from mspectmol.training.config import SPLITS, TrainConfig, read_config_file
+
+SUITE_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
+#: Display names, and the order of modalities inside a modality set.
+MODALITY_TEXT = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis", "c_nmr": "13C-NMR",
+                 "h_nmr": "1H-NMR", "ms": "MS"}
+#: TrainConfig fields a benchmark sets itself (not changeable with ``--set``).
+OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed", "out",
+                "data", "progress")
+#: Left out of the settings hash: speed-only settings and those the key names already.
+SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed",
+                "device", "checkpoint_every", "devices")
+#: Settings added after results were stored, left out of the hash at their default value
+#: (so earlier runs keep their keys; any other value changes the hash).
+LATE_DEFAULTS = {"amp": False, "modality_dropout": 0.0}
+SPEED_MODEL_FIELDS = ("n_jobs",)
+#: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
+PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
+#: Settings of ``--quick`` (a smoke test of the whole chain, not a result).
+QUICK = {"seeds": (0,), "splits": ("scaffold",), "epochs": 2, "patience": 2, "max_train": 96}
+N_LABELS = 37
+
+
+def modality_set(modalities: Sequence[str]) -> str:
+    """Canonical text of a set of modalities (``ir+c_nmr+h_nmr``)."""
+    order = list(MODALITY_TEXT)
+    return "+".join(sorted(set(modalities), key=lambda m: (order.index(m) if m in order
+                                                          else len(order), m)))
+
+
+def set_label(modalities: Sequence[str]) -> str:
+    """``IR + 13C-NMR + 1H-NMR`` for a modality set."""
+    return " + ".join(MODALITY_TEXT.get(m, m) for m in modality_set(modalities).split("+"))
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A spectrum configuration: the primary modality and the auxiliary ones."""
+
+    primary: str
+    auxiliary: tuple[str, ...] = ()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return (self.primary, *self.auxiliary)
+
+    @property
+    def modality_set(self) -> str:
+        return modality_set(self.modalities)
+
+    def label(self, markdown: bool = False) -> str:
+        """``IR + (13C-NMR, 1H-NMR)``; the primary in bold when ``markdown`` and not alone."""
+        head = MODALITY_TEXT.get(self.primary, self.primary)
+        if not self.auxiliary:
+            return head
+        head = f"**{head}**" if markdown else head
+        return f"{head} + ({', '.join(MODALITY_TEXT.get(a, a) for a in self.auxiliary)})"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Configurations x models x splits x seeds, with default training settings.
+
+    ``model_config`` maps model names to config overrides (sizes fitted to the CPU budget);
+    ``quick`` holds the ``--quick`` variant's ``models``, ``configurations`` (indices) and
+    ``model_config``. ``conditions`` are test-time conditions every trained model is also
+    evaluated under (:mod:`mspectmol.evaluation.robustness`); ``train`` holds further
+    TrainConfig defaults (e.g. ``modality_dropout``). ``variants`` are named columns of
+    ``models`` (:class:`~mspectmol.evaluation.benchmark_extras.Variant`); ``measure``
+    ``["cost"]`` records memory and time per run, with one epoch timed on each of
+    ``heavy_atom_bins`` (inclusive ``[low, high]`` heavy-atom counts).
+    """
+
+    name: str
+    description: str
+    configurations: tuple[Configuration, ...]
+    models: tuple[str, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    splits: tuple[str, ...] = SPLITS
+    epochs: int = 30
+    patience: int = 10
+    max_train: int | None = 2048
+    model_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    conditions: tuple[Condition, ...] = ()
+    train: Mapping[str, Any] = field(default_factory=dict)
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    measure: tuple[str, ...] = ()
+    heavy_atom_bins: tuple[tuple[int, int], ...] = ()
+
+    def base_model(self, column: str) -> str:
+        """The registered model of a column (a variant's model, else the column itself)."""
+        return self.variants[column].model if column in self.variants else column
+
+    def column(self, name: str) -> str:
+        """A column name: a variant's name, else the registered model's canonical name."""
+        return name if name in self.variants else get_model_spec(name).name
+
+    def titles(self) -> dict[str, str]:
+        """Column titles of the variants that have one."""
+        return {k: v.title for k, v in self.variants.items() if v.title}
+
+    def lines(self) -> list[TableLine]:
+        """One table line per configuration and applicable test condition (if any)."""
+        return [TableLine(c.label(markdown=True) + (f": {k.title()}" if k.name else ""),
+                          c.primary, c.modality_set, k.name)
+                for c in self.configurations for k in (self.conditions or (Condition(""),))
+                if k.applies_to(c.modalities)]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "suite") -> Suite:
+        """Build and check a suite from its JSON form (errors name ``source``)."""
+        forbidden = (*OWNED_FIELDS, *QUICK, "threads")
+        try:
+            configs = tuple(Configuration(get_modality(c[0]).name,
+                                          tuple(get_modality(a).name for a in c[1:]))
+                            for c in data["configurations"])
+            variants = parse_variants(data.get("variants"), source, forbidden=forbidden,
+                                      train_fields=tuple(TrainConfig.__dataclass_fields__))
+            suite = cls(
+                str(data["name"]), str(data.get("description", "")), configs,
+                tuple(m if m in variants else get_model_spec(m).name for m in data["models"]),
+                tuple(int(s) for s in data.get("seeds", (0, 1, 2))),
+                tuple(str(s) for s in data.get("splits", SPLITS)),
+                int(data.get("epochs", 30)), int(data.get("patience", 10)),
+                data.get("max_train", 2048), dict(data.get("model_config", {})),
+                dict(data.get("quick", {})), str(data.get("notes", "")),
+                parse_conditions(data.get("conditions"), source), dict(data.get("train", {})),
+                variants, tuple(str(m) for m in data.get("measure", ())),
+                tuple((int(lo), int(hi)) for lo, hi in data.get("heavy_atom_bins", ())))
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
+            raise ConfigError(f"{source}: invalid benchmark suite ({type(exc).__name__}: "
+                              f"{exc})") from None
+        if (not (configs and suite.models and suite.seeds)
+                or set(suite.splits) - {*SPLITS, *DERIVED_SPLITS}
+                or not re.fullmatch(r"[a-z0-9_-]+", suite.name)):
+            raise ConfigError(f"{source}: a suite needs a name of a-z, 0-9, _ and -, "
+                              f"configurations, models, seeds and splits among "
+                              f"{', '.join((*SPLITS, *DERIVED_SPLITS))}")
+        if set(suite.measure) - set(MEASURES) or any(lo > hi for lo, hi in
+                                                     suite.heavy_atom_bins):
+            raise ConfigError(f"{source}: measure must list names among {', '.join(MEASURES)} "
+                              "and heavy_atom_bins [low, high] pairs with low <= high")
+        if bad := [k for k in suite.train if k in forbidden
+                   or k not in TrainConfig.__dataclass_fields__]:
+            raise ConfigError(f"{source}: train: {', '.join(bad)} cannot be set there (use "
+                              "TrainConfig fields such as modality_dropout or lr)")
+        return suite
+
+
+def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
+    """A packaged suite by name (or a suite JSON file), or its ``--quick`` variant.
+
+    The quick variant is named ``<name>-quick`` and uses :data:`QUICK` and the suite's
+    ``quick`` section (``models`` may name variants; ``splits`` replaces QUICK's).
+    """
+    path = Path(name)
+    if not path.suffix:
+        path = SUITE_DIR / f"{name}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in SUITE_DIR.glob("*.json"))
+            raise ConfigError(f"unknown benchmark suite {str(name)!r}; known: "
+                              f"{', '.join(known)} (or a suite .json file)")
+    suite = Suite.from_dict(read_config_file(path), source=str(path))
+    if not quick:
+        return suite
+    q = suite.quick
+    try:
+        configs = tuple(suite.configurations[i] for i in q.get("configurations", (0, 1)))
+        models = tuple(suite.column(m) for m in q.get("models", suite.models))
+        splits = {"splits": tuple(str(s) for s in q["splits"])} if "splits" in q else {}
+    except (IndexError, TypeError, MspectmolError) as exc:
+        raise ConfigError(f"{path}: invalid quick section ({exc})") from None
+    if set(splits.get("splits", ())) - {*SPLITS, *DERIVED_SPLITS}:
+        raise ConfigError(f"{path}: invalid quick section (splits {splits['splits']})")
+    return replace(suite, name=f"{suite.name}-quick", configurations=configs, models=models,
+                   model_config=dict(q.get("model_config", {})), **{**QUICK, **splits},
+                   notes="--quick: a smoke test of the chain with tiny models, not a result.")
+
+
+def is_role_aware(model: str) -> bool:
+    """True when the model's config has a ``primary`` field (it treats modalities unequally)."""
+    return "primary" in config_field_names(get_model_spec(model).config_cls)
