@@ -14,21 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
+from mspectmol.data.store import atomic_write
 from mspectmol.errors import ConfigError, ModelFileError
-from mspectmol.models.io import file_sha256, grid_info, package_versions
+from mspectmol.models.io import (
+    META_NAME,
+    WEIGHTS_NAME,
+    file_sha256,
+    grid_info,
+    package_versions,
+)
 
 FORMAT_NAME = "mspectmol-conformer-model"
 FORMAT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
 #: The model shipped with the package (trained by scripts/train_conformer_model.py).
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def unique_state(model: ConformerDenoiser) -> dict:
@@ -66,8 +65,8 @@ def save_conformer_model(folder: str | os.PathLike[str], model: ConformerDenoise
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / WEIGHTS_NAME, data)
-    _atomic_write(folder / META_NAME,
+    atomic_write(folder / WEIGHTS_NAME, data)
+    atomic_write(folder / META_NAME,
                   (json.dumps(meta, indent=2, allow_nan=False) + "\n").encode("utf-8"))
     return folder / META_NAME
 

@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mspectmol.data.store import atomic_write
 from mspectmol.errors import ModelFileError
+from mspectmol.models.io import model_paths
 from mspectmol.structure.decoder import StructureConfig, StructureDecoder
 from mspectmol.structure.tokens import Vocabulary
 
 FORMAT_NAME = "mspectmol-structure-model"
 FORMAT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
 
 
 @dataclass
@@ -44,19 +44,6 @@ class StructureMeta:
         return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **self.__dict__}
 
 
-def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    p = Path(path)
-    if p.suffix in (".safetensors", ".json"):
-        return p.with_suffix(".safetensors"), p.with_suffix(".json")
-    return p / WEIGHTS_NAME, p / META_NAME
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def save_structure_model(path: str | os.PathLike[str], model: StructureDecoder,
                          vocab: Vocabulary, modalities: list[str], *,
                          encoder: dict[str, Any] | None = None,
@@ -66,7 +53,7 @@ def save_structure_model(path: str | os.PathLike[str], model: StructureDecoder,
 
     from mspectmol.models.io import file_sha256, package_versions
 
-    weights_path, meta_path = _paths(path)
+    weights_path, meta_path = model_paths(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = safetensors.torch.save(tensors)
     meta = StructureMeta(config=model.config.to_dict(), vocabulary=list(vocab.tokens),
@@ -76,8 +63,8 @@ def save_structure_model(path: str | os.PathLike[str], model: StructureDecoder,
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     doc = json.dumps(meta.to_json(), indent=2, allow_nan=False) + "\n"
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(weights_path, data)
-    _atomic_write(meta_path, doc.encode("utf-8"))
+    atomic_write(weights_path, data)
+    atomic_write(meta_path, doc.encode("utf-8"))
     return meta_path
 
 
@@ -89,7 +76,7 @@ def read_structure_meta(path: str | os.PathLike[str]) -> StructureMeta:
     ModelFileError
         Missing file, bad JSON, wrong format or version, missing or malformed fields.
     """
-    _, meta_path = _paths(path)
+    _, meta_path = model_paths(path)
     if not meta_path.is_file():
         raise ModelFileError(f"{meta_path}: structure model description not found")
     try:
@@ -130,7 +117,7 @@ def load_structure_model(path: str | os.PathLike[str]
     from mspectmol.errors import MspectmolError
     from mspectmol.models.io import file_sha256
 
-    weights_path, meta_path = _paths(path)
+    weights_path, meta_path = model_paths(path)
     meta = read_structure_meta(path)
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: model weights not found")
