@@ -40,7 +40,6 @@ from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.evaluation.benchmark_extras import (
     ResourceMonitor,
     Variant,
-    add_derived_split,
     heavy_atom_bin_times,
     run_cost,
 )
@@ -328,8 +327,6 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
     first = jobs[0].config
     dataset = load_dataset(sorted({m for j in jobs for m in j.config.modalities}),
                            first.n_points, path=Path(first.data) if first.data else None)
-    for scheme in {j.config.split for j in jobs} - set(SPLITS):
-        add_derived_split(dataset, scheme)
     failures = []
     for i, job in enumerate(jobs, 1):
         try:

@@ -8,7 +8,8 @@ beyond :mod:`mspectmol.evaluation.benchmark`:
   training settings (``"pa_ib-no_mi2": {"model": "pa_ib", "config": {"alpha": 0}}``); its
   name is the row's ``model`` and part of the run key (:class:`Variant`).
 - **Derived splits**: schemes computed from the dataset instead of stored in its index;
-  ``size`` is :func:`mspectmol.data.splits.size_split` (:func:`add_derived_split`).
+  ``size`` is :func:`mspectmol.data.splits.size_split`, added by
+  :func:`mspectmol.data.dataset.load_dataset`.
 - **Cost** (``"measure": ["cost"]``): peak resident memory of the process during a run,
   sampled every 20 ms by :class:`ResourceMonitor` (plus the CUDA allocator's peak on a GPU),
   training seconds per epoch, and the time of one training epoch over an equal number of
@@ -30,9 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.data.splits import SIZE_SPLIT_SEED
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.training.config import DERIVED_SPLITS
 
 #: What a suite's ``measure`` list may name.
 MEASURES = ("cost",)
@@ -98,24 +97,6 @@ def parse_variants(data: Mapping[str, Any] | None, source: str, *, forbidden: Se
         out[str(name)] = Variant(str(name), model, dict(config), dict(train),
                                  str(spec.get("title", "")), str(spec.get("group", "")))
     return out
-
-
-def add_derived_split(dataset: Any, scheme: str) -> None:
-    """Add split ``scheme`` of :data:`DERIVED_SPLITS` to a loaded dataset (once).
-
-    Raises
-    ------
-    MspectmolError
-        For a scheme that is neither stored nor derived, or a dataset it cannot be made for.
-    """
-    if scheme in dataset.splits:
-        return
-    if scheme != "size":
-        raise MspectmolError(f"unknown split {scheme!r}; known: "
-                             f"{', '.join((*dataset.splits, *DERIVED_SPLITS))}")
-    from mspectmol.data.splits import size_split
-
-    dataset.splits["size"] = size_split(dataset.heavy_atoms, SIZE_SPLIT_SEED)
 
 
 def _rss_bytes() -> int | None:

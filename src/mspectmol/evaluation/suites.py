@@ -16,17 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.evaluation.benchmark_extras import (
-    DERIVED_SPLITS,
-    MEASURES,
-    Variant,
-    parse_variants,
-)
+from mspectmol.evaluation.benchmark_extras import MEASURES, Variant, parse_variants
 from mspectmol.evaluation.benchmark_tables import TableLine
 from mspectmol.evaluation.robustness import Condition, parse_conditions
 from mspectmol.models.registry import config_field_names, get_model_spec
 from mspectmol.spectra.modalities import get_modality
-from mspectmol.training.config import SPLITS, TrainConfig, read_config_file
+from mspectmol.training.config import DERIVED_SPLITS, SPLITS, TrainConfig, read_config_file
 
 SUITE_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
 #: Display names, and the order of modalities inside a modality set.
