@@ -4,6 +4,7 @@ import contextlib
 import csv
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -279,3 +280,43 @@ def test_quick_modalities_suite_reports_cost(dataset_dir, tmp_path):
     assert "10-12 heavy atoms (s / 1000 mol.)" in header and len(lines) == 4
     assert "cost:peak_rss_mb" in fields and "cost:bin:10-12:seconds" in fields
     assert not list((tmp_path / "m").glob("*.png"))  # no figure in the paper
+
+
+def test_model_train_changes_only_its_models_training_and_keys(tmp_path):
+    suite = load_suite("table1")
+    assert suite.model_train["transformer"] == {"batch_size": 32, "lr": 1e-3}
+    plain = replace(suite, model_train={})
+    runs = [r for r in plan_runs(suite) if r.seed == 0 and r.split == "scaffold"
+            and r.configuration.primary == "ir" and not r.configuration.auxiliary]
+    jobs = {j.run.model: j for j in plan_jobs(suite, make_settings(suite), tmp_path, "fp")
+            if j.run in runs}
+    before = {j.run.model: j for j in plan_jobs(plain, make_settings(plain), tmp_path, "fp")
+              if j.run in runs}
+    changed = {m for m in jobs if jobs[m].key != before[m].key}
+    assert changed == {"transformer", "patch_transformer", "linear_patch_transformer"}
+    assert jobs["transformer"].config.batch_size == 32 and jobs["transformer"].config.lr == 1e-3
+    assert jobs["pa_ib"].config.batch_size == 128 and jobs["pa_ib"].config.epochs == 30
+    # Options given on the command line apply to every model, over the suite's own.
+    settings = make_settings(suite, epochs=3, overrides=["lr=5e-4"])
+    config = train_config(jobs["transformer"].run, settings, tmp_path)
+    assert (config.epochs, config.lr, config.batch_size) == (3, 5e-4, 32)
+    # --quick keeps its tiny budget; the paper profile has no per-model training.
+    quick = load_suite("table1", quick=True)
+    assert all("epochs" not in t for t in quick.model_train.values())
+
+
+def test_model_train_epochs_and_bad_settings(tmp_path):
+    path = tmp_path / "mine.json"
+    body = {"name": "mine", "configurations": [["ir"]], "models": ["logistic", "pa_ib"],
+            "epochs": 7, "model_train": {"pa_ib": {"epochs": 2, "max_train": None}}}
+    path.write_text(json.dumps(body))
+    suite = load_suite(path)
+    settings = make_settings(suite)
+    configs = {r.model: train_config(r, settings, tmp_path) for r in plan_runs(suite)}
+    assert configs["pa_ib"].epochs == 2 and configs["pa_ib"].max_train is None
+    assert configs["logistic"].epochs == 7 and configs["logistic"].max_train == 2048
+    for bad, match in (({"pa_ib": {"seed": 1}}, "seed"), ({"nope": {}}, "nope"),
+                       ({"pa_ib": 3}, "object")):
+        path.write_text(json.dumps({**body, "model_train": bad}))
+        with pytest.raises(ConfigError, match=f"mine.json.*{match}"):
+            load_suite(path)

@@ -136,6 +136,8 @@ def table_settings(suite: Any, settings: Any, config: Any, info: dict[str, Any],
         "augmentation": config.augment, **robust, "points per spectrum": config.n_points,
         "threads": settings.threads or f"torch default ({torch.get_num_threads()})",
         "model settings (beyond registry defaults)": settings.model_config,
+        **({"training of single models (over the above)": settings.model_train}
+           if settings.model_train else {}),
         **({"variants (column: model, config, training)": {
             k: v.to_dict() for k, v in suite.variants.items()}}
            if getattr(suite, "variants", None) else {}),
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     suite = bm.load_suite(args.suite, quick=args.quick)
     if args.profile == "paper" and not args.quick:
-        suite = replace(suite, **bm.PAPER_PROFILE, model_config={},
+        suite = replace(suite, **bm.PAPER_PROFILE, model_config={}, model_train={},
                         notes="Paper protocol (appendix B): Adam, lr 4e-4, cosine annealing, "
                               "batch 128, up to 100 epochs with early stopping on validation "
                               "micro-F1 (patience 15), all training molecules, every model "

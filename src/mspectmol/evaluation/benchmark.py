@@ -125,7 +125,8 @@ class BenchmarkSettings:
 
     ``threads`` also sets models' ``n_jobs`` (unless given); ``train`` holds further
     TrainConfig fields; ``model_config`` maps model (or variant) names to config overrides;
-    ``variants`` are the suite's (:class:`~mspectmol.evaluation.benchmark_extras.Variant`).
+    ``variants`` are the suite's (:class:`~mspectmol.evaluation.benchmark_extras.Variant`);
+    ``model_train`` maps registered models to training overrides of that model alone.
     """
 
     epochs: int
@@ -136,6 +137,7 @@ class BenchmarkSettings:
     train: dict[str, Any] = field(default_factory=dict)
     model_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
+    model_train: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | None = None,
@@ -155,6 +157,11 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
         threads=threads, data=None if data is None else str(data), train=dict(suite.train),
         model_config={m: dict(v) for m, v in suite.model_config.items()},
         variants=dict(suite.variants))
+    # Options given on the command line apply to every model, over the suite's per-model ones.
+    given = {k for k, v in (("epochs", epochs), ("patience", patience),
+                            ("max_train", max_train)) if v is not None}
+    s.model_train = {m: {k: v for k, v in t.items() if k not in given}
+                     for m, t in suite.model_train.items()}
     names = [suite.column(m) for m in (models or suite.models)]
     for item in overrides:
         key, value = parse_override(item)
@@ -171,6 +178,8 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
                 setattr(s, key, value)
             else:
                 s.train[key] = value
+            for own in s.model_train.values():
+                own.pop(key, None)
             continue
         targets = ([m for m in names if rest in config_field_names(
                         get_model_spec(suite.base_model(m)).config_cls)]
@@ -201,12 +210,13 @@ def model_overrides(model: str, settings: BenchmarkSettings) -> dict[str, Any]:
 def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
                  out: str | os.PathLike[str]) -> TrainConfig:
     """The checked TrainConfig of ``run`` (its model config is built once as a check)."""
-    data = {**settings.train, **(run.variant.train if run.variant else {}),
-            "model": run.registered, "primary": run.configuration.primary,
-            "auxiliary": list(run.configuration.auxiliary),
-            "split": run.split,
-            "seed": run.seed, "epochs": settings.epochs, "patience": settings.patience,
-            "max_train": settings.max_train, "threads": settings.threads, "out": str(out),
+    own = settings.model_train.get(run.registered, {})
+    budget = {k: own.get(k, getattr(settings, k)) for k in ("epochs", "patience", "max_train")}
+    data = {**settings.train, **{k: v for k, v in own.items() if k not in budget},
+            **(run.variant.train if run.variant else {}), "model": run.registered,
+            "primary": run.configuration.primary,
+            "auxiliary": list(run.configuration.auxiliary), "split": run.split,
+            "seed": run.seed, **budget, "threads": settings.threads, "out": str(out),
             "data": settings.data, "progress": False, "checkpoint_every": 0,
             "model_config": model_overrides(run.model, settings)}
     config = TrainConfig.from_dict(data, source=f"benchmark run {run.model} "

@@ -91,7 +91,10 @@ class Suite:
     TrainConfig defaults (e.g. ``modality_dropout``). ``variants`` are named columns of
     ``models`` (:class:`~mspectmol.evaluation.benchmark_extras.Variant`); ``measure``
     ``["cost"]`` records memory and time per run, with one epoch timed on each of
-    ``heavy_atom_bins`` (inclusive ``[low, high]`` heavy-atom counts).
+    ``heavy_atom_bins`` (inclusive ``[low, high]`` heavy-atom counts). ``model_train`` maps
+    registered model names to training overrides of that model alone (TrainConfig fields,
+    including ``epochs``, ``patience`` and ``max_train``, e.g. a smaller batch for models that
+    need more optimiser steps in the CPU budget); they change only that model's run keys.
     """
 
     name: str
@@ -111,6 +114,7 @@ class Suite:
     variants: Mapping[str, Variant] = field(default_factory=dict)
     measure: tuple[str, ...] = ()
     heavy_atom_bins: tuple[tuple[int, int], ...] = ()
+    model_train: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def base_model(self, column: str) -> str:
         """The registered model of a column (a variant's model, else the column itself)."""
@@ -151,7 +155,8 @@ class Suite:
                 dict(data.get("quick", {})), str(data.get("notes", "")),
                 parse_conditions(data.get("conditions"), source), dict(data.get("train", {})),
                 variants, tuple(str(m) for m in data.get("measure", ())),
-                tuple((int(lo), int(hi)) for lo, hi in data.get("heavy_atom_bins", ())))
+                tuple((int(lo), int(hi)) for lo, hi in data.get("heavy_atom_bins", ())),
+                parse_model_train(data.get("model_train"), source, forbidden))
         except ConfigError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
@@ -172,6 +177,29 @@ class Suite:
             raise ConfigError(f"{source}: train: {', '.join(bad)} cannot be set there (use "
                               "TrainConfig fields such as modality_dropout or lr)")
         return suite
+
+
+def parse_model_train(data: Mapping[str, Any] | None, source: str,
+                      forbidden: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The ``model_train`` object of a suite: registered model -> TrainConfig overrides."""
+    if not data:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: model_train must be an object model -> settings")
+    out = {}
+    for name, train in data.items():
+        try:
+            model = get_model_spec(str(name)).name
+        except MspectmolError as exc:
+            raise ConfigError(f"{source}: model_train: {exc}") from None
+        if not isinstance(train, Mapping):
+            raise ConfigError(f"{source}: model_train {name!r} must be an object of settings")
+        allowed = set(TrainConfig.__dataclass_fields__) - {*OWNED_FIELDS, "threads"}
+        if bad := sorted(k for k in train if k not in allowed):
+            raise ConfigError(f"{source}: model_train {name!r}: {', '.join(bad)} cannot be "
+                              "set there (use TrainConfig fields such as lr or batch_size)")
+        out[model] = dict(train)
+    return out
 
 
 def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
@@ -201,6 +229,8 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
         raise ConfigError(f"{path}: invalid quick section (splits {splits['splits']})")
     return replace(suite, name=f"{suite.name}-quick", configurations=configs, models=models,
                    model_config=dict(q.get("model_config", {})), **{**QUICK, **splits},
+                   model_train={m: {k: v for k, v in t.items() if k not in QUICK}
+                                for m, t in suite.model_train.items()},
                    notes="--quick: a smoke test of the chain with tiny models, not a result.")
 
 
