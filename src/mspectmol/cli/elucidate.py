@@ -6,6 +6,10 @@ Ranking mode (``--candidates FILE`` and/or ``--library``): the given structures,
 embedded-dataset molecule of the formula, are ranked by decoder likelihood, functional-group
 agreement and distance to their simulated spectra (library molecules: the dataset's; others:
 simulated with GFN2-xTB + CSP5 on demand and cached, unless ``--no-simulate``).
+Generate-and-rank mode (``--rerank N``): the decoder generates ``N`` structures, each is
+simulated (cached) and they are re-ranked by the same score (only generated structures are
+candidates); ``--fast-nmr`` simulates only their 1H/13C NMR spectra (about 0.1 s instead of
+about 1 s per small molecule; the spectral term then compares the NMR spectra only).
 Prints the ranked list and writes ``structures.csv``, ``structures.json`` and
 ``structures.svg`` (the top structures drawn) to the output folder.
 """
@@ -50,6 +54,17 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
+    p.add_argument("--rerank", type=int, default=None, metavar="N",
+                   help="generate N structures by beam search, simulate their spectra and "
+                        "re-rank them by likelihood, functional groups and spectral "
+                        "similarity (generate and rank; e.g. 50)")
+    p.add_argument("--fast-nmr", action="store_true",
+                   help="simulate candidates' 1H/13C NMR only (RDKit ETKDG + MMFF geometry, "
+                        "CSP5; no GFN2-xTB, no IR): about 10x faster; needs an NMR spectrum")
+    p.add_argument("--spec-smooth", type=float, default=0.0, metavar="POINTS",
+                   help="blur observed and simulated spectra with a Gaussian of this standard "
+                        "deviation (grid points) before comparing them, so that slightly "
+                        "shifted lines still match (default 0)")
     p.add_argument("-k", type=int, default=10, help="structures reported (default 10)")
     p.add_argument("--beam-width", type=int, default=None,
                    help="beam width of de-novo generation (default 2k with a formula, else k)")
@@ -172,6 +187,22 @@ def run(args: argparse.Namespace) -> int:
         formula_counts(args.formula)
     if args.library and args.formula is None:
         raise MspectmolError("--library needs --formula (library candidates share it)")
+    if args.spec_smooth < 0:
+        raise MspectmolError(f"--spec-smooth must be >= 0 grid points, got {args.spec_smooth}")
+    if args.rerank is not None:
+        if args.rerank < 1:
+            raise MspectmolError(f"--rerank N needs N >= 1 generated structures, got "
+                                 f"{args.rerank}")
+        if args.candidates is not None or args.library:
+            raise MspectmolError("--rerank ranks the decoder's own structures: it cannot be "
+                                 "combined with --candidates or --library")
+        if args.no_simulate:
+            raise MspectmolError("--rerank re-ranks by simulated spectra: it cannot be combined "
+                                 "with --no-simulate")
+    if args.fast_nmr and (args.library or args.no_simulate
+                          or (args.rerank is None and args.candidates is None)):
+        raise MspectmolError("--fast-nmr applies to --rerank or --candidates (without "
+                             "--library or --no-simulate): it sets how candidates are simulated")
     torch.set_num_threads(args.threads)
     of_formula_text = f" of formula {args.formula}" if args.formula else ""
     path = structure_model_path(args.model)
@@ -183,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
     mods = tuple(smeta.modalities)
     observed, available = _observed(args, emeta, mods)
     avail = np.asarray(available, dtype=bool)
+    if args.fast_nmr and not any(a for m, a in zip(mods, avail, strict=True) if m != "ir"):
+        raise MspectmolError("--fast-nmr compares simulated NMR spectra only: give --h-nmr "
+                             "and/or --c-nmr (or drop --fast-nmr to simulate IR too)")
     batch = {m: observed[m][None] for m in mods}
     feats = eluc.features(batch)
     probs = eluc.group_probabilities(batch, avail[None])[0]
@@ -198,23 +232,34 @@ def run(args: argparse.Namespace) -> int:
                                 smiles_formula(c), args.formula)
             candidates = keep
     ranking = bool(candidates) or args.library
-    if ranking:
+    weights = (RankWeights(*args.weights) if args.weights else
+               RankWeights(**smeta.training.get("ranking_weights", {})))
+    if args.rerank is not None:
         grids = {m: model_grid(emeta, m) for m in mods}
-        library, of_formula = _library_spectra(args.formula if args.library else None,
-                                               [c for c, _ in candidates], grids)
+        sim = SimulatedSpectra(grids, fast_nmr=args.fast_nmr)
+        ranked = eluc.generate_and_rank(observed, avail, args.formula, args.rerank, sim,
+                                        weights=weights, beam_width=args.beam_width,
+                                        smooth=args.spec_smooth)
+        if sim.stats["failed"]:
+            log.warning("%d of %d generated structures could not be simulated: they count "
+                        "as the worst spectral match", sim.stats["failed"], len(ranked))
+    elif ranking:
+        grids = {m: model_grid(emeta, m) for m in mods}
+        library, of_formula = ({}, []) if args.fast_nmr else _library_spectra(
+            args.formula if args.library else None, [c for c, _ in candidates], grids)
         candidates += [(c, "library") for c in of_formula]
         if not candidates:
             raise MspectmolError(f"the embedded dataset has no molecule of formula "
                                  f"{args.formula}")
-        sim = SimulatedSpectra(grids, library,
-                               simulate=not args.no_simulate)
-        weights = (RankWeights(*args.weights) if args.weights else
-                   RankWeights(**smeta.training.get("ranking_weights", {})))
+        sim = SimulatedSpectra(grids, library, simulate=not args.no_simulate,
+                               fast_nmr=args.fast_nmr)
         ranked = eluc.rank(observed, avail, args.formula, [c for c, _ in candidates],
                            sources=[s for _, s in candidates], simulated=sim,
-                           weights=weights, features=feats[0], probabilities=probs)
+                           weights=weights, features=feats[0], probabilities=probs,
+                           smooth=args.spec_smooth)
         if ranked[0].spec is None:
             log.warning("spectral term left out: some candidates have no simulated spectra")
+    if args.rerank is not None or ranking:
         rows = [{"rank": i + 1, "smiles": r.smiles, "score": r.score, "ll": r.ll, "fg": r.fg,
                  "spec": r.spec, "source": r.source} for i, r in enumerate(ranked[:args.k])]
     else:
@@ -227,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         rows = [{"rank": i + 1, "smiles": s, "score": sc, "ll": sc, "fg": None, "spec": None,
                  "source": "generated"} for i, (s, sc) in enumerate(zip(res.smiles, res.scores,
                                                                         strict=True))]
-    mode = "ranking" if ranking else "de novo"
+    mode = "de novo + rerank" if args.rerank is not None else "ranking" if ranking else "de novo"
     print(f"{mode}: {len(rows)} structure(s){of_formula_text}")
     print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  smiles (source)")
     for r in rows:

@@ -26,7 +26,10 @@ seeded subset of ``n_mces`` test molecules (MCES costs about 0.2 s per pair on t
 1 for every setting, best of 10 for the headline settings (IR + 1H + 13C + formula).
 Finished settings are files under ``runs/`` that a rerun skips; the baselines' models are
 trained into ``models/``, removed at the end unless ``--keep-models``. ``--set KEY=VALUE``
-sets n_test, n_val, n_mces, k, epochs, minutes.
+sets n_test, n_val, n_mces, k, epochs, minutes and the options of the de novo "generate and
+rank" rows (:mod:`~mspectmol.structure.rerank`: rerank_n, rerank_val, k_gen, rerank_sim);
+``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
+prefixes).
 """
 
 from __future__ import annotations
@@ -56,7 +59,10 @@ COLUMNS = ("setting", "method", "spectra", "formula", "n", "top1", "top5", "top1
 
 
 def _options(args: Any) -> dict[str, Any]:
-    opts = dict(QUICK if args.quick else DEFAULTS)
+    from mspectmol.structure.rerank import RERANK_DEFAULTS, RERANK_QUICK
+
+    opts = {**(QUICK if args.quick else DEFAULTS),
+            **(RERANK_QUICK if args.quick else RERANK_DEFAULTS)}
     for item in getattr(args, "overrides", None) or []:
         key, sep, value = item.partition("=")
         if not sep or key not in opts:
@@ -253,7 +259,7 @@ def run_suite(args: Any) -> int:
         "formulas": [smiles_formula(s) for s in truths], "elucidators": {}, "features": {},
         "test_spectra": {m: ds.spectra[m][test] for m in MODALITIES}, "trained": {},
         "beam_stats": {}, "mces_cache": {}, "library": formula_groups(ds.smiles),
-        "mces_rows": list(range(min(opts["n_mces"], len(test))))}
+        "mces_rows": list(range(min(opts["n_mces"], len(test)))), "test": test, "val": val}
     (out / "runs").mkdir(parents=True, exist_ok=True)
     plan: list[tuple[str, dict[str, Any], Any, tuple[int, ...]]] = []
     for variant in ("pa_ib", "ungated", "transformer"):
@@ -288,24 +294,41 @@ def run_suite(args: Any) -> int:
                              f"{'perturbed' if perturbed else 'clean'} spectra)",
                             "spectra": "IR+1H+13C", "formula": True},
                      lambda p=perturbed, t=terms: library(p, t), mk))
-    settings_key = {**opts, "seed": seed, "test": [int(i) for i in test]}
+    from mspectmol.structure.rerank import RERANK_DEFAULTS, plan_rows
+
+    settings_key = {**{k: v for k, v in opts.items() if k not in RERANK_DEFAULTS},
+                    "seed": seed, "test": [int(i) for i in test]}
+
+    def pa_ib() -> Any:
+        ctx["elucidators"]["pa_ib"] = ctx["elucidators"].get("pa_ib") or _model("pa_ib", ctx)
+        return ctx["elucidators"]["pa_ib"]
+
+    keys = {}
+    for name, info, fn, mk, key in plan_rows(ctx, pa_ib, settings_key):
+        plan.append((name, info, fn, mk))
+        keys[name] = key
+    only = tuple(p for p in opts["only"].split(",") if p)
+    if only:
+        plan = [p for p in plan if p[0].startswith(only)]
+        if not plan:
+            raise ConfigError(f"--set only={opts['only']}: no setting name starts with that")
     rows = []
     for name, info, fn, mces_k in plan:
         path = out / "runs" / (name.replace("/", "__").replace("+", "_") + ".json")
         if path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
-            if saved.get("settings") == settings_key:
+            if saved.get("settings") == keys.get(name, settings_key):
                 rows.append(saved["row"])
                 continue
         started = time.perf_counter()
-        lists = fn()
-        row = _score(name, info, lists, ctx, mces_k)
+        lists = fn()  # candidate lists, or a scored row (re-ranking settings)
+        row = lists if isinstance(lists, dict) else _score(name, info, lists, ctx, mces_k)
         if "last_valid" in ctx:  # de novo: validity of every beam hypothesis
             row["valid"] = float(ctx.pop("last_valid"))
         row["seconds"] = time.perf_counter() - started
         log.info("%s: top1 %.3f top10 %.3f (%.0f s)", name, row["top1"], row["top10"],
                  row["seconds"])
-        doc = {"settings": settings_key, "row": row, "weights": chosen,
+        doc = {"settings": keys.get(name, settings_key), "row": row, "weights": chosen,
                "models": ctx["trained"], "beam": ctx["beam_stats"]}
         path.write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
         rows.append(row)
@@ -327,6 +350,8 @@ def _fmt(v: Any) -> str:
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_test: int,
                   seed: int) -> None:
+    from mspectmol.structure.rerank import table_note
+
     flat = [{c: r.get(c) for c in COLUMNS} for r in rows]
     (out / "results.json").write_text(json.dumps({"options": opts, "seed": seed,
                                                   "rows": flat}, indent=1) + "\n",
@@ -340,6 +365,8 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n
              "Top-k by InChIKey connectivity block (stereo ignored). MCES (myopic-mces, "
              f"threshold 15, invalid = 100) on the first {opts['n_mces']} of them. Library "
              "search ranks known molecules that include the true one: not de-novo.", "",
+             *([table_note(opts), ""] if any(r["setting"].startswith("rerank") for r in flat)
+               else []),
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in flat]
     (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

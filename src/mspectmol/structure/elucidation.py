@@ -116,12 +116,59 @@ class Elucidator:
             out[[i for i, _ in part]] = ll.numpy()
         return out
 
+    def candidate_terms(self, observed: Mapping[str, np.ndarray], available: np.ndarray,
+                        formula: str | None, candidates: Sequence[str], *,
+                        simulated: SimulatedSpectra | None = None,
+                        features: np.ndarray | None = None,
+                        probabilities: np.ndarray | None = None,
+                        labels: np.ndarray | None = None, missing: str = "drop",
+                        smooth: float = 0.0) -> dict[str, np.ndarray | None]:
+        """The ranking terms of distinct canonical ``candidates`` for one molecule.
+
+        The ``spec`` term compares the observed modalities that ``simulated`` provides
+        (:attr:`SimulatedSpectra.modalities`); it is None when ``simulated`` is None or no
+        such modality is observed. ``missing`` says what a candidate without simulated
+        spectra does: ``"drop"`` the term for every candidate, or count it ``"worst"``
+        (distance 1, the distance of an empty spectrum). A non-finite ``ll`` (candidate
+        outside the vocabulary) becomes 10 below the lowest finite one. ``smooth``: see
+        :func:`~mspectmol.structure.ranking.spectral_distance`.
+        """
+        from mspectmol.chem.functional_groups import label
+
+        if missing not in ("drop", "worst"):
+            raise MspectmolError(f"missing must be 'drop' or 'worst', got {missing!r}")
+        batch = {m: np.asarray(observed[m], dtype=np.float32)[None] for m in self.modalities}
+        avail = np.asarray(available, dtype=bool)
+        if features is None:
+            features = self.features(batch)[0]
+        if probabilities is None:
+            probabilities = self.group_probabilities(batch, avail[None])[0]
+        if labels is None:
+            labels = np.stack([label(c) for c in candidates])
+        terms: dict[str, np.ndarray | None] = {
+            "ll": self.log_likelihood(features, avail, formula, candidates),
+            "fg": fg_agreement(probabilities, labels), "spec": None}
+        provided = set(simulated.modalities) if simulated is not None else set()
+        obs = {m: batch[m][0] for j, m in enumerate(self.modalities)
+               if avail[j] and m in provided}
+        if obs:
+            sims = [simulated.get(c) for c in candidates]
+            if missing == "worst" or all(s is not None for s in sims):
+                terms["spec"] = -np.asarray([1.0 if s is None else
+                                             spectral_distance(obs, s, smooth) for s in sims])
+        ll = terms["ll"]
+        finite = np.isfinite(ll)
+        if not finite.all():
+            terms["ll"] = np.where(finite, ll, ll[finite].min() - 10 if finite.any() else -1e3)
+        return terms
+
     def rank(self, observed: Mapping[str, np.ndarray], available: np.ndarray,
              formula: str | None, candidates: Sequence[str], *,
              sources: Sequence[str] | None = None, simulated: SimulatedSpectra | None = None,
              weights: RankWeights | None = None, features: np.ndarray | None = None,
              probabilities: np.ndarray | None = None,
-             labels: np.ndarray | None = None) -> list[RankedCandidate]:
+             labels: np.ndarray | None = None, missing: str = "drop",
+             smooth: float = 0.0) -> list[RankedCandidate]:
         """Rank candidate structures for one molecule's observed spectra.
 
         Parameters
@@ -138,9 +185,10 @@ class Elucidator:
             Source of simulated spectra; None drops the ``spec`` term.
         features, probabilities, labels
             Precomputed memory features, PA-IB probabilities or candidate labels (speed).
+        missing, smooth
+            Candidates without simulated spectra, spectral smoothing: see
+            :meth:`candidate_terms`.
         """
-        from mspectmol.chem.functional_groups import label
-
         weights = weights or RankWeights()
         seen: dict[str, int] = {}
         cands, srcs = [], []
@@ -154,26 +202,9 @@ class Elucidator:
                 srcs.append(sources[i] if sources is not None else "candidates")
         if not cands:
             raise MspectmolError("no candidates to rank")
-        batch = {m: np.asarray(observed[m], dtype=np.float32)[None] for m in self.modalities}
-        avail = np.asarray(available, dtype=bool)
-        if features is None:
-            features = self.features(batch)[0]
-        if probabilities is None:
-            probabilities = self.group_probabilities(batch, avail[None])[0]
-        if labels is None:
-            labels = np.stack([label(c) for c in cands])
-        terms: dict[str, np.ndarray | None] = {
-            "ll": self.log_likelihood(features, avail, formula, cands),
-            "fg": fg_agreement(probabilities, labels), "spec": None}
-        if simulated is not None:
-            obs = {m: batch[m][0] for j, m in enumerate(self.modalities) if avail[j]}
-            sims = [simulated.get(c) for c in cands]
-            if all(s is not None for s in sims):
-                terms["spec"] = -np.asarray([spectral_distance(obs, s) for s in sims])
-        ll = terms["ll"]
-        finite = np.isfinite(ll)
-        if not finite.all():
-            terms["ll"] = np.where(finite, ll, ll[finite].min() - 10 if finite.any() else -1e3)
+        terms = self.candidate_terms(observed, available, formula, cands, simulated=simulated,
+                                     features=features, probabilities=probabilities,
+                                     labels=labels, missing=missing, smooth=smooth)
         scores = combine(terms, weights)
         out = []
         for i in rank_order(scores):
@@ -181,3 +212,13 @@ class Elucidator:
                 cands[i], float(scores[i]), float(terms["ll"][i]), float(terms["fg"][i]),
                 None if terms["spec"] is None else float(terms["spec"][i]), srcs[i]))
         return out
+
+    def generate_and_rank(self, observed: Mapping[str, np.ndarray], available: np.ndarray,
+                          formula: str | None, k_gen: int, simulated: SimulatedSpectra, *,
+                          weights: RankWeights | None = None, beam_width: int | None = None,
+                          smooth: float = 0.0) -> list[RankedCandidate]:
+        """De novo "generate and rank": see :func:`~mspectmol.structure.rerank.rerank_one`."""
+        from mspectmol.structure.rerank import rerank_one
+
+        return rerank_one(self, observed, available, formula, k_gen, simulated,
+                          weights=weights, beam_width=beam_width, smooth=smooth)
