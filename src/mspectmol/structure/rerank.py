@@ -193,8 +193,6 @@ def _prepare(ctx: dict[str, Any], eluc: Any) -> dict[str, Any]:
     if "rerank" in ctx:
         return ctx["rerank"]
     opts = ctx["opts"]
-    if opts["rerank_sim"] not in ("nmr", "full"):
-        raise MspectmolError(f"rerank_sim must be 'nmr' or 'full', got {opts['rerank_sim']!r}")
     started = time.perf_counter()
     grids = {m: ctx["ds"].grids[m] for m in eluc.modalities}
     sim = SimulatedSpectra(grids, fast_nmr=opts["rerank_sim"] == "nmr")
@@ -280,6 +278,12 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
     (dataset rows) besides the benchmark's usual entries.
     """
     opts = ctx["opts"]
+    if opts["rerank_sim"] not in ("nmr", "full"):
+        raise MspectmolError(f"--set rerank_sim={opts['rerank_sim']}: expected nmr (fast "
+                             "NMR-only simulation) or full (GFN2-xTB + CSP5)")
+    if min(opts["rerank_n"], opts["rerank_val"], opts["k_gen"]) < 1 or opts["rerank_width"] < 0:
+        raise MspectmolError("--set rerank_n, rerank_val and k_gen must be >= 1 and "
+                             "rerank_width >= 0 (0: twice k_gen)")
     n = min(opts["rerank_n"], len(ctx["test"]))
     subset = np.sort(np.random.default_rng(ctx["seed"] + SUBSET_SEED).choice(
         len(ctx["test"]), n, replace=False))
