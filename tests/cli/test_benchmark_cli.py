@@ -99,7 +99,7 @@ def test_rerun_skips_finished_runs(quick_run, monkeypatch):
 def test_changed_settings_plan_new_runs(quick_run):
     out, argv, _ = quick_run
     # Another learning rate changes every key; thread counts change none.
-    status, stdout = run_main([*argv, "--dry-run", "--set", "lr=1e-3"])
+    status, stdout = run_main([*argv, "--dry-run", "--set", "lr=2e-3"])
     assert status == 0 and "10 runs planned, 0 already finished, 10 to train" in stdout
     assert "  pa_ib: IR + (13C-NMR, 1H-NMR), scaffold split, seed 0" in stdout
     status, stdout = run_main([*argv, "--dry-run", "--threads", "2"])
