@@ -6,6 +6,12 @@ Ranking mode (``--candidates FILE`` and/or ``--library``): the given structures,
 embedded-dataset molecule of the formula, are ranked by decoder likelihood, functional-group
 agreement and distance to their simulated spectra (library molecules: the dataset's; others:
 simulated with GFN2-xTB + CSP5 on demand and cached, unless ``--no-simulate``).
+QM9 isomer library (``--formula F --library qm9``; needs the ``qm9pack`` package and an NMR
+spectrum): every QM9 molecule of the formula (130,831 molecules; cached index,
+:mod:`~mspectmol.structure.isomers`) is a candidate; the ``--prefilter`` N (default 200) that
+agree best with the predicted functional groups are simulated with the fast NMR recipe and
+ranked, with the fast-recipe weights and smoothing chosen on validation (ll 0, fg 0.3, spec
+30, 10 points) unless ``--weights``/``--spec-smooth`` are given.
 Generate-and-rank mode (``--rerank N``): the decoder generates ``N`` structures, each is
 simulated (cached) and they are re-ranked by the same score (only generated structures are
 candidates); ``--fast-nmr`` simulates only their 1H/13C NMR spectra (about 0.1 s instead of
@@ -35,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
         description="Generate candidate structures from IR (required) and 1H/13C-NMR spectra "
                     "with the structure decoder (appendix S.2), optionally conditioned on "
                     "the molecular formula, or rank given candidates (a SMILES file, or "
-                    "every embedded-dataset molecule of the formula) by how well they "
-                    "explain the spectra.",
+                    "every molecule of the formula in the embedded dataset or in QM9) by how "
+                    "well they explain the spectra.",
     )
     files = p.add_argument_group("spectrum files")
     for m, opt in FILE_MODALITIES.items():
@@ -49,8 +55,17 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--candidates", type=Path, default=None, metavar="FILE",
                    help="candidate structures to rank: one SMILES per line (an optional "
                         "name after whitespace; # starts a comment)")
-    p.add_argument("--library", action="store_true",
-                   help="rank every embedded-dataset molecule of --formula as a candidate")
+    p.add_argument("--library", nargs="?", const="embedded", default=None,
+                   choices=("embedded", "qm9"),
+                   help="rank every molecule of --formula in a library: the embedded dataset "
+                        "('--library' alone; its stored spectra) or QM9 ('--library qm9': "
+                        "130,831 molecules from the qm9pack package, pre-filtered by "
+                        "functional groups, simulated with the fast NMR recipe; needs "
+                        "--h-nmr or --c-nmr)")
+    p.add_argument("--prefilter", type=int, default=None, metavar="N",
+                   help="with --library qm9: simulate and rank only the N isomers that agree "
+                        "best with the predicted functional groups (default 200; about "
+                        "0.1 s each)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
@@ -61,10 +76,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--fast-nmr", action="store_true",
                    help="simulate candidates' 1H/13C NMR only (RDKit ETKDG + MMFF geometry, "
                         "CSP5; no GFN2-xTB, no IR): about 10x faster; needs an NMR spectrum")
-    p.add_argument("--spec-smooth", type=float, default=0.0, metavar="POINTS",
+    p.add_argument("--spec-smooth", type=float, default=None, metavar="POINTS",
                    help="blur observed and simulated spectra with a Gaussian of this standard "
                         "deviation (grid points) before comparing them, so that slightly "
-                        "shifted lines still match (default 0)")
+                        "shifted lines still match (default 0; 10 with --library qm9)")
     p.add_argument("-k", type=int, default=10, help="structures reported (default 10)")
     p.add_argument("--beam-width", type=int, default=None,
                    help="beam width of de-novo generation (default 2k with a formula, else k)")
@@ -72,7 +87,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    metavar=("LL", "FG", "SPEC"),
                    help="ranking weights of decoder log-likelihood, functional-group "
                         "agreement and spectral similarity (default: the model's, chosen on "
-                        "validation)")
+                        "validation; with --library qm9 the fast-NMR weights 0 0.3 30, "
+                        "chosen on validation by the benchmark's re-ranking rows)")
     p.add_argument("--model", type=Path, default=None,
                    help="structure model folder (default: the packaged one)")
     p.add_argument("--draw", type=int, default=6, help="structures drawn (default 6)")
@@ -175,6 +191,14 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.predict.common import model_grid
     from mspectmol.structure.elucidation import Elucidator
     from mspectmol.structure.io import load_structure_model
+    from mspectmol.structure.isomers import (
+        DEFAULT_PREFILTER,
+        FAST_NMR_SMOOTH,
+        FAST_NMR_WEIGHTS,
+        fast_nmr_spectra,
+        load_index,
+        rank_isomers,
+    )
     from mspectmol.structure.pipeline import check_encoder
     from mspectmol.structure.pretrained import structure_model_path
     from mspectmol.structure.ranking import RankWeights, SimulatedSpectra
@@ -185,24 +209,39 @@ def run(args: argparse.Namespace) -> int:
         raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")
     if args.formula is not None:
         formula_counts(args.formula)
-    if args.library and args.formula is None:
-        raise MspectmolError("--library needs --formula (library candidates share it)")
+    if args.library is not None and args.formula is None:
+        raise MspectmolError(f"--library {args.library} needs --formula (library candidates "
+                             "share it)")
+    qm9 = args.library == "qm9"
+    if args.prefilter is not None and not qm9:
+        raise MspectmolError("--prefilter applies to --library qm9 only")
+    n_keep = DEFAULT_PREFILTER if args.prefilter is None else args.prefilter
+    if n_keep < 1:
+        raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
+    if qm9 and args.no_simulate:
+        raise MspectmolError("--library qm9 ranks by simulated NMR spectra: it cannot be "
+                             "combined with --no-simulate")
+    if args.spec_smooth is None:
+        args.spec_smooth = FAST_NMR_SMOOTH if qm9 else 0.0
     if args.spec_smooth < 0:
         raise MspectmolError(f"--spec-smooth must be >= 0 grid points, got {args.spec_smooth}")
     if args.rerank is not None:
         if args.rerank < 1:
             raise MspectmolError(f"--rerank N needs N >= 1 generated structures, got "
                                  f"{args.rerank}")
-        if args.candidates is not None or args.library:
+        if args.candidates is not None or args.library is not None:
             raise MspectmolError("--rerank ranks the decoder's own structures: it cannot be "
                                  "combined with --candidates or --library")
         if args.no_simulate:
             raise MspectmolError("--rerank re-ranks by simulated spectra: it cannot be combined "
                                  "with --no-simulate")
-    if args.fast_nmr and (args.library or args.no_simulate
-                          or (args.rerank is None and args.candidates is None)):
-        raise MspectmolError("--fast-nmr applies to --rerank or --candidates (without "
-                             "--library or --no-simulate): it sets how candidates are simulated")
+    if args.fast_nmr and (args.library == "embedded" or args.no_simulate
+                          or (args.rerank is None and args.candidates is None and not qm9)):
+        raise MspectmolError("--fast-nmr applies to --rerank, --candidates or --library qm9 "
+                             "(without --library embedded or --no-simulate): it sets how "
+                             "candidates are simulated")
+    fast = args.fast_nmr or qm9
+    index = load_index() if qm9 else None  # early: qm9pack missing, or first build (~15 s)
     torch.set_num_threads(args.threads)
     of_formula_text = f" of formula {args.formula}" if args.formula else ""
     path = structure_model_path(args.model)
@@ -214,9 +253,11 @@ def run(args: argparse.Namespace) -> int:
     mods = tuple(smeta.modalities)
     observed, available = _observed(args, emeta, mods)
     avail = np.asarray(available, dtype=bool)
-    if args.fast_nmr and not any(a for m, a in zip(mods, avail, strict=True) if m != "ir"):
-        raise MspectmolError("--fast-nmr compares simulated NMR spectra only: give --h-nmr "
-                             "and/or --c-nmr (or drop --fast-nmr to simulate IR too)")
+    if fast and not any(a for m, a in zip(mods, avail, strict=True) if m != "ir"):
+        raise MspectmolError(("--library qm9 ranks by simulated NMR (fast recipe)" if qm9 else
+                              "--fast-nmr compares simulated NMR spectra only") +
+                             ": give --h-nmr and/or --c-nmr"
+                             + ("" if qm9 else " (or drop --fast-nmr to simulate IR too)"))
     batch = {m: observed[m][None] for m in mods}
     feats = eluc.features(batch)
     probs = eluc.group_probabilities(batch, avail[None])[0]
@@ -231,9 +272,10 @@ def run(args: argparse.Namespace) -> int:
                     log.warning("dropping candidate %s (%s): its formula %s is not %s", n, c,
                                 smiles_formula(c), args.formula)
             candidates = keep
-    ranking = bool(candidates) or args.library
-    weights = (RankWeights(*args.weights) if args.weights else
+    ranking = bool(candidates) or args.library is not None
+    weights = (RankWeights(*args.weights) if args.weights else FAST_NMR_WEIGHTS if qm9 else
                RankWeights(**smeta.training.get("ranking_weights", {})))
+    library_info = None
     if args.rerank is not None:
         grids = {m: model_grid(emeta, m) for m in mods}
         sim = SimulatedSpectra(grids, fast_nmr=args.fast_nmr)
@@ -243,6 +285,18 @@ def run(args: argparse.Namespace) -> int:
         if sim.stats["failed"]:
             log.warning("%d of %d generated structures could not be simulated: they count "
                         "as the worst spectral match", sim.stats["failed"], len(ranked))
+    elif index is not None:
+        sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods})
+        ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
+                                    simulated=sim, n_keep=n_keep, weights=weights,
+                                    smooth=args.spec_smooth, extra=candidates,
+                                    features=feats[0], probabilities=probs)
+        library_info = {"library": "qm9", "qm9pack": index.meta.get("qm9pack"),
+                        "isomers": kept.n_before, "prefilter": n_keep,
+                        "kept": len(kept.smiles), "simulation": dict(sim.stats)}
+        print(f"QM9: {kept.n_before} isomer(s){of_formula_text}, {len(kept.smiles)} kept by "
+              f"functional-group agreement and simulated ({sim.stats['simulated']} new, "
+              f"{sim.stats['cached']} cached, {sim.stats['failed']} failed)")
     elif ranking:
         grids = {m: model_grid(emeta, m) for m in mods}
         library, of_formula = ({}, []) if args.fast_nmr else _library_spectra(
@@ -288,7 +342,10 @@ def run(args: argparse.Namespace) -> int:
         w.writerows(rows)
     doc = {"mode": mode, "formula": args.formula,
            "spectra": [m for m, a in zip(mods, available, strict=True) if a],
-           "model": str(path), "structures": rows}
+           "model": str(path),
+           **({"weights": weights.to_dict(), "spec_smooth": args.spec_smooth}
+              if mode != "de novo" else {}),
+           **({"library": library_info} if library_info else {}), "structures": rows}
     (args.output / "structures.json").write_text(json.dumps(doc, indent=1) + "\n",
                                                   encoding="utf-8")
     _draw(args.output / "structures.svg", rows, args.draw)

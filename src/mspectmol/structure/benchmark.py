@@ -27,9 +27,12 @@ seeded subset of ``n_mces`` test molecules (MCES costs about 0.2 s per pair on t
 Finished settings are files under ``runs/`` that a rerun skips; the baselines' models are
 trained into ``models/``, removed at the end unless ``--keep-models``. ``--set KEY=VALUE``
 sets n_test, n_val, n_mces, k, epochs, minutes and the options of the de novo "generate and
-rank" rows (:mod:`~mspectmol.structure.rerank`: rerank_n, rerank_val, k_gen, rerank_sim);
+rank" rows (:mod:`~mspectmol.structure.rerank`: rerank_n, rerank_val, k_gen, rerank_sim) and
+of the QM9 retrieval row (:mod:`~mspectmol.structure.isomers`: library_qm9_n, prefilter: every
+QM9 isomer of the formula, pre-filtered by functional groups, ranked with the fast NMR
+recipe; the same test molecules as the re-ranking rows; retrieval, not de novo);
 ``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
-prefixes).
+prefixes; ``only=library_qm9`` the QM9 row).
 """
 
 from __future__ import annotations
@@ -59,10 +62,12 @@ COLUMNS = ("setting", "method", "spectra", "formula", "n", "top1", "top5", "top1
 
 
 def _options(args: Any) -> dict[str, Any]:
+    from mspectmol.structure.isomers import QM9_DEFAULTS, QM9_QUICK
     from mspectmol.structure.rerank import RERANK_DEFAULTS, RERANK_QUICK
 
     opts = {**(QUICK if args.quick else DEFAULTS),
-            **(RERANK_QUICK if args.quick else RERANK_DEFAULTS)}
+            **(RERANK_QUICK if args.quick else RERANK_DEFAULTS),
+            **(QM9_QUICK if args.quick else QM9_DEFAULTS)}
     for item in getattr(args, "overrides", None) or []:
         key, sep, value = item.partition("=")
         if not sep or key not in opts:
@@ -294,9 +299,10 @@ def run_suite(args: Any) -> int:
                              f"{'perturbed' if perturbed else 'clean'} spectra)",
                             "spectra": "IR+1H+13C", "formula": True},
                      lambda p=perturbed, t=terms: library(p, t), mk))
-    from mspectmol.structure.rerank import RERANK_DEFAULTS, plan_rows
+    from mspectmol.structure import isomers, rerank
 
-    settings_key = {**{k: v for k, v in opts.items() if k not in RERANK_DEFAULTS},
+    settings_key = {**{k: v for k, v in opts.items()  # each row family keys its own options
+                       if k not in rerank.RERANK_DEFAULTS and k not in isomers.QM9_DEFAULTS},
                     "seed": seed, "test": [int(i) for i in test]}
 
     def pa_ib() -> Any:
@@ -304,9 +310,10 @@ def run_suite(args: Any) -> int:
         return ctx["elucidators"]["pa_ib"]
 
     keys = {}
-    for name, info, fn, mk, key in plan_rows(ctx, pa_ib, settings_key):
-        plan.append((name, info, fn, mk))
-        keys[name] = key
+    for planner in (rerank.plan_rows, isomers.plan_rows):  # the QM9 row reuses rerank's subset
+        for name, info, fn, mk, key in planner(ctx, pa_ib, settings_key):
+            plan.append((name, info, fn, mk))
+            keys[name] = key
     only = tuple(p for p in opts["only"].split(",") if p)
     if only:
         plan = [p for p in plan if p[0].startswith(only)]
@@ -350,7 +357,7 @@ def _fmt(v: Any) -> str:
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_test: int,
                   seed: int) -> None:
-    from mspectmol.structure.rerank import table_note
+    from mspectmol.structure import isomers, rerank
 
     flat = [{c: r.get(c) for c in COLUMNS} for r in rows]
     (out / "results.json").write_text(json.dumps({"options": opts, "seed": seed,
@@ -365,8 +372,10 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n
              "Top-k by InChIKey connectivity block (stereo ignored). MCES (myopic-mces, "
              f"threshold 15, invalid = 100) on the first {opts['n_mces']} of them. Library "
              "search ranks known molecules that include the true one: not de-novo.", "",
-             *([table_note(opts), ""] if any(r["setting"].startswith("rerank") for r in flat)
-               else []),
+             *([rerank.table_note(opts), ""] if any(r["setting"].startswith("rerank")
+                                                    for r in flat) else []),
+             *([isomers.table_note(opts), ""] if any(r["setting"].startswith("library_qm9")
+                                                     for r in flat) else []),
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in flat]
     (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

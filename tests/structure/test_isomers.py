@@ -1,0 +1,245 @@
+"""QM9 isomer library (structure/isomers.py) on a fake qm9pack-like CSV folder."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mspectmol.cli.main import main
+from mspectmol.errors import MspectmolError
+from mspectmol.structure import isomers
+from mspectmol.structure.isomers import QM9Source, hill, load_index, prefilter
+from mspectmol.structure.tokens import canonical
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / "examples"
+#: A dozen QM9-like entries: 7 distinct C3H6O isomers (a stereo pair merges), 2 of C2H6O, a
+#: zwitterion and one SMILES RDKit cannot parse.
+FAKE = ["C", "CCO", "COC", "CC(C)=O", "CCC=O", "C=CCO", "C1COC1", "C[C@H]1CO1", "C[C@@H]1CO1",
+        "OC1CC1", "C=COC", "CC#N", "C1CC", "[NH3+]CC([O-])=O"]
+C3H6O = sorted({canonical(s) for s in FAKE[3:11]})
+
+
+def _fake_qm9(root: Path, smiles=FAKE, version="0.1") -> QM9Source:
+    """Two qm9pack-like CSV files (quoted, extra columns) holding ``smiles``."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = []
+    for part, chunk in enumerate((smiles[:6], smiles[6:]), start=1):
+        path = root / f"qm9_part{part}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC)
+            w.writerow(["XYZ_file", "Index", "SMILES", "InChi", "Elements"])
+            for i, s in enumerate(chunk):
+                w.writerow([f"dsgdb9nsd_{part}{i:05d}.xyz", 100 * part + i, s, "InChI=1S/x",
+                            "['C','H']"])
+        files.append(path)
+    return QM9Source(tuple(files), version)
+
+
+def test_index_build_cache_round_trip(tmp_path, monkeypatch):
+    source = _fake_qm9(tmp_path / "qm9")
+    path = tmp_path / "cache" / "isomers.parquet"
+    index = load_index(source, path)
+    assert path.is_file() and path.stat().st_size < 10_000
+    assert index.meta == {"format": isomers.FORMAT_VERSION, "qm9pack": "0.1", "rows": 14,
+                          "unparsed": 1}
+    assert len(index) == 12 and len(C3H6O) == 7
+    assert index.isomers("C3H6O") == C3H6O == index.isomers("H6OC3")
+    assert index.isomers("C2H6O") == ["CCO", "COC"]
+    assert index.isomers("C2H5NO2") == [canonical("[NH3+]CC([O-])=O")]
+    assert index.isomers("C9H20") == []
+
+    def no_build(source):
+        raise AssertionError("the cache should have been read")
+
+    monkeypatch.setattr(isomers, "build_index", no_build)
+    again = load_index(source, path)
+    assert again.by_formula == index.by_formula and again.meta == index.meta
+
+
+def test_hill_and_cache_location(monkeypatch, tmp_path):
+    assert hill("OH6C3") == "C3H6O" and hill("ClH") == "ClH" and hill("C1H4") == "CH4"
+    assert hill("N2C2") == "C2N2" and hill("OH2") == "H2O"
+    with pytest.raises(MspectmolError, match="malformed"):
+        hill("C3x")
+    monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path))
+    assert isomers.index_path() == tmp_path / "isomers" / "qm9_isomers.parquet"
+
+
+def test_version_mismatch_rebuilds(tmp_path, monkeypatch):
+    path = tmp_path / "isomers.parquet"
+    load_index(_fake_qm9(tmp_path / "a", FAKE[:4], version="1.0"), path)
+    newer = _fake_qm9(tmp_path / "b", version="2.0")
+    with pytest.raises(MspectmolError, match="qm9pack 1.0.*delete it"):
+        load_index(newer, path, rebuild=False)
+    index = load_index(newer, path)
+    assert index.meta["qm9pack"] == "2.0" and index.isomers("C3H6O") == C3H6O
+    monkeypatch.setattr(isomers, "FORMAT_VERSION", isomers.FORMAT_VERSION + 1)
+    with pytest.raises(MspectmolError, match="built for format"):
+        load_index(newer, path, rebuild=False)
+    assert load_index(newer, path).meta["format"] == isomers.FORMAT_VERSION
+
+
+def test_corrupt_cache(tmp_path):
+    source = _fake_qm9(tmp_path / "qm9")
+    path = tmp_path / "isomers.parquet"
+    path.write_bytes(b"not a parquet file")
+    with pytest.raises(MspectmolError, match="isomers.parquet: unreadable QM9 isomer index"):
+        load_index(source, path, rebuild=False)
+    assert load_index(source, path).isomers("C3H6O") == C3H6O  # rebuilt
+    assert load_index(source, path, rebuild=False).isomers("C2H6O") == ["CCO", "COC"]
+    bad = tmp_path / "bad" / "qm9_part1.csv"
+    bad.parent.mkdir()
+    bad.write_text("Index,Name\n1,x\n")
+    with pytest.raises(MspectmolError, match="no SMILES column"):
+        load_index(QM9Source((bad,), "0.1"), tmp_path / "other.parquet")
+
+
+def test_missing_qm9pack(monkeypatch):
+    real = isomers.importlib.util.find_spec
+    monkeypatch.setattr(isomers.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "qm9pack" else real(name, *a))
+    with pytest.raises(MspectmolError, match="pip install qm9pack"):
+        QM9Source.installed()
+
+
+def test_prefilter_keeps_best_agreement_in_stable_order():
+    p = np.full(4, 0.5)
+    p[0], p[1] = 0.9, 0.1  # group 0 likely present, group 1 likely absent
+    labels = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1], [0, 0, 0, 0]],
+                      dtype=np.uint8)
+    names = ["a", "b", "c", "d", "e"]
+    kept = prefilter(names, p, 3, labels=labels)
+    assert kept.smiles == ["b", "c", "d"]  # b, c and d tie: input order
+    assert kept.n_before == 5 and kept.fg == pytest.approx([kept.fg[0]] * 3)
+    assert kept.labels.tolist() == labels[1:4].tolist()
+    assert prefilter(names, p, 10, labels=labels).smiles == ["b", "c", "d", "e", "a"]
+    with pytest.raises(MspectmolError, match=">= 1"):
+        prefilter(names, p, 0, labels=labels)
+    probs = np.full(37, 0.2)
+    real = prefilter(["CCO", "C1CC", "CC(C)=O"], probs, 5)  # RDKit-invalid one dropped
+    assert sorted(real.smiles) == ["CC(C)=O", "CCO"] and real.labels.shape == (2, 37)
+    assert prefilter(["CCO", "CC(C)=O"], probs, 5).smiles == real.smiles  # reproducible
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--library", "qm9"], "--library qm9 needs --formula"),
+    (["--formula", "C3H6O", "--prefilter", "5"], "--prefilter applies to --library qm9"),
+    (["--formula", "C3H6O", "--library", "--prefilter", "5"], "--library qm9 only"),
+    (["--formula", "C3H6O", "--library", "qm9", "--prefilter", "0"], "N >= 1"),
+    (["--formula", "C3H6O", "--library", "qm9", "--no-simulate"], "--no-simulate"),
+    (["--formula", "C3H6O", "--library", "qm9", "--rerank", "5"], "--rerank"),
+])
+def test_cli_argument_errors(tmp_path, capsys, extra, message):
+    args = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "-o", str(tmp_path)]
+    assert main([*args, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_unknown_library(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "--library", "pubchem"])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny PA-IB encoder and structure decoder (as in test_structure_cli)."""
+    from mspectmol.chem.functional_groups import GROUP_NAMES
+    from mspectmol.models.io import ModelMeta, grid_info, save_model
+    from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+    from mspectmol.spectra.preprocessing import canonical_grid
+    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.io import save_structure_model
+    from mspectmol.structure.tokens import Vocabulary
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("models")
+    cfg = PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)
+    meta = ModelMeta(model_name="pa_ib", config=cfg.to_dict(), label_names=GROUP_NAMES,
+                     modalities={m: grid_info(m, canonical_grid(m, 600))
+                                 for m in cfg.modalities},
+                     primary="ir", auxiliary=("h_nmr", "c_nmr"))
+    save_model(root / "encoder", PAIBModel(cfg), meta)
+    vocab = Vocabulary.build(C3H6O)
+    scfg = StructureConfig(vocab_size=len(vocab), n_features=8, n_tokens=15, pool=10,
+                           n_encoder_layers=0, d_model=16, n_heads=2, n_decoder_layers=1,
+                           ff_dim=32, max_len=24)
+    ref = {"model": str(root / "encoder"), "content_hash": meta.content_hash,
+           "modalities": ["ir", "h_nmr", "c_nmr"]}
+    save_structure_model(root / "structure", StructureDecoder(scfg), vocab,
+                         ["ir", "h_nmr", "c_nmr"], encoder=ref)
+    return root / "structure"
+
+
+def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, capsys):
+    from mspectmol.structure import ranking
+    from mspectmol.structure.ranking import NMRRecord
+
+    source = _fake_qm9(tmp_path / "qm9")
+    monkeypatch.setattr(QM9Source, "installed", classmethod(lambda cls: source))
+    monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path / "cache"))
+    simulated = []
+
+    def toy_nmr(smiles, settings=None):  # a distinct toy NMR per structure
+        simulated.append(smiles)
+        n = len(smiles)
+        return NMRRecord([(1.0 + 0.5 * n, 3)], [(10.0 * n, 1)])
+
+    monkeypatch.setattr(ranking, "simulate_nmr_fast", toy_nmr)
+    base = ["elucidate", "--model", str(tiny_model), "--ir", str(EXAMPLES / "aspirin_ir.jdx"),
+            "--formula", "C3H6O", "--library", "qm9"]
+    assert main([*base, "-o", str(tmp_path / "x")]) == 2  # no NMR spectrum
+    assert "give --h-nmr and/or --c-nmr" in capsys.readouterr().err
+    out = tmp_path / "out"
+    nmr = ["--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx")]
+    assert main([*base, *nmr, "--prefilter", "3", "-k", "5", "-o", str(out)]) == 0
+    assert "QM9: 7 isomer(s) of formula C3H6O, 3 kept" in capsys.readouterr().out
+    doc = json.loads((out / "structures.json").read_text())
+    assert doc["library"]["isomers"] == 7 and doc["library"]["kept"] == 3
+    assert doc["weights"] == isomers.FAST_NMR_WEIGHTS.to_dict() and doc["spec_smooth"] == 10.0
+    rows = doc["structures"]
+    assert len(rows) == 3 and all(r["source"] == "qm9" and r["spec"] is not None for r in rows)
+    assert sorted(simulated) == sorted(r["smiles"] for r in rows)
+    assert set(simulated) <= set(C3H6O)
+    assert (tmp_path / "cache" / "isomers" / "qm9_isomers.parquet").is_file()
+    out2 = tmp_path / "out2"
+    assert main([*base, *nmr, "--prefilter", "3", "--weights", "0", "1", "0",
+                 "--spec-smooth", "0", "-o", str(out2)]) == 0
+    doc2 = json.loads((out2 / "structures.json").read_text())
+    assert doc2["weights"] == {"ll": 0.0, "fg": 1.0, "spec": 0.0} and doc2["spec_smooth"] == 0
+    assert {r["smiles"] for r in doc2["structures"]} == {r["smiles"] for r in rows}
+    assert len(simulated) == 3  # the second run read the simulation cache
+
+
+def test_benchmark_row_planning():
+    from mspectmol.structure.isomers import QM9_DEFAULTS, ROW, plan_rows
+
+    opts = {"rerank_n": 50, "only": "", **QM9_DEFAULTS}
+    ctx = {"opts": opts, "quick": True, "rerank_subset": np.arange(0, 100, 2)}
+    assert plan_rows(ctx, None, {}) == []  # --quick: only when asked for
+    ctx["opts"] = {**opts, "only": "library_qm9", "library_qm9_n": 3}
+    [(name, info, _, mces_k, key)] = plan_rows(ctx, None, {"seed": 0})
+    assert name == ROW and "not de novo" in info["method"] and mces_k == (1, 10)
+    assert key["subset"] == [0, 2, 4] and key["prefilter"] == 200 and key["seed"] == 0
+    ctx["opts"] = {**opts, "only": "library_qm9", "prefilter": 0}
+    with pytest.raises(MspectmolError, match="prefilter"):
+        plan_rows(ctx, None, {})
+
+
+def test_fast_nmr_spectra_remember_failures(tmp_path, monkeypatch):
+    from mspectmol.data.simulator.errors import SimulationError
+    from mspectmol.structure import ranking
+
+    monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path))
+    calls = []
+
+    def failing(smiles, settings=None):
+        calls.append(smiles)
+        raise SimulationError("conformers", "toy failure", smiles)
+
+    monkeypatch.setattr(ranking, "simulate_nmr_fast", failing)
+    sim = isomers.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
+    assert sim.fast_nmr and sim.get("C1CC2CC12") is None and sim.get("C1CC2CC12") is None
+    assert calls == ["C1CC2CC12"] and sim.stats["failed"] == 2  # simulated once
