@@ -29,8 +29,10 @@ from mspectmol.evaluation.benchmark import (
 from mspectmol.evaluation.benchmark_tables import (
     ROW_FIELDS,
     TableLine,
+    balanced_shard,
     cost_table,
     current_rows,
+    estimate_each,
     estimate_seconds,
     format_cell,
     load_rows,
@@ -308,6 +310,26 @@ def test_estimate_seconds_from_finished_rows():
                                        ("xgboost", 1)], rows)
     assert unknown == 1
     assert total == pytest.approx(10 + 30 + np.mean([10 * 2, 10 * 2, 20, 20, 20, 20]))
+
+
+def test_estimate_each_gives_none_for_unknown_models():
+    each = estimate_each([("pa_ib", 3), ("xgboost", 1)], _synthetic_rows())
+    assert each == [pytest.approx(30.0), None]
+
+
+def test_balanced_shards_cover_every_run_once_and_finish_together():
+    costs = [600.0, 100.0, 90.0, 80.0, 70.0, 60.0, 50.0, 40.0, 30.0, 20.0, 60.0]
+    parts = [balanced_shard(costs, i, 2) for i in (1, 2)]
+    assert sorted(parts[0] + parts[1]) == list(range(len(costs)))
+    assert parts[0] == [0]  # the longest run alone: 600 s against 600 s of the others
+    assert sum(costs[i] for i in parts[1]) == 600.0
+    # every other run (the former split) would have given shard 1 600 + 90 + 70 + 50 + 30 + 60
+    with_unknown = [10.0, 20.0, None]  # an unknown run counts as the mean, 15 s
+    assert balanced_shard(with_unknown, 1, 2) == [1]
+    assert balanced_shard(with_unknown, 2, 2) == [2, 0]
+    assert balanced_shard([None] * 5, 1, 2) == [0, 2, 4]  # nothing known: round robin
+    assert balanced_shard([None] * 5, 2, 2) == [1, 3]
+    assert balanced_shard([], 1, 3) == []
 
 
 # --- robustness suites: conditions, training defaults, condition tables ---------------------

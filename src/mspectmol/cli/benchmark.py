@@ -77,9 +77,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="torch device of the neural models: cpu (default), cuda, cuda:N or "
                         "auto; not part of a run's key")
     p.add_argument("--shard", default=None, metavar="I/N",
-                   help="train only every N-th remaining run starting at the I-th (1-based), "
-                        "so N processes can share a suite; shards write runs/ only, and a "
-                        "final call without --shard writes the tables")
+                   help="train part I (1-based) of N of the remaining runs, so N processes "
+                        "can share a suite: the runs are split by their expected time (from "
+                        "finished runs of the same model) so that the parts take about as "
+                        "long; start the N processes together, since each computes its part "
+                        "from the runs finished when it starts; shards write runs/ only, and "
+                        "a final call without --shard writes the tables")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default benchmarks/<suite>)")
     p.add_argument("--data", type=Path, default=None,
@@ -216,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{suite.name}: {len(jobs)} runs planned, {len(jobs) - len(todo)} already "
           f"finished, {len(todo)} to train (output: {out})")
     if shard is not None:
-        todo = todo[shard[0] - 1::shard[1]]
+        costs = bt.estimate_each([(j.run.model, len(j.config.modalities)) for j in todo],
+                                 list(rows.values()))
+        todo = [todo[i] for i in bt.balanced_shard(costs, *shard)]
         print(f"shard {shard[0]}/{shard[1]}: {len(todo)} runs")
     seconds, unknown = bt.estimate_seconds(
         [(j.run.model, len(j.config.modalities)) for j in todo], list(rows.values()))

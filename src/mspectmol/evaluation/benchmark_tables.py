@@ -391,26 +391,57 @@ def load_rows(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def estimate_seconds(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
-                     ) -> tuple[float, int]:
-    """Expected train seconds of runs ``(model, number of modalities)`` from finished rows.
+def estimate_each(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
+                  ) -> list[float | None]:
+    """Expected train seconds of each run ``(model, number of modalities)``, None if unknown.
 
-    Uses the mean time of rows with the same model and number of modalities, else of the
-    same model scaled by the number of modalities. Returns the total and the number of runs
-    with nothing to go by.
+    Uses the mean time of finished rows with the same model and number of modalities, else of
+    the same model scaled by the number of modalities.
     """
-    total, unknown = 0.0, 0
+    out: list[float | None] = []
     for model, k in todo:
         same = [(float(r["train_seconds"]), len(str(r["modalities"]).split("+")))
                 for r in rows if r.get("model") == model]
         exact = [s for s, n in same if n == k]
         if exact:
-            total += sum(exact) / len(exact)
+            out.append(sum(exact) / len(exact))
         elif same:
-            total += sum(s * k / n for s, n in same) / len(same)
+            out.append(sum(s * k / n for s, n in same) / len(same))
         else:
-            unknown += 1
-    return total, unknown
+            out.append(None)
+    return out
+
+
+def estimate_seconds(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
+                     ) -> tuple[float, int]:
+    """Total expected train seconds of runs ``(model, number of modalities)`` (see
+    :func:`estimate_each`) and the number of runs with nothing to go by."""
+    each = estimate_each(todo, rows)
+    return sum(e for e in each if e is not None), sum(e is None for e in each)
+
+
+def balanced_shard(costs: Sequence[float | None], index: int, n: int) -> list[int]:
+    """Positions of the runs that shard ``index`` (1-based) of ``n`` trains.
+
+    Longest expected run first, each to the shard with the least expected work so far (ties:
+    the lower shard), so the shards finish together; runs without an estimate count as the
+    mean of the known ones (all equal when none is known, which gives a round robin). The
+    result depends only on ``costs``, so every shard computed from the same finished runs
+    gets a disjoint part and together they cover every run. A shard's runs are returned
+    longest first.
+    """
+    known = [c for c in costs if c is not None]
+    fill = sum(known) / len(known) if known else 1.0
+    filled = [fill if c is None else float(c) for c in costs]
+    order = sorted(range(len(costs)), key=lambda i: (-filled[i], i))
+    load = [0.0] * n
+    mine: list[int] = []
+    for i in order:
+        target = min(range(n), key=lambda s: (load[s], s))
+        load[target] += filled[i]
+        if target == index - 1:
+            mine.append(i)
+    return mine
 
 
 def current_rows(rows: Iterable[Mapping[str, Any]], suite: str, hashes: Mapping[str, str]
