@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mspectmol.cli.main import main
 
@@ -14,33 +13,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / 
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
+def tiny_models(tmp_path_factory, tiny_model_builder):
     """A tiny PA-IB encoder and a tiny structure decoder reading its features."""
-    from mspectmol.chem.functional_groups import GROUP_NAMES
-    from mspectmol.models.io import ModelMeta, grid_info, save_model
-    from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
-    from mspectmol.spectra.preprocessing import canonical_grid
-    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-    from mspectmol.structure.io import save_structure_model
-    from mspectmol.structure.tokens import Vocabulary
-
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("models")
-    cfg = PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)
-    meta = ModelMeta(model_name="pa_ib", config=cfg.to_dict(), label_names=GROUP_NAMES,
-                     modalities={m: grid_info(m, canonical_grid(m, 600))
-                                 for m in cfg.modalities},
-                     primary="ir", auxiliary=("h_nmr", "c_nmr"))
-    save_model(root / "encoder", PAIBModel(cfg), meta)
-    vocab = Vocabulary.build(["CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CCCl"])
-    scfg = StructureConfig(vocab_size=len(vocab), n_features=8, n_tokens=15, pool=10,
-                           n_encoder_layers=0, d_model=16, n_heads=2, n_decoder_layers=1,
-                           ff_dim=32, max_len=40)
-    ref = {"model": str(root / "encoder"), "content_hash": meta.content_hash,
-           "modalities": ["ir", "h_nmr", "c_nmr"]}
-    save_structure_model(root / "structure", StructureDecoder(scfg), vocab,
-                         ["ir", "h_nmr", "c_nmr"], encoder=ref)
-    return root
+    return tiny_model_builder(tmp_path_factory.mktemp("models"),
+                             ["CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CCCl"], 40)
 
 
 def test_elucidate_ranks_candidates(tmp_path, tiny_models, capsys):
