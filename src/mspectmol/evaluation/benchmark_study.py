@@ -82,7 +82,8 @@ def write_figure(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"test {metric.replace('_', '-')} ({split} split)")
     if len(conditions) > 1 or references:
-        axes[0][-1].legend(fontsize=7, loc="lower right")
+        axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                           borderaxespad=0.3)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=120)
