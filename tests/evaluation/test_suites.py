@@ -295,7 +295,7 @@ def test_model_train_changes_only_its_models_training_and_keys(tmp_path):
     changed = {m for m in jobs if jobs[m].key != before[m].key}
     assert changed == {"transformer", "patch_transformer", "linear_patch_transformer"}
     assert jobs["transformer"].config.batch_size == 32 and jobs["transformer"].config.lr == 1e-3
-    assert jobs["pa_ib"].config.batch_size == 128 and jobs["pa_ib"].config.epochs == 30
+    assert jobs["pa_ib"].config.batch_size == 128 and jobs["pa_ib"].config.epochs == suite.epochs
     # Options given on the command line apply to every model, over the suite's own.
     settings = make_settings(suite, epochs=3, overrides=["lr=5e-4"])
     config = train_config(jobs["transformer"].run, settings, tmp_path)
