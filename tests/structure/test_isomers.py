@@ -123,11 +123,31 @@ def test_prefilter_keeps_best_agreement_in_stable_order():
     assert prefilter(["CCO", "CC(C)=O"], probs, 5).smiles == real.smiles  # reproducible
 
 
+def test_prefilter_13c_counts_reorder_functional_group_ties():
+    # same labels (no group predicted) -> equal fg; the 13C counts pick the matching isomer
+    # acetone [1, 0, 1], propanal [2, 0, 1], allyl alcohol [1, 2, 0] lines per region
+    names = ["CC(C)=O", "CCC=O", "C=CCO"]
+    labels = np.zeros((3, 37))
+    p = np.full(37, 0.01)
+    plain = prefilter(names, p, 3, labels=labels)
+    assert plain.smiles == names and not plain.c13_mismatch.any()
+    kept = prefilter(names, p, 3, labels=labels, c13_regions=np.array([1, 2, 0]))
+    assert kept.smiles == ["C=CCO", "CC(C)=O", "CCC=O"]
+    assert kept.c13_mismatch.tolist() == [0.0, 3.0, 4.0]
+    assert prefilter(names, p, 3, labels=labels, c13_regions=np.array([1, 2, 0]),
+                     c13_weight=0.0).smiles == names
+    with pytest.raises(MspectmolError, match="13C pre-filter weight"):
+        prefilter(names, p, 3, labels=labels, c13_weight=-1.0)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--library", "qm9"], "--library qm9 needs --formula"),
     (["--formula", "C3H6O", "--prefilter", "5"], "--prefilter applies to --library qm9"),
     (["--formula", "C3H6O", "--library", "--prefilter", "5"], "--library qm9 only"),
     (["--formula", "C3H6O", "--library", "qm9", "--prefilter", "0"], "N >= 1"),
+    (["--formula", "C3H6O", "--c13-weight", "1"], "--c13-weight applies to --library qm9"),
+    (["--formula", "C3H6O", "--library", "qm9", "--c13-weight", "-1"], "must be >= 0"),
+    (["--formula", "C3H6O", "--library", "qm9", "--c13-weight", "nan"], "must be >= 0"),
     (["--formula", "C3H6O", "--library", "qm9", "--no-simulate"], "--no-simulate"),
     (["--formula", "C3H6O", "--library", "qm9", "--rerank", "5"], "--rerank"),
 ])
@@ -186,18 +206,42 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
     assert doc2["weights"] == {"ll": 0.0, "fg": 1.0, "spec": 0.0} and doc2["spec_smooth"] == 0
     assert {r["smiles"] for r in doc2["structures"]} == {r["smiles"] for r in rows}
     assert len(simulated) == 3  # the second run read the simulation cache
+    # with a 13C spectrum the pre-filter also weighs 13C line counts (aspirin's: 1 methyl, 6
+    # aromatic and 2 carbonyl-region lines); --c13-weight 0 is the functional groups alone
+    c13 = ["--c-nmr", str(EXAMPLES / "aspirin_c_nmr.csv")]
+    picks = []
+    for weight in ("0", "50"):
+        out3 = tmp_path / f"out3-{weight}"
+        assert main([*base, *c13, "--prefilter", "1", "--c13-weight", weight, "-o",
+                     str(out3)]) == 0
+        doc3 = json.loads((out3 / "structures.json").read_text())
+        assert doc3["library"]["c13_weight"] == float(weight)
+        picks.append(doc3["structures"][0]["smiles"])
+    from mspectmol.structure.carbon_count import carbon_regions
+    # closest C3H6O isomers to [1, 6, 2]: two sp2 carbons and one sp3 (e.g. allyl alcohol);
+    # the functional groups alone keep another one
+    assert carbon_regions(picks[1]).tolist() == [1, 2, 0] != carbon_regions(picks[0]).tolist()
 
 
 def test_benchmark_row_planning():
-    from mspectmol.structure.isomers import QM9_DEFAULTS, ROW, plan_rows
+    from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS, ROW, ROW_C13, plan_rows
 
     opts = {"rerank_n": 50, "only": "", **QM9_DEFAULTS}
     ctx = {"opts": opts, "quick": True, "rerank_subset": np.arange(0, 100, 2)}
     assert plan_rows(ctx, None, {}) == []  # --quick: only when asked for
     ctx["opts"] = {**opts, "only": "library_qm9", "library_qm9_n": 3}
-    [(name, info, _, mces_k, key)] = plan_rows(ctx, None, {"seed": 0})
+    [(name, info, _, mces_k, key), (name13, info13, _, _, key13)] = plan_rows(ctx, None,
+                                                                              {"seed": 0})
     assert name == ROW and "not de novo" in info["method"] and mces_k == (1, 10)
     assert key["subset"] == [0, 2, 4] and key["prefilter"] == 200 and key["seed"] == 0
+    # the 13C row keys its weight; the functional-group row's key does not change with it
+    assert name13 == ROW_C13 and "13C" in info13["method"] and "c13_weight" not in key
+    assert key13 == {**key, "c13_weight": QM9_DEFAULTS["c13_weight"]}
+    ctx["opts"] = {**opts, "only": "library_qm9", "c13_weight": 0.0}
+    assert [r[0] for r in plan_rows(ctx, None, {})] == [ROW]
+    ctx["opts"] = {**opts, "only": "library_qm9", "c13_weight": -1.0}
+    with pytest.raises(MspectmolError, match="c13_weight"):
+        plan_rows(ctx, None, {})
     ctx["opts"] = {**opts, "only": "library_qm9", "prefilter": 0}
     with pytest.raises(MspectmolError, match="prefilter"):
         plan_rows(ctx, None, {})

@@ -9,9 +9,10 @@ simulated with GFN2-xTB + CSP5 on demand and cached, unless ``--no-simulate``).
 QM9 isomer library (``--formula F --library qm9``; needs the ``qm9pack`` package and an NMR
 spectrum): every QM9 molecule of the formula (130,831 molecules; cached index,
 :mod:`~mspectmol.structure.isomers`) is a candidate; the ``--prefilter`` N (default 200) that
-agree best with the predicted functional groups are simulated with the fast NMR recipe and
-ranked, with the fast-recipe weights and smoothing chosen on validation (ll 0, fg 0.3, spec
-30, 10 points) unless ``--weights``/``--spec-smooth`` are given.
+agree best with the predicted functional groups and, given a 13C spectrum, its line counts
+per shift region (``--c13-weight``) are simulated with the fast NMR recipe and ranked,
+with the fast-recipe weights and smoothing chosen on validation (ll 0, fg 0.3, spec 30,
+10 points) unless ``--weights``/``--spec-smooth`` are given.
 Generate-and-rank mode (``--rerank N``): the decoder generates ``N`` structures, each is
 simulated (cached) and they are re-ranked by the same score (only generated structures are
 candidates); ``--fast-nmr`` simulates only their 1H/13C NMR spectra (about 0.1 s instead of
@@ -66,6 +67,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="with --library qm9: simulate and rank only the N isomers that agree "
                         "best with the predicted functional groups (default 200; about "
                         "0.1 s each)")
+    p.add_argument("--c13-weight", type=float, default=None, metavar="W",
+                   help="with --library qm9 and --c-nmr: weight of the mismatch between the "
+                        "observed 13C lines per shift region (< 95, 95-155, >= 155 ppm) and "
+                        "each isomer's distinct carbons in the pre-filter (default 1.0, chosen "
+                        "on validation; 0 turns it off, e.g. when solvent lines remain)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
@@ -192,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.structure.elucidation import Elucidator
     from mspectmol.structure.io import load_structure_model
     from mspectmol.structure.isomers import (
+        C13_WEIGHT,
         DEFAULT_PREFILTER,
         FAST_NMR_SMOOTH,
         FAST_NMR_WEIGHTS,
@@ -215,6 +222,11 @@ def run(args: argparse.Namespace) -> int:
     qm9 = args.library == "qm9"
     if args.prefilter is not None and not qm9:
         raise MspectmolError("--prefilter applies to --library qm9 only")
+    if args.c13_weight is not None and not qm9:
+        raise MspectmolError("--c13-weight applies to --library qm9 only")
+    c13_weight = C13_WEIGHT if args.c13_weight is None else args.c13_weight
+    if not c13_weight >= 0:  # also refuses NaN
+        raise MspectmolError(f"--c13-weight must be >= 0, got {c13_weight}")
     n_keep = DEFAULT_PREFILTER if args.prefilter is None else args.prefilter
     if n_keep < 1:
         raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
@@ -290,9 +302,11 @@ def run(args: argparse.Namespace) -> int:
         ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,
-                                    features=feats[0], probabilities=probs)
+                                    features=feats[0], probabilities=probs,
+                                    c13_weight=c13_weight)
         library_info = {"library": "qm9", "qm9pack": index.meta.get("qm9pack"),
                         "isomers": kept.n_before, "prefilter": n_keep,
+                        "c13_weight": c13_weight,
                         "kept": len(kept.smiles), "simulation": dict(sim.stats)}
         print(f"QM9: {kept.n_before} isomer(s){of_formula_text}, {len(kept.smiles)} kept by "
               f"functional-group agreement and simulated ({sim.stats['simulated']} new, "

@@ -62,7 +62,7 @@ COLUMNS = ("setting", "method", "spectra", "formula", "n", "top1", "top5", "top1
 
 
 def _options(args: Any) -> dict[str, Any]:
-    from mspectmol.structure.isomers import QM9_DEFAULTS, QM9_QUICK
+    from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS, QM9_QUICK
     from mspectmol.structure.rerank import RERANK_DEFAULTS, RERANK_QUICK
 
     opts = {**(QUICK if args.quick else DEFAULTS),
@@ -299,7 +299,8 @@ def run_suite(args: Any) -> int:
                              f"{'perturbed' if perturbed else 'clean'} spectra)",
                             "spectra": "IR+1H+13C", "formula": True},
                      lambda p=perturbed, t=terms: library(p, t), mk))
-    from mspectmol.structure import isomers, rerank
+    from mspectmol.structure import isomer_benchmark as isomers
+    from mspectmol.structure import rerank
 
     settings_key = {**{k: v for k, v in opts.items()  # each row family keys its own options
                        if k not in rerank.RERANK_DEFAULTS and k not in isomers.QM9_DEFAULTS},
@@ -357,7 +358,8 @@ def _fmt(v: Any) -> str:
 
 def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_test: int,
                   seed: int) -> None:
-    from mspectmol.structure import isomers, rerank
+    from mspectmol.structure import isomer_benchmark as isomers
+    from mspectmol.structure import rerank
 
     flat = [{c: r.get(c) for c in COLUMNS} for r in rows]
     (out / "results.json").write_text(json.dumps({"options": opts, "seed": seed,
