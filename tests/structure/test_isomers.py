@@ -148,6 +148,8 @@ def test_prefilter_13c_counts_reorder_functional_group_ties():
     (["--formula", "C3H6O", "--c13-weight", "1"], "--c13-weight applies to --library qm9"),
     (["--formula", "C3H6O", "--library", "qm9", "--c13-weight", "-1"], "must be >= 0"),
     (["--formula", "C3H6O", "--library", "qm9", "--c13-weight", "nan"], "must be >= 0"),
+    (["--formula", "C3H6O", "--h1-weight", "1"], "--h1-weight applies to --library qm9"),
+    (["--formula", "C3H6O", "--library", "qm9", "--h1-weight", "-0.5"], "must be >= 0"),
     (["--formula", "C3H6O", "--library", "qm9", "--no-simulate"], "--no-simulate"),
     (["--formula", "C3H6O", "--library", "qm9", "--rerank", "5"], "--rerank"),
 ])
@@ -193,6 +195,7 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
     assert "QM9: 7 isomer(s) of formula C3H6O, 3 kept" in capsys.readouterr().out
     doc = json.loads((out / "structures.json").read_text())
     assert doc["library"]["isomers"] == 7 and doc["library"]["kept"] == 3
+    assert doc["library"]["h1_weight"] == isomers.H1_WEIGHT
     assert doc["weights"] == isomers.FAST_NMR_WEIGHTS.to_dict() and doc["spec_smooth"] == 10.0
     rows = doc["structures"]
     assert len(rows) == 3 and all(r["source"] == "qm9" and r["spec"] is not None for r in rows)
@@ -224,27 +227,35 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
 
 
 def test_benchmark_row_planning():
-    from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS, ROW, ROW_C13, plan_rows
+    from mspectmol.structure.isomer_benchmark import (
+        QM9_DEFAULTS,
+        ROW,
+        ROW_C13,
+        ROW_H1,
+        plan_rows,
+    )
 
     opts = {"rerank_n": 50, "only": "", **QM9_DEFAULTS}
     ctx = {"opts": opts, "quick": True, "rerank_subset": np.arange(0, 100, 2)}
     assert plan_rows(ctx, None, {}) == []  # --quick: only when asked for
     ctx["opts"] = {**opts, "only": "library_qm9", "library_qm9_n": 3}
-    [(name, info, _, mces_k, key), (name13, info13, _, _, key13)] = plan_rows(ctx, None,
-                                                                              {"seed": 0})
+    [(name, info, _, mces_k, key), (name13, info13, _, _, key13),
+     (name1, info1, _, _, key1)] = plan_rows(ctx, None, {"seed": 0})
     assert name == ROW and "not de novo" in info["method"] and mces_k == (1, 10)
     assert key["subset"] == [0, 2, 4] and key["prefilter"] == 200 and key["seed"] == 0
-    # the 13C row keys its weight; the functional-group row's key does not change with it
+    # each row keys its own weights; the functional-group row's key does not change with them
     assert name13 == ROW_C13 and "13C" in info13["method"] and "c13_weight" not in key
     assert key13 == {**key, "c13_weight": QM9_DEFAULTS["c13_weight"]}
+    assert name1 == ROW_H1 and "1H integrals" in info1["method"]
+    assert key1 == {**key13, "h1_weight": QM9_DEFAULTS["h1_weight"]}
+    ctx["opts"] = {**opts, "only": "library_qm9", "h1_weight": 0.0}
+    assert [r[0] for r in plan_rows(ctx, None, {})] == [ROW, ROW_C13]
     ctx["opts"] = {**opts, "only": "library_qm9", "c13_weight": 0.0}
     assert [r[0] for r in plan_rows(ctx, None, {})] == [ROW]
-    ctx["opts"] = {**opts, "only": "library_qm9", "c13_weight": -1.0}
-    with pytest.raises(MspectmolError, match="c13_weight"):
-        plan_rows(ctx, None, {})
-    ctx["opts"] = {**opts, "only": "library_qm9", "prefilter": 0}
-    with pytest.raises(MspectmolError, match="prefilter"):
-        plan_rows(ctx, None, {})
+    for bad in ({"c13_weight": -1.0}, {"h1_weight": float("nan")}, {"prefilter": 0}):
+        ctx["opts"] = {**opts, "only": "library_qm9", **bad}
+        with pytest.raises(MspectmolError, match=next(iter(bad))):
+            plan_rows(ctx, None, {})
 
 
 def test_fast_nmr_spectra_remember_failures(tmp_path, monkeypatch):

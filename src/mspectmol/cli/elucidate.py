@@ -10,7 +10,8 @@ QM9 isomer library (``--formula F --library qm9``; needs the ``qm9pack`` package
 spectrum): every QM9 molecule of the formula (130,831 molecules; cached index,
 :mod:`~mspectmol.structure.isomers`) is a candidate; the ``--prefilter`` N (default 200) that
 agree best with the predicted functional groups and, given a 13C spectrum, its line counts
-per shift region (``--c13-weight``) are simulated with the fast NMR recipe and ranked,
+per shift region (``--c13-weight``), given a 1H spectrum, its integrals per shift region
+(``--h1-weight``) are simulated with the fast NMR recipe and ranked,
 with the fast-recipe weights and smoothing chosen on validation (ll 0, fg 0.3, spec 30,
 10 points) unless ``--weights``/``--spec-smooth`` are given.
 Generate-and-rank mode (``--rerank N``): the decoder generates ``N`` structures, each is
@@ -72,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "observed 13C lines per shift region (< 95, 95-155, >= 155 ppm) and "
                         "each isomer's distinct carbons in the pre-filter (default 1.0, chosen "
                         "on validation; 0 turns it off, e.g. when solvent lines remain)")
+    p.add_argument("--h1-weight", type=float, default=None, metavar="W",
+                   help="with --library qm9 and --h-nmr: weight of the mismatch, in protons, "
+                        "between the observed 1H integrals per shift region (< 2.8, 2.8-5.5, "
+                        "5.5-8.9, >= 8.9 ppm) and each isomer's expected ones in the "
+                        "pre-filter (default 1.0, chosen on validation; 0 turns it off, e.g. "
+                        "when solvent, water or TMS lines remain)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
@@ -202,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_PREFILTER,
         FAST_NMR_SMOOTH,
         FAST_NMR_WEIGHTS,
+        H1_WEIGHT,
         fast_nmr_spectra,
         load_index,
         rank_isomers,
@@ -227,6 +235,11 @@ def run(args: argparse.Namespace) -> int:
     c13_weight = C13_WEIGHT if args.c13_weight is None else args.c13_weight
     if not c13_weight >= 0:  # also refuses NaN
         raise MspectmolError(f"--c13-weight must be >= 0, got {c13_weight}")
+    if args.h1_weight is not None and not qm9:
+        raise MspectmolError("--h1-weight applies to --library qm9 only")
+    h1_weight = H1_WEIGHT if args.h1_weight is None else args.h1_weight
+    if not h1_weight >= 0:
+        raise MspectmolError(f"--h1-weight must be >= 0, got {h1_weight}")
     n_keep = DEFAULT_PREFILTER if args.prefilter is None else args.prefilter
     if n_keep < 1:
         raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
@@ -303,10 +316,10 @@ def run(args: argparse.Namespace) -> int:
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,
                                     features=feats[0], probabilities=probs,
-                                    c13_weight=c13_weight)
+                                    c13_weight=c13_weight, h1_weight=h1_weight)
         library_info = {"library": "qm9", "qm9pack": index.meta.get("qm9pack"),
                         "isomers": kept.n_before, "prefilter": n_keep,
-                        "c13_weight": c13_weight,
+                        "c13_weight": c13_weight, "h1_weight": h1_weight,
                         "kept": len(kept.smiles), "simulation": dict(sim.stats)}
         print(f"QM9: {kept.n_before} isomer(s){of_formula_text}, {len(kept.smiles)} kept by "
               f"functional-group agreement and simulated ({sim.stats['simulated']} new, "

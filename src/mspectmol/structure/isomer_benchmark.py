@@ -3,9 +3,10 @@
 ``--set only=library_qm9``: the same seeded test molecules as the re-ranking rows
 (:mod:`~mspectmol.structure.rerank`), IR + 1H + 13C + formula, their unperturbed dataset
 spectra as observed, ranked by :func:`~mspectmol.structure.isomers.rank_isomers`: once with
-the functional-group pre-filter alone and once with the 13C line counts added
-(``--set c13_weight=W``; 0 leaves that row out). The true molecule is a QM9 molecule, so this
-is retrieval from a known library, not de novo generation.
+the functional-group pre-filter alone, once with the 13C line counts added
+(``--set c13_weight=W``; 0 leaves that row out) and once with the 1H integrals per region
+added as well (``--set h1_weight=W``; 0 leaves that row out). The true molecule is a QM9
+molecule, so this is retrieval from a known library, not de novo generation.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mspectmol.structure.isomers import (
     FAST_NMR_SMOOTH,
     FAST_NMR_WEIGHTS,
     FORMAT_VERSION,
+    H1_WEIGHT,
     fast_nmr_spectra,
     load_index,
     rank_isomers,
@@ -33,12 +35,15 @@ log = logging.getLogger("mspectmol.structure")
 
 #: Benchmark options (``--set KEY=VALUE``): ``library_qm9_n`` evaluates the first N of the
 #: re-ranking rows' test molecules (0: all ``rerank_n``), ``prefilter`` isomers are kept.
-#: ``c13_weight`` > 0 adds a second row whose pre-filter also compares 13C line counts.
+#: ``c13_weight`` > 0 adds a second row whose pre-filter also compares 13C line counts,
+#: ``h1_weight`` > 0 (with ``c13_weight`` > 0) a third that also compares 1H integrals.
 QM9_DEFAULTS: dict[str, Any] = {"library_qm9_n": 0, "prefilter": DEFAULT_PREFILTER,
-                                "c13_weight": C13_WEIGHT}
-QM9_QUICK: dict[str, Any] = {"library_qm9_n": 0, "prefilter": 10, "c13_weight": C13_WEIGHT}
+                                "c13_weight": C13_WEIGHT, "h1_weight": H1_WEIGHT}
+QM9_QUICK: dict[str, Any] = {"library_qm9_n": 0, "prefilter": 10, "c13_weight": C13_WEIGHT,
+                             "h1_weight": H1_WEIGHT}
 ROW = "library_qm9/prefilter+fast-nmr"
 ROW_C13 = "library_qm9/prefilter+13C+fast-nmr"
+ROW_H1 = "library_qm9/prefilter+13C+1H+fast-nmr"
 #: Candidates per molecule stored in the row (top-k metrics need 10).
 KEEP_LISTED = 20
 
@@ -46,7 +51,8 @@ KEEP_LISTED = 20
 def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
               ) -> list[tuple[str, dict[str, Any], Any, tuple[int, ...], dict[str, Any]]]:
     """The QM9 retrieval settings ``(name, info, fn, mces_k, settings key)``, if planned:
-    functional groups alone in the pre-filter, and with 13C line counts (``c13_weight`` > 0).
+    functional groups alone in the pre-filter, with 13C line counts (``c13_weight`` > 0) and
+    with 13C line counts and 1H integrals (both weights > 0).
 
     Planned when qm9pack is installed (not in ``--quick`` runs) or ``--set only`` selects
     it. Needs ``ctx["rerank_subset"]`` (:func:`mspectmol.structure.rerank.plan_rows`).
@@ -54,15 +60,17 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
     from importlib.metadata import version
 
     opts = ctx["opts"]
-    selected = any(r.startswith(p) for p in opts["only"].split(",") if p for r in (ROW, ROW_C13))
+    selected = any(r.startswith(p) for p in opts["only"].split(",") if p
+                   for r in (ROW, ROW_C13, ROW_H1))
     installed = importlib.util.find_spec("qm9pack") is not None
     if not selected and (ctx["quick"] or not installed):
         if not installed:
             log.info("%s not planned: the qm9pack package is not installed", ROW)
         return []
-    if opts["library_qm9_n"] < 0 or opts["prefilter"] < 1 or not opts["c13_weight"] >= 0:
+    if opts["library_qm9_n"] < 0 or opts["prefilter"] < 1 or not opts["c13_weight"] >= 0 \
+            or not opts["h1_weight"] >= 0:
         raise MspectmolError("--set library_qm9_n must be >= 0 (0: every re-ranking test "
-                             "molecule), prefilter >= 1 and c13_weight >= 0")
+                             "molecule), prefilter >= 1, c13_weight >= 0 and h1_weight >= 0")
     subset = ctx["rerank_subset"]
     n = min(opts["library_qm9_n"] or len(subset), len(subset))
     key = {**settings_key, "rerank_n": opts["rerank_n"], "library_qm9_n": n,
@@ -72,19 +80,28 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
     info = {"method": f"retrieval, not de novo: QM9 isomers, top-{opts['prefilter']} by fg, "
                       "ll+fg+spec (simulated 1H+13C, fast)",
             "spectra": "IR+1H+13C", "formula": True}
-    rows = [(ROW, info, lambda: _row(ROW, info, ctx, eluc_fn, subset[:n], 0.0), (1, 10), key)]
-    w = float(opts["c13_weight"])
+    rows = [(ROW, info, lambda: _row(ROW, info, ctx, eluc_fn, subset[:n], 0.0, 0.0), (1, 10),
+             key)]
+    w, h = float(opts["c13_weight"]), float(opts["h1_weight"])
     if w > 0:
         info13 = {**info, "method": f"retrieval, not de novo: QM9 isomers, top-"
                                     f"{opts['prefilter']} by fg and 13C line counts (weight "
                                     f"{w:g}), ll+fg+spec (simulated 1H+13C, fast)"}
-        rows.append((ROW_C13, info13, lambda: _row(ROW_C13, info13, ctx, eluc_fn, subset[:n], w),
+        rows.append((ROW_C13, info13,
+                     lambda: _row(ROW_C13, info13, ctx, eluc_fn, subset[:n], w, 0.0),
                      (1, 10), {**key, "c13_weight": w}))
+    if w > 0 and h > 0:
+        info1 = {**info, "method": f"retrieval, not de novo: QM9 isomers, top-"
+                                   f"{opts['prefilter']} by fg, 13C line counts (weight {w:g}) "
+                                   f"and 1H integrals (weight {h:g}), ll+fg+spec (simulated "
+                                   "1H+13C, fast)"}
+        rows.append((ROW_H1, info1, lambda: _row(ROW_H1, info1, ctx, eluc_fn, subset[:n], w, h),
+                     (1, 10), {**key, "c13_weight": w, "h1_weight": h}))
     return rows
 
 
 def _row(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
-         subset: np.ndarray, c13_weight: float) -> dict[str, Any]:
+         subset: np.ndarray, c13_weight: float, h1_weight: float) -> dict[str, Any]:
     from mspectmol.structure.benchmark import _score
     from mspectmol.structure.metrics import hit_rank
     from mspectmol.structure.tokens import canonical, smiles_formula
@@ -109,7 +126,8 @@ def _row(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
             ranked, pre = rank_isomers(eluc, {m: spectra[m][j] for m in mods}, avail[j],
                                        formula, index=index, simulated=sim,
                                        n_keep=opts["prefilter"], features=feats[j],
-                                       probabilities=probs[j], c13_weight=c13_weight)
+                                       probabilities=probs[j], c13_weight=c13_weight,
+                                       h1_weight=h1_weight)
             kept = pre.smiles
         names = [r.smiles for r in ranked]
         # by InChIKey block, as the top-k metrics (the dataset writes some imines "[H]N=")
@@ -126,7 +144,7 @@ def _row(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
     sub = {**ctx, "truths": truths, "mces_rows": list(range(min(opts["n_mces"], len(lists))))}
     row = _score(name, info, lists, sub, (1, 10))
     row["library_qm9"] = {
-        "prefilter": opts["prefilter"], "c13_weight": c13_weight,
+        "prefilter": opts["prefilter"], "c13_weight": c13_weight, "h1_weight": h1_weight,
         "qm9pack": index.meta.get("qm9pack"),
         "truth_in_qm9": float(np.mean([p["truth_in_qm9"] for p in per])),
         "truth_survives_prefilter": float(np.mean([p["truth_kept"] for p in per])),
@@ -145,11 +163,12 @@ def _row(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
 def table_note(opts: dict[str, Any]) -> str:
     """The sentence ``table.md`` adds when the QM9 retrieval row is present."""
     n = opts["library_qm9_n"] or opts["rerank_n"]
-    return (f"QM9 retrieval rows ({ROW}, {ROW_C13}): every QM9 molecule of the formula "
+    return (f"QM9 retrieval rows ({ROW}, {ROW_C13}, {ROW_H1}): every QM9 molecule of the formula "
             "(qm9pack) is a candidate and the true molecule is one of them, so this is "
             f"retrieval from a known library, not de novo. The {opts['prefilter']} isomers that "
-            "agree best with the predicted functional groups (and, in the +13C row, with the "
-            "observed 13C line counts per shift region, weight chosen on validation) are "
+            "agree best with the predicted functional groups (and, in the +13C rows, with the "
+            "observed 13C line counts per shift region; in the +1H row also with the observed "
+            "1H integrals per region; weights chosen on validation) are "
             "simulated (fast NMR-only recipe) and ranked "
             "by ll+fg+spec with the weights and smoothing the rerank/val-weights row chose on "
             f"validation; the first {n} of the re-ranking rows' test molecules.")
