@@ -39,14 +39,14 @@ def carbon_regions(smiles: str) -> np.ndarray:
 
     Raises
     ------
-    MspectmolError
+    InvalidSmilesError
         When RDKit cannot parse ``smiles``.
     """
     from rdkit import Chem
 
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise MspectmolError(f"invalid SMILES {smiles!r}: cannot count its carbons")
+    from mspectmol.chem.molecules import mol_from_smiles
+
+    mol = mol_from_smiles(smiles)
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
     counts = np.zeros(3, dtype=np.int64)
     seen: set[int] = set()

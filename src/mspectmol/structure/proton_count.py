@@ -108,14 +108,14 @@ def proton_types(smiles: str) -> np.ndarray:
 
     Raises
     ------
-    MspectmolError
+    InvalidSmilesError
         When RDKit cannot parse ``smiles``.
     """
     from rdkit import Chem
 
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise MspectmolError(f"invalid SMILES {smiles!r}: cannot type its protons")
+    from mspectmol.chem.molecules import mol_from_smiles
+
+    mol = mol_from_smiles(smiles)
     counts = np.zeros(len(PROTON_TYPES), dtype=np.int64)
     for atom in Chem.AddHs(mol).GetAtoms():
         if atom.GetAtomicNum() == 1 and atom.GetDegree() == 1:
