@@ -192,7 +192,9 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
     out = tmp_path / "out"
     nmr = ["--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx")]
     assert main([*base, *nmr, "--prefilter", "3", "-k", "5", "-o", str(out)]) == 0
-    assert "QM9: 7 isomer(s) of formula C3H6O, 3 kept" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "QM9: 7 isomer(s) of formula C3H6O, 3 kept" in printed
+    assert "kept by agreement with the functional groups, 1H integrals and" in printed
     doc = json.loads((out / "structures.json").read_text())
     assert doc["library"]["isomers"] == 7 and doc["library"]["kept"] == 3
     assert doc["library"]["h1_weight"] == isomers.H1_WEIGHT

@@ -321,8 +321,12 @@ def run(args: argparse.Namespace) -> int:
                         "isomers": kept.n_before, "prefilter": n_keep,
                         "c13_weight": c13_weight, "h1_weight": h1_weight,
                         "kept": len(kept.smiles), "simulation": dict(sim.stats)}
+        given = {m for m, a in zip(mods, avail, strict=True) if a}
+        terms = ["functional groups"] + ["13C lines"] * ("c_nmr" in given and c13_weight > 0) \
+            + ["1H integrals"] * ("h_nmr" in given and h1_weight > 0)
         print(f"QM9: {kept.n_before} isomer(s){of_formula_text}, {len(kept.smiles)} kept by "
-              f"functional-group agreement and simulated ({sim.stats['simulated']} new, "
+              f"agreement with the {', '.join(terms)} and simulated "
+              f"({sim.stats['simulated']} new, "
               f"{sim.stats['cached']} cached, {sim.stats['failed']} failed)")
     elif ranking:
         grids = {m: model_grid(emeta, m) for m in mods}
