@@ -77,27 +77,31 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
            "prefilter": opts["prefilter"], "subset": [int(i) for i in subset[:n]],
            "weights": FAST_NMR_WEIGHTS.to_dict(), "smooth": FAST_NMR_SMOOTH,
            "qm9pack": version("qm9pack") if installed else None, "format": FORMAT_VERSION}
-    info = {"method": f"retrieval, not de novo: QM9 isomers, top-{opts['prefilter']} by fg, "
-                      "ll+fg+spec (simulated 1H+13C, fast)",
-            "spectra": "IR+1H+13C", "formula": True}
-    rows = [(ROW, info, lambda: _row(ROW, info, ctx, eluc_fn, subset[:n], 0.0, 0.0), (1, 10),
-             key)]
     w, h = float(opts["c13_weight"]), float(opts["h1_weight"])
-    if w > 0:
-        info13 = {**info, "method": f"retrieval, not de novo: QM9 isomers, top-"
-                                    f"{opts['prefilter']} by fg and 13C line counts (weight "
-                                    f"{w:g}), ll+fg+spec (simulated 1H+13C, fast)"}
-        rows.append((ROW_C13, info13,
-                     lambda: _row(ROW_C13, info13, ctx, eluc_fn, subset[:n], w, 0.0),
-                     (1, 10), {**key, "c13_weight": w}))
-    if w > 0 and h > 0:
-        info1 = {**info, "method": f"retrieval, not de novo: QM9 isomers, top-"
-                                   f"{opts['prefilter']} by fg, 13C line counts (weight {w:g}) "
-                                   f"and 1H integrals (weight {h:g}), ll+fg+spec (simulated "
-                                   "1H+13C, fast)"}
-        rows.append((ROW_H1, info1, lambda: _row(ROW_H1, info1, ctx, eluc_fn, subset[:n], w, h),
-                     (1, 10), {**key, "c13_weight": w, "h1_weight": h}))
+    settings = [(ROW, 0.0, 0.0)] + [(ROW_C13, w, 0.0)] * (w > 0) + [(ROW_H1, w, h)] * (
+        w > 0 and h > 0)
+    rows = []
+    for name, c13, h1 in settings:
+        info = {"method": _method(opts["prefilter"], c13, h1), "spectra": "IR+1H+13C",
+                "formula": True}
+        weights = {"c13_weight": c13} if c13 > 0 else {}
+        weights |= {"h1_weight": h1} if h1 > 0 else {}
+        rows.append((name, info, lambda name=name, info=info, c13=c13, h1=h1: _row(
+            name, info, ctx, eluc_fn, subset[:n], c13, h1), (1, 10), {**key, **weights}))
     return rows
+
+
+def _method(prefilter: int, c13_weight: float, h1_weight: float) -> str:
+    """The row's method text: which pre-filter terms it uses, with their weights."""
+    if h1_weight > 0:
+        terms = (f"fg, 13C line counts (weight {c13_weight:g}) and 1H integrals (weight "
+                 f"{h1_weight:g})")
+    elif c13_weight > 0:
+        terms = f"fg and 13C line counts (weight {c13_weight:g})"
+    else:
+        terms = "fg"
+    return (f"retrieval, not de novo: QM9 isomers, top-{prefilter} by {terms}, ll+fg+spec "
+            "(simulated 1H+13C, fast)")
 
 
 def _row(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
