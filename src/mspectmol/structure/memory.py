@@ -17,6 +17,11 @@ Three feature sources, one shape ``(n, n_modalities, n_tokens, n_features)``:
     (600 -> 30 patches of 20): the input of the plain Transformer encoder-decoder baseline
     (the paper's "Transformer" row), which learns its own encoder from scratch.
 
+``evidence``
+    No spectrum features at all: what a chemist reads off the spectra (functional groups, 13C
+    lines and 1H protons per shift region), one token each; see
+    :mod:`~mspectmol.structure.prior`.
+
 The availability of each modality travels alongside as an ``(n, n_modalities)`` bool array;
 the decoder masks the tokens of a missing modality.
 """
@@ -30,7 +35,7 @@ import numpy as np
 
 from mspectmol.errors import MspectmolError
 
-SOURCES = ("pa_ib", "ungated", "patches")
+SOURCES = ("pa_ib", "ungated", "patches", "evidence")
 
 
 def check_spectra(spectra: Mapping[str, np.ndarray], modalities: Sequence[str],
@@ -137,6 +142,9 @@ def memory_features(source: str, spectra: Mapping[str, np.ndarray],
         raise MspectmolError(f"unknown memory source {source!r}; known: {', '.join(SOURCES)}")
     if source == "patches":
         return patch_features(spectra, modalities, patch)
+    if source == "evidence":
+        raise MspectmolError("evidence memories are built from group probabilities and peak "
+                             "counts by mspectmol.structure.prior.evidence_features")
     if encoder is None:
         raise MspectmolError(f"memory source {source!r} needs the PA-IB encoder model")
     if tuple(encoder.config.modalities) != tuple(modalities):

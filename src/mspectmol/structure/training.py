@@ -119,9 +119,15 @@ def validation_loss(model: StructureDecoder, vocab: Vocabulary, data: DecoderDat
 
 def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData,
                   val: DecoderData | None = None, settings: TrainSettings | None = None,
-                  progress: Callable[[dict[str, Any]], None] | None = None
+                  progress: Callable[[dict[str, Any]], None] | None = None,
+                  augment: Callable[[np.ndarray, np.ndarray, np.random.Generator],
+                                    tuple[np.ndarray, np.ndarray]] | None = None
                   ) -> tuple[StructureDecoder, dict[str, Any]]:
-    """Train a :class:`StructureDecoder`; returns it (best validation state) and a history."""
+    """Train a :class:`StructureDecoder`; returns it (best validation state) and a history.
+
+    ``augment(features, available, rng)`` corrupts each training batch's memory (e.g.
+    :class:`~mspectmol.structure.prior.EvidenceNoise`) before the auxiliary dropout.
+    """
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1:
         raise MspectmolError("epochs and batch_size must be >= 1")
@@ -157,10 +163,12 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
             tokens = pad_batch(seqs)[:, :config.max_len]
             form = fvec[idx].copy()
             form[rng.random(len(idx)) < s.formula_dropout] = -1
-            avail = train.available[idx].copy()
+            feats, avail = train.features[idx], train.available[idx].copy()
+            if augment is not None:
+                feats, avail = augment(feats, avail, rng)
             avail[rng.random(len(idx)) < s.aux_dropout, 1:] = False
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
-                loss = _loss(model, tokens, torch.as_tensor(train.features[idx]),
+                loss = _loss(model, tokens, torch.as_tensor(feats),
                              torch.as_tensor(avail), torch.as_tensor(form))
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,213 @@
+"""An evidence-conditioned structure generator pre-trained on a large structure corpus.
+
+The spectrum-conditioned decoder (:mod:`~mspectmol.structure.decoder`, appendix S.2) learns
+SMILES from the few thousand molecules that have spectra; de novo, its beam rarely holds the
+true structure. This module trains the same decoder on *every* QM9 structure that is not a
+held-out molecule, conditioned not on spectra but on what a chemist reads off them and what
+a structure alone predicts, so no spectrum has to be simulated for the corpus:
+
+``groups``
+    The 37 functional groups (:mod:`~mspectmol.chem.functional_groups`): labels in training
+    (softened to 0.05/0.95 and flipped at random, see :class:`EvidenceNoise`), the PA-IB
+    model's probabilities at inference.
+``c13_lines``
+    Symmetry-distinct carbons per 13C shift region
+    (:func:`~mspectmol.structure.carbon_count.carbon_regions`); at inference the lines picked
+    in the observed 13C spectrum.
+``h1_protons``
+    Protons per 1H shift region: the packaged proton-type profiles' prediction
+    (:mod:`~mspectmol.structure.proton_count`) x the formula's hydrogens; at inference the
+    observed integral shares x the formula's hydrogens.
+
+Each piece is one memory token (``(n, 3, 1, 44)``: the 37 + 3 + 4 values in disjoint
+columns) with its own availability, plus the formula tokens, so a missing 13C or 1H spectrum
+hides its token. Held out of the corpus: every molecule of the embedded dataset's validation
+and test parts (scaffold split) and every QM9 molecule that shares a (non-empty) Murcko
+scaffold with one, so test structures and their scaffolds are never seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mspectmol.errors import MspectmolError
+
+log = logging.getLogger("mspectmol.structure")
+
+#: Evidence tokens, in memory order.
+EVIDENCE = ("groups", "c13_lines", "h1_protons")
+N_GROUPS, N_C13, N_H1 = 37, 3, 4
+N_FEATURES = N_GROUPS + N_C13 + N_H1
+_COLUMNS = {"groups": slice(0, N_GROUPS), "c13_lines": slice(N_GROUPS, N_GROUPS + N_C13),
+            "h1_protons": slice(N_GROUPS + N_C13, N_FEATURES)}
+#: Bumped when the corpus' columns or exclusion rule change.
+CORPUS_VERSION = 1
+
+
+@dataclass
+class Corpus:
+    """Training structures and what each predicts: ``smiles`` (canonical, no stereo),
+    ``formulas`` (Hill), ``labels`` ``(n, 37)``, ``c13`` ``(n, 3)``, ``h1`` ``(n, 4)``."""
+
+    smiles: list[str]
+    formulas: list[str]
+    labels: np.ndarray
+    c13: np.ndarray
+    h1: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def subset(self, idx: np.ndarray) -> Corpus:
+        return Corpus([self.smiles[i] for i in idx], [self.formulas[i] for i in idx],
+                      self.labels[idx], self.c13[idx], self.h1[idx])
+
+
+def expected_h1_protons(smiles: Sequence[str], n_hydrogens: np.ndarray) -> np.ndarray:
+    """Protons per 1H region predicted from each structure's proton types, ``(n, 4)``."""
+    from mspectmol.structure.proton_count import (
+        load_profiles,
+        predicted_fractions,
+        proton_types_many,
+    )
+
+    shares = predicted_fractions(proton_types_many(smiles), load_profiles())
+    return shares * np.asarray(n_hydrogens, dtype=np.float64)[:, None]
+
+
+def describe(smiles: Sequence[str]) -> Corpus:
+    """Formulas, group labels, 13C lines and expected 1H protons of canonical structures
+    (those RDKit cannot label are dropped)."""
+    from mspectmol.chem.functional_groups import label_many
+    from mspectmol.structure.carbon_count import carbon_regions_many
+    from mspectmol.structure.tokens import formula_counts, smiles_formula
+
+    labels, ok = label_many(list(smiles), errors="skip", return_valid=True)
+    kept = [s for s, v in zip(smiles, ok, strict=True) if v]
+    formulas = [smiles_formula(s) or "" for s in kept]
+    n_h = np.array([formula_counts(f).get("H", 0) for f in formulas])
+    return Corpus(kept, formulas, np.asarray(labels, dtype=np.uint8),
+                  carbon_regions_many(kept).astype(np.float32),
+                  expected_h1_protons(kept, n_h).astype(np.float32))
+
+
+def held_out(smiles: Sequence[str], excluded: Sequence[str]) -> np.ndarray:
+    """Mask of ``smiles`` that are an ``excluded`` structure or share its (non-empty) Murcko
+    scaffold; both lists canonical without stereo."""
+    from mspectmol.data.splits import murcko_scaffold
+
+    banned = set(excluded)
+    scaffolds = {murcko_scaffold(s) for s in excluded} - {""}
+    return np.array([s in banned or murcko_scaffold(s) in scaffolds for s in smiles],
+                    dtype=bool)
+
+
+def corpus_path(excluded: Sequence[str]) -> Path:
+    """Cache file of the QM9 corpus for this exclusion list."""
+    from mspectmol.structure.ranking import cache_dir
+
+    digest = hashlib.sha256("\n".join(sorted(excluded)).encode()).hexdigest()[:16]
+    return cache_dir().parent / "prior" / f"qm9_corpus_v{CORPUS_VERSION}_{digest}.npz"
+
+
+def qm9_corpus(excluded: Sequence[str]) -> Corpus:
+    """Every QM9 structure (the isomer index's) not held out by :func:`held_out`, described
+    by :func:`describe`; cached as ``.npz`` (no pickles) next to the isomer index."""
+    from mspectmol.structure.isomers import load_index
+    from mspectmol.structure.tokens import canonical
+
+    excl = sorted({c for c in (canonical(s) for s in excluded) if c})
+    path = corpus_path(excl)
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return Corpus(json.loads(str(z["smiles"])), json.loads(str(z["formulas"])),
+                              z["labels"], z["c13"], z["h1"])
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s: unreadable corpus cache (%s); rebuilding", path, exc)
+    index = load_index()
+    every = [s for formula in sorted(index.by_formula) for s in index.by_formula[formula]]
+    keep = ~held_out(every, excl)
+    corpus = describe([s for s, k in zip(every, keep, strict=True) if k])
+    log.info("prior corpus: %d of %d QM9 structures (%d held out)", len(corpus), len(every),
+             int((~keep).sum()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, smiles=np.array(json.dumps(corpus.smiles)),
+                        formulas=np.array(json.dumps(corpus.formulas)), labels=corpus.labels,
+                        c13=corpus.c13, h1=corpus.h1)
+    tmp.replace(path)
+    return corpus
+
+
+def evidence_features(groups: np.ndarray | None = None, c13: np.ndarray | None = None,
+                      h1: np.ndarray | None = None, n: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Memory features ``(n, 3, 1, 44)`` and availability ``(n, 3)`` from group
+    probabilities ``(n, 37)``, 13C lines per region ``(n, 3)`` and 1H protons per region
+    ``(n, 4)``; a piece given as None is marked unavailable (zeros)."""
+    parts = {"groups": groups, "c13_lines": c13, "h1_protons": h1}
+    sizes = {len(np.asarray(p)) for p in parts.values() if p is not None}
+    if n is None:
+        if len(sizes) != 1:
+            raise MspectmolError("evidence pieces differ in length (or none was given)")
+        n = sizes.pop()
+    elif sizes - {n}:
+        raise MspectmolError(f"evidence pieces must have {n} rows")
+    feats = np.zeros((n, len(EVIDENCE), 1, N_FEATURES), dtype=np.float32)
+    avail = np.zeros((n, len(EVIDENCE)), dtype=bool)
+    for j, name in enumerate(EVIDENCE):
+        value = parts[name]
+        if value is None:
+            continue
+        cols = _COLUMNS[name]
+        v = np.asarray(value, dtype=np.float32).reshape(n, -1)
+        if v.shape[1] != cols.stop - cols.start:
+            raise MspectmolError(f"evidence {name!r} must have {cols.stop - cols.start} "
+                                 f"columns, got {v.shape[1]}")
+        if not np.all(np.isfinite(v)):
+            raise MspectmolError(f"evidence {name!r} has NaN or infinite values")
+        feats[:, j, 0, cols] = v
+        avail[:, j] = True
+    return feats, avail
+
+
+@dataclass(frozen=True)
+class EvidenceNoise:
+    """Training-time corruption, so that evidence read off real spectra still fits: group
+    labels softened to ``soft``/``1 - soft`` and each flipped with ``flip``; each 13C region
+    count moved by +-1 with ``c13_shift``; Gaussian noise of ``h1_sigma`` protons; each
+    evidence token hidden with ``drop``."""
+
+    soft: float = 0.05
+    flip: float = 0.03
+    c13_shift: float = 0.15
+    h1_sigma: float = 0.4
+    drop: float = 0.15
+
+    def __call__(self, feats: np.ndarray, avail: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        f = feats.copy()
+        g = f[:, 0, 0, _COLUMNS["groups"]]
+        g = np.where(rng.random(g.shape) < self.flip, 1.0 - g, g)
+        f[:, 0, 0, _COLUMNS["groups"]] = self.soft + (1 - 2 * self.soft) * g
+        c = f[:, 1, 0, _COLUMNS["c13_lines"]]
+        step = rng.choice((-1.0, 1.0), size=c.shape) * (rng.random(c.shape) < self.c13_shift)
+        f[:, 1, 0, _COLUMNS["c13_lines"]] = np.clip(c + step, 0, None)
+        h = f[:, 2, 0, _COLUMNS["h1_protons"]]
+        f[:, 2, 0, _COLUMNS["h1_protons"]] = np.clip(
+            h + rng.normal(0.0, self.h1_sigma, h.shape), 0, None)
+        a = avail & (rng.random(avail.shape) >= self.drop)
+        return f, a
+
+
+def corpus_features(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """Uncorrupted evidence features of every corpus structure (labels as 0/1)."""
+    return evidence_features(corpus.labels.astype(np.float32), corpus.c13, corpus.h1)
