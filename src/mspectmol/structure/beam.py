@@ -57,6 +57,43 @@ def token_elements(vocab: Vocabulary) -> np.ndarray:
     return out
 
 
+class FormulaConstraint:
+    """Decoding constraint of rows with a formula: an atom token only while its element's
+    heavy-atom count stays within the formula, ``<eos>`` only once every count is reached.
+
+    Parameters
+    ----------
+    elements
+        The :func:`token_elements` table.
+    target
+        ``(B, len(ELEMENTS))`` formula counts per hypothesis; rows of -1 are unconstrained.
+    """
+
+    def __init__(self, elements: np.ndarray, target: torch.Tensor) -> None:
+        from mspectmol.structure.tokens import ELEMENTS
+
+        self.heavy = torch.as_tensor([e != "H" for e in ELEMENTS])
+        self.tok_el = torch.as_tensor(elements)
+        self.target = target
+        self.has = (target[:, 0] >= 0)[:, None]
+        self.used = torch.zeros_like(target)
+
+    def apply(self, logp: torch.Tensor) -> torch.Tensor:
+        """``logp`` ``(B, vocab)`` with the tokens the formula forbids set to -inf."""
+        over = ((self.used[:, None, :] + self.tok_el[None]) > self.target[:, None, :]).any(-1)
+        complete = ((self.used == self.target) | ~self.heavy).all(-1)
+        block = over.clone()
+        block[:, Vocabulary.eos] = ~complete
+        return logp.masked_fill(block & self.has, float("-inf"))
+
+    def advance(self, parent: torch.Tensor | None, token: torch.Tensor) -> None:
+        """Count the chosen ``token`` of each hypothesis (continuing hypothesis ``parent``)."""
+        if parent is not None:
+            self.used, self.target, self.has = (self.used[parent], self.target[parent],
+                                                self.has[parent])
+        self.used = self.used + self.tok_el[token]
+
+
 @torch.no_grad()
 def beam_search(model: StructureDecoder, features: torch.Tensor, available: torch.Tensor,
                 formula: torch.Tensor, *, beam_width: int = 10, max_len: int | None = None,
@@ -88,23 +125,12 @@ def beam_search(model: StructureDecoder, features: torch.Tensor, available: torc
     past = None
     frozen = torch.full((vocab,), float("-inf"))
     frozen[eos] = 0.0
-    constrained = elements is not None
-    if constrained:
-        from mspectmol.structure.tokens import ELEMENTS
-
-        heavy = torch.as_tensor([e != "H" for e in ELEMENTS])
-        tok_el = torch.as_tensor(elements)
-        target = formula.repeat_interleave(w, dim=0)
-        has = (target[:, 0] >= 0)[:, None]
-        used = torch.zeros_like(target)
+    limit = (FormulaConstraint(elements, formula.repeat_interleave(w, dim=0))
+             if elements is not None else None)
     for pos in range(max_len - 1):
         logp, past = model.step(seqs[:, -1], pos, cross, mask, past)
-        if constrained:
-            over = ((used[:, None, :] + tok_el[None]) > target[:, None, :]).any(-1)
-            complete = ((used == target) | ~heavy).all(-1)
-            block = over.clone()
-            block[:, eos] = ~complete
-            logp = logp.masked_fill(block & has, float("-inf"))
+        if limit is not None:
+            logp = limit.apply(logp)
         logp = torch.where(done[:, None], frozen[None, :], logp)
         total = (scores.reshape(-1, 1) + logp).reshape(b, w * vocab)
         scores, flat = total.topk(w, dim=1)
@@ -114,8 +140,8 @@ def beam_search(model: StructureDecoder, features: torch.Tensor, available: torc
         seqs = torch.cat((seqs[parent], token[:, None]), dim=1)
         done = done[parent] | (token == eos)
         past = [(k[parent], v[parent]) for k, v in past]
-        if constrained:
-            used = used[parent] + tok_el[token]
+        if limit is not None:
+            limit.advance(parent, token)
         if bool(done.all()):
             break
     return seqs.reshape(b, w, -1).numpy(), scores.numpy()
