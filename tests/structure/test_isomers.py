@@ -143,7 +143,7 @@ def test_prefilter_13c_counts_reorder_functional_group_ties():
 @pytest.mark.parametrize("extra, message", [
     (["--library", "qm9"], "--library qm9 needs --formula"),
     (["--formula", "C3H6O", "--prefilter", "5"], "--prefilter applies to --library qm9"),
-    (["--formula", "C3H6O", "--library", "--prefilter", "5"], "--library qm9 only"),
+    (["--formula", "C3H6O", "--library", "--prefilter", "5"], "--library qm9 or --generate only"),
     (["--formula", "C3H6O", "--library", "qm9", "--prefilter", "0"], "N >= 1"),
     (["--formula", "C3H6O", "--c13-weight", "1"], "--c13-weight applies to --library qm9"),
     (["--formula", "C3H6O", "--library", "qm9", "--c13-weight", "-1"], "must be >= 0"),

@@ -27,13 +27,19 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from mspectmol.cli.elucidate_io import (
+    FILE_MODALITIES,
+    draw_structures,
+    library_spectra,
+    observed_spectra,
+    read_candidates,  # noqa: F401 - part of this module's API
+)
+
 log = logging.getLogger("mspectmol.elucidate")
 
-FILE_MODALITIES = {"ir": "--ir", "h_nmr": "--h-nmr", "c_nmr": "--c-nmr"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -64,6 +70,15 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "130,831 molecules from the qm9pack package, pre-filtered by "
                         "functional groups, simulated with the fast NMR recipe; needs "
                         "--h-nmr or --c-nmr)")
+    p.add_argument("--generate", type=int, default=None, metavar="N",
+                   help="de novo: draw N SMILES of --formula from the evidence-conditioned "
+                        "generator (functional groups, 13C lines, 1H integrals), then "
+                        "pre-filter, simulate (fast NMR) and rank the distinct structures as "
+                        "--library qm9 does (needs an NMR spectrum)")
+    p.add_argument("--generator", type=Path, default=None, metavar="DIR",
+                   help="with --generate: the generator model folder (default: packaged)")
+    p.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="with --generate: sampling temperature (default 1)")
     p.add_argument("--prefilter", type=int, default=None, metavar="N",
                    help="with --library qm9: simulate and rank only the N isomers that agree "
                         "best with the predicted functional groups (default 200; about "
@@ -111,87 +126,26 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.set_defaults(run=run)
 
 
-def read_candidates(path: Path) -> list[tuple[str, str]]:
-    """``(smiles, name)`` pairs of a candidate file.
-
-    Raises
-    ------
-    MspectmolError
-        A missing or empty file, or an invalid SMILES (naming the file and line).
-    """
+def _check_generate(args: argparse.Namespace) -> None:
+    """Refuse ``--generate`` combinations that make no sense; default the temperature."""
     from mspectmol.errors import MspectmolError
-    from mspectmol.structure.tokens import canonical
+    from mspectmol.structure.denovo import DEFAULT_TEMPERATURE
 
-    if not path.is_file():
-        raise MspectmolError(f"{path}: candidate file not found")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        smiles, _, name = text.partition(" ")
-        if canonical(smiles) is None:
-            raise MspectmolError(f"{path}, line {n}: invalid SMILES {smiles!r}")
-        out.append((smiles, name.strip() or f"line {n}"))
-    if not out:
-        raise MspectmolError(f"{path}: no candidate SMILES")
-    return out
-
-
-def _observed(args: argparse.Namespace, meta: Any, modalities: tuple[str, ...]) -> Any:
-    from mspectmol.errors import MspectmolError
-    from mspectmol.predict.pipeline import load_sample
-    from mspectmol.predict.samples import SampleSpec
-
-    files = {m: getattr(args, f"file_{m}") for m in FILE_MODALITIES
-             if getattr(args, f"file_{m}") is not None}
-    if "ir" not in files:
-        raise MspectmolError("elucidate needs an IR spectrum (--ir FILE): it is the PA-IB "
-                             "model's primary spectrum")
-    sample = load_sample(meta, SampleSpec("sample", files, None))
-    return ({m: sample.spectra[m] for m in modalities},
-            [sample.available[m] for m in modalities])
-
-
-def _library_spectra(formula: str | None, extra: list[str], grids: dict[str, Any]
-                     ) -> tuple[dict[str, Any], list[str]]:
-    """Embedded-dataset molecules of ``formula`` and the dataset's simulated spectra of those
-    and of any ``extra`` candidate found in the dataset (only those rows are broadened)."""
-    import pyarrow.parquet as pq
-
-    from mspectmol.data.dataset import EMBEDDED_DIR
-    from mspectmol.structure.library import embedded_spectra
-    from mspectmol.structure.tokens import canonical, same_formula, smiles_formula
-
-    index = pq.read_table(EMBEDDED_DIR / "index.parquet", columns=["id", "smiles"])
-    wanted = {c for c in (canonical(s) for s in extra) if c is not None}
-    of_formula, rows = [], {}
-    for mol_id, smi in zip(index.column("id").to_pylist(), index.column("smiles").to_pylist(),
-                           strict=True):
-        c = canonical(smi)
-        if c is None:
-            continue
-        f = smiles_formula(c) if formula is not None else None
-        if f is not None and same_formula(f, formula):
-            of_formula.append(c)
-            rows.setdefault(mol_id, c)
-        elif c in wanted:
-            rows.setdefault(mol_id, c)
-    spectra = embedded_spectra(list(rows), grids)
-    library = {rows[i]: spectra[i] for i in spectra}
-    return library, list(dict.fromkeys(of_formula))
-
-
-def _draw(path: Path, rows: list[dict[str, Any]], n: int) -> None:
-    from rdkit import Chem
-    from rdkit.Chem import Draw
-
-    mols = [Chem.MolFromSmiles(r["smiles"]) for r in rows[:n]]
-    legends = [f"{r['rank']}. score {r['score']:.2f}" for r in rows[:n]]
-    if mols:
-        svg = Draw.MolsToGridImage(mols, molsPerRow=3, subImgSize=(260, 220),
-                                   legends=legends, useSVG=True)
-        path.write_text(svg, encoding="utf-8")
+    if args.generate is None:
+        if args.generator is not None or args.temperature is not None:
+            raise MspectmolError("--generator and --temperature apply to --generate only")
+        return
+    if args.generate < 1:
+        raise MspectmolError(f"--generate N needs N >= 1 draws, got {args.generate}")
+    if args.formula is None:
+        raise MspectmolError("--generate needs --formula (the generator draws structures of "
+                             "that formula)")
+    if args.library is not None or args.rerank is not None:
+        raise MspectmolError("--generate ranks the generator's own structures: it cannot be "
+                             "combined with --library or --rerank")
+    args.temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    if not args.temperature > 0:
+        raise MspectmolError(f"--temperature must be > 0, got {args.temperature}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.models.io import load_model
     from mspectmol.predict.common import model_grid
+    from mspectmol.structure.denovo import Generator, prior_model_path
     from mspectmol.structure.elucidation import Elucidator
     from mspectmol.structure.io import load_structure_model
     from mspectmol.structure.isomers import (
@@ -210,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         FAST_NMR_SMOOTH,
         FAST_NMR_WEIGHTS,
         H1_WEIGHT,
+        IsomerIndex,
         fast_nmr_spectra,
+        hill,
         load_index,
         rank_isomers,
     )
@@ -227,16 +184,18 @@ def run(args: argparse.Namespace) -> int:
     if args.library is not None and args.formula is None:
         raise MspectmolError(f"--library {args.library} needs --formula (library candidates "
                              "share it)")
-    qm9 = args.library == "qm9"
+    generating = args.generate is not None
+    _check_generate(args)
+    qm9 = args.library == "qm9" or generating  # generated isomers are ranked as QM9's are
     if args.prefilter is not None and not qm9:
-        raise MspectmolError("--prefilter applies to --library qm9 only")
+        raise MspectmolError("--prefilter applies to --library qm9 or --generate only")
     if args.c13_weight is not None and not qm9:
-        raise MspectmolError("--c13-weight applies to --library qm9 only")
+        raise MspectmolError("--c13-weight applies to --library qm9 or --generate only")
     c13_weight = C13_WEIGHT if args.c13_weight is None else args.c13_weight
     if not c13_weight >= 0:  # also refuses NaN
         raise MspectmolError(f"--c13-weight must be >= 0, got {c13_weight}")
     if args.h1_weight is not None and not qm9:
-        raise MspectmolError("--h1-weight applies to --library qm9 only")
+        raise MspectmolError("--h1-weight applies to --library qm9 or --generate only")
     h1_weight = H1_WEIGHT if args.h1_weight is None else args.h1_weight
     if not h1_weight >= 0:
         raise MspectmolError(f"--h1-weight must be >= 0, got {h1_weight}")
@@ -244,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
     if n_keep < 1:
         raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
     if qm9 and args.no_simulate:
-        raise MspectmolError("--library qm9 ranks by simulated NMR spectra: it cannot be "
-                             "combined with --no-simulate")
+        raise MspectmolError(f"{'--generate' if generating else '--library qm9'} ranks by "
+                             "simulated NMR spectra: it cannot be combined with --no-simulate")
     if args.spec_smooth is None:
         args.spec_smooth = FAST_NMR_SMOOTH if qm9 else 0.0
     if args.spec_smooth < 0:
@@ -266,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
                              "(without --library embedded or --no-simulate): it sets how "
                              "candidates are simulated")
     fast = args.fast_nmr or qm9
-    index = load_index() if qm9 else None  # early: qm9pack missing, or first build (~15 s)
+    # early: qm9pack missing, or the index's first build (~15 s); a generator's file problems
+    index = load_index() if qm9 and not generating else None
+    generator = Generator.load(args.generator) if generating else None
     torch.set_num_threads(args.threads)
     of_formula_text = f" of formula {args.formula}" if args.formula else ""
     path = structure_model_path(args.model)
@@ -276,10 +237,11 @@ def run(args: argparse.Namespace) -> int:
     check_encoder(smeta.encoder, emeta.content_hash, str(path))
     eluc = Elucidator(decoder, vocab, smeta, encoder)
     mods = tuple(smeta.modalities)
-    observed, available = _observed(args, emeta, mods)
+    observed, available = observed_spectra(args, emeta, mods)
     avail = np.asarray(available, dtype=bool)
     if fast and not any(a for m, a in zip(mods, avail, strict=True) if m != "ir"):
-        raise MspectmolError(("--library qm9 ranks by simulated NMR (fast recipe)" if qm9 else
+        raise MspectmolError((f"{'--generate' if generating else '--library qm9'} ranks by "
+                              "simulated NMR (fast recipe)" if qm9 else
                               "--fast-nmr compares simulated NMR spectra only") +
                              ": give --h-nmr and/or --c-nmr"
                              + ("" if qm9 else " (or drop --fast-nmr to simulate IR too)"))
@@ -310,27 +272,43 @@ def run(args: argparse.Namespace) -> int:
         if sim.stats["failed"]:
             log.warning("%d of %d generated structures could not be simulated: they count "
                         "as the worst spectral match", sim.stats["failed"], len(ranked))
-    elif index is not None:
+    elif qm9:
         sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods})
+        if generator is not None:
+            observed_given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
+            sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
+                                       n=args.generate, temperature=args.temperature)
+            if not sampled.smiles:
+                raise MspectmolError(f"the generator drew no valid structure{of_formula_text} "
+                                     f"in {args.generate} draws; try more draws or a higher "
+                                     "--temperature")
+            index = IsomerIndex([(hill(args.formula), s) for s in sampled.smiles],
+                                {"source": "generated"})
         ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,
                                     features=feats[0], probabilities=probs,
-                                    c13_weight=c13_weight, h1_weight=h1_weight)
-        library_info = {"library": "qm9", "qm9pack": index.meta.get("qm9pack"),
+                                    c13_weight=c13_weight, h1_weight=h1_weight,
+                                    source="generated" if generating else "qm9")
+        library_info = {"library": "generated" if generating else "qm9",
+                        **({"draws": args.generate, "temperature": args.temperature,
+                            "generator": str(prior_model_path(args.generator))}
+                           if generating else {"qm9pack": index.meta.get("qm9pack")}),
                         "isomers": kept.n_before, "prefilter": n_keep,
                         "c13_weight": c13_weight, "h1_weight": h1_weight,
                         "kept": len(kept.smiles), "simulation": dict(sim.stats)}
         given = {m for m, a in zip(mods, avail, strict=True) if a}
         terms = ["functional groups"] + ["13C lines"] * ("c_nmr" in given and c13_weight > 0) \
             + ["1H integrals"] * ("h_nmr" in given and h1_weight > 0)
-        print(f"QM9: {kept.n_before} isomer(s){of_formula_text}, {len(kept.smiles)} kept by "
+        where = (f"generator: {kept.n_before} distinct structure(s) in {args.generate} draws"
+                 if generating else f"QM9: {kept.n_before} isomer(s)")
+        print(f"{where}{of_formula_text}, {len(kept.smiles)} kept by "
               f"agreement with the {', '.join(terms)} and simulated "
               f"({sim.stats['simulated']} new, "
               f"{sim.stats['cached']} cached, {sim.stats['failed']} failed)")
     elif ranking:
         grids = {m: model_grid(emeta, m) for m in mods}
-        library, of_formula = ({}, []) if args.fast_nmr else _library_spectra(
+        library, of_formula = ({}, []) if args.fast_nmr else library_spectra(
             args.formula if args.library else None, [c for c, _ in candidates], grids)
         candidates += [(c, "library") for c in of_formula]
         if not candidates:
@@ -344,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
                            smooth=args.spec_smooth)
         if ranked[0].spec is None:
             log.warning("spectral term left out: some candidates have no simulated spectra")
-    if args.rerank is not None or ranking:
+    if args.rerank is not None or ranking or generating:
         rows = [{"rank": i + 1, "smiles": r.smiles, "score": r.score, "ll": r.ll, "fg": r.fg,
                  "spec": r.spec, "source": r.source} for i, r in enumerate(ranked[:args.k])]
     else:
@@ -357,7 +335,8 @@ def run(args: argparse.Namespace) -> int:
         rows = [{"rank": i + 1, "smiles": s, "score": sc, "ll": sc, "fg": None, "spec": None,
                  "source": "generated"} for i, (s, sc) in enumerate(zip(res.smiles, res.scores,
                                                                         strict=True))]
-    mode = "de novo + rerank" if args.rerank is not None else "ranking" if ranking else "de novo"
+    mode = ("de novo + rerank" if args.rerank is not None or generating else
+            "ranking" if ranking else "de novo")
     print(f"{mode}: {len(rows)} structure(s){of_formula_text}")
     print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  smiles (source)")
     for r in rows:
@@ -379,6 +358,6 @@ def run(args: argparse.Namespace) -> int:
            **({"library": library_info} if library_info else {}), "structures": rows}
     (args.output / "structures.json").write_text(json.dumps(doc, indent=1) + "\n",
                                                   encoding="utf-8")
-    _draw(args.output / "structures.svg", rows, args.draw)
+    draw_structures(args.output / "structures.svg", rows, args.draw)
     print(f"wrote structures.csv, structures.json and structures.svg to {args.output}")
     return 0

@@ -63,11 +63,13 @@ COLUMNS = ("setting", "method", "spectra", "formula", "n", "top1", "top5", "top1
 
 def _options(args: Any) -> dict[str, Any]:
     from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS, QM9_QUICK
+    from mspectmol.structure.prior_benchmark import PRIOR_DEFAULTS, PRIOR_QUICK
     from mspectmol.structure.rerank import RERANK_DEFAULTS, RERANK_QUICK
 
     opts = {**(QUICK if args.quick else DEFAULTS),
             **(RERANK_QUICK if args.quick else RERANK_DEFAULTS),
-            **(QM9_QUICK if args.quick else QM9_DEFAULTS)}
+            **(QM9_QUICK if args.quick else QM9_DEFAULTS),
+            **(PRIOR_QUICK if args.quick else PRIOR_DEFAULTS)}
     for item in getattr(args, "overrides", None) or []:
         key, sep, value = item.partition("=")
         if not sep or key not in opts:
@@ -300,10 +302,12 @@ def run_suite(args: Any) -> int:
                             "spectra": "IR+1H+13C", "formula": True},
                      lambda p=perturbed, t=terms: library(p, t), mk))
     from mspectmol.structure import isomer_benchmark as isomers
+    from mspectmol.structure import prior_benchmark as prior
     from mspectmol.structure import rerank
 
+    own = {**rerank.RERANK_DEFAULTS, **isomers.QM9_DEFAULTS, **prior.PRIOR_DEFAULTS}
     settings_key = {**{k: v for k, v in opts.items()  # each row family keys its own options
-                       if k not in rerank.RERANK_DEFAULTS and k not in isomers.QM9_DEFAULTS},
+                       if k not in own},
                     "seed": seed, "test": [int(i) for i in test]}
 
     def pa_ib() -> Any:
@@ -311,7 +315,8 @@ def run_suite(args: Any) -> int:
         return ctx["elucidators"]["pa_ib"]
 
     keys = {}
-    for planner in (rerank.plan_rows, isomers.plan_rows):  # the QM9 row reuses rerank's subset
+    # the QM9 and generator rows reuse rerank's subset
+    for planner in (rerank.plan_rows, isomers.plan_rows, prior.plan_rows):
         for name, info, fn, mk, key in planner(ctx, pa_ib, settings_key):
             plan.append((name, info, fn, mk))
             keys[name] = key
@@ -359,6 +364,7 @@ def _fmt(v: Any) -> str:
 def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_test: int,
                   seed: int) -> None:
     from mspectmol.structure import isomer_benchmark as isomers
+    from mspectmol.structure import prior_benchmark as prior
     from mspectmol.structure import rerank
 
     flat = [{c: r.get(c) for c in COLUMNS} for r in rows]
@@ -378,6 +384,8 @@ def _write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n
                                                     for r in flat) else []),
              *([isomers.table_note(opts), ""] if any(r["setting"].startswith("library_qm9")
                                                      for r in flat) else []),
+             *([prior.table_note(opts), ""] if any(r["setting"].startswith(prior.PREFIX)
+                                                   for r in flat) else []),
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in flat]
     (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -304,8 +304,8 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
                  n_keep: int = DEFAULT_PREFILTER, weights: RankWeights | None = None,
                  smooth: float | None = None, extra: Sequence[tuple[str, str]] = (),
                  features: np.ndarray | None = None, probabilities: np.ndarray | None = None,
-                 c13_weight: float = C13_WEIGHT, h1_weight: float = H1_WEIGHT
-                 ) -> tuple[list[Any], Prefiltered]:
+                 c13_weight: float = C13_WEIGHT, h1_weight: float = H1_WEIGHT,
+                 source: str = "qm9") -> tuple[list[Any], Prefiltered]:
     """Rank the QM9 isomers of ``formula`` kept by :func:`prefilter` (plus ``extra``).
 
     ``extra`` ``(smiles, source)`` candidates (e.g. the user's) skip the pre-filter.
@@ -315,7 +315,8 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
     RankedCandidate list (best first) and what the pre-filter kept. When a 13C spectrum is
     available, the pre-filter also compares 13C line counts per shift region (on the
     simulator's 13C grid) with ``c13_weight``; when a 1H spectrum is available, 1H integrals
-    per region with ``h1_weight``.
+    per region with ``h1_weight``. ``source`` names where ``index`` came from (each kept
+    isomer's source).
     """
     from mspectmol.chem.functional_groups import label
     from mspectmol.structure.tokens import canonical
@@ -345,7 +346,7 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
             h1 = region_integrals(y, simulated.grids["h_nmr"])
     kept = prefilter(isomers, probabilities, n_keep, c13_regions=c13, c13_weight=c13_weight,
                      h1_regions=h1, h1_weight=h1_weight)
-    cands, sources = list(kept.smiles), ["qm9"] * len(kept.smiles)
+    cands, sources = list(kept.smiles), [source] * len(kept.smiles)
     labels = [kept.labels] if cands else []
     for smi, src in extra:
         c = canonical(smi)

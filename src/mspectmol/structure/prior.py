@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +211,27 @@ class EvidenceNoise:
 def corpus_features(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
     """Uncorrupted evidence features of every corpus structure (labels as 0/1)."""
     return evidence_features(corpus.labels.astype(np.float32), corpus.c13, corpus.h1)
+
+
+def observed_evidence(probabilities: np.ndarray | None, observed: Mapping[str, np.ndarray],
+                      grids: Mapping[str, np.ndarray], formula: str
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """One molecule's evidence ``(3, 1, 44)`` and availability ``(3,)``: the group
+    ``probabilities`` ``(37,)`` (None: unavailable), the lines picked in the observed 13C
+    spectrum and the observed 1H integral shares x the formula's hydrogens, each when that
+    spectrum is in ``observed`` (on its ``grids`` axis) and not all zero."""
+    from mspectmol.structure.carbon_count import observed_carbon_regions
+    from mspectmol.structure.proton_count import region_integrals
+    from mspectmol.structure.tokens import formula_counts
+
+    c13 = h1 = None
+    y = observed.get("c_nmr")
+    if y is not None and np.any(np.asarray(y) != 0):
+        c13 = observed_carbon_regions(np.asarray(y, dtype=np.float64), grids["c_nmr"])[None]
+    y = observed.get("h_nmr")
+    if y is not None and np.any(np.asarray(y) != 0):
+        n_h = formula_counts(formula).get("H", 0)
+        h1 = region_integrals(np.asarray(y, dtype=np.float64), grids["h_nmr"])[None] * n_h
+    groups = None if probabilities is None else np.asarray(probabilities)[None]
+    feats, avail = evidence_features(groups, c13, h1, n=1)
+    return feats[0], avail[0]

@@ -1,0 +1,133 @@
+"""De novo generate-and-rank with the evidence generator: ``elucidate --generate`` and the
+benchmark rows' planning."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mspectmol.cli.main import main
+from mspectmol.errors import ModelFileError, MspectmolError
+from mspectmol.structure.tokens import canonical, smiles_formula
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / "examples"
+C3H6O = sorted({canonical(s) for s in ("CC(C)=O", "CCC=O", "C=CCO", "C1COC1", "CC1CO1",
+                                       "OC1CC1", "C=COC")})
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_model_builder):
+    """A tiny encoder + structure decoder and a tiny generator fitted to C3H6O isomers."""
+    from mspectmol.structure.decoder import StructureConfig
+    from mspectmol.structure.io import save_structure_model
+    from mspectmol.structure.prior import EVIDENCE, N_FEATURES, corpus_features, describe
+    from mspectmol.structure.training import (
+        DecoderData,
+        TrainSettings,
+        build_vocabulary,
+        train_decoder,
+    )
+
+    root = tiny_model_builder(tmp_path_factory.mktemp("models"), C3H6O, 24)
+    torch.manual_seed(0)
+    corpus = describe(C3H6O)
+    feats, avail = corpus_features(corpus)
+    vocab = build_vocabulary(corpus.smiles, n_random=0)
+    config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES, n_modalities=3,
+                             n_tokens=1, memory="evidence", d_model=32, n_heads=2,
+                             n_encoder_layers=0, n_decoder_layers=1, ff_dim=64, max_len=24)
+    settings = TrainSettings(epochs=60, batch_size=7, lr=3e-3, warmup_steps=5,
+                             random_smiles=0.0, formula_dropout=0.0, aux_dropout=0.0,
+                             bf16=False)
+    model, _ = train_decoder(config, vocab, DecoderData(feats, avail, corpus.smiles,
+                                                        corpus.formulas), None, settings)
+    save_structure_model(root / "generator", model, vocab, [f"evidence:{e}" for e in EVIDENCE])
+    return root
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--generate", "10"], "--generate needs --formula"),
+    (["--formula", "C3H6O", "--generate", "0"], "N >= 1 draws"),
+    (["--formula", "C3H6O", "--generate", "5", "--library", "qm9"], "cannot be combined"),
+    (["--formula", "C3H6O", "--generate", "5", "--rerank", "3"], "cannot be combined"),
+    (["--formula", "C3H6O", "--temperature", "2"], "apply to --generate only"),
+    (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
+    (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
+])
+def test_cli_generate_argument_errors(tmp_path, capsys, extra, message):
+    args = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "-o", str(tmp_path)]
+    assert main([*args, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
+    from mspectmol.structure import ranking
+    from mspectmol.structure.ranking import NMRRecord
+
+    monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path / "cache"))
+    simulated = []
+
+    def toy_nmr(smiles, settings=None):  # a distinct toy NMR per structure
+        simulated.append(smiles)
+        return NMRRecord([(1.0 + 0.5 * len(smiles), 3)], [(10.0 * len(smiles), 1)])
+
+    monkeypatch.setattr(ranking, "simulate_nmr_fast", toy_nmr)
+    base = ["elucidate", "--model", str(models / "structure"), "--ir",
+            str(EXAMPLES / "aspirin_ir.jdx"), "--formula", "C3H6O", "--generate", "60",
+            "--generator", str(models / "generator")]
+    assert main([*base, "-o", str(tmp_path / "x")]) == 2  # no NMR spectrum
+    assert "--generate ranks by simulated NMR" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main([*base, "--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx"), "--prefilter", "4",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "distinct structure(s) in 60 draws of formula C3H6O" in printed
+    doc = json.loads((out / "structures.json").read_text())
+    assert doc["mode"] == "de novo + rerank" and doc["library"]["library"] == "generated"
+    assert doc["library"]["draws"] == 60 and doc["library"]["temperature"] == 1.0
+    rows = doc["structures"]
+    assert 1 <= len(rows) <= 4 and all(r["source"] == "generated" for r in rows)
+    assert all(smiles_formula(r["smiles"]) == "C3H6O" for r in rows)
+    assert sorted(simulated) == sorted(r["smiles"] for r in rows)
+    # a model that does not read evidence is refused, naming the folder
+    assert main([*base[:-1], str(models / "structure"), "--h-nmr",
+                 str(EXAMPLES / "aspirin_h_nmr.jdx"), "-o", str(tmp_path / "y")]) == 2
+    assert "not an evidence-conditioned generator" in capsys.readouterr().err
+
+
+def test_generator_loading_errors(tmp_path, models):
+    from mspectmol.structure.denovo import Generator
+
+    with pytest.raises(ModelFileError, match="not found"):
+        Generator.load(tmp_path / "missing")
+    gen = Generator.load(models / "generator")
+    grids = {"h_nmr": np.linspace(0, 12, 600), "c_nmr": np.linspace(0, 220, 600)}
+    with pytest.raises(MspectmolError, match="NaN"):
+        gen.sample(np.full(37, np.nan), {}, grids, "C3H6O", n=5)
+    out = gen.sample(None, {}, grids, "C3H6O", n=30)  # formula alone
+    assert out.n_draws == 30 and all(smiles_formula(s) == "C3H6O" for s in out.smiles)
+
+
+def test_benchmark_row_planning(models):
+    from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS
+    from mspectmol.structure.prior_benchmark import PREFIX, PRIOR_DEFAULTS, plan_rows
+
+    opts = {"rerank_n": 50, "only": "", "n_mces": 5, **QM9_DEFAULTS, **PRIOR_DEFAULTS,
+            "prior_model": str(models / "generator"), "prior_n": 4}
+    ctx = {"opts": opts, "quick": False, "rerank_subset": np.arange(0, 100, 2)}
+    rows = plan_rows(ctx, None, {"seed": 0})
+    assert [r[0] for r in rows] == [f"{PREFIX}/IR+1H+13C/by-count", f"{PREFIX}/IR/by-count",
+                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr"]
+    key = rows[0][4]
+    assert key["subset"] == [0, 2, 4, 6] and key["draws"] == 2000 and key["seed"] == 0
+    assert all("de novo" in r[1]["method"] for r in rows)
+    ctx["opts"] = {**opts, "prior_model": str(models / "missing")}
+    assert plan_rows(ctx, None, {}) == []  # no generator: not planned ...
+    ctx["opts"]["only"] = PREFIX
+    with pytest.raises(ModelFileError):  # ... unless asked for
+        plan_rows(ctx, None, {})
+    ctx["opts"] = {**opts, "prior_draws": 0}
+    with pytest.raises(MspectmolError, match="prior_draws"):
+        plan_rows(ctx, None, {})
