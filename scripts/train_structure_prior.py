@@ -5,7 +5,7 @@ molecules of the scaffold split and every structure sharing a Murcko scaffold wi
 2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and three
 evidence tokens (functional groups, 13C lines and 1H protons per shift region), corrupted in
 training (:class:`~mspectmol.structure.prior.EvidenceNoise`), with randomised-SMILES
-augmentation. Writes a structure-model folder (safetensors + JSON).
+augmentation. Writes a structure-model folder (safetensors, float16 weights, + JSON).
 
     python scripts/train_structure_prior.py --out PATH [--epochs 3] [--minutes 45]
 """
@@ -91,7 +91,7 @@ def main() -> None:
               "evidence": list(EVIDENCE), "noise": noise.__dict__, **history,
               "wall_minutes": (time.perf_counter() - started) / 60}
     save_structure_model(args.out, model, vocab, [f"evidence:{e}" for e in EVIDENCE],
-                         training=record)
+                         training=record, half=True)
     print(json.dumps({k: record[k] for k in ("n_train", "n_val", "best_val_loss")}))
 
 

@@ -131,3 +131,20 @@ def test_token_elements_and_constrained_beam(overfit):
                        beam_width=8)
     assert sum(bool(r.smiles) for r in results) >= 2
     assert all(smiles_formula(s) == "C2H6O" for r in results for s in r.smiles)
+
+
+def test_half_precision_model_file(tmp_path, overfit):
+    model, vocab, data, _ = overfit
+    full = save_structure_model(tmp_path / "f", model, vocab, ["ir", "h_nmr", "c_nmr"])
+    half = save_structure_model(tmp_path / "h", model, vocab, ["ir", "h_nmr", "c_nmr"],
+                                half=True)
+    size = [(p.parent / "model.safetensors").stat().st_size for p in (full, half)]
+    assert size[1] < 0.6 * size[0]
+    loaded, _, _ = load_structure_model(tmp_path / "h")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = (torch.as_tensor(data.features), torch.as_tensor(data.available),
+         torch.full((4, 13), -1))
+    tokens = torch.tensor([vocab.encode("CCO")] * 4)
+    assert torch.allclose(model.eval()(tokens, *x), loaded(tokens, *x), atol=0.05)
+    results = generate(loaded, vocab, data.features, data.available, [None] * 4, k=1)
+    assert [r.smiles[0] for r in results] == [canonical(s) for s in MOLECULES]

@@ -47,14 +47,20 @@ class StructureMeta:
 def save_structure_model(path: str | os.PathLike[str], model: StructureDecoder,
                          vocab: Vocabulary, modalities: list[str], *,
                          encoder: dict[str, Any] | None = None,
-                         training: dict[str, Any] | None = None) -> Path:
-    """Write the model folder/file pair atomically; returns the JSON path."""
+                         training: dict[str, Any] | None = None, half: bool = False) -> Path:
+    """Write the model folder/file pair atomically; returns the JSON path.
+
+    ``half`` stores floating-point weights as float16 (half the file; they are read back
+    into the float32 model).
+    """
     import safetensors.torch
 
     from mspectmol.models.io import file_sha256, package_versions
 
     weights_path, meta_path = model_paths(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     data = safetensors.torch.save(tensors)
     meta = StructureMeta(config=model.config.to_dict(), vocabulary=list(vocab.tokens),
                          modalities=list(modalities), encoder=encoder,
