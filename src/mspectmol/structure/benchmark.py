@@ -31,8 +31,10 @@ rank" rows (:mod:`~mspectmol.structure.rerank`: rerank_n, rerank_val, k_gen, rer
 of the QM9 retrieval row (:mod:`~mspectmol.structure.isomers`: library_qm9_n, prefilter: every
 QM9 isomer of the formula, pre-filtered by functional groups, ranked with the fast NMR
 recipe; the same test molecules as the re-ranking rows; retrieval, not de novo);
+and of the evidence generator's de novo rows (:mod:`~mspectmol.structure.prior_benchmark`:
+prior_draws, prior_temperature, prior_model, prior_n; the same test molecules);
 ``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
-prefixes; ``only=library_qm9`` the QM9 row).
+prefixes; ``only=library_qm9`` the QM9 rows, ``only=denovo_prior`` the generator's).
 """
 
 from __future__ import annotations
