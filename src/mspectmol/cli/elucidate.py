@@ -80,17 +80,19 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--temperature", type=float, default=None, metavar="T",
                    help="with --generate: sampling temperature (default 1)")
     p.add_argument("--prefilter", type=int, default=None, metavar="N",
-                   help="with --library qm9: simulate and rank only the N isomers that agree "
+                   help="with --library qm9 or --generate: simulate and rank only the N that agree "
                         "best with the predicted functional groups (default 200; about "
                         "0.1 s each)")
     p.add_argument("--c13-weight", type=float, default=None, metavar="W",
-                   help="with --library qm9 and --c-nmr: weight of the mismatch between the "
-                        "observed 13C lines per shift region (< 95, 95-155, >= 155 ppm) and "
+                   help="with --library qm9 or --generate, and --c-nmr: weight of the "
+                        "mismatch between the observed 13C lines per shift region (< 95, "
+                        "95-155, >= 155 ppm) and "
                         "each isomer's distinct carbons in the pre-filter (default 1.0, chosen "
                         "on validation; 0 turns it off, e.g. when solvent lines remain)")
     p.add_argument("--h1-weight", type=float, default=None, metavar="W",
-                   help="with --library qm9 and --h-nmr: weight of the mismatch, in protons, "
-                        "between the observed 1H integrals per shift region (< 2.8, 2.8-5.5, "
+                   help="with --library qm9 or --generate, and --h-nmr: weight of the "
+                        "mismatch, in protons, between the observed 1H integrals per shift "
+                        "region (< 2.8, 2.8-5.5, "
                         "5.5-8.9, >= 8.9 ppm) and each isomer's expected ones in the "
                         "pre-filter (default 1.0, chosen on validation; 0 turns it off, e.g. "
                         "when solvent, water or TMS lines remain)")
