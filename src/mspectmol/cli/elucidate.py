@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.models.io import load_model
     from mspectmol.predict.common import model_grid
-    from mspectmol.structure.denovo import Generator, prior_model_path
+    from mspectmol.structure.denovo import Generator, generated_index, prior_model_path
     from mspectmol.structure.elucidation import Elucidator
     from mspectmol.structure.io import load_structure_model
     from mspectmol.structure.isomers import (
@@ -167,9 +167,7 @@ def run(args: argparse.Namespace) -> int:
         FAST_NMR_SMOOTH,
         FAST_NMR_WEIGHTS,
         H1_WEIGHT,
-        IsomerIndex,
         fast_nmr_spectra,
-        hill,
         load_index,
         rank_isomers,
     )
@@ -280,12 +278,7 @@ def run(args: argparse.Namespace) -> int:
             observed_given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
             sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
                                        n=args.generate, temperature=args.temperature)
-            if not sampled.smiles:
-                raise MspectmolError(f"the generator drew no valid structure{of_formula_text} "
-                                     f"in {args.generate} draws; try more draws or a higher "
-                                     "--temperature")
-            index = IsomerIndex([(hill(args.formula), s) for s in sampled.smiles],
-                                {"source": "generated"})
+            index = generated_index(sampled, args.formula)
         ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,

@@ -91,6 +91,22 @@ class Generator:
                                  temperature=temperature, seed=seed)
 
 
+def generated_index(sampled: Sampled, formula: str) -> IsomerIndex:
+    """The distinct sampled structures as an isomer index of ``formula`` (what
+    :func:`~mspectmol.structure.isomers.rank_isomers` reads).
+
+    Raises
+    ------
+    MspectmolError
+        When no draw gave a valid structure of ``formula``.
+    """
+    if not sampled.smiles:
+        raise MspectmolError(f"the generator drew no valid structure of formula {formula} in "
+                             f"{sampled.n_draws} draws; try more draws or a higher "
+                             "--temperature")
+    return IsomerIndex([(hill(formula), s) for s in sampled.smiles], {"source": "generated"})
+
+
 def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.ndarray],
                    available: np.ndarray, formula: str, *, simulated: SimulatedSpectra,
                    n_draws: int = DEFAULT_DRAWS, temperature: float = DEFAULT_TEMPERATURE,
@@ -116,11 +132,8 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
     given = {m: observed[m] for m, a in zip(eluc.modalities, avail, strict=True) if a}
     sampled = generator.sample(probabilities, given, simulated.grids, formula, n=n_draws,
                                temperature=temperature, seed=seed)
-    if not sampled.smiles:
-        raise MspectmolError(f"the generator drew no valid structure of {formula} in "
-                             f"{n_draws} draws ({sampled.n_valid} valid SMILES)")
-    index = IsomerIndex([(hill(formula), s) for s in sampled.smiles], {"source": "generated"})
-    ranked, kept = rank_isomers(eluc, observed, avail, formula, index=index,
+    ranked, kept = rank_isomers(eluc, observed, avail, formula,
+                                index=generated_index(sampled, formula),
                                 simulated=simulated, n_keep=n_keep, features=features,
                                 probabilities=probabilities, c13_weight=c13_weight,
                                 h1_weight=h1_weight, source="generated", **rank_kw)

@@ -138,15 +138,16 @@ def _by_count(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any
     sub = {**ctx, "truths": case["truths"],
            "mces_rows": list(range(min(ctx["opts"]["n_mces"], len(lists))))}
     row = _score(name, info, lists, sub, (1, 10))
-    row["valid"] = _stats(case)["valid_fraction"]
     row[PREFIX] = _stats(case)
+    row["valid"] = row[PREFIX]["valid_fraction"]
     return row
 
 
 def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
             state: dict[str, Any]) -> dict[str, Any]:
     from mspectmol.structure.benchmark import _score
-    from mspectmol.structure.isomers import IsomerIndex, fast_nmr_spectra, hill, rank_isomers
+    from mspectmol.structure.denovo import generated_index
+    from mspectmol.structure.isomers import fast_nmr_spectra, rank_isomers
     from mspectmol.structure.metrics import hit_rank
     from mspectmol.structure.tokens import smiles_formula
 
@@ -160,11 +161,10 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
         formula = smiles_formula(truth)
         ranked, kept = [], []
         if sampled.smiles:
-            index = IsomerIndex([(hill(formula), s) for s in sampled.smiles],
-                                {"source": "generated"})
             ranked, pre = rank_isomers(
                 eluc, {m: case["spectra"][m][j] for m in eluc.modalities}, case["avail"][j],
-                formula, index=index, simulated=sim, n_keep=opts["prefilter"],
+                formula, index=generated_index(sampled, formula), simulated=sim,
+                n_keep=opts["prefilter"],
                 features=feats[j], probabilities=case["probs"][j],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
                 source="generated")
@@ -183,8 +183,9 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
     sub = {**ctx, "truths": case["truths"],
            "mces_rows": list(range(min(opts["n_mces"], len(lists))))}
     row = _score(name, info, lists, sub, (1, 10))
-    row["valid"] = _stats(case)["valid_fraction"]
-    row[PREFIX] = {**_stats(case),
+    stats = _stats(case)
+    row["valid"] = stats["valid_fraction"]
+    row[PREFIX] = {**stats,
                    "truth_survives_prefilter": float(np.mean([p["truth_kept"] for p in per])),
                    "simulation": dict(sim.stats),
                    "seconds_per_molecule": float(np.mean([p["seconds"] for p in per])),

@@ -65,8 +65,7 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
         total[dead & ~done] = float("-inf")
         seqs = torch.cat((seqs, token[:, None]), dim=1)
         if limit is not None:
-            limit.advance(None, torch.where(done, torch.full_like(token, Vocabulary.pad),
-                                            token))
+            limit.advance(None, token)  # <pad> after <eos> counts no atom
         done = done | (token == Vocabulary.eos)
         if bool(done.all()):
             break
