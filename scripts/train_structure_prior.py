@@ -3,9 +3,10 @@
 Corpus: every QM9 structure (qm9pack) except the embedded dataset's validation and test
 molecules of the scaffold split and every structure sharing a Murcko scaffold with one;
 2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and three
-evidence tokens (functional groups, 13C lines and 1H protons per shift region), corrupted in
-training (:class:`~mspectmol.structure.prior.EvidenceNoise`), with randomised-SMILES
-augmentation. Writes a structure-model folder (safetensors, float16 weights, + JSON).
+evidence tokens (functional groups, 13C lines and 1H protons per shift region, and the 13C
+line density predicted by CSP5: run ``python -m mspectmol.structure.shift_corpus`` first, or
+the structures it has not reached train without that token), corrupted in training
+(:class:`~mspectmol.structure.prior.CorpusAugment`), with randomised-SMILES augmentation. Writes a structure-model folder (safetensors, float16 weights, + JSON).
 
     python scripts/train_structure_prior.py --out PATH [--epochs 3] [--minutes 45]
 """
@@ -26,23 +27,13 @@ from mspectmol.structure.io import save_structure_model
 from mspectmol.structure.prior import (
     EVIDENCE,
     N_FEATURES,
+    CorpusAugment,
     EvidenceNoise,
     corpus_features,
-    qm9_corpus,
+    training_corpus,
 )
+from mspectmol.structure.shift_corpus import cached_c13_lines, corpus_folder
 from mspectmol.structure.training import DecoderData, TrainSettings, build_vocabulary, train_decoder
-
-
-def held_out_smiles() -> list[str]:
-    """The embedded dataset's validation and test structures (scaffold split)."""
-    import pyarrow.parquet as pq
-
-    from mspectmol.data.dataset import EMBEDDED_DIR
-
-    index = pq.read_table(EMBEDDED_DIR / "index.parquet", columns=["smiles", "split_scaffold"])
-    split = index.column("split_scaffold").to_pylist()
-    return [s for s, p in zip(index.column("smiles").to_pylist(), split, strict=True)
-            if p in ("val", "test")]
 
 
 def write_card(folder: Path) -> None:
@@ -55,13 +46,16 @@ def write_card(folder: Path) -> None:
     lines = [
         "# Structure generator `prior`", "",
         "Evidence-conditioned SMILES generator (`mspectmol elucidate --generate N`, benchmark "
-        "rows `denovo_prior/...`): the formula plus three evidence tokens (functional-group "
-        "probabilities, 13C lines per shift region, 1H protons per shift region) -> SMILES, "
+        "rows `denovo_prior/...`): the formula plus four evidence tokens (functional-group "
+        "probabilities, 13C lines per shift region, 1H protons per shift region, 13C line "
+        "density) -> SMILES, "
         "sampled many times and re-ranked by simulated NMR (`mspectmol.structure.denovo`).",
         "",
         f"- Corpus: {rec.get('corpus')}: {rec.get('n_train')} training structures, "
         f"{rec.get('n_val')} for epoch selection. Test molecules and their scaffolds are "
-        "not in it.",
+        "not in it. 13C lines (CSP5 on one ETKDG conformer, "
+        "`python -m mspectmol.structure.shift_corpus`) known for "
+        f"{rec.get('c13_lines_known')} structures.",
         f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
         f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "
         "float16 weights.",
@@ -92,14 +86,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
-    corpus = qm9_corpus(held_out_smiles())
+    corpus = training_corpus()
+    lines, not_computed = cached_c13_lines(corpus.smiles, corpus_folder(), compute=False)
+    known = sum(x is not None for x in lines)
+    logging.info("13C lines known for %d of %d structures (%d not computed)", known,
+                 len(corpus), not_computed)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(corpus))
     n_val = max(1, len(corpus) // 50)
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     if args.max_train:
         train_idx = train_idx[:args.max_train]
-    feats, avail = corpus_features(corpus)
+    feats, avail = corpus_features(corpus, lines)
 
     def data(idx: np.ndarray) -> DecoderData:
         return DecoderData(feats[idx], avail[idx], [corpus.smiles[i] for i in idx],
@@ -115,12 +113,13 @@ def main() -> None:
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
                              warmup_steps=300, random_smiles=0.5, formula_dropout=0.0,
                              aux_dropout=0.0, max_minutes=args.minutes, seed=args.seed)
-    noise = EvidenceNoise()
+    noise = CorpusAugment(EvidenceNoise(), [lines[i] for i in train_idx])
     model, history = train_decoder(config, vocab, train, val, settings, augment=noise)
     record = {"variant": "evidence-prior", "corpus": "QM9 (qm9pack) minus the embedded "
               "dataset's scaffold-split validation/test molecules and their scaffolds",
               "n_train": len(train.smiles), "n_val": len(val.smiles),
-              "evidence": list(EVIDENCE), "noise": noise.__dict__, **history,
+              "evidence": list(EVIDENCE), "noise": noise.settings(),
+              "c13_lines_known": known, **history,
               "wall_minutes": (time.perf_counter() - started) / 60}
     save_structure_model(args.out, model, vocab, [f"evidence:{e}" for e in EVIDENCE],
                          training=record, half=True)

@@ -35,7 +35,8 @@ def models(tmp_path_factory, tiny_model_builder):
     corpus = describe(C3H6O)
     feats, avail = corpus_features(corpus)
     vocab = build_vocabulary(corpus.smiles, n_random=0)
-    config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES, n_modalities=3,
+    config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES,
+                             n_modalities=len(EVIDENCE),
                              n_tokens=1, memory="evidence", d_model=32, n_heads=2,
                              n_encoder_layers=0, n_decoder_layers=1, ff_dim=64, max_len=24)
     settings = TrainSettings(epochs=60, batch_size=7, lr=3e-3, warmup_steps=5,
@@ -103,6 +104,14 @@ def test_generator_loading_errors(tmp_path, models):
     with pytest.raises(ModelFileError, match="not found"):
         Generator.load(tmp_path / "missing")
     gen = Generator.load(models / "generator")
+    # a generator of an older evidence layout is refused, saying how to rebuild it
+    from mspectmol.structure.io import save_structure_model
+
+    save_structure_model(tmp_path / "old", gen.decoder, gen.vocab,
+                         ["evidence:groups", "evidence:c13_lines", "evidence:h1_protons",
+                          "evidence:other"])
+    with pytest.raises(ModelFileError, match="rebuild it"):
+        Generator.load(tmp_path / "old")
     grids = {"h_nmr": np.linspace(0, 12, 600), "c_nmr": np.linspace(0, 220, 600)}
     with pytest.raises(MspectmolError, match="NaN"):
         gen.sample(np.full(37, np.nan), {}, grids, "C3H6O", n=5)

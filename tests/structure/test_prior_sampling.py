@@ -7,13 +7,17 @@ import torch
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.decoder import StructureConfig
 from mspectmol.structure.prior import (
+    C13_CENTRES,
     EVIDENCE,
     N_FEATURES,
+    CorpusAugment,
     EvidenceNoise,
     corpus_features,
     describe,
     evidence_features,
     held_out,
+    observed_evidence,
+    shift_histogram,
 )
 from mspectmol.structure.sampling import sample_structures
 from mspectmol.structure.tokens import canonical, smiles_formula
@@ -44,7 +48,7 @@ def test_evidence_features_layout_and_errors():
     g, c, h = np.full((2, 37), 0.5), np.array([[1, 2, 0], [3, 0, 1]]), np.ones((2, 4))
     feats, avail = evidence_features(g, c, None)
     assert feats.shape == (2, len(EVIDENCE), 1, N_FEATURES)
-    assert avail.tolist() == [[True, True, False]] * 2
+    assert avail.tolist() == [[True, True, False, False]] * 2
     assert feats[1, 1, 0, 37:40].tolist() == [3, 0, 1] and not feats[:, 2].any()
     assert not feats[:, 0, 0, 37:].any()  # disjoint columns
     with pytest.raises(MspectmolError, match="differ in length"):
@@ -64,8 +68,52 @@ def test_evidence_noise_corrupts_within_bounds():
     g = noisy[:, 0, 0, :37]
     assert np.allclose(np.minimum(np.abs(g - 0.05), np.abs(g - 0.95)), 0, atol=1e-6)
     assert 0.01 < np.mean((g > 0.5) != (feats[:, 0, 0, :37] > 0.5)) < 0.06
-    assert np.all(noisy >= 0) and 0.4 < av.mean() < 0.6
+    assert np.all(noisy >= 0) and 0.4 < av[:, :3].mean() < 0.6 and not av[:, 3].any()
     assert np.abs(noisy[:, 1] - feats[:, 1]).max() == 1  # 13C counts move by one line at most
+
+
+def test_shift_histogram_counts_lines_where_they_fall():
+    hist, known = shift_histogram([np.array([20.0, 20.0, 170.0]), None, np.zeros(0),
+                                   np.array([-5.0, 400.0])])
+    assert known.tolist() == [True, False, True, True]
+    assert np.allclose(hist.sum(axis=1), [3, 0, 0, 2])  # one unit per line
+    assert C13_CENTRES[np.argmax(hist[0])] == 20.0 and hist[0, C13_CENTRES == 170.0] > 0.5
+    assert hist[3, 0] > 0.5 and hist[3, -1] > 0.5  # out-of-range lines clipped to the ends
+    with pytest.raises(MspectmolError, match="NaN"):
+        shift_histogram([np.array([np.nan])])
+
+
+def test_corpus_features_use_lines_and_augment_jitters_them():
+    corpus = describe(MOLECULES)
+    lines = [np.array([200.0, 45.0, 16.0, 14.0]), None, np.array([180.0, 28.0, 9.0]),
+             np.array([171.0, 51.0, 21.0])]
+    feats, avail = corpus_features(corpus, lines)
+    col = EVIDENCE.index("c13_shifts")
+    assert avail[:, col].tolist() == [True, False, True, True]
+    assert np.allclose(feats[:, col, 0].sum(axis=1), [4, 0, 3, 3])
+    aug = CorpusAugment(EvidenceNoise(flip=0.0, drop=0.0), lines, shift_sigma=2.0,
+                        line_drop=0.0)
+    noisy, av = aug(feats, avail, np.random.default_rng(0), np.arange(4))
+    assert av.tolist() == avail.tolist()
+    assert np.allclose(noisy[:, col, 0].sum(axis=1), [4, 0, 3, 3], atol=1e-5)
+    assert not np.allclose(noisy[:, col], feats[:, col])  # lines moved
+    drop = CorpusAugment(EvidenceNoise(drop=0.0), lines * 50, line_drop=0.5)
+    many = np.repeat(feats, 50, axis=0)
+    out, _ = drop(many, np.repeat(avail, 50, axis=0), np.random.default_rng(1),
+                  np.arange(200))
+    kept = out[:, col, 0].sum() / many[:, col, 0].sum()
+    assert 0.4 < kept < 0.6
+    assert {"shift_sigma", "line_drop", "flip"} <= set(aug.settings())
+
+
+def test_observed_evidence_reads_lines_off_the_13c_spectrum():
+    ppm = np.linspace(-20, 230, 600)
+    y = np.exp(-0.5 * ((ppm - 30) / 0.5) ** 2) + 0.5 * np.exp(-0.5 * ((ppm - 170) / 0.5) ** 2)
+    feats, avail = observed_evidence(np.full(37, 0.1), {"c_nmr": y}, {"c_nmr": ppm}, "C3H6O2")
+    assert avail.tolist() == [True, True, False, True]
+    density = feats[EVIDENCE.index("c13_shifts"), 0, -len(C13_CENTRES):]
+    assert np.isclose(density.sum(), 2) and C13_CENTRES[np.argmax(density)] == 30.0
+    assert feats[1, 0, 37:40].tolist() == [1, 0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +127,8 @@ def prior():
     feats, avail = corpus_features(corpus)
     data = DecoderData(feats, avail, corpus.smiles, corpus.formulas)
     vocab = build_vocabulary(corpus.smiles, n_random=0)
-    config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES, n_modalities=3,
+    config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES,
+                             n_modalities=len(EVIDENCE),
                              n_tokens=1, memory="evidence", d_model=32, n_heads=2,
                              n_encoder_layers=0, n_decoder_layers=2, ff_dim=64, dropout=0.0,
                              max_len=24)

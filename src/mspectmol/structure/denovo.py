@@ -78,6 +78,14 @@ class Generator:
         if decoder.config.memory != "evidence":
             raise ModelFileError(f"{folder}: a structure model reading {decoder.config.memory!r}"
                                  " features, not an evidence-conditioned generator")
+        from mspectmol.structure.prior import EVIDENCE, N_FEATURES
+
+        expected = [f"evidence:{e}" for e in EVIDENCE]
+        if list(meta.modalities) != expected or decoder.config.n_features != N_FEATURES:
+            raise ModelFileError(f"{folder}: a generator reading evidence {meta.modalities} "
+                                 f"({decoder.config.n_features} columns); this version of "
+                                 f"mspectmol writes {expected} ({N_FEATURES} columns): "
+                                 "rebuild it with scripts/train_structure_prior.py")
         return cls(decoder, vocab, meta)
 
     def sample(self, probabilities: np.ndarray | None, observed: Mapping[str, np.ndarray],

@@ -18,8 +18,13 @@ a structure alone predicts, so no spectrum has to be simulated for the corpus:
     Protons per 1H shift region: the packaged proton-type profiles' prediction
     (:mod:`~mspectmol.structure.proton_count`) x the formula's hydrogens; at inference the
     observed integral shares x the formula's hydrogens.
+``c13_shifts``
+    Where the 13C lines fall: each line a Gaussian (:data:`C13_SIGMA` ppm) sampled every
+    5 ppm from 0 to 230 ppm (:func:`shift_histogram`); in training the lines CSP5 predicts
+    on one conformer (:mod:`~mspectmol.structure.shift_corpus`), jittered and thinned
+    (:class:`CorpusAugment`); at inference the lines picked in the observed 13C spectrum.
 
-Each piece is one memory token (``(n, 3, 1, 44)``: the 37 + 3 + 4 values in disjoint
+Each piece is one memory token (``(n, 4, 1, 91)``: the 37 + 3 + 4 + 47 values in disjoint
 columns) with its own availability, plus the formula tokens, so a missing 13C or 1H spectrum
 hides its token. Held out of the corpus: every molecule of the embedded dataset's validation
 and test parts (scaffold split) and every QM9 molecule that shares a (non-empty) Murcko
@@ -42,11 +47,15 @@ from mspectmol.errors import MspectmolError
 log = logging.getLogger("mspectmol.structure")
 
 #: Evidence tokens, in memory order.
-EVIDENCE = ("groups", "c13_lines", "h1_protons")
-N_GROUPS, N_C13, N_H1 = 37, 3, 4
-N_FEATURES = N_GROUPS + N_C13 + N_H1
+EVIDENCE = ("groups", "c13_lines", "h1_protons", "c13_shifts")
+#: Centres (ppm) at which the 13C line density is sampled, and its Gaussian width.
+C13_CENTRES = np.arange(0.0, 230.1, 5.0)
+C13_SIGMA = 3.0
+N_GROUPS, N_C13, N_H1, N_SHIFTS = 37, 3, 4, len(C13_CENTRES)
+N_FEATURES = N_GROUPS + N_C13 + N_H1 + N_SHIFTS
 _COLUMNS = {"groups": slice(0, N_GROUPS), "c13_lines": slice(N_GROUPS, N_GROUPS + N_C13),
-            "h1_protons": slice(N_GROUPS + N_C13, N_FEATURES)}
+            "h1_protons": slice(N_GROUPS + N_C13, N_GROUPS + N_C13 + N_H1),
+            "c13_shifts": slice(N_GROUPS + N_C13 + N_H1, N_FEATURES)}
 #: Bumped when the corpus' columns or exclusion rule change.
 CORPUS_VERSION = 1
 
@@ -147,13 +156,31 @@ def qm9_corpus(excluded: Sequence[str]) -> Corpus:
     return corpus
 
 
+def held_out_smiles() -> list[str]:
+    """The embedded dataset's validation and test structures (scaffold split)."""
+    import pyarrow.parquet as pq
+
+    from mspectmol.data.dataset import EMBEDDED_DIR
+
+    index = pq.read_table(EMBEDDED_DIR / "index.parquet", columns=["smiles", "split_scaffold"])
+    split = index.column("split_scaffold").to_pylist()
+    return [s for s, p in zip(index.column("smiles").to_pylist(), split, strict=True)
+            if p in ("val", "test")]
+
+
+def training_corpus() -> Corpus:
+    """The generator's corpus: :func:`qm9_corpus` without :func:`held_out_smiles`."""
+    return qm9_corpus(held_out_smiles())
+
+
 def evidence_features(groups: np.ndarray | None = None, c13: np.ndarray | None = None,
-                      h1: np.ndarray | None = None, n: int | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Memory features ``(n, 3, 1, 44)`` and availability ``(n, 3)`` from group
-    probabilities ``(n, 37)``, 13C lines per region ``(n, 3)`` and 1H protons per region
-    ``(n, 4)``; a piece given as None is marked unavailable (zeros)."""
-    parts = {"groups": groups, "c13_lines": c13, "h1_protons": h1}
+                      h1: np.ndarray | None = None, shifts: np.ndarray | None = None,
+                      n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Memory features ``(n, 4, 1, 91)`` and availability ``(n, 4)`` from group
+    probabilities ``(n, 37)``, 13C lines per region ``(n, 3)``, 1H protons per region
+    ``(n, 4)`` and the 13C line density ``(n, 47)`` (:func:`shift_histogram`); a piece
+    given as None is marked unavailable (zeros)."""
+    parts = {"groups": groups, "c13_lines": c13, "h1_protons": h1, "c13_shifts": shifts}
     sizes = {len(np.asarray(p)) for p in parts.values() if p is not None}
     if n is None:
         if len(sizes) != 1:
@@ -192,8 +219,8 @@ class EvidenceNoise:
     h1_sigma: float = 0.4
     drop: float = 0.15
 
-    def __call__(self, feats: np.ndarray, avail: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, feats: np.ndarray, avail: np.ndarray, rng: np.random.Generator,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         f = feats.copy()
         g = f[:, 0, 0, _COLUMNS["groups"]]
         g = np.where(rng.random(g.shape) < self.flip, 1.0 - g, g)
@@ -208,30 +235,94 @@ class EvidenceNoise:
         return f, a
 
 
-def corpus_features(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
-    """Uncorrupted evidence features of every corpus structure (labels as 0/1)."""
-    return evidence_features(corpus.labels.astype(np.float32), corpus.c13, corpus.h1)
+def shift_histogram(lines: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """13C line density of each structure ``(n, 47)`` and whose lines are known ``(n,)``.
+
+    Each line (ppm, clipped to 0-230) adds a Gaussian of :data:`C13_SIGMA` ppm sampled at
+    :data:`C13_CENTRES` and scaled to sum 1, so a column sum counts lines; None = unknown.
+    """
+    known = np.array([x is not None for x in lines], dtype=bool)
+    out = np.zeros((len(lines), N_SHIFTS), dtype=np.float32)
+    sizes = np.array([0 if x is None else len(x) for x in lines])
+    if sizes.sum():
+        flat = np.clip(np.concatenate([np.asarray(x, dtype=np.float64).ravel()
+                                       for x in lines if x is not None and len(x)]),
+                       C13_CENTRES[0], C13_CENTRES[-1])
+        if not np.all(np.isfinite(flat)):
+            raise MspectmolError("13C lines have NaN or infinite shifts")
+        owner = np.repeat(np.arange(len(lines)), sizes)
+        w = np.exp(-0.5 * ((flat[:, None] - C13_CENTRES[None]) / C13_SIGMA) ** 2)
+        w /= w.sum(axis=1, keepdims=True)
+        np.add.at(out, owner, w.astype(np.float32))
+    return out, known
+
+
+def corpus_features(corpus: Corpus, lines: Sequence[np.ndarray | None] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Uncorrupted evidence features of every corpus structure (labels as 0/1); the
+    ``c13_shifts`` token from the structures' predicted 13C ``lines`` (None: unavailable)."""
+    shifts, known = (None, None) if lines is None else shift_histogram(lines)
+    feats, avail = evidence_features(corpus.labels.astype(np.float32), corpus.c13, corpus.h1,
+                                     shifts)
+    if known is not None:
+        avail[:, EVIDENCE.index("c13_shifts")] &= known
+    return feats, avail
+
+
+class CorpusAugment:
+    """Training-time corruption of corpus evidence (``train_decoder``'s ``augment``): the
+    ``c13_shifts`` token is rebuilt for each batch from the structures' predicted ``lines``
+    with every line moved by Gaussian noise of ``shift_sigma`` ppm and dropped (merged or
+    too weak to pick) with ``line_drop``; then :class:`EvidenceNoise`."""
+
+    def __init__(self, noise: EvidenceNoise, lines: Sequence[np.ndarray | None] | None,
+                 shift_sigma: float = 1.5, line_drop: float = 0.06) -> None:
+        self.noise, self.lines = noise, lines
+        self.shift_sigma, self.line_drop = float(shift_sigma), float(line_drop)
+
+    def settings(self) -> dict[str, float]:
+        """The corruption's parameters (for the model file's training record)."""
+        return {**self.noise.__dict__, "shift_sigma": self.shift_sigma,
+                "line_drop": self.line_drop}
+
+    def __call__(self, feats: np.ndarray, avail: np.ndarray, rng: np.random.Generator,
+                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.lines is not None:
+            noisy = []
+            for r in rows:
+                x = self.lines[r]
+                if x is not None and len(x):
+                    x = x[rng.random(len(x)) >= self.line_drop]
+                    x = x + rng.normal(0.0, self.shift_sigma, len(x))
+                noisy.append(x)
+            hist, _ = shift_histogram(noisy)
+            feats = feats.copy()
+            feats[:, EVIDENCE.index("c13_shifts"), 0, _COLUMNS["c13_shifts"]] = hist
+        return self.noise(feats, avail, rng)
 
 
 def observed_evidence(probabilities: np.ndarray | None, observed: Mapping[str, np.ndarray],
                       grids: Mapping[str, np.ndarray], formula: str
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """One molecule's evidence ``(3, 1, 44)`` and availability ``(3,)``: the group
+    """One molecule's evidence ``(4, 1, 91)`` and availability ``(4,)``: the group
     ``probabilities`` ``(37,)`` (None: unavailable), the lines picked in the observed 13C
-    spectrum and the observed 1H integral shares x the formula's hydrogens, each when that
-    spectrum is in ``observed`` (on its ``grids`` axis) and not all zero."""
-    from mspectmol.structure.carbon_count import observed_carbon_regions
+    spectrum (counted per region and as a density), and the observed 1H integral shares x
+    the formula's hydrogens, each when that spectrum is in ``observed`` (on its ``grids``
+    axis) and not all zero."""
+    from mspectmol.structure.carbon_count import observed_carbon_regions, pick_peaks
     from mspectmol.structure.proton_count import region_integrals
     from mspectmol.structure.tokens import formula_counts
 
-    c13 = h1 = None
+    c13 = h1 = shifts = None
     y = observed.get("c_nmr")
     if y is not None and np.any(np.asarray(y) != 0):
-        c13 = observed_carbon_regions(np.asarray(y, dtype=np.float64), grids["c_nmr"])[None]
+        y = np.asarray(y, dtype=np.float64)
+        c13 = observed_carbon_regions(y, grids["c_nmr"])[None]
+        shifts = shift_histogram([pick_peaks(y, grids["c_nmr"])])[0]
     y = observed.get("h_nmr")
     if y is not None and np.any(np.asarray(y) != 0):
         n_h = formula_counts(formula).get("H", 0)
         h1 = region_integrals(np.asarray(y, dtype=np.float64), grids["h_nmr"])[None] * n_h
     groups = None if probabilities is None else np.asarray(probabilities)[None]
-    feats, avail = evidence_features(groups, c13, h1, n=1)
+    feats, avail = evidence_features(groups, c13, h1, shifts, n=1)
     return feats[0], avail[0]

@@ -120,13 +120,14 @@ def validation_loss(model: StructureDecoder, vocab: Vocabulary, data: DecoderDat
 def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData,
                   val: DecoderData | None = None, settings: TrainSettings | None = None,
                   progress: Callable[[dict[str, Any]], None] | None = None,
-                  augment: Callable[[np.ndarray, np.ndarray, np.random.Generator],
+                  augment: Callable[[np.ndarray, np.ndarray, np.random.Generator, np.ndarray],
                                     tuple[np.ndarray, np.ndarray]] | None = None
                   ) -> tuple[StructureDecoder, dict[str, Any]]:
     """Train a :class:`StructureDecoder`; returns it (best validation state) and a history.
 
-    ``augment(features, available, rng)`` corrupts each training batch's memory (e.g.
-    :class:`~mspectmol.structure.prior.EvidenceNoise`) before the auxiliary dropout.
+    ``augment(features, available, rng, rows)`` corrupts each training batch's memory
+    (``rows``: the batch's indices into ``train``; e.g.
+    :class:`~mspectmol.structure.prior.CorpusAugment`) before the auxiliary dropout.
     """
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1:
@@ -165,7 +166,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
             form[rng.random(len(idx)) < s.formula_dropout] = -1
             feats, avail = train.features[idx], train.available[idx].copy()
             if augment is not None:
-                feats, avail = augment(feats, avail, rng)
+                feats, avail = augment(feats, avail, rng, idx)
             avail[rng.random(len(idx)) < s.aux_dropout, 1:] = False
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
                 loss = _loss(model, tokens, torch.as_tensor(feats),
