@@ -2,11 +2,12 @@
 
 Corpus: every QM9 structure (qm9pack) except the embedded dataset's validation and test
 molecules of the scaffold split and every structure sharing a Murcko scaffold with one;
-2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and three
+2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and four
 evidence tokens (functional groups, 13C lines and 1H protons per shift region, and the 13C
 line density predicted by CSP5: run ``python -m mspectmol.structure.shift_corpus`` first, or
 the structures it has not reached train without that token), corrupted in training
-(:class:`~mspectmol.structure.prior.CorpusAugment`), with randomised-SMILES augmentation. Writes a structure-model folder (safetensors, float16 weights, + JSON).
+(:class:`~mspectmol.structure.prior.CorpusAugment`), with randomised-SMILES augmentation.
+Writes a structure-model folder (safetensors, float16 weights, + JSON).
 
     python scripts/train_structure_prior.py --out PATH [--epochs 3] [--minutes 45]
 """

@@ -275,3 +275,6 @@ def test_fast_nmr_spectra_remember_failures(tmp_path, monkeypatch):
     sim = isomers.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
     assert sim.fast_nmr and sim.get("C1CC2CC12") is None and sim.get("C1CC2CC12") is None
     assert calls == ["C1CC2CC12"] and sim.stats["failed"] == 2  # simulated once
+    again = isomers.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
+    assert again.get("C1CC2CC12") is None and calls == ["C1CC2CC12"]  # remembered on disk
+    assert "toy failure" in next(tmp_path.rglob("*.failed")).read_text()

@@ -272,23 +272,9 @@ def prefilter(candidates: Sequence[str], probabilities: np.ndarray, n: int,
 
 
 def fast_nmr_spectra(grids: Mapping[str, np.ndarray]) -> SimulatedSpectra:
-    """The fast NMR simulation of candidates, disk-cached, that repeats a molecule's earlier
-    failure at once: failures are not cached on disk, and an ETKDG embedding that fails
-    (strained QM9 cages) costs about 8 s each time."""
-    from mspectmol.structure import ranking
-
-    failed: dict[str, MspectmolError] = {}
-
-    def simulate(smiles: str) -> Any:
-        if smiles in failed:
-            raise failed[smiles]
-        try:
-            return ranking.simulate_nmr_fast(smiles)
-        except MspectmolError as exc:
-            failed[smiles] = exc
-            raise
-
-    return SimulatedSpectra(grids, fast_nmr=True, simulator=simulate)
+    """The fast NMR simulation of candidates, disk-cached, failures included: an ETKDG
+    embedding that fails (strained QM9 cages) costs about 8 s and fails again."""
+    return SimulatedSpectra(grids, fast_nmr=True, remember_failures=True)
 
 
 def _given(modality: str, modalities: Sequence[str], available: np.ndarray,

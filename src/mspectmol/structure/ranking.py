@@ -256,6 +256,11 @@ class SimulatedSpectra:
         Simulate only the 1H and 13C NMR spectra (:func:`simulate_nmr_fast`; see the module
         docstring for what it leaves out): :attr:`modalities` are then the NMR ones of
         ``grids``, and no library may be given (its spectra come from the full recipe).
+    remember_failures
+        Cache failed simulations too (a ``.failed`` file holding the reason, beside where the
+        spectra would be), so a molecule that failed once, in this run or an earlier one,
+        is not simulated again (a failed ETKDG embedding costs seconds; the recipe is
+        seeded, so it fails again).
 
     Attributes
     ----------
@@ -268,8 +273,9 @@ class SimulatedSpectra:
                  library: Mapping[str, Mapping[str, np.ndarray]] | None = None, *,
                  simulate: bool = True, directory: Path | None = None,
                  simulator: Callable[[str], Any] | None = None,
-                 fast_nmr: bool = False) -> None:
+                 fast_nmr: bool = False, remember_failures: bool = False) -> None:
         self.fast_nmr = bool(fast_nmr)
+        self.remember_failures = bool(remember_failures)
         if self.fast_nmr:
             if library:
                 raise MspectmolError("fast NMR simulation cannot use library spectra (they "
@@ -316,6 +322,10 @@ class SimulatedSpectra:
                 return out
             except (OSError, KeyError, ValueError):
                 log.warning("%s: unreadable cache entry, simulating again", path)
+        marker = path.with_suffix(".failed")
+        if self.remember_failures and marker.is_file():
+            self.stats["failed"] += 1
+            return None
         simulator = self.simulator
         if simulator is None and self.fast_nmr:
             simulator = simulate_nmr_fast
@@ -329,6 +339,9 @@ class SimulatedSpectra:
         except MspectmolError as exc:
             log.warning("no simulated spectra for %s: %s", smiles, exc)
             self.stats["failed"] += 1
+            if self.remember_failures:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(f"{smiles}\t{exc}\n", encoding="utf-8")
             return None
         finally:
             self.stats["seconds"] += time.perf_counter() - started
