@@ -1,7 +1,7 @@
 """De novo "generate and rank" with the evidence-conditioned generator.
 
 ``mspectmol elucidate --formula F --generate N``: the spectra -> functional-group
-probabilities (PA-IB), 13C lines and 1H protons per shift region
+probabilities (PA-IB), 13C lines and 1H protons per shift region and the 13C line density
 (:func:`~mspectmol.structure.prior.observed_evidence`) -> ``N`` formula-constrained draws
 from the generator (:mod:`~mspectmol.structure.prior`, :mod:`~mspectmol.structure.sampling`)
 -> the distinct structures go through the same pre-filter, fast NMR simulation and ranking as
