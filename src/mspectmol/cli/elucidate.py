@@ -125,6 +125,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("elucidation"), metavar="OUTDIR",
                    help="output folder (default: elucidation)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes that simulate candidates' spectra (default 1)")
     p.set_defaults(run=run)
 
 
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     library_info = None
     if args.rerank is not None:
         grids = {m: model_grid(emeta, m) for m in mods}
-        sim = SimulatedSpectra(grids, fast_nmr=args.fast_nmr)
+        sim = SimulatedSpectra(grids, fast_nmr=args.fast_nmr, jobs=args.jobs)
         ranked = eluc.generate_and_rank(observed, avail, args.formula, args.rerank, sim,
                                         weights=weights, beam_width=args.beam_width,
                                         smooth=args.spec_smooth)
@@ -273,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%d of %d generated structures could not be simulated: they count "
                         "as the worst spectral match", sim.stats["failed"], len(ranked))
     elif qm9:
-        sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods})
+        sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods}, jobs=args.jobs)
         if generator is not None:
             observed_given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
             sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
@@ -310,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
             raise MspectmolError(f"the embedded dataset has no molecule of formula "
                                  f"{args.formula}")
         sim = SimulatedSpectra(grids, library, simulate=not args.no_simulate,
-                               fast_nmr=args.fast_nmr)
+                               fast_nmr=args.fast_nmr, jobs=args.jobs)
         ranked = eluc.rank(observed, avail, args.formula, [c for c, _ in candidates],
                            sources=[s for _, s in candidates], simulated=sim,
                            weights=weights, features=feats[0], probabilities=probs,

@@ -152,7 +152,7 @@ class Elucidator:
         obs = {m: batch[m][0] for j, m in enumerate(self.modalities)
                if avail[j] and m in provided}
         if obs:
-            sims = [simulated.get(c) for c in candidates]
+            sims = simulated.get_many(candidates)
             if missing == "worst" or all(s is not None for s in sims):
                 terms["spec"] = -np.asarray([1.0 if s is None else
                                              spectral_distance(obs, s, smooth) for s in sims])

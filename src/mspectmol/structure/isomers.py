@@ -271,10 +271,11 @@ def prefilter(candidates: Sequence[str], probabilities: np.ndarray, n: int,
                        len(candidates), mismatch[order], h1[order])
 
 
-def fast_nmr_spectra(grids: Mapping[str, np.ndarray]) -> SimulatedSpectra:
-    """The fast NMR simulation of candidates, disk-cached, failures included: an ETKDG
-    embedding that fails (strained QM9 cages) costs about 8 s and fails again."""
-    return SimulatedSpectra(grids, fast_nmr=True, remember_failures=True)
+def fast_nmr_spectra(grids: Mapping[str, np.ndarray], jobs: int = 1) -> SimulatedSpectra:
+    """The fast NMR simulation of candidates (in ``jobs`` processes), disk-cached, failures
+    included: an ETKDG embedding that fails (strained QM9 cages) costs about 8 s and fails
+    again."""
+    return SimulatedSpectra(grids, fast_nmr=True, remember_failures=True, jobs=jobs)
 
 
 def _given(modality: str, modalities: Sequence[str], available: np.ndarray,

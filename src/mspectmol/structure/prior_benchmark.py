@@ -29,12 +29,13 @@ from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol.structure")
 
-#: ``--set`` options: draws per molecule, temperature, the generator folder ("" = packaged)
-#: and how many of the re-ranking rows' test molecules (0 = all).
+#: ``--set`` options: draws per molecule, temperature, the generator folder ("" = packaged),
+#: how many of the re-ranking rows' test molecules (0 = all) and the processes simulating
+#: candidates (``prior_jobs``; does not change results, so not part of a row's settings).
 PRIOR_DEFAULTS: dict[str, Any] = {"prior_draws": 2000, "prior_temperature": 1.0,
-                                  "prior_model": "", "prior_n": 0}
+                                  "prior_model": "", "prior_n": 0, "prior_jobs": 2}
 PRIOR_QUICK: dict[str, Any] = {"prior_draws": 20, "prior_temperature": 1.0, "prior_model": "",
-                               "prior_n": 0}
+                               "prior_n": 0, "prior_jobs": 1}
 PREFIX = "denovo_prior"
 KEEP_LISTED = 20
 
@@ -60,9 +61,10 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
             raise
         log.info("%s rows not planned: no structure generator model", PREFIX)
         return []
-    if opts["prior_draws"] < 1 or not opts["prior_temperature"] > 0 or opts["prior_n"] < 0:
-        raise MspectmolError("--set prior_draws must be >= 1, prior_temperature > 0 and "
-                             "prior_n >= 0")
+    if (opts["prior_draws"] < 1 or not opts["prior_temperature"] > 0 or opts["prior_n"] < 0
+            or opts["prior_jobs"] < 1):
+        raise MspectmolError("--set prior_draws and prior_jobs must be >= 1, "
+                             "prior_temperature > 0 and prior_n >= 0")
     subset = ctx["rerank_subset"]
     n = min(opts["prior_n"] or len(subset), len(subset))
     key = {**settings_key, "subset": [int(i) for i in subset[:n]],
@@ -154,7 +156,7 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
     eluc, opts, ds = eluc_fn(), ctx["opts"], ctx["ds"]
     case = _inputs(ctx, eluc, state, "IR+1H+13C")
     feats = eluc.features(case["spectra"])
-    sim = fast_nmr_spectra({m: ds.grids[m] for m in eluc.modalities})
+    sim = fast_nmr_spectra({m: ds.grids[m] for m in eluc.modalities}, jobs=opts["prior_jobs"])
     lists, per = [], []
     for j, (truth, sampled) in enumerate(zip(case["truths"], case["samples"], strict=True)):
         t0 = time.perf_counter()
@@ -180,6 +182,7 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
         log.info("%s %d/%d %s: %d drawn, truth drawn %s, rank %s (%.1f s)", name, j + 1,
                  len(case["truths"]), formula, len(sampled.smiles), per[-1]["truth_drawn"],
                  per[-1]["truth_rank"], per[-1]["seconds"])
+    sim.close()
     sub = {**ctx, "truths": case["truths"],
            "mces_rows": list(range(min(opts["n_mces"], len(lists))))}
     row = _score(name, info, lists, sub, (1, 10))

@@ -261,6 +261,9 @@ class SimulatedSpectra:
         spectra would be), so a molecule that failed once, in this run or an earlier one,
         is not simulated again (a failed ETKDG embedding costs seconds; the recipe is
         seeded, so it fails again).
+    jobs
+        Worker processes :meth:`get_many` simulates uncached candidates in
+        (:mod:`~mspectmol.structure.sim_pool`); 1 = in this process, one after another.
 
     Attributes
     ----------
@@ -273,7 +276,13 @@ class SimulatedSpectra:
                  library: Mapping[str, Mapping[str, np.ndarray]] | None = None, *,
                  simulate: bool = True, directory: Path | None = None,
                  simulator: Callable[[str], Any] | None = None,
-                 fast_nmr: bool = False, remember_failures: bool = False) -> None:
+                 fast_nmr: bool = False, remember_failures: bool = False,
+                 jobs: int = 1) -> None:
+        if int(jobs) < 1:
+            raise MspectmolError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = int(jobs)
+        self._pool: Any = None
+        self._fresh: set[str] = set()
         self.fast_nmr = bool(fast_nmr)
         self.remember_failures = bool(remember_failures)
         if self.fast_nmr:
@@ -304,6 +313,41 @@ class SimulatedSpectra:
         recipe = f"nmrfast{FAST_RECIPE}_" if self.fast_nmr else ""
         return self.directory / f"{key}_{recipe}{grid_tag}.npz"
 
+    def get_many(self, smiles: Sequence[str]) -> list[dict[str, np.ndarray] | None]:
+        """:meth:`get` of each candidate, the uncached ones first simulated in ``jobs``
+        worker processes when ``jobs > 1`` (same results, same cache)."""
+        if self.jobs > 1 and self.simulate:
+            self._prefetch(list(dict.fromkeys(smiles)))
+        return [self.get(s) for s in smiles]
+
+    def _prefetch(self, smiles: list[str]) -> None:
+        from mspectmol.structure import sim_pool
+
+        todo = []
+        for s in smiles:
+            path = self._cache_file(s)
+            if s in self.library or path.is_file() or (
+                    self.remember_failures and path.with_suffix(".failed").is_file()):
+                continue
+            todo.append((s, str(path)))
+        if len(todo) < 2 or not sim_pool.picklable(self.simulator):
+            return
+        if self._pool is None:
+            self._pool = sim_pool.SimulationPool(self.jobs)
+        log.info("simulating %d candidates in %d processes", len(todo), self.jobs)
+        results = self._pool.run(todo, self.grids, self.fast_nmr, self.remember_failures,
+                                 self.simulator)
+        for ok, seconds in results:  # failures are counted when get() meets them
+            self.stats["seconds"] += seconds
+            self.stats["simulated"] += ok
+        self._fresh.update(s for (s, _), (ok, _) in zip(todo, results, strict=True) if ok)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def get(self, smiles: str) -> dict[str, np.ndarray] | None:
         """Spectra of one candidate, or None when not in the library and not simulated."""
         import time
@@ -318,7 +362,10 @@ class SimulatedSpectra:
             try:
                 with np.load(path, allow_pickle=False) as f:
                     out = {m: f[m] for m in self.grids}
-                self.stats["cached"] += 1
+                if smiles in self._fresh:  # simulated by a worker just now, counted there
+                    self._fresh.discard(smiles)
+                else:
+                    self.stats["cached"] += 1
                 return out
             except (OSError, KeyError, ValueError):
                 log.warning("%s: unreadable cache entry, simulating again", path)

@@ -1,0 +1,103 @@
+"""Simulating many candidates at once in worker processes (``SimulatedSpectra(jobs=N)``).
+
+Ranking simulates up to a few hundred candidates per molecule, one after another, each in a
+fraction of a second to several seconds (a failed embedding). With ``jobs > 1``
+:meth:`~mspectmol.structure.ranking.SimulatedSpectra.get_many` first hands the candidates
+that are not cached yet to a pool of ``jobs`` worker processes (spawned, one thread each);
+each worker writes its result to the same disk cache (or a failure marker, when failures are
+remembered), and the ranking then reads the cache as usual, so results do not depend on
+``jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mspectmol.errors import MspectmolError
+
+log = logging.getLogger("mspectmol.structure")
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def simulate_to_cache(smiles: str, grids: Mapping[str, np.ndarray], path: str,
+                      fast_nmr: bool, remember_failures: bool,
+                      simulator: Callable[[str], Any] | None) -> tuple[bool, float]:
+    """Simulate one candidate into its cache file ``path`` (a worker's task); returns
+    whether it succeeded and the seconds it took."""
+    from mspectmol.structure import ranking
+
+    started = time.perf_counter()
+    if simulator is None:
+        if fast_nmr:
+            simulator = ranking.simulate_nmr_fast
+        else:
+            from mspectmol.data.simulator.pipeline import simulate_molecule as simulator
+    target = Path(path)
+    try:
+        spectra = ranking.record_spectra(simulator(smiles), grids)
+    except MspectmolError as exc:
+        if remember_failures:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.with_suffix(".failed").write_text(f"{smiles}\t{exc}\n", encoding="utf-8")
+        return False, time.perf_counter() - started
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **spectra)
+    os.replace(tmp, target)
+    return True, time.perf_counter() - started
+
+
+class SimulationPool:
+    """A lazily started pool of ``jobs`` spawned worker processes, shut down with its
+    owner (or :meth:`close`)."""
+
+    def __init__(self, jobs: int) -> None:
+        if int(jobs) < 1:
+            raise MspectmolError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = int(jobs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, tasks: Sequence[tuple[str, str]], grids: Mapping[str, np.ndarray],
+            fast_nmr: bool, remember_failures: bool,
+            simulator: Callable[[str], Any] | None) -> list[tuple[bool, float]]:
+        """Simulate ``(smiles, cache path)`` tasks; returns ``(ok, seconds)`` per task."""
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(self.jobs, multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker)
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        plain = {m: np.asarray(g) for m, g in grids.items()}
+        futures = [self._pool.submit(simulate_to_cache, s, plain, p, fast_nmr,
+                                     remember_failures, simulator) for s, p in tasks]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def picklable(obj: Any) -> bool:
+    """Whether ``obj`` can be sent to a worker process."""
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True

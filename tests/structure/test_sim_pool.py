@@ -1,0 +1,46 @@
+"""Simulating candidates in worker processes gives the same spectra as one process."""
+
+import numpy as np
+import pytest
+
+from mspectmol.errors import MspectmolError
+from mspectmol.structure.ranking import SimulatedSpectra
+from mspectmol.structure.sim_pool import picklable
+
+GRIDS = {"h_nmr": np.linspace(-1, 13, 300), "c_nmr": np.linspace(-20, 230, 300)}
+MOLECULES = ["CCO", "CC=O", "CCO", "OCC#N"]
+
+
+def test_workers_fill_the_same_cache_as_one_process(tmp_path):
+    pytest.importorskip("csp5")
+    one = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path / "one")
+    two = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path / "two", jobs=2,
+                           remember_failures=True)
+    try:
+        a, b = one.get_many(MOLECULES), two.get_many(MOLECULES)
+    finally:
+        two.close()
+    for x, y in zip(a, b, strict=True):
+        assert x is not None and y is not None
+        for m in GRIDS:
+            assert np.allclose(x[m], y[m])
+    assert two.stats["simulated"] == 3 and two.stats["cached"] == 1  # CCO read back once
+    assert len(list((tmp_path / "two").glob("*.npz"))) == 3
+    again = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path / "two", jobs=2)
+    assert again.get_many(MOLECULES[:2])[0] is not None and again._pool is None  # all cached
+    assert again.stats["cached"] == 2
+
+
+def test_jobs_are_checked_and_unpicklable_simulators_run_here(tmp_path):
+    with pytest.raises(MspectmolError, match="jobs"):
+        SimulatedSpectra(GRIDS, fast_nmr=True, jobs=0)
+    calls = []
+
+    def local(smiles):  # a closure cannot go to a worker: simulated in this process
+        calls.append(smiles)
+        raise MspectmolError("toy failure")
+
+    assert not picklable(local) and picklable(None)
+    sim = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path, simulator=local, jobs=2)
+    assert sim.get_many(["CCO", "CCC"]) == [None, None]
+    assert calls == ["CCO", "CCC"] and sim._pool is None and sim.stats["failed"] == 2
