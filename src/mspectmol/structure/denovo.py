@@ -37,7 +37,7 @@ log = logging.getLogger("mspectmol.structure")
 
 #: Draws per molecule and sampling temperature unless told otherwise (chosen on validation
 #: molecules, see ``benchmarks/results/structure-prior``).
-DEFAULT_DRAWS = 2000
+DEFAULT_DRAWS = 4000
 DEFAULT_TEMPERATURE = 1.0
 
 

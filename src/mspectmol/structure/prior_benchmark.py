@@ -32,7 +32,7 @@ log = logging.getLogger("mspectmol.structure")
 #: ``--set`` options: draws per molecule, temperature, the generator folder ("" = packaged),
 #: how many of the re-ranking rows' test molecules (0 = all) and the processes simulating
 #: candidates (``prior_jobs``; does not change results, so not part of a row's settings).
-PRIOR_DEFAULTS: dict[str, Any] = {"prior_draws": 2000, "prior_temperature": 1.0,
+PRIOR_DEFAULTS: dict[str, Any] = {"prior_draws": 4000, "prior_temperature": 1.0,
                                   "prior_model": "", "prior_n": 0, "prior_jobs": 2}
 PRIOR_QUICK: dict[str, Any] = {"prior_draws": 20, "prior_temperature": 1.0, "prior_model": "",
                                "prior_n": 0, "prior_jobs": 1}
