@@ -130,12 +130,16 @@ def test_benchmark_row_planning(models):
     assert [r[0] for r in rows] == [f"{PREFIX}/IR+1H+13C/by-count", f"{PREFIX}/IR/by-count",
                                     f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr"]
     key = rows[0][4]
-    assert key["subset"] == [0, 2, 4, 6] and key["draws"] == 2000 and key["seed"] == 0
+    assert key["subset"] == [0, 2, 4, 6] and key["draws"] == PRIOR_DEFAULTS["prior_draws"]
+    assert key["seed"] == 0 and "prior_jobs" not in key  # jobs do not change results
     assert all("de novo" in r[1]["method"] for r in rows)
     ctx["opts"] = {**opts, "prior_model": str(models / "missing")}
     assert plan_rows(ctx, None, {}) == []  # no generator: not planned ...
     ctx["opts"]["only"] = PREFIX
     with pytest.raises(ModelFileError):  # ... unless asked for
+        plan_rows(ctx, None, {})
+    ctx["opts"] = {**opts, "prior_jobs": 0}
+    with pytest.raises(MspectmolError, match="prior_jobs"):
         plan_rows(ctx, None, {})
     ctx["opts"] = {**opts, "prior_draws": 0}
     with pytest.raises(MspectmolError, match="prior_draws"):
