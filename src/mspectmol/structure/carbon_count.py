@@ -95,7 +95,12 @@ def pick_peaks(intensity: np.ndarray, axis: np.ndarray,
 def observed_carbon_regions(intensity: np.ndarray, ppm: np.ndarray,
                             relative_height: float = DEFAULT_RELATIVE_HEIGHT) -> np.ndarray:
     """Observed 13C lines per shift region (:data:`REGION_EDGES_PPM`), shape ``(3,)``."""
-    lines = pick_peaks(intensity, ppm, relative_height)
+    return lines_per_region(pick_peaks(intensity, ppm, relative_height))
+
+
+def lines_per_region(lines: np.ndarray) -> np.ndarray:
+    """How many of the 13C ``lines`` (ppm) fall in each :data:`REGION_EDGES_PPM` region."""
+    lines = np.asarray(lines, dtype=np.float64)
     low, high = REGION_EDGES_PPM
     return np.array([np.sum(lines < low), np.sum((lines >= low) & (lines < high)),
                      np.sum(lines >= high)], dtype=np.int64)

@@ -309,16 +309,16 @@ def observed_evidence(probabilities: np.ndarray | None, observed: Mapping[str, n
     spectrum (counted per region and as a density), and the observed 1H integral shares x
     the formula's hydrogens, each when that spectrum is in ``observed`` (on its ``grids``
     axis) and not all zero."""
-    from mspectmol.structure.carbon_count import observed_carbon_regions, pick_peaks
+    from mspectmol.structure.carbon_count import lines_per_region, pick_peaks
     from mspectmol.structure.proton_count import region_integrals
     from mspectmol.structure.tokens import formula_counts
 
     c13 = h1 = shifts = None
     y = observed.get("c_nmr")
     if y is not None and np.any(np.asarray(y) != 0):
-        y = np.asarray(y, dtype=np.float64)
-        c13 = observed_carbon_regions(y, grids["c_nmr"])[None]
-        shifts = shift_histogram([pick_peaks(y, grids["c_nmr"])])[0]
+        lines = pick_peaks(np.asarray(y, dtype=np.float64), grids["c_nmr"])
+        c13 = lines_per_region(lines)[None]
+        shifts = shift_histogram([lines])[0]
     y = observed.get("h_nmr")
     if y is not None and np.any(np.asarray(y) != 0):
         n_h = formula_counts(formula).get("H", 0)

@@ -329,18 +329,18 @@ class SimulatedSpectra:
             if s in self.library or path.is_file() or (
                     self.remember_failures and path.with_suffix(".failed").is_file()):
                 continue
-            todo.append((s, str(path)))
+            todo.append(s)
         if len(todo) < 2 or not sim_pool.picklable(self.simulator):
             return
         if self._pool is None:
             self._pool = sim_pool.SimulationPool(self.jobs)
         log.info("simulating %d candidates in %d processes", len(todo), self.jobs)
-        results = self._pool.run(todo, self.grids, self.fast_nmr, self.remember_failures,
-                                 self.simulator)
+        results = self._pool.run(todo, self.grids, self.directory, self.fast_nmr,
+                                 self.remember_failures, self.simulator)
         for ok, seconds in results:  # failures are counted when get() meets them
             self.stats["seconds"] += seconds
             self.stats["simulated"] += ok
-        self._fresh.update(s for (s, _), (ok, _) in zip(todo, results, strict=True) if ok)
+        self._fresh.update(s for s, (ok, _) in zip(todo, results, strict=True) if ok)
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""

@@ -74,11 +74,11 @@ def predict_c13_lines(smiles: Sequence[str], seed: int = 0) -> list[np.ndarray |
         except Exception as exc:  # csp5 raises plain ValueError/RuntimeError
             log.warning("CSP5 failed on a batch of %d structures (%s)", len(batch), exc)
             continue
-        groups = table.groupby("molecule_id") if len(table) else {}
+        by_molecule = dict(tuple(table.groupby("molecule_id")))
         for j, mol in enumerate(batch):
             shifts = np.full(mol.GetNumAtoms(), np.nan)
-            if j in getattr(groups, "groups", {}):
-                rows = groups.get_group(j)
+            if j in by_molecule:
+                rows = by_molecule[j]
                 shifts[rows["atom_index"].to_numpy(dtype=int)] = rows["shift_ppm"].to_numpy()
             carbons = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 6]
             if not np.all(np.isfinite(shifts[carbons])):

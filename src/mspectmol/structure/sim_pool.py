@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -35,32 +34,17 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def simulate_to_cache(smiles: str, grids: Mapping[str, np.ndarray], path: str,
+def simulate_to_cache(smiles: str, grids: Mapping[str, np.ndarray], directory: str,
                       fast_nmr: bool, remember_failures: bool,
                       simulator: Callable[[str], Any] | None) -> tuple[bool, float]:
-    """Simulate one candidate into its cache file ``path`` (a worker's task); returns
-    whether it succeeded and the seconds it took."""
-    from mspectmol.structure import ranking
+    """Simulate one candidate into the cache under ``directory`` (a worker's task: the
+    owner's :meth:`~mspectmol.structure.ranking.SimulatedSpectra.get`, in this process);
+    returns whether it succeeded and the seconds it took."""
+    from mspectmol.structure.ranking import SimulatedSpectra
 
-    started = time.perf_counter()
-    if simulator is None:
-        if fast_nmr:
-            simulator = ranking.simulate_nmr_fast
-        else:
-            from mspectmol.data.simulator.pipeline import simulate_molecule as simulator
-    target = Path(path)
-    try:
-        spectra = ranking.record_spectra(simulator(smiles), grids)
-    except MspectmolError as exc:
-        if remember_failures:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.with_suffix(".failed").write_text(f"{smiles}\t{exc}\n", encoding="utf-8")
-        return False, time.perf_counter() - started
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **spectra)
-    os.replace(tmp, target)
-    return True, time.perf_counter() - started
+    sim = SimulatedSpectra(grids, directory=Path(directory), simulator=simulator,
+                           fast_nmr=fast_nmr, remember_failures=remember_failures)
+    return sim.get(smiles) is not None, float(sim.stats["seconds"])
 
 
 class SimulationPool:
@@ -73,10 +57,10 @@ class SimulationPool:
         self.jobs = int(jobs)
         self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, tasks: Sequence[tuple[str, str]], grids: Mapping[str, np.ndarray],
+    def run(self, smiles: Sequence[str], grids: Mapping[str, np.ndarray], directory: Path,
             fast_nmr: bool, remember_failures: bool,
             simulator: Callable[[str], Any] | None) -> list[tuple[bool, float]]:
-        """Simulate ``(smiles, cache path)`` tasks; returns ``(ok, seconds)`` per task."""
+        """Simulate each of ``smiles`` into the cache; returns ``(ok, seconds)`` per one."""
         if self._pool is None:
             import multiprocessing
 
@@ -84,8 +68,8 @@ class SimulationPool:
                                              initializer=_init_worker)
             weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         plain = {m: np.asarray(g) for m, g in grids.items()}
-        futures = [self._pool.submit(simulate_to_cache, s, plain, p, fast_nmr,
-                                     remember_failures, simulator) for s, p in tasks]
+        futures = [self._pool.submit(simulate_to_cache, s, plain, str(directory), fast_nmr,
+                                     remember_failures, simulator) for s in smiles]
         return [f.result() for f in futures]
 
     def close(self) -> None:
