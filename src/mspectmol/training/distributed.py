@@ -159,10 +159,16 @@ def destroy_process_group() -> None:
 
 @contextlib.contextmanager
 def process_group(device: str) -> Iterator[None]:
-    """:func:`init_process_group`, then :func:`destroy_process_group` on the way out."""
+    """:func:`init_process_group`, then :func:`destroy_process_group` on the way out.
+
+    On a normal exit every rank first waits at a barrier, so no rank tears down its
+    connections while another still finishes its last collective.
+    """
     init_process_group(device)
     try:
         yield
+        if is_active():
+            dist.barrier()
     finally:
         destroy_process_group()
 
@@ -235,10 +241,25 @@ def _child(index: int, nprocs: int, port: int, target: Callable[..., Any],
             result = target(*args)
     except MspectmolError as exc:
         Path(folder, f"error-{index}.txt").write_text(str(exc), encoding="utf-8")
-        raise SystemExit(2) from None
+        _leave(2)
     if index == 0:
         with open(Path(folder, "result.pkl"), "wb") as fh:
             pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    _leave(0)
+
+
+def _leave(code: int) -> None:
+    """End a child process now: flush the logs and streams, then ``os._exit(code)``.
+
+    Skipping interpreter finalisation matters: objects still holding a gloo group (a DDP
+    reducer, say) destroyed during finalisation can abort the process ("terminate called
+    without an active exception", SIGABRT) after its work is done.
+    """
+    for handler in logging.getLogger(_LOGGER).handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def launch(target: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), *,
