@@ -56,6 +56,7 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--temperature", "2"], "apply to --generate only"),
     (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
     (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
+    (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
 ])
 def test_cli_generate_argument_errors(tmp_path, capsys, extra, message):
     args = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "-o", str(tmp_path)]
@@ -92,6 +93,8 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
     assert 1 <= len(rows) <= 4 and all(r["source"] == "generated" for r in rows)
     assert all(smiles_formula(r["smiles"]) == "C3H6O" for r in rows)
     assert sorted(simulated) == sorted(r["smiles"] for r in rows)
+    assert all(r["gen"] >= np.log(2) for r in rows)  # log(1 + draws), each drawn at least once
+    assert doc["weights"]["gen"] > 0 and " gen " in printed
     # a model that does not read evidence is refused, naming the folder
     assert main([*base[:-1], str(models / "structure"), "--h-nmr",
                  str(EXAMPLES / "aspirin_h_nmr.jdx"), "-o", str(tmp_path / "y")]) == 2
@@ -128,7 +131,10 @@ def test_benchmark_row_planning(models):
     ctx = {"opts": opts, "quick": False, "rerank_subset": np.arange(0, 100, 2)}
     rows = plan_rows(ctx, None, {"seed": 0})
     assert [r[0] for r in rows] == [f"{PREFIX}/IR+1H+13C/by-count", f"{PREFIX}/IR/by-count",
-                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr"]
+                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr",
+                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr+gen"]
+    assert rows[2][4]["weights"]["gen"] == 0 and rows[3][4]["weights"]["gen"] > 0
+    assert "+gen" in rows[3][1]["method"] and "+gen" not in rows[2][1]["method"]
     key = rows[0][4]
     assert key["subset"] == [0, 2, 4, 6] and key["draws"] == PRIOR_DEFAULTS["prior_draws"]
     assert key["seed"] == 0 and "prior_jobs" not in key  # jobs do not change results

@@ -208,7 +208,8 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
     assert main([*base, *nmr, "--prefilter", "3", "--weights", "0", "1", "0",
                  "--spec-smooth", "0", "-o", str(out2)]) == 0
     doc2 = json.loads((out2 / "structures.json").read_text())
-    assert doc2["weights"] == {"ll": 0.0, "fg": 1.0, "spec": 0.0} and doc2["spec_smooth"] == 0
+    assert doc2["weights"] == {"ll": 0.0, "fg": 1.0, "spec": 0.0, "gen": 0.0}
+    assert doc2["spec_smooth"] == 0
     assert {r["smiles"] for r in doc2["structures"]} == {r["smiles"] for r in rows}
     assert len(simulated) == 3  # the second run read the simulation cache
     # with a 13C spectrum the pre-filter also weighs 13C line counts (aspirin's: 1 methyl, 6

@@ -44,3 +44,33 @@ def test_jobs_are_checked_and_unpicklable_simulators_run_here(tmp_path):
     sim = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path, simulator=local, jobs=2)
     assert sim.get_many(["CCO", "CCC"]) == [None, None]
     assert calls == ["CCO", "CCC"] and sim._pool is None and sim.stats["failed"] == 2
+
+
+def _init_then_sleep(parent: int) -> None:
+    import time
+
+    from mspectmol.structure.sim_pool import _init_worker
+
+    _init_worker(parent)
+    time.sleep(60)
+
+
+def test_a_worker_ends_when_the_process_that_started_it_is_gone():
+    import multiprocessing
+    import os
+
+    ctx = multiprocessing.get_context("spawn")
+    orphan = ctx.Process(target=_init_then_sleep, args=(-1,))  # its parent is not -1
+    child = ctx.Process(target=_init_then_sleep, args=(os.getpid(),))
+    orphan.start()
+    child.start()
+    try:
+        orphan.join(timeout=60)
+        assert orphan.exitcode == 1  # the watchdog ended it, long before its 60 s sleep
+        child.join(timeout=5)
+        assert child.is_alive()  # its parent (this process) is alive
+    finally:
+        for p in (orphan, child):
+            if p.is_alive():
+                p.terminate()
+                p.join()

@@ -45,6 +45,10 @@ def test_spectral_distance_and_combine():
     s = combine({"ll": np.array([-1.0, -2.0]), "fg": None, "spec": np.array([0.0, -0.5])},
                 RankWeights(ll=1.0, fg=5.0, spec=2.0))
     assert s == pytest.approx([-1.0, -3.0])
+    terms = {"ll": np.array([-1.0, -2.0]), "gen": np.array([0.0, np.log(5.0)])}
+    assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0)) == pytest.approx([-1.0, -2.0])
+    assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0, gen=2.0)) == pytest.approx(
+        [-1.0, -2.0 + 2 * np.log(5.0)])
 
 
 def test_choose_weights_prefers_informative_term():
@@ -121,6 +125,25 @@ def test_ranking_puts_true_molecule_first(elucidator):
         assert ranked[0].smiles == truth
         assert ranked[0].spec == pytest.approx(0.0, abs=1e-6)
         assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+
+
+def test_draw_counts_add_the_generator_term(elucidator):
+    obs = {m: _peak(GRID[m], GRID[m][300], 5.0) for m in GRID}
+    avail = np.array([True, False, False])
+    cands = ["CCO", "COC", "CC=O"]
+    counts = {"COC": 40, "CCO": 1}  # CC=O never drawn (a user's candidate): log(1) = 0
+    plain = elucidator.rank(obs, avail, None, cands, weights=RankWeights(1.0, 0.0, 0.0))
+    assert all(r.gen is None for r in plain)
+    ranked = elucidator.rank(obs, avail, None, cands, draw_counts=counts,
+                             weights=RankWeights(ll=0.0, fg=0.0, spec=0.0, gen=1.0))
+    assert [r.smiles for r in ranked] == ["COC", "CCO", "CC=O"]
+    assert [r.gen for r in ranked] == pytest.approx(np.log1p([40, 1, 0]))
+    assert [r.score for r in ranked] == pytest.approx(np.log1p([40, 1, 0]))
+    # with weight 0 the counts are reported but do not move the order
+    same = elucidator.rank(obs, avail, None, cands, draw_counts=counts,
+                           weights=RankWeights(1.0, 0.0, 0.0))
+    assert [r.smiles for r in same] == [r.smiles for r in plain]
+    assert [r.score for r in same] == pytest.approx([r.score for r in plain])
 
 
 def test_ranking_without_spectra_and_bad_candidates(elucidator):

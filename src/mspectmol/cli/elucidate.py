@@ -113,12 +113,15 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("-k", type=int, default=10, help="structures reported (default 10)")
     p.add_argument("--beam-width", type=int, default=None,
                    help="beam width of de-novo generation (default 2k with a formula, else k)")
-    p.add_argument("--weights", type=float, nargs=3, default=None,
-                   metavar=("LL", "FG", "SPEC"),
+    p.add_argument("--weights", type=float, nargs="+", default=None,
+                   metavar="LL FG SPEC [GEN]",
                    help="ranking weights of decoder log-likelihood, functional-group "
-                        "agreement and spectral similarity (default: the model's, chosen on "
-                        "validation; with --library qm9 the fast-NMR weights 0 0.3 30, "
-                        "chosen on validation by the benchmark's re-ranking rows)")
+                        "agreement, spectral similarity and (--generate) the generator's "
+                        "log(1 + draws) (default: the model's, chosen on validation; with "
+                        "--library qm9 the fast-NMR weights 0 0.3 30, chosen on validation by "
+                        "the benchmark's re-ranking rows; with --generate those plus the GEN "
+                        "weight chosen on validation, mspectmol.structure.isomers."
+                        "GENERATED_WEIGHTS)")
     p.add_argument("--model", type=Path, default=None,
                    help="structure model folder (default: the packaged one)")
     p.add_argument("--draw", type=int, default=6, help="structures drawn (default 6)")
@@ -168,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_PREFILTER,
         FAST_NMR_SMOOTH,
         FAST_NMR_WEIGHTS,
+        GENERATED_WEIGHTS,
         H1_WEIGHT,
         fast_nmr_spectra,
         load_index,
@@ -181,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.draw < 0 or (args.beam_width or 1) < 1 or args.threads < 1:
         raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")
+    if args.weights is not None and len(args.weights) not in (3, 4):
+        raise MspectmolError(f"--weights takes 3 or 4 values (LL FG SPEC [GEN]), got "
+                             f"{len(args.weights)}")
     if args.formula is not None:
         formula_counts(args.formula)
     if args.library is not None and args.formula is None:
@@ -262,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
                                 smiles_formula(c), args.formula)
             candidates = keep
     ranking = bool(candidates) or args.library is not None
-    weights = (RankWeights(*args.weights) if args.weights else FAST_NMR_WEIGHTS if qm9 else
+    weights = (RankWeights(*args.weights) if args.weights else GENERATED_WEIGHTS if generating
+               else FAST_NMR_WEIGHTS if qm9 else
                RankWeights(**smeta.training.get("ranking_weights", {})))
     library_info = None
     if args.rerank is not None:
@@ -276,17 +284,20 @@ def run(args: argparse.Namespace) -> int:
                         "as the worst spectral match", sim.stats["failed"], len(ranked))
     elif qm9:
         sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods}, jobs=args.jobs)
+        counts = None
         if generator is not None:
             observed_given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
             sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
                                        n=args.generate, temperature=args.temperature)
             index = generated_index(sampled, args.formula)
+            counts = dict(zip(sampled.smiles, sampled.counts, strict=True))
         ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,
                                     features=feats[0], probabilities=probs,
                                     c13_weight=c13_weight, h1_weight=h1_weight,
-                                    source="generated" if generating else "qm9")
+                                    source="generated" if generating else "qm9",
+                                    draw_counts=counts)
         library_info = {"library": "generated" if generating else "qm9",
                         **({"draws": args.generate, "temperature": args.temperature,
                             "generator": str(prior_model_path(args.generator))}
@@ -321,7 +332,8 @@ def run(args: argparse.Namespace) -> int:
             log.warning("spectral term left out: some candidates have no simulated spectra")
     if args.rerank is not None or ranking or generating:
         rows = [{"rank": i + 1, "smiles": r.smiles, "score": r.score, "ll": r.ll, "fg": r.fg,
-                 "spec": r.spec, "source": r.source} for i, r in enumerate(ranked[:args.k])]
+                 "spec": r.spec, "gen": r.gen, "source": r.source}
+                for i, r in enumerate(ranked[:args.k])]
     else:
         width = args.beam_width or (2 * args.k if args.formula else args.k)
         res = eluc.generate(feats, avail[None], [args.formula], k=args.k, beam_width=width)[0]
@@ -330,15 +342,17 @@ def run(args: argparse.Namespace) -> int:
                                  f"{res.n_hypotheses} beam hypotheses; try a larger "
                                  "--beam-width")
         rows = [{"rank": i + 1, "smiles": s, "score": sc, "ll": sc, "fg": None, "spec": None,
-                 "source": "generated"} for i, (s, sc) in enumerate(zip(res.smiles, res.scores,
-                                                                        strict=True))]
+                 "gen": None, "source": "generated"}
+                for i, (s, sc) in enumerate(zip(res.smiles, res.scores, strict=True))]
     mode = ("de novo + rerank" if args.rerank is not None or generating else
             "ranking" if ranking else "de novo")
     print(f"{mode}: {len(rows)} structure(s){of_formula_text}")
-    print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  smiles (source)")
+    print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  {'gen':>5}  "
+          "smiles (source)")
     for r in rows:
         cells = [f"{r[k]:>{w}.{d}f}" if r[k] is not None else f"{'-':>{w}}"
-                 for k, w, d in (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3))]
+                 for k, w, d in (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3),
+                                 ("gen", 5, 2))]
         print(f"  {r['rank']:>4}  {'  '.join(cells)}  {r['smiles']} ({r['source']})")
     args.output.mkdir(parents=True, exist_ok=True)
     import csv

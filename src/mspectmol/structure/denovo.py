@@ -24,6 +24,7 @@ from mspectmol.errors import ModelFileError, MspectmolError
 from mspectmol.structure.isomers import (
     C13_WEIGHT,
     DEFAULT_PREFILTER,
+    GENERATED_WEIGHTS,
     H1_WEIGHT,
     IsomerIndex,
     Prefiltered,
@@ -125,8 +126,10 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
                    ) -> tuple[list[Any], Prefiltered, Sampled]:
     """Generate candidates for one molecule and rank them as QM9 isomers are ranked.
 
-    Returns the RankedCandidate list (best first, source ``generated``), what the pre-filter
-    kept and what was sampled.
+    Candidates are ranked with the ``gen`` term (draw counts) and, unless ``weights`` is
+    given, :data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`. Returns the
+    RankedCandidate list (best first, source ``generated``), what the pre-filter kept and
+    what was sampled.
 
     Raises
     ------
@@ -144,5 +147,8 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
                                 index=generated_index(sampled, formula),
                                 simulated=simulated, n_keep=n_keep, features=features,
                                 probabilities=probabilities, c13_weight=c13_weight,
-                                h1_weight=h1_weight, source="generated", **rank_kw)
+                                h1_weight=h1_weight, source="generated",
+                                draw_counts=dict(zip(sampled.smiles, sampled.counts,
+                                                     strict=True)),
+                                **{"weights": GENERATED_WEIGHTS, **rank_kw})
     return ranked, kept, sampled

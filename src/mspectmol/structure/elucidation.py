@@ -37,6 +37,7 @@ class RankedCandidate:
     fg: float | None
     spec: float | None
     source: str
+    gen: float | None = None
 
 
 class Elucidator:
@@ -168,7 +169,8 @@ class Elucidator:
              weights: RankWeights | None = None, features: np.ndarray | None = None,
              probabilities: np.ndarray | None = None,
              labels: np.ndarray | None = None, missing: str = "drop",
-             smooth: float = 0.0) -> list[RankedCandidate]:
+             smooth: float = 0.0, draw_counts: Mapping[str, int] | None = None
+             ) -> list[RankedCandidate]:
         """Rank candidate structures for one molecule's observed spectra.
 
         Parameters
@@ -188,6 +190,9 @@ class Elucidator:
         missing, smooth
             Candidates without simulated spectra, spectral smoothing: see
             :meth:`candidate_terms`.
+        draw_counts
+            ``{canonical SMILES: draws}`` from the structure generator: adds the ``gen`` term
+            ``log(1 + draws)`` (weighted by ``weights.gen``).
         """
         weights = weights or RankWeights()
         seen: dict[str, int] = {}
@@ -205,12 +210,15 @@ class Elucidator:
         terms = self.candidate_terms(observed, available, formula, cands, simulated=simulated,
                                      features=features, probabilities=probabilities,
                                      labels=labels, missing=missing, smooth=smooth)
+        if draw_counts is not None:
+            terms["gen"] = np.log1p([float(draw_counts.get(c, 0)) for c in cands])
         scores = combine(terms, weights)
         out = []
         for i in rank_order(scores):
             out.append(RankedCandidate(
                 cands[i], float(scores[i]), float(terms["ll"][i]), float(terms["fg"][i]),
-                None if terms["spec"] is None else float(terms["spec"][i]), srcs[i]))
+                None if terms["spec"] is None else float(terms["spec"][i]), srcs[i],
+                None if draw_counts is None else float(terms["gen"][i])))
         return out
 
     def generate_and_rank(self, observed: Mapping[str, np.ndarray], available: np.ndarray,

@@ -46,6 +46,11 @@ DEFAULT_PREFILTER = 200
 #: (``benchmarks/results/structure-rerank``, 2026-11-26), never on test molecules.
 FAST_NMR_WEIGHTS = RankWeights(ll=0.0, fg=0.3, spec=30.0)
 FAST_NMR_SMOOTH = 10.0
+#: Weights for candidates drawn by the structure generator: :data:`FAST_NMR_WEIGHTS` plus the
+#: ``gen`` term (log of 1 + the draws that gave the candidate), its weight chosen on
+#: validation molecules by ``scripts/prior_rank_terms.py``
+#: (``benchmarks/results/structure-prior-val``), never on test molecules.
+GENERATED_WEIGHTS = RankWeights(ll=0.0, fg=0.3, spec=30.0, gen=0.5)
 #: Weight of the 13C line-count mismatch in :func:`prefilter`: chosen on 60 validation
 #: molecules (scaffold split, seed 123 subset; truth kept in the top 200: 0.70 with weight 0,
 #: 0.80 with 0.5 and 1, 0.83 with 2) on 2026-11-26, never on test molecules.
@@ -292,7 +297,8 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
                  smooth: float | None = None, extra: Sequence[tuple[str, str]] = (),
                  features: np.ndarray | None = None, probabilities: np.ndarray | None = None,
                  c13_weight: float = C13_WEIGHT, h1_weight: float = H1_WEIGHT,
-                 source: str = "qm9") -> tuple[list[Any], Prefiltered]:
+                 source: str = "qm9", draw_counts: Mapping[str, int] | None = None
+                 ) -> tuple[list[Any], Prefiltered]:
     """Rank the QM9 isomers of ``formula`` kept by :func:`prefilter` (plus ``extra``).
 
     ``extra`` ``(smiles, source)`` candidates (e.g. the user's) skip the pre-filter.
@@ -303,7 +309,7 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
     available, the pre-filter also compares 13C line counts per shift region (on the
     simulator's 13C grid) with ``c13_weight``; when a 1H spectrum is available, 1H integrals
     per region with ``h1_weight``. ``source`` names where ``index`` came from (each kept
-    isomer's source).
+    isomer's source). ``draw_counts`` (generated candidates) adds the ``gen`` term.
     """
     from mspectmol.chem.functional_groups import label
     from mspectmol.structure.tokens import canonical
@@ -344,5 +350,6 @@ def rank_isomers(eluc: Any, observed: Mapping[str, np.ndarray], available: np.nd
     ranked = eluc.rank(observed, avail, formula, cands, sources=sources, simulated=simulated,
                        weights=weights or FAST_NMR_WEIGHTS, features=features,
                        probabilities=probabilities, labels=np.concatenate(labels),
-                       missing="worst", smooth=FAST_NMR_SMOOTH if smooth is None else smooth)
+                       missing="worst", smooth=FAST_NMR_SMOOTH if smooth is None else smooth,
+                       draw_counts=draw_counts)
     return ranked, kept

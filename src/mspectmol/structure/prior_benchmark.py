@@ -15,6 +15,10 @@ test molecule or its scaffold.
     The drawn structures through the QM9 rows' pipeline: pre-filter (groups, 13C lines, 1H
     integrals) to ``prefilter``, fast NMR simulation, ``ll + fg + spec`` with the weights
     chosen on validation for that recipe.
+``denovo_prior/IR+1H+13C/prefilter+fast-nmr+gen``
+    The same, with the generator's ``gen`` term (log of 1 + the draws of each candidate) at
+    the weight chosen on validation (:data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`):
+    what ``mspectmol elucidate --generate`` does.
 """
 
 from __future__ import annotations
@@ -46,7 +50,11 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
     generator model exists (packaged or ``--set prior_model``) or ``--set only`` selects
     them. Needs ``ctx["rerank_subset"]``."""
     from mspectmol.structure.denovo import prior_model_path
-    from mspectmol.structure.isomers import FAST_NMR_SMOOTH, FAST_NMR_WEIGHTS
+    from mspectmol.structure.isomers import (
+        FAST_NMR_SMOOTH,
+        FAST_NMR_WEIGHTS,
+        GENERATED_WEIGHTS,
+    )
 
     opts = ctx["opts"]
     selected = any(p and (p.startswith(PREFIX) or PREFIX.startswith(p))
@@ -81,11 +89,14 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
                 "formula": True}
         rows.append((name, info, lambda nm=name, i=info, s=inputs: _by_count(
             nm, i, ctx, eluc_fn, state, s), (1, 10), key))
-    name = f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr"
-    info = {"method": f"de novo: evidence generator, {what}, top-{opts['prefilter']} by fg, "
-                      "13C and 1H, ll+fg+spec (simulated 1H+13C, fast)",
-            "spectra": "IR+1H+13C", "formula": True}
-    rows.append((name, info, lambda: _ranked(name, info, ctx, eluc_fn, state), (1, 10), key))
+    for suffix, weights, terms in (("", FAST_NMR_WEIGHTS, "ll+fg+spec"),
+                                   ("+gen", GENERATED_WEIGHTS, "ll+fg+spec+gen")):
+        name = f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr{suffix}"
+        info = {"method": f"de novo: evidence generator, {what}, top-{opts['prefilter']} by "
+                          f"fg, 13C and 1H, {terms} (simulated 1H+13C, fast)",
+                "spectra": "IR+1H+13C", "formula": True}
+        rows.append((name, info, lambda nm=name, i=info, w=weights: _ranked(
+            nm, i, ctx, eluc_fn, state, w), (1, 10), {**key, "weights": weights.to_dict()}))
     return rows
 
 
@@ -146,7 +157,7 @@ def _by_count(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any
 
 
 def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
-            state: dict[str, Any]) -> dict[str, Any]:
+            state: dict[str, Any], weights: Any) -> dict[str, Any]:
     from mspectmol.structure.benchmark import _score
     from mspectmol.structure.denovo import generated_index
     from mspectmol.structure.isomers import fast_nmr_spectra, rank_isomers
@@ -169,7 +180,9 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
                 n_keep=opts["prefilter"],
                 features=feats[j], probabilities=case["probs"][j],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
-                source="generated")
+                source="generated", weights=weights,
+                draw_counts=dict(zip(sampled.smiles, sampled.counts, strict=True))
+                if weights.gen else None)
             kept = pre.smiles
         names = [r.smiles for r in ranked]
         rank = hit_rank(names, truth)

@@ -19,6 +19,12 @@ on the validation split by :func:`choose_weights`, never on test):
     off or failed), the term is dropped for every candidate, so all are scored alike
     (re-ranking of generated candidates instead counts a failed simulation as the largest
     distance, 1).
+``gen``
+    For candidates drawn by the evidence-conditioned structure generator
+    (:mod:`~mspectmol.structure.denovo`): ``log(1 + draws)``, how often the generator drew the
+    structure given the evidence (0 for a candidate it never drew, e.g. the user's). Left out
+    (weight 0, and absent from other candidate sources) unless the ranking is given the
+    draw counts.
 
 Fast NMR simulation (``SimulatedSpectra(..., fast_nmr=True)``, :func:`simulate_nmr_fast`)
     Only the 1H and 13C NMR spectra, from CSP5 on the lowest-energy RDKit ETKDG + MMFF
@@ -46,7 +52,7 @@ from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol.structure")
 
-TERMS = ("ll", "fg", "spec")
+TERMS = ("ll", "fg", "spec", "gen")
 #: Record attribute holding each modality's peaks (IR/Raman also read ``frequencies``).
 PEAK_FIELDS = {"ir": "ir_intensities", "raman": "raman_activities", "h_nmr": "h_shifts",
                "c_nmr": "c_shifts"}
@@ -63,6 +69,7 @@ class RankWeights:
     ll: float = 1.0
     fg: float = 1.0
     spec: float = 10.0
+    gen: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -105,11 +112,12 @@ def spectral_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str
 
 
 def combine(terms: Mapping[str, np.ndarray], weights: RankWeights) -> np.ndarray:
-    """Weighted sum of the available terms (a missing or None term counts 0)."""
+    """Weighted sum of the available terms (a missing or None term, or one of weight 0,
+    counts 0)."""
     total = None
     for name in TERMS:
         value = terms.get(name)
-        if value is None:
+        if value is None or (name == "gen" and weights.gen == 0):
             continue
         part = getattr(weights, name) * np.asarray(value, dtype=np.float64)
         total = part if total is None else total + part

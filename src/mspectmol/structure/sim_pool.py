@@ -26,12 +26,27 @@ from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol.structure")
 
+#: How often a worker checks that the process that started it is still alive.
+WATCH_SECONDS = 2.0
 
-def _init_worker() -> None:
+
+def _init_worker(parent: int) -> None:
+    """One thread per worker, and a watchdog that ends the worker when ``parent`` is gone
+    (killed owners otherwise leave workers simulating their queue)."""
+    import threading
+    import time
+
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
 
 
 def simulate_to_cache(smiles: str, grids: Mapping[str, np.ndarray], directory: str,
@@ -65,7 +80,8 @@ class SimulationPool:
             import multiprocessing
 
             self._pool = ProcessPoolExecutor(self.jobs, multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker)
+                                             initializer=_init_worker,
+                                             initargs=(os.getpid(),))
             weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         plain = {m: np.asarray(g) for m, g in grids.items()}
         futures = [self._pool.submit(simulate_to_cache, s, plain, str(directory), fast_nmr,
