@@ -155,3 +155,32 @@ def test_ranking_without_spectra_and_bad_candidates(elucidator):
     assert all(r.spec is None for r in ranked)
     with pytest.raises(MspectmolError, match="not a valid SMILES"):
         elucidator.rank(obs, np.ones(3, dtype=bool), None, ["C1CC"])
+
+
+def test_concurrent_writers_of_one_cache_entry_do_not_collide(tmp_path):
+    import threading
+
+    for attempt in range(5):
+        both_done = threading.Barrier(2)
+
+        def simulator(smiles):  # both writers reach the cache write together
+            both_done.wait(timeout=10)
+            return _fake_record(1700.0)
+
+        errors = []
+
+        def write(sim=SimulatedSpectra(GRID, {}, directory=tmp_path / str(attempt),
+                                       simulator=simulator)):
+            try:
+                assert sim.get("CCCO") is not None
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [p.name for p in (tmp_path / str(attempt)).iterdir()] == [
+            next((tmp_path / str(attempt)).iterdir()).name]  # one file, no leftovers

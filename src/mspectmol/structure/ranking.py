@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -402,7 +403,8 @@ class SimulatedSpectra:
             self.stats["seconds"] += time.perf_counter() - started
         self.stats["simulated"] += 1
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        # a name of its own: other processes (workers, other runs) may write the same key
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npz")
         np.savez(tmp, **spectra)
         os.replace(tmp, path)
         return spectra
