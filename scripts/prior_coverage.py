@@ -31,26 +31,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from mspectmol.data.dataset import load_dataset
     from mspectmol.structure.denovo import Generator
-    from mspectmol.structure.elucidation import Elucidator
-    from mspectmol.structure.io import load_structure_model
     from mspectmol.structure.metrics import hit_rank
-    from mspectmol.structure.pipeline import MODALITIES, encoder_reference
-    from mspectmol.structure.pretrained import DEFAULT_STRUCTURE_MODEL
+    from mspectmol.structure.prior_benchmark import validation_sample
     from mspectmol.structure.tokens import canonical, smiles_formula
 
-    ds = load_dataset(MODALITIES)
-    val = ds.split_indices("scaffold", "val")
-    val = val[ds.heavy_atoms[val] <= 9]
-    rows = np.sort(np.random.default_rng(args.seed).choice(val, min(args.n, val.size),
-                                                           replace=False))
-    encoder, _ = encoder_reference(None)
-    eluc = Elucidator(*load_structure_model(DEFAULT_STRUCTURE_MODEL), encoder)
+    case = validation_sample(args.n, args.seed)
+    ds, rows, eluc, spectra, probs = (case[k] for k in ("ds", "rows", "eluc", "spectra",
+                                                        "probs"))
     gen = Generator.load(args.generator)
-    spectra = {m: ds.spectra[m][rows] for m in eluc.modalities}
-    avail = np.ones((len(rows), len(eluc.modalities)), dtype=bool)
-    probs = eluc.group_probabilities(spectra, avail)
     result = {"generator": str(args.generator or "packaged"), "n": len(rows),
               "temperature": args.temperature, "draws": {}}
     for n_draws in args.draws:

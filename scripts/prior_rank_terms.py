@@ -27,31 +27,21 @@ TERMS = "terms.jsonl"
 
 
 def collect(args: argparse.Namespace) -> None:
-    from mspectmol.data.dataset import load_dataset
     from mspectmol.structure.denovo import Generator, generated_index
-    from mspectmol.structure.elucidation import Elucidator
-    from mspectmol.structure.io import load_structure_model
     from mspectmol.structure.isomers import fast_nmr_spectra, rank_isomers
     from mspectmol.structure.metrics import hit_rank
-    from mspectmol.structure.pipeline import MODALITIES, encoder_reference
-    from mspectmol.structure.pretrained import DEFAULT_STRUCTURE_MODEL
+    from mspectmol.structure.prior_benchmark import validation_sample
     from mspectmol.structure.tokens import canonical, smiles_formula
 
     out = args.out / TERMS
     done = set()
     if out.is_file():
         done = {json.loads(line)["row"] for line in out.read_text().splitlines() if line}
-    ds = load_dataset(MODALITIES)
-    val = ds.split_indices("scaffold", "val")
-    val = val[ds.heavy_atoms[val] <= 9]
-    rows = np.sort(np.random.default_rng(args.seed).choice(val, min(args.n, val.size),
-                                                           replace=False))
-    encoder, _ = encoder_reference(None)
-    eluc = Elucidator(*load_structure_model(DEFAULT_STRUCTURE_MODEL), encoder)
+    case = validation_sample(args.n, args.seed)
+    ds, rows, eluc, spectra, probs = (case[k] for k in ("ds", "rows", "eluc", "spectra",
+                                                        "probs"))
     gen = Generator.load(args.generator)
-    spectra = {m: ds.spectra[m][rows] for m in eluc.modalities}
     avail = np.ones(len(eluc.modalities), dtype=bool)
-    probs = eluc.group_probabilities(spectra, np.ones((len(rows), avail.size), dtype=bool))
     feats = eluc.features(spectra)
     sim = fast_nmr_spectra({m: ds.grids[m] for m in eluc.modalities}, jobs=args.jobs)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -157,30 +157,35 @@ def test_ranking_without_spectra_and_bad_candidates(elucidator):
         elucidator.rank(obs, np.ones(3, dtype=bool), None, ["C1CC"])
 
 
-def test_concurrent_writers_of_one_cache_entry_do_not_collide(tmp_path):
+def _write_together(folder, n: int = 2) -> list[Exception]:
+    """``n`` threads simulate and cache the same molecule at the same moment."""
     import threading
 
+    together = threading.Barrier(n)
+
+    def simulator(smiles):  # every writer reaches the cache write together
+        together.wait(timeout=10)
+        return _fake_record(1700.0)
+
+    sim = SimulatedSpectra(GRID, {}, directory=folder, simulator=simulator)
+    errors: list[Exception] = []
+
+    def write():
+        try:
+            assert sim.get("CCCO") is not None
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_concurrent_writers_of_one_cache_entry_do_not_collide(tmp_path):
     for attempt in range(5):
-        both_done = threading.Barrier(2)
-
-        def simulator(smiles):  # both writers reach the cache write together
-            both_done.wait(timeout=10)
-            return _fake_record(1700.0)
-
-        errors = []
-
-        def write(sim=SimulatedSpectra(GRID, {}, directory=tmp_path / str(attempt),
-                                       simulator=simulator)):
-            try:
-                assert sim.get("CCCO") is not None
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=write) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        assert [p.name for p in (tmp_path / str(attempt)).iterdir()] == [
-            next((tmp_path / str(attempt)).iterdir()).name]  # one file, no leftovers
+        folder = tmp_path / str(attempt)
+        assert _write_together(folder) == []
+        assert len(list(folder.iterdir())) == 1  # the entry, no temporary leftovers

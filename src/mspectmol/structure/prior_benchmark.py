@@ -209,6 +209,29 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
     return row
 
 
+def validation_sample(n: int, seed: int, max_heavy: int = 9) -> dict[str, Any]:
+    """``n`` seeded scaffold-split validation molecules of at most ``max_heavy`` heavy atoms
+    (as the test molecules of these rows), for choosing the generator's settings: the
+    dataset ``ds``, their ``rows``, the packaged elucidator ``eluc``, their ``spectra`` and
+    PA-IB group ``probs`` with every spectrum given. Test molecules are never read."""
+    from mspectmol.data.dataset import load_dataset
+    from mspectmol.structure.elucidation import Elucidator
+    from mspectmol.structure.io import load_structure_model
+    from mspectmol.structure.pipeline import MODALITIES, encoder_reference
+    from mspectmol.structure.pretrained import DEFAULT_STRUCTURE_MODEL
+
+    ds = load_dataset(MODALITIES)
+    val = ds.split_indices("scaffold", "val")
+    val = val[ds.heavy_atoms[val] <= max_heavy]
+    rows = np.sort(np.random.default_rng(seed).choice(val, min(n, val.size), replace=False))
+    encoder, _ = encoder_reference(None)
+    eluc = Elucidator(*load_structure_model(DEFAULT_STRUCTURE_MODEL), encoder)
+    spectra = {m: ds.spectra[m][rows] for m in eluc.modalities}
+    probs = eluc.group_probabilities(spectra, np.ones((len(rows), len(eluc.modalities)),
+                                                      dtype=bool))
+    return {"ds": ds, "rows": rows, "eluc": eluc, "spectra": spectra, "probs": probs}
+
+
 def table_note(opts: dict[str, Any]) -> str:
     """The sentence ``table.md`` adds when the generator's rows are present."""
     return (f"Generator rows ({PREFIX}/...): de novo; the evidence-conditioned generator "
