@@ -54,7 +54,7 @@ def collect(args: argparse.Namespace) -> None:
         observed = {m: spectra[m][j] for m in eluc.modalities}
         sampled = gen.sample(probs[j], observed, ds.grids, formula, n=args.draws,
                              temperature=1.0, seed=j)
-        count = dict(zip(sampled.smiles, sampled.counts, strict=True))
+        count = sampled.count_map()
         log_prob = dict(zip(sampled.smiles, sampled.log_probs, strict=True))
         cands = []
         if sampled.smiles:
@@ -101,17 +101,24 @@ def choose(args: argparse.Namespace) -> None:
 
 
 def _tops(records: list[dict], w, gen: float, c13: float, h1: float) -> list[float]:
-    """Top-1/5/10 and mean reciprocal rank of the truth with the extra terms
-    ``gen * log(1 + count) - c13 * c13_mismatch - h1 * h1_mismatch`` in the score."""
-    ranks = []
+    """Top-1/5/10 and mean reciprocal rank of the truth when the ranking's score (``w`` with
+    ``gen``) also subtracts ``c13 * c13_mismatch + h1 * h1_mismatch``."""
+    from dataclasses import replace
+
+    from mspectmol.structure.ranking import combine, rank_order
+
+    weights, ranks = replace(w, gen=gen), []
     for r in records:
         c = r["candidates"]
+        if not c:
+            ranks.append(None)
+            continue
         col = {k: np.array([x[k] for x in c], dtype=float)
-               for k in ("fg", "spec", "ll", "count", "c13", "h1")} if c else {}
-        score = (w.fg * col["fg"] + w.spec * col["spec"] + w.ll * col["ll"]
-                 + gen * np.log1p(col["count"]) - c13 * col["c13"] - h1 * col["h1"]) if c else []
-        order = np.argsort(-np.asarray(score), kind="stable")
-        ranks.append(next((k for k, o in enumerate(order) if c[o]["truth"]), None))
+               for k in ("fg", "spec", "ll", "count", "c13", "h1")}
+        terms = {"ll": col["ll"], "fg": col["fg"], "spec": col["spec"],
+                 "gen": np.log1p(col["count"])}
+        score = combine(terms, weights) - c13 * col["c13"] - h1 * col["h1"]
+        ranks.append(next((k for k, o in enumerate(rank_order(score)) if c[o]["truth"]), None))
     out = [float(np.mean([x is not None and x < k for x in ranks])) for k in (1, 5, 10)]
     return [*out, float(np.mean([0 if x is None else 1 / (x + 1) for x in ranks]))]
 

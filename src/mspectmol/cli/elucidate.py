@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
             sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
                                        n=args.generate, temperature=args.temperature)
             index = generated_index(sampled, args.formula)
-            counts = dict(zip(sampled.smiles, sampled.counts, strict=True))
+            counts = sampled.count_map()
         ranked, kept = rank_isomers(eluc, observed, avail, args.formula, index=index,
                                     simulated=sim, n_keep=n_keep, weights=weights,
                                     smooth=args.spec_smooth, extra=candidates,

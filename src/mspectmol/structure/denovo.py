@@ -148,7 +148,6 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
                                 simulated=simulated, n_keep=n_keep, features=features,
                                 probabilities=probabilities, c13_weight=c13_weight,
                                 h1_weight=h1_weight, source="generated",
-                                draw_counts=dict(zip(sampled.smiles, sampled.counts,
-                                                     strict=True)),
+                                draw_counts=sampled.count_map(),
                                 **{"weights": GENERATED_WEIGHTS, **rank_kw})
     return ranked, kept, sampled

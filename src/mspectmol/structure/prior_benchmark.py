@@ -181,7 +181,7 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], eluc_fn: Any,
                 features=feats[j], probabilities=case["probs"][j],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
                 source="generated", weights=weights,
-                draw_counts=dict(zip(sampled.smiles, sampled.counts, strict=True))
+                draw_counts=sampled.count_map()
                 if weights.gen else None)
             kept = pre.smiles
         names = [r.smiles for r in ranked]

@@ -33,6 +33,10 @@ class Sampled:
     n_valid: int = 0
     n_formula: int = 0
 
+    def count_map(self) -> dict[str, int]:
+        """``{SMILES: draws}`` of the distinct structures (the ranking's ``draw_counts``)."""
+        return dict(zip(self.smiles, self.counts, strict=True))
+
 
 @torch.no_grad()
 def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tensor,
