@@ -57,6 +57,8 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
     (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
     (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
+    (["--formula", "C3H6O", "--refine", "5"], "--refine applies to"),
+    (["--formula", "C3H6O", "--generate", "5", "--refine", "-1"], "K >= 0"),
 ])
 def test_cli_generate_argument_errors(tmp_path, capsys, extra, message):
     args = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "-o", str(tmp_path)]
@@ -76,6 +78,17 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
         return NMRRecord([(1.0 + 0.5 * len(smiles), 3)], [(10.0 * len(smiles), 1)])
 
     monkeypatch.setattr(ranking, "simulate_nmr_fast", toy_nmr)
+    refined = []
+
+    def toy_full(smiles, settings=None):  # the second stage's full recipe, IR included
+        from types import SimpleNamespace
+
+        refined.append(smiles)
+        return SimpleNamespace(frequencies=[1000.0 + 100 * len(smiles)], ir_intensities=[1.0],
+                               h_shifts=[(1.0 + 0.5 * len(smiles), 3)],
+                               c_shifts=[(10.0 * len(smiles), 1)])
+
+    monkeypatch.setattr("mspectmol.data.simulator.pipeline.simulate_molecule", toy_full)
     base = ["elucidate", "--model", str(models / "structure"), "--ir",
             str(EXAMPLES / "aspirin_ir.jdx"), "--formula", "C3H6O", "--generate", "60",
             "--generator", str(models / "generator")]
@@ -95,6 +108,17 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
     assert sorted(simulated) == sorted(r["smiles"] for r in rows)
     assert all(r["gen"] >= np.log(2) for r in rows)  # log(1 + draws), each drawn at least once
     assert doc["weights"]["gen"] > 0 and " gen " in printed
+    # the second stage re-ranked the best 20 (here all kept) with the full recipe
+    assert sorted(refined) == sorted(r["smiles"] for r in rows)
+    assert all(r["full"] is not None and r["full"] <= 0 for r in rows)
+    assert doc["library"]["refine"]["k"] == 20 and "re-ranked by their full" in printed
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    # --refine 0 turns it off
+    assert main([*base, "--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx"), "--prefilter", "4",
+                 "--refine", "0", "-o", str(tmp_path / "r0")]) == 0
+    doc0 = json.loads((tmp_path / "r0" / "structures.json").read_text())
+    assert all(r["full"] is None for r in doc0["structures"]) and "refine" not in doc0["library"]
     # a model that does not read evidence is refused, naming the folder
     assert main([*base[:-1], str(models / "structure"), "--h-nmr",
                  str(EXAMPLES / "aspirin_h_nmr.jdx"), "-o", str(tmp_path / "y")]) == 2
@@ -132,8 +156,11 @@ def test_benchmark_row_planning(models):
     rows = plan_rows(ctx, None, {"seed": 0})
     assert [r[0] for r in rows] == [f"{PREFIX}/IR+1H+13C/by-count", f"{PREFIX}/IR/by-count",
                                     f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr",
-                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr+gen"]
+                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr+gen",
+                                    f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr+gen+full-top20"]
     assert rows[2][4]["weights"]["gen"] == 0 and rows[3][4]["weights"]["gen"] > 0
+    assert "refine" not in rows[3][4] and rows[4][4]["refine"]["k"] == 20
+    assert rows[4][4]["weights"] == rows[3][4]["weights"] and "GFN2-xTB" in rows[4][1]["method"]
     assert "+gen" in rows[3][1]["method"] and "+gen" not in rows[2][1]["method"]
     key = rows[0][4]
     assert key["subset"] == [0, 2, 4, 6] and key["draws"] == PRIOR_DEFAULTS["prior_draws"]

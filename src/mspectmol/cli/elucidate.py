@@ -13,7 +13,9 @@ agree best with the predicted functional groups and, given a 13C spectrum, its l
 per shift region (``--c13-weight``), given a 1H spectrum, its integrals per shift region
 (``--h1-weight``) are simulated with the fast NMR recipe and ranked,
 with the fast-recipe weights and smoothing chosen on validation (ll 0, fg 0.3, spec 30,
-10 points) unless ``--weights``/``--spec-smooth`` are given.
+10 points) unless ``--weights``/``--spec-smooth`` are given. ``--refine K`` (default 20 with
+``--generate``) then simulates the best K with the full GFN2-xTB + CSP5 recipe (IR, 1H,
+13C) and re-ranks them (:mod:`~mspectmol.structure.refine`).
 Generate-and-rank mode (``--rerank N``): the decoder generates ``N`` structures, each is
 simulated (cached) and they are re-ranked by the same score (only generated structures are
 candidates); ``--fast-nmr`` simulates only their 1H/13C NMR spectra (about 0.1 s instead of
@@ -74,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="de novo: draw N SMILES of --formula from the evidence-conditioned "
                         "generator (functional groups, 13C lines, 1H integrals; 4000 in the "
                         "benchmark), then pre-filter, simulate (fast NMR) and rank the "
-                        "distinct structures as --library qm9 does (needs an NMR spectrum)")
+                        "distinct structures as --library qm9 does (needs an NMR spectrum), "
+                        "and re-rank the best 20 with the full simulation (--refine)")
     p.add_argument("--generator", type=Path, default=None, metavar="DIR",
                    help="with --generate: the generator model folder (default: packaged)")
     p.add_argument("--temperature", type=float, default=None, metavar="T",
@@ -96,6 +99,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "5.5-8.9, >= 8.9 ppm) and each isomer's expected ones in the "
                         "pre-filter (default 1.0, chosen on validation; 0 turns it off, e.g. "
                         "when solvent, water or TMS lines remain)")
+    p.add_argument("--refine", type=int, default=None, metavar="K",
+                   help="with --generate or --library qm9: simulate the best K with the full "
+                        "GFN2-xTB + CSP5 recipe (IR, 1H, 13C; about 1 s each, cached) and "
+                        "re-rank them by that spectral match (default 20 with --generate, "
+                        "chosen on validation; 0 with --library qm9; 0 turns it off)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
@@ -163,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.models.io import load_model
     from mspectmol.predict.common import model_grid
+    from mspectmol.structure import refine
     from mspectmol.structure.denovo import Generator, generated_index, prior_model_path
     from mspectmol.structure.elucidation import Elucidator
     from mspectmol.structure.io import load_structure_model
@@ -208,6 +217,11 @@ def run(args: argparse.Namespace) -> int:
     h1_weight = H1_WEIGHT if args.h1_weight is None else args.h1_weight
     if not h1_weight >= 0:
         raise MspectmolError(f"--h1-weight must be >= 0, got {h1_weight}")
+    if args.refine is not None and not qm9:
+        raise MspectmolError("--refine applies to --library qm9 or --generate only")
+    refine_k = (refine.K if generating else 0) if args.refine is None else args.refine
+    if refine_k < 0:
+        raise MspectmolError(f"--refine K needs K >= 0 candidates, got {refine_k}")
     n_keep = DEFAULT_PREFILTER if args.prefilter is None else args.prefilter
     if n_keep < 1:
         raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
@@ -314,6 +328,16 @@ def run(args: argparse.Namespace) -> int:
               f"agreement with the {', '.join(terms)} and simulated "
               f"({sim.stats['simulated']} new, "
               f"{sim.stats['cached']} cached, {sim.stats['failed']} failed)")
+        if refine_k and ranked:
+            full = refine.full_spectra({m: model_grid(emeta, m) for m in mods}, jobs=args.jobs)
+            given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
+            ranked = refine.refine(ranked, given, full, k=refine_k)
+            full.close()
+            library_info["refine"] = {"k": refine_k, "weight": refine.WEIGHT,
+                                      "smooth": refine.SMOOTH, "simulation": dict(full.stats)}
+            print(f"best {min(refine_k, len(ranked))} re-ranked by their full GFN2-xTB + CSP5 "
+                  f"simulation ({full.stats['simulated']} new, {full.stats['cached']} cached, "
+                  f"{full.stats['failed']} failed)")
     elif ranking:
         grids = {m: model_grid(emeta, m) for m in mods}
         library, of_formula = ({}, []) if args.fast_nmr else library_spectra(
@@ -332,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
             log.warning("spectral term left out: some candidates have no simulated spectra")
     if args.rerank is not None or ranking or generating:
         rows = [{"rank": i + 1, "smiles": r.smiles, "score": r.score, "ll": r.ll, "fg": r.fg,
-                 "spec": r.spec, "gen": r.gen, "source": r.source}
+                 "spec": r.spec, "gen": r.gen, "full": r.full, "source": r.source}
                 for i, r in enumerate(ranked[:args.k])]
     else:
         width = args.beam_width or (2 * args.k if args.formula else args.k)
@@ -342,17 +366,17 @@ def run(args: argparse.Namespace) -> int:
                                  f"{res.n_hypotheses} beam hypotheses; try a larger "
                                  "--beam-width")
         rows = [{"rank": i + 1, "smiles": s, "score": sc, "ll": sc, "fg": None, "spec": None,
-                 "gen": None, "source": "generated"}
+                 "gen": None, "full": None, "source": "generated"}
                 for i, (s, sc) in enumerate(zip(res.smiles, res.scores, strict=True))]
     mode = ("de novo + rerank" if args.rerank is not None or generating else
             "ranking" if ranking else "de novo")
     print(f"{mode}: {len(rows)} structure(s){of_formula_text}")
     print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  {'gen':>5}  "
-          "smiles (source)")
+          f"{'full':>6}  smiles (source)")
     for r in rows:
         cells = [f"{r[k]:>{w}.{d}f}" if r[k] is not None else f"{'-':>{w}}"
                  for k, w, d in (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3),
-                                 ("gen", 5, 2))]
+                                 ("gen", 5, 2), ("full", 6, 3))]
         print(f"  {r['rank']:>4}  {'  '.join(cells)}  {r['smiles']} ({r['source']})")
     args.output.mkdir(parents=True, exist_ok=True)
     import csv

@@ -32,6 +32,8 @@ from mspectmol.structure.isomers import (
     rank_isomers,
 )
 from mspectmol.structure.ranking import SimulatedSpectra
+from mspectmol.structure.refine import K as REFINE_K
+from mspectmol.structure.refine import refine
 from mspectmol.structure.sampling import Sampled, sample_structures
 
 log = logging.getLogger("mspectmol.structure")
@@ -122,12 +124,15 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
                    n_keep: int = DEFAULT_PREFILTER, seed: int = 0,
                    features: np.ndarray | None = None,
                    probabilities: np.ndarray | None = None, c13_weight: float = C13_WEIGHT,
-                   h1_weight: float = H1_WEIGHT, **rank_kw: Any
+                   h1_weight: float = H1_WEIGHT, full: SimulatedSpectra | None = None,
+                   refine_k: int = REFINE_K, **rank_kw: Any
                    ) -> tuple[list[Any], Prefiltered, Sampled]:
     """Generate candidates for one molecule and rank them as QM9 isomers are ranked.
 
     Candidates are ranked with the ``gen`` term (draw counts) and, unless ``weights`` is
-    given, :data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`. Returns the
+    given, :data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`. With ``full``
+    (:func:`~mspectmol.structure.refine.full_spectra`), the best ``refine_k`` are then
+    re-ranked by the second stage (:func:`~mspectmol.structure.refine.refine`). Returns the
     RankedCandidate list (best first, source ``generated``), what the pre-filter kept and
     what was sampled.
 
@@ -150,4 +155,6 @@ def rank_generated(eluc: Any, generator: Generator, observed: Mapping[str, np.nd
                                 h1_weight=h1_weight, source="generated",
                                 draw_counts=sampled.count_map(),
                                 **{"weights": GENERATED_WEIGHTS, **rank_kw})
+    if full is not None and ranked:
+        ranked = refine(ranked, given, full, k=refine_k)
     return ranked, kept, sampled

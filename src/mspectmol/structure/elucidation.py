@@ -29,7 +29,9 @@ from mspectmol.structure.tokens import canonical, formula_vector
 
 @dataclass
 class RankedCandidate:
-    """One ranked structure with its score and terms (None: term not used)."""
+    """One ranked structure with its score and terms (None: term not used). ``full`` is the
+    second ranking stage's term (:mod:`~mspectmol.structure.refine`), None when the
+    candidate was not refined."""
 
     smiles: str
     score: float
@@ -38,6 +40,7 @@ class RankedCandidate:
     spec: float | None
     source: str
     gen: float | None = None
+    full: float | None = None
 
 
 class Elucidator:

@@ -1,0 +1,134 @@
+"""Full-recipe spectral distances of the best generated candidates on validation molecules.
+
+The de novo pipeline ranks what the structure generator draws with the fast NMR-only
+simulation (:mod:`mspectmol.structure.isomers`). A second stage can simulate the best ``k``
+of that ranking with the full GFN2-xTB + CSP5 recipe (IR, 1H and 13C) and re-rank them
+(:mod:`mspectmol.structure.refine`). This script takes the candidates recorded by
+``scripts/prior_rank_terms.py`` (same folder), ranks them with
+:data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`, simulates the best ``--k`` with the
+full recipe (cached like every simulation) and records each one's cosine distance to the
+observed spectrum per modality and smoothing, one JSON line per molecule (resumable).
+``--choose`` then scores the second stage's weight and smoothing on those molecules. Test
+molecules are never read.
+
+    python scripts/prior_refine_terms.py --out benchmarks/results/structure-prior-val [--k 20]
+    python scripts/prior_refine_terms.py --out benchmarks/results/structure-prior-val --choose
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+TERMS = "terms.jsonl"
+REFINE = "refine.jsonl"
+SMOOTHS = (0.0, 2.0, 5.0, 10.0)
+
+
+def _stage1(record: dict) -> list[dict]:
+    """The recorded candidates in the order of the de novo ranking (``GENERATED_WEIGHTS``)."""
+    from mspectmol.structure.isomers import GENERATED_WEIGHTS
+    from mspectmol.structure.ranking import combine, rank_order
+
+    c = record["candidates"]
+    if not c:
+        return []
+    terms = {k: np.array([x[k] for x in c], dtype=float) for k in ("ll", "fg", "spec")}
+    terms["gen"] = np.log1p(np.array([x["count"] for x in c], dtype=float))
+    score = combine(terms, GENERATED_WEIGHTS)
+    return [{**c[i], "score": float(score[i])} for i in rank_order(score)]
+
+
+def collect(args: argparse.Namespace) -> None:
+    from mspectmol.data.dataset import load_dataset
+    from mspectmol.structure.pipeline import MODALITIES
+    from mspectmol.structure.ranking import SimulatedSpectra, spectral_distance
+
+    records = [json.loads(x) for x in (args.out / TERMS).read_text().splitlines() if x]
+    out = args.out / REFINE
+    done = set()
+    if out.is_file():
+        done = {json.loads(x)["row"] for x in out.read_text().splitlines() if x}
+    ds = load_dataset(MODALITIES)
+    mods = ("ir", "h_nmr", "c_nmr")
+    sim = SimulatedSpectra({m: ds.grids[m] for m in mods}, remember_failures=True,
+                           jobs=args.jobs)
+    for n, record in enumerate(records):
+        if record["row"] in done:
+            continue
+        t0 = time.perf_counter()
+        top = _stage1(record)[:args.k]
+        observed = {m: ds.spectra[m][record["row"]] for m in mods}
+        cands = []
+        for cand, spectra in zip(top, sim.get_many([c["smiles"] for c in top]), strict=True):
+            dist = None if spectra is None else {
+                f"{m}@{s:g}": spectral_distance({m: observed[m]}, spectra, smooth=s)
+                for m in mods for s in SMOOTHS}
+            cands.append({"smiles": cand["smiles"], "score": cand["score"],
+                          "truth": cand["truth"], "dist": dist})
+        line = {"row": record["row"], "formula": record["formula"], "k": args.k,
+                "candidates": cands, "seconds": time.perf_counter() - t0}
+        with out.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+        truth = next((i + 1 for i, c in enumerate(cands) if c["truth"]), None)
+        print(f"{n + 1}/{len(records)} {record['formula']}: truth stage-1 rank {truth} "
+              f"({line['seconds']:.0f} s)", flush=True)
+    sim.close()
+
+
+def full_distance(dist: dict | None, mods: tuple[str, ...], smooth: float) -> float:
+    """Mean distance over ``mods`` at ``smooth`` (1, the largest, for a failed simulation)."""
+    if dist is None:
+        return 1.0
+    return float(np.mean([dist[f"{m}@{smooth:g}"] for m in mods]))
+
+
+def choose(args: argparse.Namespace) -> None:
+    """Top-k of the truth for each weight, smoothing and modality set of the second stage."""
+    import itertools
+
+    lines = [json.loads(x) for x in (args.out / REFINE).read_text().splitlines() if x]
+    sets = {"IR+1H+13C": ("ir", "h_nmr", "c_nmr"), "1H+13C": ("h_nmr", "c_nmr"),
+            "IR": ("ir",)}
+    print(f"{len(lines)} validation molecules; truth in the stage-1 top {lines[0]['k']}: "
+          f"{sum(any(c['truth'] for c in x['candidates']) for x in lines)}")
+    print("spectra     smooth weight  top1  top5  top10")
+    rows = []
+    for (name, mods), smooth, w in itertools.product(sets.items(), SMOOTHS, args.weights):
+        ranks = []
+        for x in lines:
+            c = x["candidates"]
+            score = np.array([e["score"] - w * full_distance(e["dist"], mods, smooth)
+                              for e in c])
+            order = np.argsort(-score, kind="stable")
+            ranks.append(next((k for k, o in enumerate(order) if c[o]["truth"]), None))
+        tops = [float(np.mean([r is not None and r < k for r in ranks])) for k in (1, 5, 10)]
+        rows.append((name, smooth, w, tops))
+    for name, smooth, w, tops in sorted(rows, key=lambda r: (-r[3][0], -r[3][1]))[:args.show]:
+        print(f"{name:<11} {smooth:<6g} {w:<7g} " + " ".join(f"{t:.3f}" for t in tops))
+    base = next(r for r in rows if r[2] == 0)
+    print(f"without the second stage: top1 {base[3][0]:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--choose", action="store_true")
+    parser.add_argument("--weights", type=float, nargs="+",
+                        default=[0, 1, 3, 10, 30, 100, 300, 1000])
+    parser.add_argument("--show", type=int, default=15)
+    args = parser.parse_args()
+    if args.choose:
+        choose(args)
+    else:
+        collect(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The second ranking stage (structure/refine.py): the best candidates re-ranked by their
+full-recipe simulation."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mspectmol.errors import MspectmolError
+from mspectmol.structure import refine
+from mspectmol.structure.elucidation import RankedCandidate
+from mspectmol.structure.ranking import record_spectra
+
+GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
+        "c_nmr": np.linspace(0, 220, 600), "raman": np.linspace(400, 4000, 600)}
+#: Toy full-recipe records (IR lines and NMR peak lists) of four candidates.
+TOY = {
+    "CCO": SimpleNamespace(frequencies=[1050.0, 2950.0, 3600.0], ir_intensities=[80.0, 40.0, 60.0],
+                           h_shifts=[(1.2, 3), (3.6, 2), (2.5, 1)],
+                           c_shifts=[(18.0, 1), (58.0, 1)]),
+    "COC": SimpleNamespace(frequencies=[1100.0, 2900.0], ir_intensities=[90.0, 50.0],
+                           h_shifts=[(3.3, 6)], c_shifts=[(60.0, 2)]),
+    "CC=O": SimpleNamespace(frequencies=[1730.0, 2720.0], ir_intensities=[100.0, 20.0],
+                            h_shifts=[(2.2, 3), (9.8, 1)], c_shifts=[(31.0, 1), (200.0, 1)]),
+}
+
+
+def _toy_full(calls):
+    def simulate(smiles):
+        calls.append(smiles)
+        if smiles not in TOY:
+            from mspectmol.data.simulator.errors import SimulationError
+
+            raise SimulationError("optimise", "toy failure", smiles)
+        return TOY[smiles]
+    return simulate
+
+
+def _ranked(names):
+    """A first-stage ranking, best first, with decreasing scores 0, -1, -2, ..."""
+    return [RankedCandidate(s, -float(i), None, -1.0, -0.1, "generated", 0.0)
+            for i, s in enumerate(names)]
+
+
+def test_full_spectra_keeps_the_full_recipe_modalities(tmp_path):
+    sim = refine.full_spectra(GRID)
+    assert sim.modalities == ("c_nmr", "h_nmr", "ir") and not sim.fast_nmr
+    assert sim.remember_failures
+    with pytest.raises(MspectmolError, match="no grid"):
+        refine.full_spectra({"raman": GRID["raman"]})
+
+
+def test_refine_moves_the_best_spectral_match_first(tmp_path):
+    from mspectmol.structure.ranking import SimulatedSpectra
+
+    calls = []
+    grids = {m: GRID[m] for m in refine.MODALITIES}
+    sim = SimulatedSpectra(grids, directory=tmp_path, simulator=_toy_full(calls),
+                           remember_failures=True)
+    observed = record_spectra(TOY["CC=O"], grids)
+    first = _ranked(["CCO", "C1CO1", "COC", "CC=O", "OCC=O"])
+    out = refine.refine(first, observed, sim, k=4)
+    assert [r.smiles for r in out] == ["CC=O", "CCO", "COC", "C1CO1", "OCC=O"]
+    assert sorted(calls) == sorted(["CCO", "C1CO1", "COC", "CC=O"])  # only the top k
+    assert out[0].full == pytest.approx(0.0, abs=1e-9)
+    assert out[0].score == pytest.approx(-3.0, abs=1e-6)  # first-stage score + weight * 0
+    failed = next(r for r in out if r.smiles == "C1CO1")
+    assert failed.full == -1.0  # a failed simulation counts as the largest distance
+    assert failed.score == pytest.approx(-1.0 - refine.WEIGHT)
+    assert out[-1] is first[-1] and out[-1].full is None  # not refined: unchanged
+    # other terms are kept
+    assert all(r.fg == -1.0 and r.spec == -0.1 and r.gen == 0.0 for r in out)
+    # weight 0 keeps the first-stage order; cached now, nothing simulated again
+    calls.clear()
+    assert [r.smiles for r in refine.refine(first, observed, sim, k=4, weight=0.0)] == \
+        [r.smiles for r in first]
+    assert calls == []
+    # only the given modalities are compared: from 1H alone the ethanol match is still worst
+    only_h = refine.refine(first, {"h_nmr": observed["h_nmr"]}, sim, k=4)
+    assert only_h[0].smiles == "CC=O"
+
+
+def test_refine_refuses_bad_settings(tmp_path):
+    from mspectmol.structure.ranking import SimulatedSpectra
+
+    sim = SimulatedSpectra({"ir": GRID["ir"]}, directory=tmp_path, simulator=_toy_full([]))
+    first = _ranked(["CCO", "COC"])
+    observed = {"ir": np.ones(600, dtype=np.float32)}
+    with pytest.raises(MspectmolError, match="k >= 1"):
+        refine.refine(first, observed, sim, k=0)
+    with pytest.raises(MspectmolError, match=">= 0"):
+        refine.refine(first, observed, sim, weight=-1.0)
+    with pytest.raises(MspectmolError, match=">= 0"):
+        refine.refine(first, observed, sim, smooth=float("nan"))
+    with pytest.raises(MspectmolError, match="none was given"):
+        refine.refine(first, {"h_nmr": np.ones(600)}, sim)
+    assert refine.refine([], observed, sim) == []
