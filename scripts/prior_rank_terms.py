@@ -61,15 +61,17 @@ def collect(args: argparse.Namespace) -> None:
             ranked, kept = rank_isomers(eluc, observed, avail, formula,
                                      index=generated_index(sampled, formula), simulated=sim,
                                      features=feats[j], probabilities=probs[j],
-                                     source="generated")
+                                     source="generated", n_keep=args.prefilter)
             c13 = dict(zip(kept.smiles, kept.c13_mismatch.tolist(), strict=True))
             h1 = dict(zip(kept.smiles, kept.h1_mismatch.tolist(), strict=True))
+            pre = {s: k for k, s in enumerate(kept.smiles)}  # place in the pre-filter's order
             cands = [{"smiles": r.smiles, "fg": r.fg, "spec": r.spec, "ll": r.ll,
-                      "c13": c13[r.smiles], "h1": h1[r.smiles],
+                      "c13": c13[r.smiles], "h1": h1[r.smiles], "pre": pre[r.smiles],
                       "count": int(count.get(r.smiles, 0)),
                       "log_prob": float(log_prob.get(r.smiles, float("nan"))),
                       "truth": hit_rank([r.smiles], truth) == 0} for r in ranked]
         record = {"row": int(i), "formula": formula, "draws": args.draws,
+                  "prefilter": args.prefilter,
                   "truth_drawn": hit_rank(sampled.smiles, truth) is not None,
                   "candidates": cands, "seconds": time.perf_counter() - t0}
         with out.open("a") as fh:
@@ -129,6 +131,8 @@ def main() -> None:
     parser.add_argument("--generator", type=Path, default=None)
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--draws", type=int, default=4000)
+    parser.add_argument("--prefilter", type=int, default=200,
+                        help="candidates kept by the pre-filter (default 200)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)

@@ -61,7 +61,11 @@ def collect(args: argparse.Namespace) -> None:
         if record["row"] in done:
             continue
         t0 = time.perf_counter()
-        top = _stage1(record)[:args.k]
+        ranked = _stage1(record)
+        top = ranked[:args.k]
+        for cap in args.prefilters:  # also the best k of each smaller pre-filter
+            top += [c for c in ranked if c.get("pre", 0) < cap][:args.k]
+        top = list({c["smiles"]: c for c in top}.values())
         observed = {m: ds.spectra[m][record["row"]] for m in mods}
         cands = []
         for cand, spectra in zip(top, sim.get_many([c["smiles"] for c in top]), strict=True):
@@ -69,7 +73,7 @@ def collect(args: argparse.Namespace) -> None:
                 f"{m}@{s:g}": spectral_distance({m: observed[m]}, spectra, smooth=s)
                 for m in mods for s in SMOOTHS}
             cands.append({"smiles": cand["smiles"], "score": cand["score"],
-                          "truth": cand["truth"], "dist": dist})
+                          "pre": cand.get("pre"), "truth": cand["truth"], "dist": dist})
         line = {"row": record["row"], "formula": record["formula"], "k": args.k,
                 "candidates": cands, "seconds": time.perf_counter() - t0}
         with out.open("a") as fh:
@@ -96,22 +100,30 @@ def choose(args: argparse.Namespace) -> None:
             "IR": ("ir",)}
     print(f"{len(lines)} validation molecules; truth in the stage-1 top {lines[0]['k']}: "
           f"{sum(any(c['truth'] for c in x['candidates']) for x in lines)}")
-    print("spectra     smooth weight  top1  top5  top10")
+    print("spectra     smooth weight  prefilter  k   top1  top5  top10")
+    caps = sorted({*args.prefilters, 10**9})
     rows = []
-    for (name, mods), smooth, w in itertools.product(sets.items(), SMOOTHS, args.weights):
+    for (name, mods), smooth, w, cap, k in itertools.product(
+            sets.items(), SMOOTHS, args.weights, caps, args.ks):
         ranks = []
         for x in lines:
-            c = x["candidates"]
+            c = [e for e in x["candidates"] if (e.get("pre") or 0) < cap]
+            c = sorted(c, key=lambda e: -e["score"])[:k]  # the first stage's best k
             score = np.array([e["score"] - w * full_distance(e["dist"], mods, smooth)
                               for e in c])
             order = np.argsort(-score, kind="stable")
-            ranks.append(next((k for k, o in enumerate(order) if c[o]["truth"]), None))
-        tops = [float(np.mean([r is not None and r < k for r in ranks])) for k in (1, 5, 10)]
-        rows.append((name, smooth, w, tops))
-    for name, smooth, w, tops in sorted(rows, key=lambda r: (-r[3][0], -r[3][1]))[:args.show]:
-        print(f"{name:<11} {smooth:<6g} {w:<7g} " + " ".join(f"{t:.3f}" for t in tops))
-    base = next(r for r in rows if r[2] == 0)
-    print(f"without the second stage: top1 {base[3][0]:.3f}")
+            ranks.append(next((i for i, o in enumerate(order) if c[o]["truth"]), None))
+        tops = [float(np.mean([r is not None and r < t for r in ranks])) for t in (1, 5, 10)]
+        rows.append((name, smooth, w, cap, k, tops))
+    best = sorted(rows, key=lambda r: (-r[5][0], -r[5][1], r[3], r[4]))[:args.show]
+    for name, smooth, w, cap, k, tops in best:
+        cap_text = "all" if cap == 10**9 else str(cap)
+        print(f"{name:<11} {smooth:<6g} {w:<7g} {cap_text:<10} {k:<3d} "
+              + " ".join(f"{t:.3f}" for t in tops))
+    for cap in caps:
+        base = next(r for r in rows if r[2] == 0 and r[3] == cap)
+        print(f"without the second stage, pre-filter {'all' if cap == 10**9 else cap}: "
+              f"top1 {base[5][0]:.3f}")
 
 
 def main() -> None:
@@ -123,6 +135,11 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+",
                         default=[0, 1, 3, 10, 30, 100, 300, 1000])
     parser.add_argument("--show", type=int, default=15)
+    parser.add_argument("--prefilters", type=int, nargs="*", default=[],
+                        help="also refine the best k among the first N of the pre-filter's "
+                             "order (to compare pre-filter sizes; needs the records' pre)")
+    parser.add_argument("--ks", type=int, nargs="+", default=[20],
+                        help="--choose: candidates refined (each <= --k of the records)")
     args = parser.parse_args()
     if args.choose:
         choose(args)
