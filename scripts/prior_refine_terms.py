@@ -8,7 +8,10 @@ of that ranking with the full GFN2-xTB + CSP5 recipe (IR, 1H and 13C) and re-ran
 :data:`~mspectmol.structure.isomers.GENERATED_WEIGHTS`, simulates the best ``--k`` with the
 full recipe (cached like every simulation) and records each one's cosine distance to the
 observed spectrum per modality and smoothing, one JSON line per molecule (resumable).
-``--choose`` then scores the second stage's weight and smoothing on those molecules. Test
+``--choose`` then scores the second stage's weight and smoothing on those molecules. With
+records of a larger pre-filter (``prior_rank_terms.py --prefilter 400``, which records each
+candidate's place in the pre-filter's order), ``--prefilters 200`` also refines the best
+``k`` among the first 200, so that ``--choose`` compares both pre-filter sizes. Test
 molecules are never read.
 
     python scripts/prior_refine_terms.py --out benchmarks/results/structure-prior-val [--k 20]
@@ -126,6 +129,40 @@ def choose(args: argparse.Namespace) -> None:
               f"top1 {base[5][0]:.3f}")
 
 
+def robustness(args: argparse.Namespace) -> None:
+    """Top-1 of the chosen second stage when the observed spectra it compares are shifted by
+    up to ``--perturb`` grid points each (one shift per spectrum) with 5% noise, from the
+    cached simulations of the recorded candidates (nothing is simulated)."""
+    from mspectmol.data.dataset import load_dataset
+    from mspectmol.spectra.augmentation import horizontal_shift, vertical_noise
+    from mspectmol.structure import refine
+    from mspectmol.structure.pipeline import MODALITIES
+    from mspectmol.structure.ranking import spectral_distance
+
+    lines = [json.loads(x) for x in (args.out / REFINE).read_text().splitlines() if x]
+    ds = load_dataset(MODALITIES)
+    sim = refine.full_spectra(ds.grids)  # every candidate is cached: nothing is simulated
+    print("max shift (grid points)  top1  (a point: IR 6 cm-1, 1H 0.02 ppm, 13C 0.42 ppm)")
+    for level in args.perturb:
+        rng, ranks = np.random.default_rng(args.seed), []
+        for x in lines:
+            c = sorted(x["candidates"], key=lambda e: -e["score"])[:refine.K]
+            observed = {}
+            for m in refine.MODALITIES:
+                y = ds.spectra[m][x["row"]][None].astype(np.float64)
+                z = np.clip(vertical_noise(horizontal_shift(y, rng, level), rng, 0.05), 0, None)
+                observed[m] = z[0] / max(z.max(), 1e-12)
+            score = []
+            for e in c:
+                spectra = sim.get(e["smiles"])
+                dist = 1.0 if spectra is None else spectral_distance(observed, spectra,
+                                                                     smooth=refine.SMOOTH)
+                score.append(e["score"] - refine.WEIGHT * dist)
+            order = np.argsort(-np.array(score), kind="stable")
+            ranks.append(next((i for i, o in enumerate(order) if c[o]["truth"]), None))
+        print(f"{level:<24d} {np.mean([r == 0 for r in ranks]):.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -138,10 +175,16 @@ def main() -> None:
     parser.add_argument("--prefilters", type=int, nargs="*", default=[],
                         help="also refine the best k among the first N of the pre-filter's "
                              "order (to compare pre-filter sizes; needs the records' pre)")
+    parser.add_argument("--perturb", type=int, nargs="*", default=[],
+                        help="top-1 with the observed spectra shifted by up to these grid "
+                             "points (and 5%% noise) before the second stage")
+    parser.add_argument("--seed", type=int, default=0, help="--perturb: random seed")
     parser.add_argument("--ks", type=int, nargs="+", default=[20],
                         help="--choose: candidates refined (each <= --k of the records)")
     args = parser.parse_args()
-    if args.choose:
+    if args.perturb:
+        robustness(args)
+    elif args.choose:
         choose(args)
     else:
         collect(args)
