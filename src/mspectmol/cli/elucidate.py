@@ -103,7 +103,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="with --generate or --library qm9: simulate the best K with the full "
                         "GFN2-xTB + CSP5 recipe (IR, 1H, 13C; about 1 s each, cached) and "
                         "re-rank them by that spectral match (default 20 with --generate, "
-                        "chosen on validation; 0 with --library qm9; 0 turns it off)")
+                        "chosen on validation; 0 with --library qm9; 0 turns it off; it "
+                        "needs well-calibrated axes: shifts of about 10 grid points undo "
+                        "its gain)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
