@@ -5,9 +5,10 @@ probabilities (PA-IB), 13C lines and 1H protons per shift region and the 13C lin
 (:func:`~mspectmol.structure.prior.observed_evidence`) -> ``N`` formula-constrained draws
 from the generator (:mod:`~mspectmol.structure.prior`, :mod:`~mspectmol.structure.sampling`)
 -> the distinct structures go through the same pre-filter, fast NMR simulation and ranking as
-the QM9 isomers (:func:`~mspectmol.structure.isomers.rank_isomers`). No library is read: the
-candidates are generated, and the generator never saw the held-out test molecules or their
-scaffolds.
+the QM9 isomers (:func:`~mspectmol.structure.isomers.rank_isomers`) -> the best 20 are
+re-ranked by their full GFN2-xTB + CSP5 simulation (:mod:`~mspectmol.structure.refine`). No
+library is read: the candidates are generated, and the generator never saw the held-out test
+molecules or their scaffolds.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ on the validation split by :func:`choose_weights`, never on test):
     (weight 0, and absent from other candidate sources) unless the ranking is given the
     draw counts.
 
+A second stage (:mod:`~mspectmol.structure.refine`) can re-rank the best candidates with a
+fifth term, ``full``: the spectral match of their full-recipe simulation.
+
 Fast NMR simulation (``SimulatedSpectra(..., fast_nmr=True)``, :func:`simulate_nmr_fast`)
     Only the 1H and 13C NMR spectra, from CSP5 on the lowest-energy RDKit ETKDG + MMFF
     conformer (the simulator's own conformer search, its default settings), about 0.1 s per
