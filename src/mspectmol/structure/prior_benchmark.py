@@ -284,11 +284,14 @@ def validation_sample(n: int, seed: int, max_heavy: int = 9) -> dict[str, Any]:
 
 def table_note(opts: dict[str, Any]) -> str:
     """The sentence ``table.md`` adds when the generator's rows are present."""
+    from mspectmol.structure.refine import K as REFINE_K
+
     return (f"Generator rows ({PREFIX}/...): de novo; the evidence-conditioned generator "
             "(pre-trained on QM9 minus every validation/test molecule and scaffold) draws "
             f"{opts['prior_draws']} formula-constrained SMILES per molecule at temperature "
             f"{opts['prior_temperature']:g}; by-count ranks the distinct structures by how "
             "often they were drawn, prefilter+fast-nmr ranks them as the QM9 retrieval rows "
-            "rank QM9 isomers, +full-top20 then re-ranks the best 20 by their full "
+            f"rank QM9 isomers, +full-top{REFINE_K} then re-ranks the best {REFINE_K} by "
+            "their full "
             "GFN2-xTB + CSP5 simulation (the recipe of the dataset's own spectra); the "
             "re-ranking rows' test molecules.")
