@@ -35,6 +35,25 @@ def build_tiny_models(root: Path, smiles: list[str], max_len: int) -> Path:
     return root
 
 
+def toy_simulator_for(table: dict, calls: list, stage: str = "conformers"):
+    """A simulator returning ``table[smiles]`` (recording each call in ``calls``) and failing
+    at ``stage`` for a structure not in ``table``."""
+    def simulate(smiles):
+        calls.append(smiles)
+        if smiles not in table:
+            from mspectmol.data.simulator.errors import SimulationError
+
+            raise SimulationError(stage, "toy failure", smiles)
+        return table[smiles]
+    return simulate
+
+
+@pytest.fixture(scope="session")
+def toy_simulator():
+    """:func:`toy_simulator_for`, for the structure tests."""
+    return toy_simulator_for
+
+
 @pytest.fixture(scope="session")
 def tiny_model_builder():
     """:func:`build_tiny_models`, for module-scoped fixtures of the structure tests."""

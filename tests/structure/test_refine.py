@@ -25,17 +25,6 @@ TOY = {
 }
 
 
-def _toy_full(calls):
-    def simulate(smiles):
-        calls.append(smiles)
-        if smiles not in TOY:
-            from mspectmol.data.simulator.errors import SimulationError
-
-            raise SimulationError("optimise", "toy failure", smiles)
-        return TOY[smiles]
-    return simulate
-
-
 def _ranked(names):
     """A first-stage ranking, best first, with decreasing scores 0, -1, -2, ..."""
     return [RankedCandidate(s, -float(i), None, -1.0, -0.1, "generated", 0.0)
@@ -50,13 +39,13 @@ def test_full_spectra_keeps_the_full_recipe_modalities(tmp_path):
         refine.full_spectra({"raman": GRID["raman"]})
 
 
-def test_refine_moves_the_best_spectral_match_first(tmp_path):
+def test_refine_moves_the_best_spectral_match_first(tmp_path, toy_simulator):
     from mspectmol.structure.ranking import SimulatedSpectra
 
     calls = []
     grids = {m: GRID[m] for m in refine.MODALITIES}
-    sim = SimulatedSpectra(grids, directory=tmp_path, simulator=_toy_full(calls),
-                           remember_failures=True)
+    sim = SimulatedSpectra(grids, directory=tmp_path, remember_failures=True,
+                           simulator=toy_simulator(TOY, calls, "optimise"))
     observed = record_spectra(TOY["CC=O"], grids)
     first = _ranked(["CCO", "C1CO1", "COC", "CC=O", "OCC=O"])
     out = refine.refine(first, observed, sim, k=4)
@@ -80,10 +69,10 @@ def test_refine_moves_the_best_spectral_match_first(tmp_path):
     assert only_h[0].smiles == "CC=O"
 
 
-def test_refine_refuses_bad_settings(tmp_path):
+def test_refine_refuses_bad_settings(tmp_path, toy_simulator):
     from mspectmol.structure.ranking import SimulatedSpectra
 
-    sim = SimulatedSpectra({"ir": GRID["ir"]}, directory=tmp_path, simulator=_toy_full([]))
+    sim = SimulatedSpectra({"ir": GRID["ir"]}, directory=tmp_path, simulator=toy_simulator(TOY, []))
     first = _ranked(["CCO", "COC"])
     observed = {"ir": np.ones(600, dtype=np.float32)}
     with pytest.raises(MspectmolError, match="k >= 1"):

@@ -45,17 +45,6 @@ def elucidator():
     return Elucidator(StructureDecoder(cfg).eval(), vocab, meta, encoder)
 
 
-def _toy_simulator(calls):
-    def simulate(smiles):
-        calls.append(smiles)
-        if smiles not in TOY:
-            from mspectmol.data.simulator.errors import SimulationError
-
-            raise SimulationError("conformers", "toy failure", smiles)
-        return TOY[smiles]
-    return simulate
-
-
 def _observed(smiles):
     spectra = record_spectra(TOY[smiles], {m: GRID[m] for m in ("h_nmr", "c_nmr")})
     return {"ir": np.zeros(600, dtype=np.float32), **spectra}
@@ -84,7 +73,8 @@ def test_reranked_list_holds_only_decoder_candidates(elucidator, tmp_path):
         rerank_one(elucidator, obs, np.array([True, False, False]), None, 8, sim)
 
 
-def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch):
+def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch,
+                                              toy_simulator):
     from mspectmol.structure.rerank import rerank_one
 
     order = ["c1ccccc1", "CC#N", "CCO", "OCCO"]  # the beam's order; OCCO cannot be simulated
@@ -95,7 +85,7 @@ def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch)
 
     monkeypatch.setattr(elucidator, "generate", fake_generate)
     calls = []
-    sim = SimulatedSpectra(GRID, directory=tmp_path, simulator=_toy_simulator(calls),
+    sim = SimulatedSpectra(GRID, directory=tmp_path, simulator=toy_simulator(TOY, calls),
                            fast_nmr=True)
     for truth in TOY:
         ranked = rerank_one(elucidator, _observed(truth), np.ones(3, dtype=bool), None, 4, sim,
@@ -110,9 +100,9 @@ def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch)
     assert sim.stats["simulated"] == 3 and sim.stats["failed"] == 3
 
 
-def test_fast_and_full_caches_never_mix(tmp_path):
+def test_fast_and_full_caches_never_mix(tmp_path, toy_simulator):
     calls = []
-    fast = SimulatedSpectra(GRID, directory=tmp_path, simulator=_toy_simulator(calls),
+    fast = SimulatedSpectra(GRID, directory=tmp_path, simulator=toy_simulator(TOY, calls),
                             fast_nmr=True)
     assert fast.modalities == ("c_nmr", "h_nmr")
     spectra = fast.get("CCO")
