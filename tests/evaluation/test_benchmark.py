@@ -330,6 +330,9 @@ def test_balanced_shards_cover_every_run_once_and_finish_together():
     assert balanced_shard([None] * 5, 1, 2) == [0, 2, 4]  # nothing known: round robin
     assert balanced_shard([None] * 5, 2, 2) == [1, 3]
     assert balanced_shard([], 1, 3) == []
+    # runs that took 0 s (a prevalence baseline, rounded) still spread over the shards
+    assert [balanced_shard([0.0, None, None], i, 3) for i in (1, 2, 3)] == [[1], [2], [0]]
+    assert [balanced_shard([0.0, 0.0, 0.0, 0.0], i, 2) for i in (1, 2)] == [[0, 2], [1, 3]]
 
 
 # --- robustness suites: conditions, training defaults, condition tables ---------------------

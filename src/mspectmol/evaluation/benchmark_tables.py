@@ -424,21 +424,24 @@ def balanced_shard(costs: Sequence[float | None], index: int, n: int) -> list[in
     """Positions of the runs that shard ``index`` (1-based) of ``n`` trains.
 
     Longest expected run first, each to the shard with the least expected work so far (ties:
-    the lower shard), so the shards finish together; runs without an estimate count as the
-    mean of the known ones (all equal when none is known, which gives a round robin). The
+    the shard with fewer runs, then the lower shard), so the shards finish together; runs
+    without an estimate count as the mean of the known ones (all equal when none is known or
+    every known one took 0 s, which gives a round robin). The
     result depends only on ``costs``, so every shard computed from the same finished runs
     gets a disjoint part and together they cover every run. A shard's runs are returned
     longest first.
     """
     known = [c for c in costs if c is not None]
-    fill = sum(known) / len(known) if known else 1.0
+    fill = sum(known) / len(known) if known and sum(known) > 0 else 1.0
     filled = [fill if c is None else float(c) for c in costs]
     order = sorted(range(len(costs)), key=lambda i: (-filled[i], i))
     load = [0.0] * n
+    runs = [0] * n
     mine: list[int] = []
     for i in order:
-        target = min(range(n), key=lambda s: (load[s], s))
+        target = min(range(n), key=lambda s: (load[s], runs[s], s))
         load[target] += filled[i]
+        runs[target] += 1
         if target == index - 1:
             mine.append(i)
     return mine
