@@ -130,21 +130,24 @@ def choose(args: argparse.Namespace) -> None:
 
 
 def robustness(args: argparse.Namespace) -> None:
-    """Top-1 of the chosen second stage when the observed spectra it compares are shifted by
-    up to ``--perturb`` grid points each (one shift per spectrum) with 5% noise, from the
-    cached simulations of the recorded candidates (nothing is simulated)."""
+    """Top-1 of the chosen second stage, for each largest whole-spectrum shift it searches
+    (``--aligns``, :func:`~mspectmol.structure.refine.aligned_distance`), when the observed
+    spectra it compares are shifted by up to ``--perturb`` grid points each (one shift per
+    spectrum) with 5% noise, from the cached simulations of the recorded candidates (nothing
+    is simulated)."""
     from mspectmol.data.dataset import load_dataset
     from mspectmol.spectra.augmentation import horizontal_shift, vertical_noise
     from mspectmol.structure import refine
     from mspectmol.structure.pipeline import MODALITIES
-    from mspectmol.structure.ranking import spectral_distance
 
     lines = [json.loads(x) for x in (args.out / REFINE).read_text().splitlines() if x]
     ds = load_dataset(MODALITIES)
     sim = refine.full_spectra(ds.grids)  # every candidate is cached: nothing is simulated
-    print("max shift (grid points)  top1  (a point: IR 6 cm-1, 1H 0.02 ppm, 13C 0.42 ppm)")
+    print("rows: max shift of the observed spectra; columns: max shift searched; top-1")
+    print("(a grid point: IR 6 cm-1, 1H 0.02 ppm, 13C 0.42 ppm)")
+    print("perturb " + " ".join(f"{a:>6d}" for a in args.aligns))
     for level in args.perturb:
-        rng, ranks = np.random.default_rng(args.seed), []
+        rng, ranks = np.random.default_rng(args.seed), {a: [] for a in args.aligns}
         for x in lines:
             c = sorted(x["candidates"], key=lambda e: -e["score"])[:refine.K]
             observed = {}
@@ -152,15 +155,16 @@ def robustness(args: argparse.Namespace) -> None:
                 y = ds.spectra[m][x["row"]][None].astype(np.float64)
                 z = np.clip(vertical_noise(horizontal_shift(y, rng, level), rng, 0.05), 0, None)
                 observed[m] = z[0] / max(z.max(), 1e-12)
-            score = []
-            for e in c:
-                spectra = sim.get(e["smiles"])
-                dist = 1.0 if spectra is None else spectral_distance(observed, spectra,
-                                                                     smooth=refine.SMOOTH)
-                score.append(e["score"] - refine.WEIGHT * dist)
-            order = np.argsort(-np.array(score), kind="stable")
-            ranks.append(next((i for i, o in enumerate(order) if c[o]["truth"]), None))
-        print(f"{level:<24d} {np.mean([r == 0 for r in ranks]):.3f}", flush=True)
+            spectra = [sim.get(e["smiles"]) for e in c]
+            for align in args.aligns:
+                dist = [1.0 if s is None else refine.aligned_distance(
+                    observed, s, smooth=refine.SMOOTH, max_shift=align) for s in spectra]
+                score = [e["score"] - refine.WEIGHT * d for e, d in zip(c, dist, strict=True)]
+                order = np.argsort(-np.array(score), kind="stable")
+                ranks[align].append(next((i for i, o in enumerate(order) if c[o]["truth"]),
+                                         None))
+        print(f"{level:<7d} " + " ".join(f"{np.mean([r == 0 for r in ranks[a]]):6.3f}"
+                                         for a in args.aligns), flush=True)
 
 
 def main() -> None:
@@ -178,6 +182,9 @@ def main() -> None:
     parser.add_argument("--perturb", type=int, nargs="*", default=[],
                         help="top-1 with the observed spectra shifted by up to these grid "
                              "points (and 5%% noise) before the second stage")
+    parser.add_argument("--aligns", type=int, nargs="+", default=[0],
+                        help="--perturb: largest whole-spectrum shifts the second stage "
+                             "searches (grid points)")
     parser.add_argument("--seed", type=int, default=0, help="--perturb: random seed")
     parser.add_argument("--ks", type=int, nargs="+", default=[20],
                         help="--choose: candidates refined (each <= --k of the records)")

@@ -59,6 +59,9 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
     (["--formula", "C3H6O", "--refine", "5"], "--refine applies to"),
     (["--formula", "C3H6O", "--generate", "5", "--refine", "-1"], "K >= 0"),
+    (["--formula", "C3H6O", "--generate", "5", "--refine-shift", "-1"], "POINTS >= 0"),
+    (["--formula", "C3H6O", "--generate", "5", "--refine", "0", "--refine-shift", "3"],
+     "--refine-shift applies to"),
 ])
 def test_cli_generate_argument_errors(tmp_path, capsys, extra, message):
     args = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "-o", str(tmp_path)]
@@ -112,8 +115,14 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
     assert sorted(refined) == sorted(r["smiles"] for r in rows)
     assert all(r["full"] is not None and r["full"] <= 0 for r in rows)
     assert doc["library"]["refine"]["k"] == 20 and "re-ranked by their full" in printed
+    assert doc["library"]["refine"]["max_shift"] == 20
     scores = [r["score"] for r in rows]
     assert scores == sorted(scores, reverse=True)
+    # --refine-shift sets the shift searched
+    assert main([*base, "--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx"), "--prefilter", "4",
+                 "--refine-shift", "0", "-o", str(tmp_path / "s0")]) == 0
+    doc_s0 = json.loads((tmp_path / "s0" / "structures.json").read_text())
+    assert doc_s0["library"]["refine"]["max_shift"] == 0
     # --refine 0 turns it off
     assert main([*base, "--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx"), "--prefilter", "4",
                  "--refine", "0", "-o", str(tmp_path / "r0")]) == 0

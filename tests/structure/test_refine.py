@@ -9,7 +9,7 @@ import pytest
 from mspectmol.errors import MspectmolError
 from mspectmol.structure import refine
 from mspectmol.structure.elucidation import RankedCandidate
-from mspectmol.structure.ranking import record_spectra
+from mspectmol.structure.ranking import record_spectra, spectral_distance
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600), "raman": np.linspace(400, 4000, 600)}
@@ -84,3 +84,40 @@ def test_refine_refuses_bad_settings(tmp_path, toy_simulator):
     with pytest.raises(MspectmolError, match="none was given"):
         refine.refine(first, {"h_nmr": np.ones(600)}, sim)
     assert refine.refine([], observed, sim) == []
+
+
+def test_aligned_distance_finds_a_whole_spectrum_shift():
+    x = np.arange(300, dtype=float)
+    observed = {"h_nmr": np.exp(-0.5 * ((x - 100) / 3) ** 2) + np.exp(-0.5 * ((x - 200) / 3) ** 2)}
+    moved = {"h_nmr": np.roll(observed["h_nmr"], 12)}
+    plain = refine.aligned_distance(observed, moved, smooth=2.0, max_shift=0)
+    assert plain == pytest.approx(spectral_distance(observed, moved, smooth=2.0))
+    assert plain > 0.5
+    assert refine.aligned_distance(observed, moved, smooth=2.0, max_shift=5) > 0.2  # too small
+    assert refine.aligned_distance(observed, moved, smooth=2.0, max_shift=12) == pytest.approx(
+        0.0, abs=1e-6)
+    # a spectrum with another line pattern stays far whatever the shift
+    other = {"h_nmr": np.exp(-0.5 * ((x - 150) / 3) ** 2)}
+    assert refine.aligned_distance(observed, other, smooth=2.0, max_shift=20) > 0.25
+    assert refine.aligned_distance(observed, {"h_nmr": np.zeros(300)}, max_shift=3) == 1.0
+    with pytest.raises(MspectmolError, match="non-negative integer"):
+        refine.aligned_distance(observed, moved, max_shift=-1)
+    with pytest.raises(MspectmolError, match="differ in length"):
+        refine.aligned_distance(observed, {"h_nmr": np.ones(10)}, max_shift=3)
+
+
+def test_refine_tolerates_a_referencing_offset(tmp_path, toy_simulator):
+    from mspectmol.structure.ranking import SimulatedSpectra
+
+    grids = {m: GRID[m] for m in ("h_nmr", "c_nmr")}
+    sim = SimulatedSpectra(grids, directory=tmp_path, remember_failures=True,
+                           simulator=toy_simulator(TOY, [], "optimise"))
+    exact = record_spectra(TOY["CC=O"], grids)
+    offset = {m: np.roll(y, 8) for m, y in exact.items()}  # 0.16 ppm 1H, 2.9 ppm 13C
+    first = _ranked(["CCO", "COC", "CC=O"])
+    aligned = refine.refine(first, offset, sim, k=3, max_shift=refine.MAX_SHIFT)
+    assert aligned[0].smiles == "CC=O" and aligned[0].full == pytest.approx(0.0, abs=1e-3)
+    plain = refine.refine(first, offset, sim, k=3, max_shift=0)
+    assert next(r.full for r in plain if r.smiles == "CC=O") < -0.05
+    with pytest.raises(MspectmolError, match="max_shift"):
+        refine.refine(first, offset, sim, max_shift=-2)

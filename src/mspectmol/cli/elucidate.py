@@ -103,9 +103,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="with --generate or --library qm9: simulate the best K with the full "
                         "GFN2-xTB + CSP5 recipe (IR, 1H, 13C; about 1 s each, cached) and "
                         "re-rank them by that spectral match (default 20 with --generate, "
-                        "chosen on validation; 0 with --library qm9; 0 turns it off; it "
-                        "needs well-calibrated axes: shifts of about 10 grid points undo "
-                        "its gain)")
+                        "chosen on validation; 0 with --library qm9; 0 turns it off)")
+    p.add_argument("--refine-shift", type=int, default=None, metavar="POINTS",
+                   help="with --refine: largest whole-spectrum shift, in grid points (IR 6 "
+                        "cm-1, 1H 0.02 ppm, 13C 0.42 ppm each), searched before comparing a "
+                        "full simulation with the observed spectrum, so that referencing "
+                        "offsets cost nothing (default 20, chosen on validation; 0 compares "
+                        "the spectra as given)")
     p.add_argument("--no-simulate", action="store_true",
                    help="do not simulate spectra of candidates outside the library (the "
                         "spectral term is then left out for all candidates)")
@@ -224,6 +228,12 @@ def run(args: argparse.Namespace) -> int:
     refine_k = (refine.K if generating else 0) if args.refine is None else args.refine
     if refine_k < 0:
         raise MspectmolError(f"--refine K needs K >= 0 candidates, got {refine_k}")
+    refine_shift = refine.MAX_SHIFT if args.refine_shift is None else args.refine_shift
+    if refine_shift < 0:
+        raise MspectmolError(f"--refine-shift needs POINTS >= 0, got {refine_shift}")
+    if args.refine_shift is not None and not refine_k:
+        raise MspectmolError("--refine-shift applies to the second ranking stage (--refine K "
+                             "with K > 0)")
     n_keep = DEFAULT_PREFILTER if args.prefilter is None else args.prefilter
     if n_keep < 1:
         raise MspectmolError(f"--prefilter N needs N >= 1 candidates, got {n_keep}")
@@ -270,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
                               "--fast-nmr compares simulated NMR spectra only") +
                              ": give --h-nmr and/or --c-nmr"
                              + ("" if qm9 else " (or drop --fast-nmr to simulate IR too)"))
+    grids = {m: model_grid(emeta, m) for m in mods}
+    given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
     batch = {m: observed[m][None] for m in mods}
     feats = eluc.features(batch)
     probs = eluc.group_probabilities(batch, avail[None])[0]
@@ -290,7 +302,6 @@ def run(args: argparse.Namespace) -> int:
                RankWeights(**smeta.training.get("ranking_weights", {})))
     library_info = None
     if args.rerank is not None:
-        grids = {m: model_grid(emeta, m) for m in mods}
         sim = SimulatedSpectra(grids, fast_nmr=args.fast_nmr, jobs=args.jobs)
         ranked = eluc.generate_and_rank(observed, avail, args.formula, args.rerank, sim,
                                         weights=weights, beam_width=args.beam_width,
@@ -299,11 +310,10 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%d of %d generated structures could not be simulated: they count "
                         "as the worst spectral match", sim.stats["failed"], len(ranked))
     elif qm9:
-        sim = fast_nmr_spectra({m: model_grid(emeta, m) for m in mods}, jobs=args.jobs)
+        sim = fast_nmr_spectra(grids, jobs=args.jobs)
         counts = None
         if generator is not None:
-            observed_given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
-            sampled = generator.sample(probs, observed_given, sim.grids, args.formula,
+            sampled = generator.sample(probs, given, sim.grids, args.formula,
                                        n=args.generate, temperature=args.temperature)
             index = generated_index(sampled, args.formula)
             counts = sampled.count_map()
@@ -321,7 +331,6 @@ def run(args: argparse.Namespace) -> int:
                         "isomers": kept.n_before, "prefilter": n_keep,
                         "c13_weight": c13_weight, "h1_weight": h1_weight,
                         "kept": len(kept.smiles), "simulation": dict(sim.stats)}
-        given = {m for m, a in zip(mods, avail, strict=True) if a}
         terms = ["functional groups"] + ["13C lines"] * ("c_nmr" in given and c13_weight > 0) \
             + ["1H integrals"] * ("h_nmr" in given and h1_weight > 0)
         where = (f"generator: {kept.n_before} distinct structure(s) in {args.generate} draws"
@@ -331,17 +340,16 @@ def run(args: argparse.Namespace) -> int:
               f"({sim.stats['simulated']} new, "
               f"{sim.stats['cached']} cached, {sim.stats['failed']} failed)")
         if refine_k and ranked:
-            full = refine.full_spectra({m: model_grid(emeta, m) for m in mods}, jobs=args.jobs)
-            given = {m: observed[m] for m, a in zip(mods, avail, strict=True) if a}
-            ranked = refine.refine(ranked, given, full, k=refine_k)
+            full = refine.full_spectra(grids, jobs=args.jobs)
+            ranked = refine.refine(ranked, given, full, k=refine_k, max_shift=refine_shift)
             full.close()
             library_info["refine"] = {"k": refine_k, "weight": refine.WEIGHT,
-                                      "smooth": refine.SMOOTH, "simulation": dict(full.stats)}
+                                      "smooth": refine.SMOOTH, "max_shift": refine_shift,
+                                      "simulation": dict(full.stats)}
             print(f"best {min(refine_k, len(ranked))} re-ranked by their full GFN2-xTB + CSP5 "
                   f"simulation ({full.stats['simulated']} new, {full.stats['cached']} cached, "
                   f"{full.stats['failed']} failed)")
     elif ranking:
-        grids = {m: model_grid(emeta, m) for m in mods}
         library, of_formula = ({}, []) if args.fast_nmr else library_spectra(
             args.formula if args.library else None, [c for c, _ in candidates], grids)
         candidates += [(c, "library") for c in of_formula]

@@ -98,14 +98,15 @@ def plan_rows(ctx: dict[str, Any], eluc_fn: Any, settings_key: dict[str, Any]
                 "formula": True}
         rows.append((name, info, lambda nm=name, i=info, s=inputs: _by_count(
             nm, i, ctx, eluc_fn, state, s), (1, 10), key))
-    second = {"k": refine.K, "weight": refine.WEIGHT, "smooth": refine.SMOOTH}
+    second = {"k": refine.K, "weight": refine.WEIGHT, "smooth": refine.SMOOTH,
+              "max_shift": refine.MAX_SHIFT}
     for suffix, weights, terms, k in (
             ("", FAST_NMR_WEIGHTS, "ll+fg+spec", 0),
             ("+gen", GENERATED_WEIGHTS, "ll+fg+spec+gen", 0),
             (f"+gen+full-top{refine.K}", GENERATED_WEIGHTS, "ll+fg+spec+gen", refine.K)):
         name = f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr{suffix}"
-        then = (f", then the top {k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5)"
-                if k else "")
+        then = (f", then the top {k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5, "
+                 f"shifts up to {refine.MAX_SHIFT} points searched)" if k else "")
         info = {"method": f"de novo: evidence generator, {what}, top-{opts['prefilter']} by "
                           f"fg, 13C and 1H, {terms} (simulated 1H+13C, fast){then}",
                 "spectra": "IR+1H+13C", "formula": True}

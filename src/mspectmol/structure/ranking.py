@@ -88,6 +88,16 @@ def fg_agreement(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return y @ np.log(p) + (1 - y) @ np.log1p(-p)
 
 
+def smoothed(y: np.ndarray, smooth: float) -> np.ndarray:
+    """``y`` as float64, blurred by a Gaussian of ``smooth`` grid points (none at 0)."""
+    a = np.asarray(y, dtype=np.float64)
+    if smooth > 0:
+        from scipy.ndimage import gaussian_filter1d
+
+        a = gaussian_filter1d(a, smooth, mode="constant")
+    return a
+
+
 def spectral_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str, np.ndarray],
                       smooth: float = 0.0) -> float:
     """Mean over the observed modalities of ``1 - cosine(observed, simulated)``.
@@ -103,11 +113,7 @@ def spectral_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str
         if a.shape != b.shape:
             raise MspectmolError(f"{m}: observed ({a.shape}) and simulated ({b.shape}) "
                                  "spectra differ in length")
-        if smooth > 0:
-            from scipy.ndimage import gaussian_filter1d
-
-            a = gaussian_filter1d(a, smooth, mode="constant")
-            b = gaussian_filter1d(b, smooth, mode="constant")
+        a, b = smoothed(a, smooth), smoothed(b, smooth)
         na, nb = np.linalg.norm(a), np.linalg.norm(b)
         dists.append(1.0 if na == 0 or nb == 0 else 1.0 - float(a @ b) / (na * nb))
     if not dists:
