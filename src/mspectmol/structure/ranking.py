@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.structure.spectral_match import spectral_distance  # noqa: F401 (re-exported)
 
 log = logging.getLogger("mspectmol.structure")
 
@@ -86,39 +87,6 @@ def fg_agreement(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if y.ndim != 2 or y.shape[1] != p.size:
         raise MspectmolError(f"labels of shape {y.shape} do not match {p.size} probabilities")
     return y @ np.log(p) + (1 - y) @ np.log1p(-p)
-
-
-def smoothed(y: np.ndarray, smooth: float) -> np.ndarray:
-    """``y`` as float64, blurred by a Gaussian of ``smooth`` grid points (none at 0)."""
-    a = np.asarray(y, dtype=np.float64)
-    if smooth > 0:
-        from scipy.ndimage import gaussian_filter1d
-
-        a = gaussian_filter1d(a, smooth, mode="constant")
-    return a
-
-
-def spectral_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str, np.ndarray],
-                      smooth: float = 0.0) -> float:
-    """Mean over the observed modalities of ``1 - cosine(observed, simulated)``.
-
-    ``smooth`` > 0 first blurs both spectra with a Gaussian of that standard deviation in grid
-    points, so that slightly shifted lines still overlap (NMR lines are narrow: a 1H line
-    moved by 0.1 ppm no longer overlaps its original at all).
-    """
-    dists = []
-    for m, y in observed.items():
-        a = np.asarray(y, dtype=np.float64)
-        b = np.asarray(simulated[m], dtype=np.float64)
-        if a.shape != b.shape:
-            raise MspectmolError(f"{m}: observed ({a.shape}) and simulated ({b.shape}) "
-                                 "spectra differ in length")
-        a, b = smoothed(a, smooth), smoothed(b, smooth)
-        na, nb = np.linalg.norm(a), np.linalg.norm(b)
-        dists.append(1.0 if na == 0 or nb == 0 else 1.0 - float(a @ b) / (na * nb))
-    if not dists:
-        raise MspectmolError("no observed spectrum to compare with")
-    return float(np.mean(dists))
 
 
 def combine(terms: Mapping[str, np.ndarray], weights: RankWeights) -> np.ndarray:

@@ -45,12 +45,8 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.ranking import (
-    SimulatedSpectra,
-    rank_order,
-    smoothed,
-    spectral_distance,
-)
+from mspectmol.structure.ranking import SimulatedSpectra, rank_order
+from mspectmol.structure.spectral_match import spectral_distance
 
 #: Candidates of the first stage simulated with the full recipe.
 K = 20
@@ -79,9 +75,8 @@ def aligned_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str,
                      *, smooth: float = SMOOTH, max_shift: int = MAX_SHIFT) -> float:
     """Mean over the observed modalities of the smallest ``1 - cosine`` between the observed
     spectrum and the simulated one shifted as a whole by ``-max_shift`` ... ``max_shift`` grid
-    points (zero-filled), both first smoothed as in
-    :func:`~mspectmol.structure.ranking.spectral_distance` (which this equals at
-    ``max_shift`` 0).
+    points (zero-filled), both first smoothed: the second stage's
+    :func:`~mspectmol.structure.ranking.spectral_distance`, with its defaults.
 
     Raises
     ------
@@ -89,27 +84,7 @@ def aligned_distance(observed: Mapping[str, np.ndarray], simulated: Mapping[str,
         For a negative or non-integer ``max_shift``, spectra of different lengths or no
         observed spectrum.
     """
-    if max_shift == 0:
-        return spectral_distance(observed, simulated, smooth=smooth)
-    if int(max_shift) != max_shift or max_shift < 0:
-        raise MspectmolError(f"max_shift must be a non-negative integer, got {max_shift!r}")
-    dists = []
-    for m, y in observed.items():
-        a, b = smoothed(y, smooth), smoothed(simulated[m], smooth)
-        if a.shape != b.shape:
-            raise MspectmolError(f"{m}: observed ({a.shape}) and simulated ({b.shape}) "
-                                 "spectra differ in length")
-        n, best = len(a), 0.0
-        for s in range(-min(int(max_shift), n - 1), min(int(max_shift), n - 1) + 1):
-            # b moved by s points: b_s[i] = b[i - s]
-            x, z = (a[s:], b[:n - s]) if s >= 0 else (a[:n + s], b[-s:])
-            na, nz = np.linalg.norm(a), np.linalg.norm(z)
-            if na > 0 and nz > 0:
-                best = max(best, float(x @ z) / (na * nz))
-        dists.append(1.0 - best)
-    if not dists:
-        raise MspectmolError("no observed spectrum to compare with")
-    return float(np.mean(dists))
+    return spectral_distance(observed, simulated, smooth=smooth, max_shift=max_shift)
 
 
 def refine(ranked: Sequence[Any], observed: Mapping[str, np.ndarray],
