@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
-from mspectmol.data.store import atomic_write
 from mspectmol.errors import ConfigError, ModelFileError
+from mspectmol.fileio import atomic_write
 from mspectmol.models.io import (
     META_NAME,
     WEIGHTS_NAME,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from torch.utils.data import Dataset
 
 from mspectmol.chem.functional_groups import GROUP_KEYS, GROUPS, label_many
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
+from mspectmol.fileio import atomic_write  # noqa: F401 - re-exported
 from mspectmol.spectra.readers.alberts import AlbertsParquet
 from mspectmol.spectra.readers.base import PathArg
 from mspectmol.training.data import SplitData, TorchBatch, epoch_order, make_split
@@ -116,21 +116,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["MSPECTMOL_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mspectmol"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def file_digest(path: Path, cache_dir: Path | None = None) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import ConfigError, ModelFileError
+from mspectmol.fileio import atomic_write
 from mspectmol.models.registry import ModelSpec, config_to_dict, get_model_spec
 from mspectmol.spectra.modalities import get_modality
 
@@ -182,12 +183,6 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _spec_for(meta: ModelMeta, source: Path) -> ModelSpec:
     try:
         return get_model_spec(meta.model_name)
@@ -250,8 +245,8 @@ def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Pat
         raise ConfigError(f"cannot save model: {problem}")
     document = json.dumps(meta.to_json_dict(), indent=2, allow_nan=False) + "\n"
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(weights_path, data)
-    _atomic_write(meta_path, document.encode("utf-8"))
+    atomic_write(weights_path, data)
+    atomic_write(meta_path, document.encode("utf-8"))
     return meta_path
 
 

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mspectmol.data.store import atomic_write
 from mspectmol.errors import ModelFileError
+from mspectmol.fileio import atomic_write
 from mspectmol.models.io import model_paths
 from mspectmol.structure.decoder import StructureConfig, StructureDecoder
 from mspectmol.structure.tokens import Vocabulary

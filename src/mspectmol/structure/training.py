@@ -7,7 +7,11 @@ With probability ``formula_dropout`` its formula tokens are hidden and with prob
 and "IR alone / IR + NMR" at inference. AdamW with linear warm-up and cosine decay
 (bfloat16 autocast on CPU by default, about a third faster on CPUs with AMX); the
 state with the lowest validation loss (canonical SMILES, formula and spectra all given) is
-kept. Training stops after ``epochs`` or ``max_minutes``, whichever comes first.
+kept. Training stops after ``epochs`` or ``max_minutes``, whichever comes first; with a time
+budget the cosine decay runs over whichever ends first, so a budget-limited run still ends at
+a low learning rate. ``device`` trains on a GPU (``"cuda"``, bfloat16 autocast); the returned
+model is on the CPU either way. Randomised SMILES may be precomputed (``DecoderData.variants``)
+so that training needs no RDKit (e.g. on a GPU node that lacks it).
 """
 
 from __future__ import annotations
@@ -45,21 +49,36 @@ class TrainSettings:
     max_minutes: float = 0.0
     seed: int = 0
     bf16: bool = True
+    device: str = "cpu"
 
 
 @dataclass
 class DecoderData:
-    """Training or validation molecules: memory features and targets."""
+    """Training or validation molecules: memory features and targets.
+
+    ``smiles`` are canonicalised (RDKit) unless ``canonicalise`` is False, when the caller
+    vouches that they already are (e.g. read back from a training pack that was made so).
+    ``variants``, if given, holds precomputed randomised SMILES of each molecule; training
+    then draws its SMILES augmentation from them instead of calling RDKit.
+    """
 
     features: np.ndarray
     available: np.ndarray
     smiles: list[str]
     formulas: list[str | None]
+    variants: Sequence[Sequence[str]] | None = None
+    canonicalise: bool = True
 
     def __post_init__(self) -> None:
         n = len(self.features)
         if not (len(self.available) == len(self.smiles) == len(self.formulas) == n):
             raise MspectmolError("features, availability, SMILES and formulas differ in length")
+        if self.variants is not None and len(self.variants) != n:
+            raise MspectmolError(f"randomised SMILES given for {len(self.variants)} of {n} "
+                                 "molecules")
+        if not self.canonicalise:
+            self.smiles = list(self.smiles)
+            return
         targets = []
         for s in self.smiles:
             c = canonical(s)
@@ -70,7 +89,19 @@ class DecoderData:
 
     def subset(self, idx: np.ndarray) -> DecoderData:
         return DecoderData(self.features[idx], self.available[idx],
-                           [self.smiles[i] for i in idx], [self.formulas[i] for i in idx])
+                           [self.smiles[i] for i in idx], [self.formulas[i] for i in idx],
+                           None if self.variants is None else [self.variants[i] for i in idx],
+                           canonicalise=False)
+
+    def target(self, i: int, random_smiles: float, rng: np.random.Generator) -> str:
+        """Molecule ``i``'s training SMILES: with probability ``random_smiles`` a randomised
+        one (a precomputed variant when there are any), else the canonical one."""
+        if rng.random() >= random_smiles:
+            return self.smiles[i]
+        if self.variants is None:
+            return randomised(self.smiles[i], rng)
+        options = self.variants[i]
+        return options[int(rng.integers(len(options)))] if len(options) else self.smiles[i]
 
 
 def pad_batch(seqs: Sequence[list[int]]) -> torch.Tensor:
@@ -93,7 +124,9 @@ def build_vocabulary(smiles: Sequence[str], seed: int = 0, n_random: int = 2) ->
 
 def _loss(model: StructureDecoder, tokens: torch.Tensor, feats: torch.Tensor,
           avail: torch.Tensor, form: torch.Tensor) -> torch.Tensor:
-    logits = model(tokens[:, :-1], feats, avail, form)
+    device = next(model.parameters()).device
+    tokens = tokens.to(device)
+    logits = model(tokens[:, :-1], feats.to(device), avail.to(device), form.to(device))
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1),
                            ignore_index=Vocabulary.pad)
 
@@ -132,10 +165,17 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1:
         raise MspectmolError("epochs and batch_size must be >= 1")
+    try:
+        device = torch.device(s.device)
+    except RuntimeError as exc:
+        raise MspectmolError(f"unknown training device {s.device!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MspectmolError(f"training device {s.device!r} asked for, but torch sees no GPU")
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     model = StructureDecoder(config)
     model.set_standardisation(torch.as_tensor(train.features))
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     n = len(train.smiles)
     steps_per_epoch = math.ceil(n / s.batch_size)
@@ -145,22 +185,22 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
         if step < s.warmup_steps:
             return (step + 1) / s.warmup_steps
         frac = (step - s.warmup_steps) / max(1, total_steps - s.warmup_steps)
+        if s.max_minutes:
+            frac = max(frac, (time.perf_counter() - started) / 60 / s.max_minutes)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
+    started = time.perf_counter()
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     fvec = np.stack([formula_vector(f) for f in train.formulas])
     history: dict[str, Any] = {"settings": asdict(s), "epochs": []}
     best_loss, best_state = float("inf"), None
-    started = time.perf_counter()
     for epoch in range(s.epochs):
         model.train()
         order = rng.permutation(n)
         run_loss = 0.0
         for start in range(0, n, s.batch_size):
             idx = order[start:start + s.batch_size]
-            seqs = [vocab.encode(randomised(train.smiles[i], rng)
-                                 if rng.random() < s.random_smiles else train.smiles[i])
-                    for i in idx]
+            seqs = [vocab.encode(train.target(i, s.random_smiles, rng)) for i in idx]
             tokens = pad_batch(seqs)[:, :config.max_len]
             form = fvec[idx].copy()
             form[rng.random(len(idx)) < s.formula_dropout] = -1
@@ -168,7 +208,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
             if augment is not None:
                 feats, avail = augment(feats, avail, rng, idx)
             avail[rng.random(len(idx)) < s.aux_dropout, 1:] = False
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=s.bf16):
                 loss = _loss(model, tokens, torch.as_tensor(feats),
                              torch.as_tensor(avail), torch.as_tensor(form))
             opt.zero_grad(set_to_none=True)
@@ -194,7 +234,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     if best_state is not None:
         model.load_state_dict(best_state)
         history["best_val_loss"] = best_loss
-    return model.eval(), history
+    return model.cpu().eval(), history
 
 
 def embedded_decoder_data(ds: Any, source: str, modalities: Sequence[str], *,
