@@ -45,7 +45,7 @@ def main() -> None:
     result = {"generator": str(args.generator or "packaged"), "n": len(rows),
               "temperature": args.temperature, "draws": {}}
     for n_draws in args.draws:
-        started, drawn, distinct, times = time.perf_counter(), [], [], []
+        started, drawn, distinct, truth_counts = time.perf_counter(), [], [], []
         for j, i in enumerate(rows):
             truth = canonical(str(ds.smiles[i]))
             observed = {m: spectra[m][j] for m in eluc.modalities}
@@ -54,11 +54,11 @@ def main() -> None:
             rank = hit_rank(out.smiles, truth)
             drawn.append(rank is not None)
             distinct.append(len(out.smiles))
-            times.append(out.count_map().get(truth, 0))
+            truth_counts.append(out.count_map().get(truth, 0))
         result["draws"][n_draws] = {
             "truth_drawn": int(np.sum(drawn)), "mean_distinct": float(np.mean(distinct)),
             "median_distinct": float(np.median(distinct)),
-            "median_truth_count": float(np.median(times)),
+            "median_truth_count": float(np.median(truth_counts)),
             "seconds_per_molecule": (time.perf_counter() - started) / len(rows)}
         print(json.dumps({n_draws: result["draws"][n_draws]}), flush=True)
     print(json.dumps(result))

@@ -94,7 +94,7 @@ def save_pack(path: Path, corpus: Corpus, lines: list[np.ndarray | None], vocab:
 
 def read_pack(path: Path) -> tuple[Corpus, list[np.ndarray | None], Vocabulary,
                                    list[list[str]] | None, str]:
-    """What :func:`write_pack` wrote; needs neither RDKit nor qm9pack."""
+    """What :func:`save_pack` wrote; needs neither RDKit nor qm9pack."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if int(z["version"]) != PACK_VERSION:
@@ -179,8 +179,7 @@ def main() -> None:
     if args.out is None:
         parser.error("--out is required unless --write-pack is given")
     started = time.perf_counter()
-    command = "python scripts/train_structure_prior.py " + " ".join(
-        a for a in sys.argv[1:])
+    command = " ".join(["python scripts/train_structure_prior.py", *sys.argv[1:]])
     corpus, lines, vocab, variants, source = (read_pack(args.pack) if args.pack
                                               else gather(args.seed, 0))
     known = sum(x is not None for x in lines)
