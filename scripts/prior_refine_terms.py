@@ -136,8 +136,8 @@ def robustness(args: argparse.Namespace) -> None:
     spectrum) with 5% noise, from the cached simulations of the recorded candidates (nothing
     is simulated)."""
     from mspectmol.data.dataset import load_dataset
-    from mspectmol.spectra.augmentation import horizontal_shift, vertical_noise
     from mspectmol.structure import refine
+    from mspectmol.structure.library import perturb
     from mspectmol.structure.pipeline import MODALITIES
 
     lines = [json.loads(x) for x in (args.out / REFINE).read_text().splitlines() if x]
@@ -150,11 +150,9 @@ def robustness(args: argparse.Namespace) -> None:
         rng, ranks = np.random.default_rng(args.seed), {a: [] for a in args.aligns}
         for x in lines:
             c = sorted(x["candidates"], key=lambda e: -e["score"])[:refine.K]
-            observed = {}
-            for m in refine.MODALITIES:
-                y = ds.spectra[m][x["row"]][None].astype(np.float64)
-                z = np.clip(vertical_noise(horizontal_shift(y, rng, level), rng, 0.05), 0, None)
-                observed[m] = z[0] / max(z.max(), 1e-12)
+            shifted = perturb({m: ds.spectra[m][x["row"]][None].astype(np.float64)
+                               for m in refine.MODALITIES}, rng, max_shift=level)
+            observed = {m: z[0] for m, z in shifted.items()}
             spectra = [sim.get(e["smiles"]) for e in c]
             for align in args.aligns:
                 dist = [1.0 if s is None else refine.aligned_distance(

@@ -28,14 +28,19 @@ WEIGHT_GRID = {"ll": (0.0, 0.1, 0.3, 1.0), "fg": (0.0, 0.3, 1.0, 3.0),
                "spec": (0.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)}
 
 
-def perturb(spectra: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """Shifted (up to 5 points) and noisy (5%) copies, clipped at 0 and max-normalised."""
+def perturb(spectra: Mapping[str, np.ndarray], seed: int | np.random.Generator, *,
+            max_shift: int = 5, noise: float = 0.05) -> dict[str, np.ndarray]:
+    """Shifted (up to ``max_shift`` grid points, one shift per spectrum) and noisy (``noise``
+    relative Gaussian) copies of ``(n, points)`` spectra, clipped at 0 and max-normalised.
+
+    ``seed`` may be a generator, to draw successive perturbations from one stream.
+    """
     from mspectmol.spectra.augmentation import horizontal_shift, vertical_noise
 
     rng = np.random.default_rng(seed)
     out = {}
     for m, y in spectra.items():
-        z = np.clip(vertical_noise(horizontal_shift(y, rng, 5), rng, 0.05), 0, None)
+        z = np.clip(vertical_noise(horizontal_shift(y, rng, max_shift), rng, noise), 0, None)
         top = z.max(axis=1, keepdims=True)
         out[m] = np.divide(z, top, out=np.zeros_like(z), where=top > 0).astype(np.float32)
     return out
