@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mspectmol.cli.main import main
-from mspectmol.evaluation.benchmark_tables import ROW_FIELDS
+from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
 
 N_MOLECULES = 120
 QUICK_MODELS = {"pa_ib", "cnn_concat", "transformer", "logistic", "prevalence"}

@@ -26,22 +26,24 @@ from mspectmol.evaluation.benchmark import (
     settings_hash,
     train_config,
 )
-from mspectmol.evaluation.benchmark_tables import (
+from mspectmol.evaluation.benchmark_rows import (
     ROW_FIELDS,
-    TableLine,
     balanced_shard,
-    cost_table,
     current_rows,
     estimate_each,
     estimate_seconds,
-    format_cell,
     load_rows,
+    write_row,
+)
+from mspectmol.evaluation.benchmark_tables import (
+    TableLine,
+    cost_table,
+    format_cell,
     mean_std,
     ranks,
     render_markdown,
     results_table,
     write_csv,
-    write_row,
 )
 
 TRIPLE = "ir+c_nmr+h_nmr"

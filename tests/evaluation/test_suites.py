@@ -23,8 +23,8 @@ from mspectmol.evaluation.benchmark import (
     train_config,
 )
 from mspectmol.evaluation.benchmark_extras import ResourceMonitor
+from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
 from mspectmol.evaluation.benchmark_study import flat_cost
-from mspectmol.evaluation.benchmark_tables import ROW_FIELDS
 from mspectmol.evaluation.robustness import Condition, apply_condition, parse_conditions
 from mspectmol.spectra.augmentation import shift_rows
 from mspectmol.training.data import make_split

@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
         return int(importlib.import_module(TASK_SUITES[str(args.suite)]).run_suite(args))
     from mspectmol.evaluation import benchmark as bm
+    from mspectmol.evaluation import benchmark_rows as br
     from mspectmol.evaluation import benchmark_study as bs
     from mspectmol.evaluation import benchmark_tables as bt
 
@@ -214,16 +215,16 @@ def run(args: argparse.Namespace) -> int:
     first = replace(suite, seeds=suite.seeds[:1], splits=suite.splits[:1])
     hashes = {j.run.model: j.hash
               for j in bm.plan_jobs(first, settings, out, info["fingerprint"], table_models)}
-    rows = bt.load_rows(out / "runs")
+    rows = br.load_rows(out / "runs")
     todo = [j for j in jobs if j.key not in rows]
     print(f"{suite.name}: {len(jobs)} runs planned, {len(jobs) - len(todo)} already "
           f"finished, {len(todo)} to train (output: {out})")
     if shard is not None:
-        costs = bt.estimate_each([(j.run.model, len(j.config.modalities)) for j in todo],
+        costs = br.estimate_each([(j.run.model, len(j.config.modalities)) for j in todo],
                                  list(rows.values()))
-        todo = [todo[i] for i in bt.balanced_shard(costs, *shard)]
+        todo = [todo[i] for i in br.balanced_shard(costs, *shard)]
         print(f"shard {shard[0]}/{shard[1]}: {len(todo)} runs")
-    seconds, unknown = bt.estimate_seconds(
+    seconds, unknown = br.estimate_seconds(
         [(j.run.model, len(j.config.modalities)) for j in todo], list(rows.values()))
     if todo and unknown < len(todo):
         print(f"estimated training time: {_duration(seconds)} for {len(todo) - unknown} runs "
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
             rows[row["key"]] = row
         if shard is not None:
             return
-        shown = bt.current_rows(rows.values(), suite.name, hashes)
+        shown = br.current_rows(rows.values(), suite.name, hashes)
         seeds = {r["seed"] for r in shown} | set(suite.seeds)
         splits = [s for s in SPLIT_NAMES if s in set(suite.splits) | {r["split"] for r in shown}]
         other = len(rows) - len(shown)

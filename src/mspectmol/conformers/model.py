@@ -322,8 +322,3 @@ class ConformerDenoiser(nn.Module):
         pred = pred.masked_scatter(local, pred_l.squeeze(-1))
         pred = pred + (self._skip[t][graph.batch[graph.pairs[0]]] * dist) * (local | glob)
         return {"dist": dist, "local": local, "global": glob, "pred": pred, "kl": kl}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

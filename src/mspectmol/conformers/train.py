@@ -20,7 +20,8 @@ import torch
 from mspectmol.conformers.data import ConformerRecord, training_batch
 from mspectmol.conformers.diffusion import Schedule, diffusion_loss
 from mspectmol.conformers.io import load_conformer_model, save_conformer_model
-from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser, count_parameters
+from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
+from mspectmol.models.pa_ib import count_parameters
 
 log = logging.getLogger("mspectmol.conformers")
 

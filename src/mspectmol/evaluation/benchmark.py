@@ -43,7 +43,7 @@ from mspectmol.evaluation.benchmark_extras import (
     heavy_atom_bin_times,
     run_cost,
 )
-from mspectmol.evaluation.benchmark_tables import result_row, write_row
+from mspectmol.evaluation.benchmark_rows import result_row, write_row
 from mspectmol.evaluation.robustness import Condition, evaluate_run
 from mspectmol.evaluation.suites import (  # noqa: F401 - the suite API, re-exported
     LATE_DEFAULTS,

@@ -1,8 +1,8 @@
 """Benchmark result rows: built, stored, loaded and rendered as CSV, JSON and Markdown.
 
-A *row* is the dict :func:`result_row` makes of one finished training run (see
-:data:`ROW_FIELDS`); :func:`write_row` stores it as ``runs/<key>.json`` and :func:`load_rows`
-reads them back. The tables follow the layout of Tables 1, 4 and 12 of
+A *row* is the dict :func:`~mspectmol.evaluation.benchmark_rows.result_row` makes of one
+finished training run (stored and loaded by :mod:`mspectmol.evaluation.benchmark_rows`). The
+tables follow the layout of Tables 1, 4 and 12 of
 the paper: one line per spectrum configuration (the primary modality in bold), one column per
 model, each cell the mean (standard deviation over seeds, ``ddof=1``) of a test metric, the
 best value of a line in bold and the second best underlined.
@@ -27,13 +27,13 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
 from mspectmol.evaluation.benchmark_study import (
     bin_time_table,
     flat_cost,
@@ -42,14 +42,6 @@ from mspectmol.evaluation.benchmark_study import (
 )
 from mspectmol.evaluation.robustness import condition_value, flat_conditions
 
-#: Columns of ``results.csv`` (one row per finished run), in order.
-ROW_FIELDS: tuple[str, ...] = (
-    "suite", "model", "config", "primary", "modalities", "role_aware", "split", "seed",
-    "micro_f1", "macro_f1", "exact_match", "fgsim",
-    "micro_f1_tuned", "macro_f1_tuned", "exact_match_tuned", "fgsim_tuned",
-    "val_micro_f1", "epochs", "best_epoch", "train_seconds", "n_train", "n_val", "n_test",
-    "parameters", "settings_hash", "dataset", "key", "run_dir", "finished",
-)
 #: Test metrics a table can show, with their titles.
 METRICS: dict[str, str] = {
     "micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact-match accuracy",
@@ -308,150 +300,6 @@ def write_rows_json(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     p = Path(path)
     p.write_text(json.dumps(list(rows), indent=1, default=str) + "\n", encoding="utf-8")
     return p
-
-
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def count_parameters(model: Any) -> int:
-    """Trainable numbers of a model: tensor elements, or a classical model's state arrays."""
-    if hasattr(model, "parameters") and callable(model.parameters):
-        return int(sum(p.numel() for p in model.parameters()))
-    _, arrays = model.to_state()
-    return int(sum(getattr(a, "size", 0) for a in arrays.values()))
-
-
-def result_row(identity: Mapping[str, Any], result: Any, *, key: str, settings_hash: str,
-               dataset: str, out: str | os.PathLike[str]) -> dict[str, Any]:
-    """The row of a finished run.
-
-    Parameters
-    ----------
-    identity
-        ``suite, model, config, primary, modalities, role_aware, split, seed``.
-    result
-        The :class:`~mspectmol.training.pipeline.RunResult`.
-    key, settings_hash, dataset
-        The run key, its settings hash and the dataset fingerprint.
-    out
-        The benchmark folder (``run_dir`` is stored relative to it).
-    """
-    test, training = result.metrics["test"], result.metrics["training"]
-    row: dict[str, Any] = dict(identity)
-    for suffix, part in (("", "at_0.5"), ("_tuned", "tuned")):
-        report = test[part]
-        row.update({f"micro_f1{suffix}": report["micro_f1"],
-                    f"macro_f1{suffix}": report["macro_f1"],
-                    f"exact_match{suffix}": report["subset_accuracy"],
-                    f"fgsim{suffix}": report["fgsim_mean"]})
-    row.update({
-        "val_micro_f1": training["best_val_micro_f1"], "epochs": training["epochs_run"],
-        "best_epoch": training["best_epoch"], "train_seconds": training["seconds"],
-        "n_train": result.meta.training["n_train"], "n_val": result.meta.training["n_val"],
-        "n_test": test["n_samples"], "parameters": count_parameters(result.train.model),
-        "settings_hash": settings_hash, "dataset": dataset, "key": key,
-        "run_dir": os.path.relpath(result.run_dir, out),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    return {k: _finite(v) for k, v in row.items()}
-
-
-def write_row(folder: str | os.PathLike[str], row: Mapping[str, Any],
-              settings: Mapping[str, Any]) -> Path:
-    """Write ``<folder>/<key>.json`` atomically: the row plus the run's full settings."""
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / f"{row['key']}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({**row, "settings": settings}, indent=1, default=str) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def load_rows(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Finished rows of a ``runs/`` folder by key (empty when the folder does not exist).
-
-    Raises
-    ------
-    MspectmolError
-        For a row file that is not valid JSON or not the row of its key, naming the file.
-    """
-    rows = {}
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            row = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MspectmolError(f"{path}: unreadable benchmark row ({exc}); delete it to "
-                                 "rerun that run") from None
-        if not isinstance(row, dict) or row.get("key") != path.stem:
-            raise MspectmolError(f"{path}: not the benchmark row of key {path.stem!r}; "
-                                 "delete it to rerun that run")
-        rows[path.stem] = row
-    return rows
-
-
-def estimate_each(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
-                  ) -> list[float | None]:
-    """Expected train seconds of each run ``(model, number of modalities)``, None if unknown.
-
-    Uses the mean time of finished rows with the same model and number of modalities, else of
-    the same model scaled by the number of modalities.
-    """
-    out: list[float | None] = []
-    for model, k in todo:
-        same = [(float(r["train_seconds"]), len(str(r["modalities"]).split("+")))
-                for r in rows if r.get("model") == model]
-        exact = [s for s, n in same if n == k]
-        if exact:
-            out.append(sum(exact) / len(exact))
-        elif same:
-            out.append(sum(s * k / n for s, n in same) / len(same))
-        else:
-            out.append(None)
-    return out
-
-
-def estimate_seconds(todo: Sequence[tuple[str, int]], rows: Sequence[Mapping[str, Any]]
-                     ) -> tuple[float, int]:
-    """Total expected train seconds of runs ``(model, number of modalities)`` (see
-    :func:`estimate_each`) and the number of runs with nothing to go by."""
-    each = estimate_each(todo, rows)
-    return sum(e for e in each if e is not None), sum(e is None for e in each)
-
-
-def balanced_shard(costs: Sequence[float | None], index: int, n: int) -> list[int]:
-    """Positions of the runs that shard ``index`` (1-based) of ``n`` trains.
-
-    Longest expected run first, each to the shard with the least expected work so far (ties:
-    the shard with fewer runs, then the lower shard), so the shards finish together; runs
-    without an estimate count as the mean of the known ones (all equal when none is known or
-    every known one took 0 s, which gives a round robin). The
-    result depends only on ``costs``, so every shard computed from the same finished runs
-    gets a disjoint part and together they cover every run. A shard's runs are returned
-    longest first.
-    """
-    known = [c for c in costs if c is not None]
-    fill = sum(known) / len(known) if known and sum(known) > 0 else 1.0
-    filled = [fill if c is None else float(c) for c in costs]
-    order = sorted(range(len(costs)), key=lambda i: (-filled[i], i))
-    load = [0.0] * n
-    runs = [0] * n
-    mine: list[int] = []
-    for i in order:
-        target = min(range(n), key=lambda s: (load[s], runs[s], s))
-        load[target] += filled[i]
-        runs[target] += 1
-        if target == index - 1:
-            mine.append(i)
-    return mine
-
-
-def current_rows(rows: Iterable[Mapping[str, Any]], suite: str, hashes: Mapping[str, str]
-                 ) -> list[Mapping[str, Any]]:
-    """Rows of ``suite`` whose settings hash is the current one of their model."""
-    return [r for r in rows if r.get("suite") == suite
-            and hashes.get(r.get("model")) == r.get("settings_hash")]
 
 
 def write_outputs(out: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
