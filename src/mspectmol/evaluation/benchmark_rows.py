@@ -1,5 +1,5 @@
-"""Benchmark result rows: made from finished runs, stored one file per run, loaded, and
-planned from (expected run times, balanced shards).
+"""Benchmark result rows: made from finished runs, stored one file per run and loaded; the
+expected run times and balanced shards that plan a run are computed from them.
 
 A *row* is the dict :func:`result_row` makes of one finished training run (see
 :data:`ROW_FIELDS`); :func:`write_row` stores it as ``runs/<key>.json`` and :func:`load_rows`
@@ -29,6 +29,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "val_micro_f1", "epochs", "best_epoch", "train_seconds", "n_train", "n_val", "n_test",
     "parameters", "settings_hash", "dataset", "key", "run_dir", "finished",
 )
+
 
 def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
