@@ -150,7 +150,7 @@ def robustness(args: argparse.Namespace) -> None:
         rng, ranks = np.random.default_rng(args.seed), {a: [] for a in args.aligns}
         for x in lines:
             c = sorted(x["candidates"], key=lambda e: -e["score"])[:refine.K]
-            shifted = perturb({m: ds.spectra[m][x["row"]][None].astype(np.float64)
+            shifted = perturb({m: ds.spectra[m][x["row"]][None]
                                for m in refine.MODALITIES}, rng, max_shift=level)
             observed = {m: z[0] for m, z in shifted.items()}
             spectra = [sim.get(e["smiles"]) for e in c]

@@ -22,6 +22,7 @@ SMILES per structure; one compressed ``.npz``, no pickles), then train from it t
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_write
 from mspectmol.structure.decoder import StructureConfig
 from mspectmol.structure.io import save_structure_model
 from mspectmol.structure.prior import (
@@ -79,17 +81,19 @@ def write_pack(path: Path, seed: int, n_variants: int) -> None:
 
 def save_pack(path: Path, corpus: Corpus, lines: list[np.ndarray | None], vocab: Vocabulary,
               variants: list[list[str]] | None, source: str) -> None:
-    """One compressed ``.npz`` (strings as JSON or joined text; no pickles)."""
+    """One compressed ``.npz`` (strings as JSON or joined text; no pickles), written atomically."""
     sizes = np.array([-1 if x is None else len(x) for x in lines], dtype=np.int32)
     flat = np.concatenate([np.zeros(0, np.float32)] + [x for x in lines if x is not None]
                           ).astype(np.float32)
+    buffer = io.BytesIO()
     np.savez_compressed(
-        path, version=np.array(PACK_VERSION), source=np.array(source),
+        buffer, version=np.array(PACK_VERSION), source=np.array(source),
         smiles=np.array(json.dumps(corpus.smiles)),
         formulas=np.array(json.dumps(corpus.formulas)), labels=corpus.labels,
         c13=corpus.c13, h1=corpus.h1, line_sizes=sizes, lines=flat,
         vocabulary=np.array(json.dumps(list(vocab.tokens))),
         variants=np.array("\n".join(" ".join(v) for v in variants or [])))
+    atomic_write(path, buffer.getvalue())
 
 
 def read_pack(path: Path) -> tuple[Corpus, list[np.ndarray | None], Vocabulary,

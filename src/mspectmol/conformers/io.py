@@ -64,7 +64,6 @@ def save_conformer_model(folder: str | os.PathLike[str], model: ConformerDenoise
         "content_hash": file_sha256(data), "content_size": len(data),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / WEIGHTS_NAME, data)
     atomic_write(folder / META_NAME,
                   (json.dumps(meta, indent=2, allow_nan=False) + "\n").encode("utf-8"))

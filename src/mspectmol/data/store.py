@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from mspectmol.chem.functional_groups import GROUP_KEYS, GROUPS, label_many
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
-from mspectmol.fileio import atomic_write  # noqa: F401 - re-exported
+from mspectmol.fileio import atomic_write
 from mspectmol.spectra.readers.alberts import AlbertsParquet
 from mspectmol.spectra.readers.base import PathArg
 from mspectmol.training.data import SplitData, TorchBatch, epoch_order, make_split

@@ -244,7 +244,6 @@ def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Pat
     if problem:
         raise ConfigError(f"cannot save model: {problem}")
     document = json.dumps(meta.to_json_dict(), indent=2, allow_nan=False) + "\n"
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(weights_path, data)
     atomic_write(meta_path, document.encode("utf-8"))
     return meta_path

@@ -68,7 +68,6 @@ def save_structure_model(path: str | os.PathLike[str], model: StructureDecoder,
                          content_hash=file_sha256(data), content_size=len(data),
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     doc = json.dumps(meta.to_json(), indent=2, allow_nan=False) + "\n"
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(weights_path, data)
     atomic_write(meta_path, doc.encode("utf-8"))
     return meta_path
