@@ -27,6 +27,7 @@ import numpy as np
 
 from mspectmol.data.qm9_geometry import qm9_smiles_and_coords
 from mspectmol.data.selection import candidates_from, coverage_table, select_covering
+from mspectmol.data.simulator.nmr_atoms import atom_nmr_columns
 from mspectmol.data.simulator.runner import MoleculeTask, run_simulations
 from mspectmol.data.simulator.settings import SimulationSettings
 from mspectmol.data.simulator.store import write_records
@@ -101,11 +102,7 @@ def make_plan(out_dir: Path, *, n_qm9: int = 4200, n_ext: int = 2200, per_group:
     for k, cand in enumerate(chosen):
         entries.append(PlanEntry(f"ext-{k:05d}", cand.source, cand.name, cand.smiles, -1,
                                  cand.heavy_atoms))
-    with (out_dir / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=PLAN_FIELDS)
-        writer.writeheader()
-        for e in entries:
-            writer.writerow(asdict(e))
+    _write_plan(out_dir, entries)
     report = {
         "seed": seed, "n_qm9": n_qm9, "n_ext": len(chosen), "per_group_target": per_group,
         "qm9_skipped": skipped,
@@ -116,6 +113,82 @@ def make_plan(out_dir: Path, *, n_qm9: int = 4200, n_ext: int = 2200, per_group:
     }
     (out_dir / "plan_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     return entries
+
+
+#: Folder of the dataset's second part: drug-size molecules (12-40 heavy atoms), planned and
+#: built apart so that the first part's chunks, index and splits stay as they are.
+V2_DIR = EMBEDDED_DIR / "v2"
+
+
+def make_plan_v2(out_dir: Path, *, n_molecules: int = 8000, per_group: int = 100,
+                 min_heavy: int = 12, max_heavy: int = 40, seed: int = 20261206,
+                 wheel_cache: Path, n_moses: int = 400_000,
+                 exclude_plan: Path | None = EMBEDDED_DIR) -> list[PlanEntry]:
+    """Draw the drug-size molecules of the dataset's second part; write ``plan.csv``.
+
+    Candidates of ``min_heavy``-``max_heavy`` heavy atoms from NCI, the PubChem table of the
+    ``chemicals`` package and a random ``n_moses`` of the MOSES training SMILES are picked
+    rarest group first until each of the 37 groups has ``per_group`` molecules (or all the
+    sources hold), then at random; molecules of ``exclude_plan``'s plan are left out. The
+    plan is ordered as picked, so the first chunks hold the rare groups. Ids are
+    ``drug-NNNNN``; ``plan_report.json`` says which groups could not reach ``per_group``.
+    """
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exclude: set[str] = set()
+    if exclude_plan is not None and (exclude_plan / "plan.csv").is_file():
+        for e in read_plan(exclude_plan):
+            mol = Chem.MolFromSmiles(e.smiles)
+            if mol is not None:
+                exclude.add(Chem.MolToSmiles(mol))
+    rng = np.random.default_rng(seed)
+    moses = moses_smiles(wheel_cache)
+    pick = rng.choice(len(moses), size=min(n_moses, len(moses)), replace=False)
+    pools = [
+        candidates_from("nci", nci_smiles(), min_heavy, max_heavy),
+        candidates_from("pubchem", pubchem_chemicals_smiles(wheel_cache), min_heavy,
+                        max_heavy),
+        candidates_from("moses", ((f"MOSES:{i}", moses[i]) for i in sorted(pick)),
+                        min_heavy, max_heavy),
+    ]
+    seen: set[str] = set()
+    candidates = []
+    for pool in pools:
+        for cand in pool:
+            if cand.smiles not in seen:
+                seen.add(cand.smiles)
+                candidates.append(cand)
+    chosen = select_covering(candidates, n_molecules, per_group, seed, exclude=exclude)
+    entries = [PlanEntry(f"drug-{k:05d}", c.source, c.name, c.smiles, -1, c.heavy_atoms)
+               for k, c in enumerate(chosen)]
+    _write_plan(out_dir, entries)
+    available = coverage_table(candidates)
+    coverage = coverage_table(chosen)
+    heavy = np.array([c.heavy_atoms for c in chosen])
+    report = {
+        "seed": seed, "n_molecules": len(chosen), "per_group_target": per_group,
+        "heavy_atoms": [min_heavy, max_heavy], "n_moses_drawn": int(pick.size),
+        "excluded_v1": len(exclude),
+        "candidates": {p[0].source if p else "?": len(p) for p in pools},
+        "sources": {s: sum(c.source == s for c in chosen) for s in ("nci", "pubchem", "moses")},
+        "heavy_atoms_16_or_more": int((heavy >= 16).sum()),
+        "heavy_atoms_median": float(np.median(heavy)) if heavy.size else 0.0,
+        "group_coverage": coverage,
+        "groups_below_target": {g: {"selected": n, "available": available[g]}
+                                for g, n in coverage.items() if n < per_group},
+    }
+    (out_dir / "plan_report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return entries
+
+
+def _write_plan(out_dir: Path, entries: list[PlanEntry]) -> None:
+    with (out_dir / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=PLAN_FIELDS)
+        writer.writeheader()
+        for e in entries:
+            writer.writerow(asdict(e))
 
 
 def read_plan(out_dir: Path) -> list[PlanEntry]:
@@ -129,17 +202,28 @@ def read_plan(out_dir: Path) -> list[PlanEntry]:
 
 
 def chunk_plan(plan: list[PlanEntry], chunk_size: int) -> Iterator[tuple[str, list[PlanEntry]]]:
-    """(chunk name, entries): QM9 chunks first, then the others, in plan order."""
-    for prefix, part in (("qm9", [e for e in plan if e.source == "qm9"]),
-                         ("ext", [e for e in plan if e.source != "qm9"])):
+    """(chunk name, entries): QM9 chunks first, then the others, in plan order.
+
+    Chunks are named by part: ``qm9-NNN`` (QM9 molecules), ``ext-NNN`` (the first part's
+    other molecules) and ``drug-NNN`` (the second part's, ids ``drug-*``).
+    """
+    parts: dict[str, list[PlanEntry]] = {"qm9": [], "ext": [], "drug": []}
+    for e in plan:
+        key = "qm9" if e.source == "qm9" else ("drug" if e.id.startswith("drug-") else "ext")
+        parts[key].append(e)
+    for prefix, part in parts.items():
         for k in range(0, len(part), chunk_size):
             yield f"{prefix}-{k // chunk_size:03d}", part[k:k + chunk_size]
 
 
 def build_chunks(out_dir: Path, cache_dir: Path, *, chunk_size: int = 200, n_workers: int = 2,
                  max_chunks: int | None = None, settings: SimulationSettings | None = None,
-                 progress: bool = True) -> list[Path]:
-    """Simulate the chunks of the plan that are not on disk yet; returns the files written."""
+                 progress: bool = True, atom_nmr: bool = False) -> list[Path]:
+    """Simulate the chunks of the plan that are not on disk yet; returns the files written.
+
+    With ``atom_nmr`` each row also gets the per-atom NMR columns of
+    :func:`~mspectmol.data.simulator.nmr_atoms.atom_nmr_columns` (for multiplet rendering).
+    """
     settings = settings or SimulationSettings()
     plan = read_plan(out_dir)
     chunk_dir = out_dir / "chunks"
@@ -175,6 +259,10 @@ def build_chunks(out_dir: Path, cache_dir: Path, *, chunk_size: int = 200, n_wor
                                  progress=progress)
         wall = time.perf_counter() - started
         ids = [t.name for t in tasks if t.name in report.records]
+        if atom_nmr:
+            for i in ids:
+                rec = report.records[i]
+                extras[i].update(atom_nmr_columns(rec.smiles, rec.coordinates))
         path = chunk_dir / f"{name}.parquet"
         report.write_failures(chunk_dir / f"{name}.failures.csv")
         write_records(path, (report.records[i] for i in ids), (extras[i] for i in ids),
