@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
-from mspectmol.predict.measured import PreparedSpectrum
+from mspectmol.spectra.pipeline import PreparedSpectrum
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure, SampleInputs
 from mspectmol.predict.report import (
     SummaryWriter,
@@ -150,7 +150,9 @@ def test_json_document_and_text_table(tmp_path):
     assert doc["spectra_used"] == ["ir", "h_nmr"] and doc["spectra_missing"] == ["c_nmr"]
     assert doc["spectra"]["h_nmr"]["solvent"] == "CDCl3"
     assert doc["spectra"]["c_nmr"] == {"used": False, "file": None, "solvent": None,
+                                       "coverage": None, "warnings": [],
                                        "preprocessing": []}
+    assert doc["warnings"] == []
     assert doc["model"]["thresholds"] == "tuned per group"
     assert doc["call_regions"][GROUP_NAMES[3]]["ir"][0] == {
         "low": 1650.0, "high": 1780.0, "unit": "cm-1", "weight": 0.4}

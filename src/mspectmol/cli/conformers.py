@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 def read_model_spectra(args: argparse.Namespace, config: object) -> dict:
     """Read the spectrum files of the model's modalities onto its grids (max-normalised)."""
     from mspectmol.errors import MspectmolError
-    from mspectmol.predict.measured import prepare_measured
+    from mspectmol.spectra.pipeline import prepare
     from mspectmol.spectra.preprocessing import canonical_grid
     from mspectmol.spectra.readers import read_spectrum
 
@@ -63,7 +63,7 @@ def read_model_spectra(args: argparse.Namespace, config: object) -> dict:
         if not Path(path).is_file():
             raise MspectmolError(f"{path}: no such spectrum file")
         grid = canonical_grid(m, config.n_points)
-        spectra[m] = prepare_measured(read_spectrum(path, m), grid, "max").y
+        spectra[m] = prepare(read_spectrum(path, m), grid, "max").y
     given = [m for m in ("ir", "raman", "uv_vis") if getattr(args, f"file_{m}", None)]
     ignored = [m for m in given if m not in config.modalities]
     if ignored:

@@ -1,7 +1,8 @@
 """``mspectmol explain``: predicted groups, the spectral regions behind them, and a figure.
 
 The spectra come from files (read through the reader dispatcher and brought onto the model's
-grids with :func:`~mspectmol.spectra.preprocessing.to_grid`) or from the embedded dataset by
+grids with the one preprocessing path, :func:`~mspectmol.spectra.pipeline.prepare`, as
+``predict`` does) or from the embedded dataset by
 molecule id (exactly the arrays the model was trained on). Auxiliary spectra that are not
 given count as missing (availability False). Probabilities use the model's calibration
 temperature and calls its per-group thresholds when the model file has them (else 0.5).
@@ -75,6 +76,7 @@ class Inputs:
     smiles: str | None = None
     labels: np.ndarray | None = None
     grids: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
@@ -86,7 +88,7 @@ def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
         When the primary spectrum is missing; reader and preprocessing errors name the file.
     """
     from mspectmol.errors import MspectmolError
-    from mspectmol.spectra.preprocessing import to_grid
+    from mspectmol.spectra.pipeline import prepare
     from mspectmol.spectra.readers import read_spectrum
 
     modalities = (meta.primary, *meta.auxiliary)
@@ -105,9 +107,9 @@ def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
             inputs.spectra[m] = np.zeros(grid.size, dtype=np.float32)
             inputs.available[m], inputs.sources[m] = False, "missing"
             continue
-        spectrum = read_spectrum(files[m], m)
-        inputs.spectra[m] = to_grid(spectrum, grid.size, normalise=meta.normalisation,
-                                    x_range=(float(grid[0]), float(grid[-1])))
+        prepared = prepare(read_spectrum(files[m], m), grid, meta.normalisation)
+        inputs.spectra[m] = prepared.y
+        inputs.warnings += [f"{m} ({files[m].name}): {w}" for w in prepared.warnings]
         inputs.available[m], inputs.sources[m] = True, str(files[m])
     return inputs
 
@@ -191,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
              else "no temperature")
     rule = "per-group thresholds" if meta.thresholds is not None else "threshold 0.5"
     out.append(f"probabilities: {calib}; calls at the model's {rule}")
+    out += [f"WARNING: {w}" for w in inputs.warnings]
     out += _table(names, prob, thresholds, args.top, inputs.labels)
 
     gate_maps = None

@@ -3,7 +3,7 @@
 One sample (``--ir F --h-nmr F ...``), a manifest CSV (``--manifest``: a ``sample`` column and
 one column of file paths per modality, optional ``smiles`` and ``solvent`` columns) or a folder
 of ``<sample>_<modality>.<ext>`` files (``--folder``). Each spectrum is prepared as a measured
-spectrum (:mod:`mspectmol.predict.measured`: units, NMR solvent and TMS peaks, baseline, the
+spectrum (:mod:`mspectmol.spectra.pipeline`: units, NMR solvent and TMS peaks, baseline, the
 model's grid); the model runs in batches with a progress bar. For each sample the command
 prints the table of groups with their probabilities (confident calls marked) and the regions
 behind each call, and writes ``<sample>.json`` and ``<sample>.html`` (self-contained) to the
@@ -125,7 +125,8 @@ def _warn_ignored(samples: list[Any], meta: Any, many: bool) -> None:
 
 def _options(args: argparse.Namespace) -> Any:
     from mspectmol.errors import MspectmolError
-    from mspectmol.predict.measured import SOLVENT_HALF_WIDTH, MeasuredOptions, canonical_solvent
+    from mspectmol.spectra.pipeline import PrepareOptions
+    from mspectmol.spectra.solvents import SOLVENT_HALF_WIDTH, canonical_solvent
 
     if args.solvent is not None:
         canonical_solvent(args.solvent)  # unknown names fail before any file is read
@@ -134,7 +135,7 @@ def _options(args: argparse.Namespace) -> Any:
         if min(args.solvent_window) < 0:
             raise MspectmolError("--solvent-window half-widths must be >= 0")
         widths = {"h_nmr": args.solvent_window[0], "c_nmr": args.solvent_window[1]}
-    return MeasuredOptions(solvent=args.solvent, half_width=widths,
+    return PrepareOptions(solvent=args.solvent, half_width=widths,
                            baseline=not args.no_baseline, denoise=args.denoise)
 
 

@@ -1,7 +1,7 @@
 """Functional groups from measured spectrum files (``mspectmol predict``).
 
-:mod:`~mspectmol.predict.measured` prepares measured spectra (units, NMR solvent and reference
-peaks, baseline, optional denoising, the model's grid); :mod:`~mspectmol.predict.samples`
+Spectra are brought to the model's grids by the one preprocessing path,
+:func:`mspectmol.spectra.pipeline.prepare`; :mod:`~mspectmol.predict.samples`
 finds the files of each sample (one sample, a manifest CSV or a folder);
 :mod:`~mspectmol.predict.pipeline` runs a saved model on them in batches and
 :mod:`~mspectmol.predict.report` writes text, JSON, HTML and summary CSV reports.
@@ -15,9 +15,6 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "MeasuredOptions": "measured", "PreparedSpectrum": "measured",
-    "prepare_measured": "measured", "remove_solvent_peaks": "measured",
-    "canonical_solvent": "measured", "SOLVENT_PEAKS": "measured",
     "SampleSpec": "samples", "read_manifest": "samples", "scan_folder": "samples",
     "ModelInfo": "pipeline", "Prediction": "pipeline", "SampleFailure": "pipeline",
     "SampleInputs": "pipeline", "load_sample": "pipeline", "predict_inputs": "pipeline",

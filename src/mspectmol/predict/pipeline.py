@@ -1,7 +1,7 @@
 """Prediction from measured spectrum files: files -> arrays -> probabilities -> results.
 
 :func:`load_sample` reads a sample's files (:func:`~mspectmol.spectra.readers.read_spectrum`)
-and prepares each spectrum for the model (:func:`~mspectmol.predict.measured.prepare_measured`);
+and prepares each spectrum for the model (:func:`~mspectmol.spectra.pipeline.prepare`);
 :func:`predict_inputs` runs the model on a batch of samples and returns one
 :class:`Prediction` each: calibrated probabilities (the model's temperature), calls at the
 model's tuned thresholds (0.5 without), and for neural models the spectral regions behind
@@ -31,8 +31,8 @@ import numpy as np
 
 from mspectmol.errors import MspectmolError
 from mspectmol.predict.common import model_grid, model_modalities, model_thresholds, option_name
-from mspectmol.predict.measured import MeasuredOptions, PreparedSpectrum, prepare_measured
 from mspectmol.predict.samples import SampleSpec
+from mspectmol.spectra.pipeline import PreparedSpectrum, PrepareOptions, prepare
 
 log = logging.getLogger("mspectmol.predict")
 
@@ -104,6 +104,15 @@ class SampleInputs:
         """Modalities the model uses that this sample lacks."""
         return [m for m in self.spectra if not self.available[m]]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know about the inputs, ``"modality (file): text"`` each."""
+        out = []
+        for m, prep in self.prepared.items():
+            name = Path(str(prep.source)).name if prep.source else m
+            out += [f"{m} ({name}): {w}" for w in prep.warnings]
+        return out
+
 
 @dataclass
 class Prediction:
@@ -146,7 +155,7 @@ class SampleFailure:
     error: str
 
 
-def load_sample(meta: Any, sample: SampleSpec, options: MeasuredOptions | None = None
+def load_sample(meta: Any, sample: SampleSpec, options: PrepareOptions | None = None
                 ) -> SampleInputs:
     """Read and prepare one sample's spectra for the model.
 
@@ -160,11 +169,11 @@ def load_sample(meta: Any, sample: SampleSpec, options: MeasuredOptions | None =
         (naming the sample), and every reader or preprocessing error (naming the file).
     """
     from mspectmol.chem.molecules import mol_from_smiles
-    from mspectmol.predict.measured import canonical_solvent
     from mspectmol.spectra.readers import read_spectrum
+    from mspectmol.spectra.solvents import canonical_solvent
 
     modalities = model_modalities(meta)
-    opts = options or MeasuredOptions()
+    opts = options or PrepareOptions()
     if sample.solvent is not None:
         try:
             canonical_solvent(sample.solvent)
@@ -186,7 +195,7 @@ def load_sample(meta: Any, sample: SampleSpec, options: MeasuredOptions | None =
             out.available[m] = False
             continue
         spectrum = read_spectrum(sample.files[m], m)
-        prepared = prepare_measured(spectrum, grid, meta.normalisation, opts)
+        prepared = prepare(spectrum, grid, meta.normalisation, opts)
         prepared.source = str(sample.files[m])
         out.prepared[m], out.spectra[m], out.available[m] = prepared, prepared.y, True
     return out
@@ -271,7 +280,7 @@ def _chunks(items: Iterable[SampleSpec], size: int) -> Iterator[list[SampleSpec]
 
 
 def predict_samples(model: Any, meta: Any, samples: Iterable[SampleSpec], *,
-                    options: MeasuredOptions | None = None, batch_size: int = 256,
+                    options: PrepareOptions | None = None, batch_size: int = 256,
                     regions: int = N_REGIONS,
                     progress: Callable[[int], None] | None = None
                     ) -> Iterator[Prediction | SampleFailure]:

@@ -46,6 +46,8 @@ def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
         prep = pred.inputs.prepared.get(m)
         spectra[m] = {"used": bool(available), "file": prep.source if prep else None,
                       "solvent": prep.solvent if prep else None,
+                      "coverage": prep.coverage if prep else None,
+                      "warnings": list(prep.warnings) if prep else [],
                       "preprocessing": list(prep.steps) if prep else []}
     return {
         "report_version": REPORT_VERSION,
@@ -59,6 +61,7 @@ def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
                   "sha256": model.content_hash, "temperature": model.temperature,
                   "thresholds": "tuned per group" if model.tuned_thresholds else "0.5",
                   "may_be_missing": list(model.missing_allowed)},
+        "warnings": pred.inputs.warnings,
         "spectra_used": pred.inputs.used,
         "spectra_missing": pred.inputs.missing,
         "ignored_files": dict(pred.inputs.ignored),
@@ -100,6 +103,7 @@ def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
              else "no temperature")
     rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
     lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
+    lines += [f"  WARNING: {w}" for w in inputs.warnings]
     lines += ["  " + row for row in probability_table(pred.label_names, pred.probabilities,
                                                        pred.thresholds)]
     if not pred.calls:
@@ -169,7 +173,8 @@ def _img(png: bytes, alt: str) -> str:
 REPORT_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
 text-align:left}tr.call{background:#fde3da;font-weight:bold}td.num{text-align:right}
-img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}"""
+img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}
+.warnings{background:#fff4ce;border:1px solid #e0b400;padding:.4em .8em;margin:.6em 0}"""
 
 
 def _groups_table(pred: Prediction) -> str:
@@ -206,6 +211,15 @@ def _spectra_table(pred: Prediction) -> str:
             + "</tbody></table>")
 
 
+def _warnings_html(warnings: Sequence[str]) -> str:
+    """A visible box listing the input warnings (empty when there are none)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+    return (f'<div class="warnings" role="alert"><strong>Warnings about the input</strong>'
+            f"<ul>{items}</ul></div>")
+
+
 def _regions_html(pred: Prediction) -> str:
     if pred.attribution is None:
         return "<p class=\"note\">A classical model: no spectral regions.</p>"
@@ -238,6 +252,7 @@ def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = No
             f"SHA-256 <code>{escape(model.content_hash[:16])}...</code>).</p>",
             f"<p>Spectra used: {escape(', '.join(pred.inputs.used) or 'none')}; missing: "
             f"{escape(', '.join(pred.inputs.missing) or 'none')}.</p>",
+            _warnings_html(pred.inputs.warnings),
             "<h2>Spectra</h2>", _img(png, "spectra with gate importance"),
             "<h2>Functional groups</h2>",
             f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "

@@ -212,8 +212,9 @@ class Predictor:
 
     def predict(self, form: PredictForm) -> Outcome:
         """Read, prepare and predict the uploaded sample (see the module docstring)."""
-        from mspectmol.predict.measured import MeasuredOptions, canonical_solvent
         from mspectmol.predict.samples import SampleSpec, safe_name, split_file_name
+        from mspectmol.spectra.pipeline import PrepareOptions
+        from mspectmol.spectra.solvents import canonical_solvent
 
         self.check(form)
         state = form.state
@@ -222,7 +223,7 @@ class Predictor:
                 canonical_solvent(state.solvent)
             except MspectmolError as exc:
                 raise WebError(400, str(exc)) from None
-        options = MeasuredOptions(solvent=state.solvent or None,
+        options = PrepareOptions(solvent=state.solvent or None,
                                   baseline=not state.no_baseline, denoise=state.denoise)
         first = form.uploads.get(self.meta.primary) or next(iter(form.uploads.values()))
         parsed = split_file_name(Path(first.filename))

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from html import escape
 
 from mspectmol.predict.common import plain_label
-from mspectmol.predict.measured import SOLVENT_PEAKS
 from mspectmol.predict.report import REPORT_CSS
 from mspectmol.spectra.modalities import get_modality
+from mspectmol.spectra.solvents import SOLVENT_PEAKS
 
 #: What the file inputs accept, shown under the form.
 FORMATS_NOTE = ("JCAMP-DX (.jdx, .dx), CSV/TSV or text columns (.csv, .txt), MGF/MSP for mass "

@@ -1,21 +1,25 @@
-"""Preprocessing of measured spectra: solvent/TMS windows, ALS baseline, denoising, steps."""
+"""The one preprocessing path: solvent/TMS windows, ALS baseline, denoising, steps."""
 
 import numpy as np
 import pytest
+from scipy.signal import find_peaks
 
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.measured import (
+from mspectmol.spectra.pipeline import (
     BASELINE_ALS,
-    MeasuredOptions,
+    PrepareOptions,
     baseline_lambda,
+    prepare,
+)
+from mspectmol.spectra.modalities import get_modality
+from mspectmol.spectra.preprocessing import canonical_grid
+from mspectmol.spectra.readers import read_spectrum
+from mspectmol.spectra.solvents import (
     canonical_solvent,
     find_solvent,
-    prepare_measured,
     remove_solvent_peaks,
     zero_windows,
 )
-from mspectmol.spectra.preprocessing import canonical_grid
-from mspectmol.spectra.readers import read_spectrum
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.writers import write_jcamp
 
@@ -41,8 +45,8 @@ def _near(grid, y, centre, half=0.02):
 
 
 def test_cdcl3_residual_water_and_tms_windows_are_zeroed():
-    kept = prepare_measured(_h_spectrum(), H_GRID)
-    done = prepare_measured(_h_spectrum(), H_GRID, options=MeasuredOptions(solvent="CDCl3"))
+    kept = prepare(_h_spectrum(), H_GRID)
+    done = prepare(_h_spectrum(), H_GRID, options=PrepareOptions(solvent="CDCl3"))
     assert _near(H_GRID, kept.y, 7.26).max() == pytest.approx(1.0)   # solvent is the maximum
     for centre in (7.26, 1.56, 0.0):
         assert np.all(_near(H_GRID, done.y, centre, 0.05) == 0.0)
@@ -57,16 +61,16 @@ def test_cdcl3_residual_water_and_tms_windows_are_zeroed():
 
 
 def test_solvent_from_file_metadata_and_overrides():
-    named = prepare_measured(_h_spectrum({"solvent": "CHLOROFORM-D"}), H_GRID)
+    named = prepare(_h_spectrum({"solvent": "CHLOROFORM-D"}), H_GRID)
     assert named.solvent == "CDCl3" and "from the file metadata" in named.steps[0]
     assert np.all(_near(H_GRID, named.y, 7.26, 0.05) == 0.0)
-    off = prepare_measured(_h_spectrum({"solvent": "CDCl3"}), H_GRID,
-                           options=MeasuredOptions(solvent="none"))
+    off = prepare(_h_spectrum({"solvent": "CDCl3"}), H_GRID,
+                           options=PrepareOptions(solvent="none"))
     assert off.solvent is None and _near(H_GRID, off.y, 7.26).max() > 0.9
-    odd = prepare_measured(_h_spectrum({"solvent": "liquid helium"}), H_GRID)
+    odd = prepare(_h_spectrum({"solvent": "liquid helium"}), H_GRID)
     assert odd.solvent is None and "not in the table" in odd.steps[0]
-    keep_tms = prepare_measured(_h_spectrum(), H_GRID,
-                                options=MeasuredOptions(solvent="CDCl3", reference=False))
+    keep_tms = prepare(_h_spectrum(), H_GRID,
+                                options=PrepareOptions(solvent="CDCl3", reference=False))
     assert _near(H_GRID, keep_tms.y, 0.0).max() > 0.3
 
 
@@ -75,7 +79,7 @@ def test_solvent_in_jcamp_header_is_detected(tmp_path):
     text = path.read_text().replace("##ORIGIN=", "##.SOLVENT NAME=DMSO-d6\n##ORIGIN=")
     path.write_text(text)
     spectrum = read_spectrum(path, "h_nmr")
-    done = prepare_measured(spectrum, H_GRID)
+    done = prepare(spectrum, H_GRID)
     assert done.solvent == "DMSO-d6" and "'DMSO-d6'" in done.steps[0]
     removal = next(s for s in done.steps if s.startswith("solvent peaks removed"))
     assert "2.50" in removal and "water 3.33" in removal
@@ -86,7 +90,7 @@ def test_c13_multiplets_are_inside_the_default_window():
     # CDCl3 1:1:1 triplet (J = 32 Hz at 100 MHz) and a sample carbonyl at 206.7
     y = _lines(ppm, [76.84, 77.16, 77.48, 206.7, 30.9], [3, 3, 3, 0.5, 1.0], 0.05)
     spectrum = Spectrum(ppm, y, "c_nmr", "ppm", "arbitrary", source="c.csv")
-    done = prepare_measured(spectrum, C_GRID, options=MeasuredOptions(solvent="cdcl3"))
+    done = prepare(spectrum, C_GRID, options=PrepareOptions(solvent="cdcl3"))
     assert np.all(_near(C_GRID, done.y, 77.16, 0.9) == 0.0)
     assert _near(C_GRID, done.y, 30.9, 0.3).max() == pytest.approx(1.0)
     acetone = remove_solvent_peaks(spectrum, "acetone-d6")
@@ -117,9 +121,9 @@ def _ir(wn, sloped: bool, noise=None):
 
 def test_baseline_correction_flattens_a_sloped_ir_baseline():
     wn = np.arange(4000.0, 399.0, -1.0)
-    clean = prepare_measured(_ir(wn, False), IR_GRID, options=MeasuredOptions(baseline=False))
-    raw = prepare_measured(_ir(wn, True), IR_GRID, options=MeasuredOptions(baseline=False))
-    fixed = prepare_measured(_ir(wn, True), IR_GRID)
+    clean = prepare(_ir(wn, False), IR_GRID, options=PrepareOptions(baseline=False))
+    raw = prepare(_ir(wn, True), IR_GRID, options=PrepareOptions(baseline=False))
+    fixed = prepare(_ir(wn, True), IR_GRID)
     away = (np.abs(IR_GRID - 1715) > 150) & (np.abs(IR_GRID - 2950) > 150) & \
         (np.abs(IR_GRID - 1100) > 150)
     assert raw.y[away].max() > 0.2            # the slope survives without correction
@@ -139,25 +143,25 @@ def test_baseline_lambda_follows_the_grid_step():
 
 def test_peak_lists_skip_baseline_and_denoise_smooths():
     peaks = Spectrum([1715.0, 2950.0], [1.0, 0.5], "ir", "cm-1", "km/mol", kind="peaks")
-    done = prepare_measured(peaks, IR_GRID)
+    done = prepare(peaks, IR_GRID)
     assert "baseline: skipped (a peak list has none)" in done.steps
     # a broad-band spectrum sampled at the grid's own spacing (no anti-aliasing)
     wn = np.linspace(400.0, 4000.0, 600)
     absorb = _lines(wn, [1700.0, 3000.0], [0.8, 0.5], 120.0)
     noise = np.random.default_rng(0).normal(0.0, 0.02, wn.size)
-    opts = MeasuredOptions(baseline=False)
-    clean = prepare_measured(Spectrum(wn, absorb, "ir", "cm-1", "absorbance"), IR_GRID,
+    opts = PrepareOptions(baseline=False)
+    clean = prepare(Spectrum(wn, absorb, "ir", "cm-1", "absorbance"), IR_GRID,
                              options=opts)
-    noisy = prepare_measured(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
+    noisy = prepare(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
                              IR_GRID, options=opts)
-    smooth = prepare_measured(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
-                              IR_GRID, options=MeasuredOptions(baseline=False, denoise=True))
+    smooth = prepare(Spectrum(wn, absorb + noise, "ir", "cm-1", "absorbance"),
+                              IR_GRID, options=PrepareOptions(baseline=False, denoise=True))
     assert np.std(smooth.y - clean.y) < 0.8 * np.std(noisy.y - clean.y)
     assert any(s.startswith("denoise: Savitzky-Golay") for s in smooth.steps)
     assert not any(s.startswith("anti-alias") for s in noisy.steps)
 
 
-def test_antialiasing_keeps_narrow_lines_whatever_their_position():
+def test_narrow_lines_keep_their_height_wherever_they_fall():
     """A 1 Hz line (0.0025 ppm at 400 MHz) shows with a similar height wherever it falls
     between two grid points; sampled directly it would range from full height to ~3%."""
     ppm = np.linspace(-1.0, 10.0, 44001)
@@ -166,7 +170,52 @@ def test_antialiasing_keeps_narrow_lines_whatever_their_position():
     heights = []
     for centre in np.linspace(start, start + step, 6):
         y = _lines(ppm, [centre], [1.0], 0.0025)
-        done = prepare_measured(Spectrum(ppm, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
+        done = prepare(Spectrum(ppm, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
         heights.append(_near(H_GRID, done.y, centre, 0.03).max())
-        assert any(s.startswith("anti-alias: Gaussian FWHM 0.02 ppm") for s in done.steps)
+        assert any(s.startswith("resample: cell means") for s in done.steps)
+        assert any(s.startswith("render: cell areas as lorentzian lines of FWHM 0.04")
+                   for s in done.steps)
     assert min(heights) > 0.6 * max(heights)
+
+
+def _narrow_fixture(modality, fwhm, n_lines, lo, hi, min_gap, seed):
+    """10,000 points, ``n_lines`` Lorentzian lines at least ``min_gap`` apart."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(*get_modality(modality).x_range, 10_000)
+    centres = []
+    while len(centres) < n_lines:
+        c = rng.uniform(lo, hi)
+        if all(abs(c - d) >= min_gap for d in centres):
+            centres.append(c)
+    centres = np.sort(centres)
+    heights = rng.uniform(0.3, 1.0, n_lines)
+    return x, _lines(x, centres, heights, fwhm), centres, heights
+
+
+def _kept(grid, y, centres):
+    peaks, _ = find_peaks(y, height=0.02 * y.max())
+    step = grid[1] - grid[0]
+    return np.mean([np.any(np.abs(grid[peaks] - c) <= step) for c in centres])
+
+
+@pytest.mark.parametrize(("modality", "fwhm", "lo", "hi", "gap"), [
+    ("c_nmr", 0.03, 5.0, 215.0, 3.0),
+    ("h_nmr", 0.002, 0.5, 9.5, 0.12),
+])
+def test_narrow_line_fixtures_keep_95_percent_of_their_lines(modality, fwhm, lo, hi, gap):
+    grid = canonical_grid(modality, 600)
+    for seed in range(3):
+        x, y, centres, _ = _narrow_fixture(modality, fwhm, 20, lo, hi, gap, seed)
+        done = prepare(Spectrum(x, y, modality, "ppm"), grid)
+        assert _kept(grid, done.y, centres) >= 0.95
+
+
+def test_h_nmr_integrals_survive_within_5_percent():
+    """Relative 1H integrals (proton counts 3:2:1:2) are kept by cell areas + rendering."""
+    x = np.linspace(-2.0, 10.0, 10_000)
+    centres, counts = [1.25, 2.61, 4.12, 7.31], np.array([3.0, 2.0, 1.0, 2.0])
+    y = _lines(x, centres, counts, 0.002)
+    done = prepare(Spectrum(x, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
+    areas = np.array([done.y[np.abs(H_GRID - c) <= 0.3].sum() for c in centres])
+    truth = np.array([y[np.abs(x - c) <= 0.3].sum() for c in centres])
+    np.testing.assert_allclose(areas / areas.sum(), truth / truth.sum(), rtol=0.05)

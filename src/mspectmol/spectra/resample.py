@@ -1,0 +1,131 @@
+"""Resampling onto a model grid that keeps every line: cell integrals, then line rendering.
+
+Linear interpolation (the paper's eq. 3) reads a spectrum at the grid points only. When
+the input is sampled more finely than the grid and its lines are narrower than a grid step
+(measured 13C lines of 0.03 ppm on a 0.42 ppm grid, 1H lines of 1 Hz on a 0.02 ppm grid), a
+line that falls between two grid points vanishes: aliasing. Here:
+
+* :func:`cell_means` integrates the input exactly (the integral of its piecewise-linear
+  interpolant) over each grid cell ``[g_i - h/2, g_i + h/2]`` and divides by the covered
+  width: every line's area lands in the cell that holds it, whatever its width;
+* :func:`resample_profile` uses cell means when the input is finer than the grid and
+  interpolates when it is coarser (where the two agree up to the interpolant's curvature);
+* :func:`render_cells` turns the cell areas into lines of the model's training width
+  (each cell a line at its centre, heights proportional to area), which is how NMR is
+  rendered for training: a narrow measured line becomes a training-like line, and relative
+  areas (1H integrals, proton counts) are kept.
+
+Rows of a matrix sharing one axis are resampled together (``y`` of shape ``(n, m)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mspectmol.errors import SpectrumError
+from mspectmol.spectra.preprocessing import line_kernel
+
+#: Resampling methods: cell means (finer input), linear interpolation (coarser input).
+CELL_MEANS = "cell means"
+INTERPOLATION = "linear interpolation"
+
+
+def _check(x: np.ndarray, y: np.ndarray, grid: np.ndarray, source: str | None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    if xs.ndim != 1 or xs.size < 2 or ys.shape[-1] != xs.size or ys.ndim not in (1, 2):
+        raise SpectrumError(f"need a 1-D x of >= 2 points and y of shape (..., {xs.size}), got "
+                            f"{xs.shape} and {ys.shape}", source)
+    if np.any(np.diff(xs) <= 0):
+        raise SpectrumError("x values must be strictly increasing to resample", source)
+    if g.ndim != 1 or g.size < 2 or np.any(np.diff(g) <= 0):
+        raise SpectrumError("the grid must be 1-D, of >= 2 points, strictly increasing", source)
+    return xs, ys, g
+
+
+def cell_edges(grid: np.ndarray) -> np.ndarray:
+    """Edges of the cells around each grid point: midpoints, the outer ones half a step out."""
+    g = np.asarray(grid, dtype=np.float64)
+    mid = 0.5 * (g[1:] + g[:-1])
+    return np.concatenate(([g[0] - (mid[0] - g[0])], mid, [g[-1] + (g[-1] - mid[-1])]))
+
+
+def _antiderivative(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Integral of the piecewise-linear ``y(x)`` from ``x[0]`` to each ``t`` (clipped to x)."""
+    t = np.clip(t, x[0], x[-1])
+    cum = np.concatenate([np.zeros(y.shape[:-1] + (1,)),
+                          np.cumsum(0.5 * (y[..., 1:] + y[..., :-1]) * np.diff(x), axis=-1)],
+                         axis=-1)
+    k = np.clip(np.searchsorted(x, t, side="right") - 1, 0, x.size - 2)
+    frac = (t - x[k]) / (x[k + 1] - x[k])
+    yt = y[..., k] + frac * (y[..., k + 1] - y[..., k])
+    return cum[..., k] + 0.5 * (t - x[k]) * (y[..., k] + yt)
+
+
+def cell_means(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, fill: float = 0.0,
+               source: str | None = None) -> np.ndarray:
+    """Mean of the piecewise-linear ``y(x)`` over each grid cell (area-preserving).
+
+    A cell partly outside ``[x[0], x[-1]]`` is averaged over its covered part; a cell
+    entirely outside gets ``fill``. The total area over the covered cells equals the input's
+    integral (to rounding).
+    """
+    xs, ys, g = _check(x, y, grid, source)
+    edges = cell_edges(g)
+    lo = np.clip(edges[:-1], xs[0], xs[-1])
+    hi = np.clip(edges[1:], xs[0], xs[-1])
+    width = hi - lo
+    area = _antiderivative(xs, ys, hi) - _antiderivative(xs, ys, lo)
+    inside = width > 1e-12 * (xs[-1] - xs[0])
+    out = np.full(area.shape, float(fill))
+    out[..., inside] = area[..., inside] / width[inside]
+    return out
+
+
+def is_finer(x: np.ndarray, grid: np.ndarray) -> bool:
+    """True when the median spacing of ``x`` is below the grid step."""
+    xs = np.asarray(x, dtype=np.float64)
+    step = float(np.median(np.diff(np.asarray(grid, dtype=np.float64))))
+    return xs.size > 1 and float(np.median(np.diff(xs))) < step
+
+
+def resample_profile(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, fill: float = 0.0,
+                     source: str | None = None) -> tuple[np.ndarray, str]:
+    """``y(x)`` on ``grid``: cell means for finer input, linear interpolation for coarser.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Resampled rows (same leading shape as ``y``).
+    method : str
+        :data:`CELL_MEANS` or :data:`INTERPOLATION`.
+    """
+    xs, ys, g = _check(x, y, grid, source)
+    if is_finer(xs, g):
+        return cell_means(xs, ys, g, fill=fill, source=source), CELL_MEANS
+    if ys.ndim == 1:
+        return np.interp(g, xs, ys, left=fill, right=fill), INTERPOLATION
+    out = np.empty(ys.shape[:-1] + (g.size,))
+    for i, row in enumerate(ys):
+        out[i] = np.interp(g, xs, row, left=fill, right=fill)
+    return out, INTERPOLATION
+
+
+def render_matrix(grid: np.ndarray, fwhm: float, shape: str = "lorentzian") -> np.ndarray:
+    """``(n, n)`` matrix whose row ``j`` is a line of height 1 at grid point ``j``."""
+    g = np.asarray(grid, dtype=np.float64)
+    if not fwhm > 0:
+        raise SpectrumError(f"the line width must be positive, got {fwhm!r}")
+    return line_kernel(g[None, :] - g[:, None], float(fwhm), shape)
+
+
+def render_cells(values: np.ndarray, grid: np.ndarray, fwhm: float,
+                 shape: str = "lorentzian") -> np.ndarray:
+    """Cell values as lines of width ``fwhm`` at the cell centres (heights ~ cell area).
+
+    On a uniform grid the cell area is proportional to the cell mean, so each cell becomes
+    a line whose height is its mean: relative line areas are kept.
+    """
+    return np.asarray(values, dtype=np.float64) @ render_matrix(grid, fwhm, shape)
