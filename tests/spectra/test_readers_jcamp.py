@@ -158,7 +158,7 @@ def test_missing_data_type_uses_modality_argument(write_file, jcamp):
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"xunits": "FURLONGS"}, UnitError, "x.jdx.*FURLONGS"),
-    ({"yunits": "KUBELKA-MUNK"}, UnitError, "x.jdx.*KUBELKA"),
+    ({"yunits": "FURLONGS PER FORTNIGHT"}, UnitError, "x.jdx.*FURLONGS PER"),
     ({"data_type": "NEUTRON SPECTRUM"}, UnknownModalityError, "x.jdx.*NEUTRON"),
     ({"data_type": "NMR SPECTRUM", "xunits": "PPM", "extra": ["##.OBSERVE NUCLEUS=^19F"]},
      UnknownModalityError, "x.jdx.*19F"),

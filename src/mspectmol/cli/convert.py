@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.convert import check_output_path, convert_files, write_grids
 from mspectmol.spectra.modalities import get_modality, modality_names
@@ -18,15 +19,18 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
         "convert", parents=parents,
         help="put spectrum files on the canonical grid (CSV or parquet)",
         description="Read spectrum files (JCAMP-DX, CSV/TSV, MGF, MSP, Alberts parquet, "
-                    "QM9S CSV), convert units (transmittance -> absorbance, um/nm -> cm-1, "
-                    "nm -> eV, Hz -> ppm), interpolate onto N uniform points over the "
-                    "modality's canonical range, normalise, and write CSV or parquet.",
+                    "QM9S CSV, simulate's parquet), convert units (transmittance -> "
+                    "absorbance, um/nm -> cm-1, nm -> eV, Hz -> ppm), bring them onto N "
+                    "points over the modality's canonical range the way predict does (cell "
+                    "integrals that keep narrow lines, peak lists rendered, baseline, "
+                    "solvent), normalise, and write CSV or parquet.",
     )
     p.add_argument("inputs", nargs="+", type=Path, help="spectrum files")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output file, .csv or .parquet (one per modality if several)")
     p.add_argument("-m", "--modality", default=None,
-                   help=f"modality when the files do not say: {', '.join(modality_names())}")
+                   help="modality of the files that do not say what they hold: "
+                        f"{', '.join(modality_names())}")
     p.add_argument("-n", "--points", type=int, default=600,
                    help="number of grid points (default 600)")
     p.add_argument("--normalise", default="max",
@@ -34,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="normalisation after interpolation (default: max = 1)")
     p.add_argument("--format", dest="fmt", default=None,
                    help="force an input format instead of detecting it")
+    add_preparation_options(p)
     p.set_defaults(run=run)
 
 
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise MspectmolError(f"--points must be at least 2, got {args.points}")
     check_output_path(args.output)
     grids = convert_files(args.inputs, modality=args.modality, n_points=args.points,
-                          normalise=args.normalise, fmt=args.fmt)
+                          normalise=args.normalise, fmt=args.fmt,
+                          options=preparation_options(args))
     for path in write_grids(grids, args.output):
         log.info("wrote %s", path)
     for mod, grid in grids.items():

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
 from mspectmol.predict.common import (
     add_file_options,
     add_model_argument,
@@ -58,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "(default with --dataset-id: the molecule's SMILES)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="figure file, .png or .svg (default: <id or primary file>_explain.png)")
+    add_preparation_options(p)
     p.add_argument("--top", type=int, default=10,
                    help="groups listed, by decreasing probability (default 10)")
     p.add_argument("--regions", type=int, default=3,
@@ -79,8 +81,9 @@ class Inputs:
     warnings: list[str] = field(default_factory=list)
 
 
-def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
-    """Read spectrum files and bring them onto the model's grids.
+def inputs_from_files(meta: Any, files: dict[str, Path], options: Any = None) -> Inputs:
+    """Read spectrum files and bring them onto the model's grids (the one preprocessing
+    path, :func:`~mspectmol.spectra.pipeline.prepare`, with ``options``).
 
     Raises
     ------
@@ -107,7 +110,7 @@ def inputs_from_files(meta: Any, files: dict[str, Path]) -> Inputs:
             inputs.spectra[m] = np.zeros(grid.size, dtype=np.float32)
             inputs.available[m], inputs.sources[m] = False, "missing"
             continue
-        prepared = prepare(read_spectrum(files[m], m), grid, meta.normalisation)
+        prepared = prepare(read_spectrum(files[m], m), grid, meta.normalisation, options)
         inputs.spectra[m] = prepared.y
         inputs.warnings += [f"{m} ({files[m].name}): {w}" for w in prepared.warnings]
         inputs.available[m], inputs.sources[m] = True, str(files[m])
@@ -180,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
                              f"{', '.join(FIGURE_SUFFIXES)}")
     model, meta = load_model(find_model(args.model))
     inputs = (inputs_from_dataset(meta, args.dataset_id, args.data) if args.dataset_id
-              else inputs_from_files(meta, files))
+              else inputs_from_files(meta, files, preparation_options(args)))
     smiles = args.smiles or inputs.smiles
     prob, gated = predict(model, meta, inputs)
     names = tuple(meta.label_names)

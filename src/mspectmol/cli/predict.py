@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
 from mspectmol.predict.common import (
     add_file_options,
     add_model_argument,
@@ -43,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "self-contained HTML reports per sample and a summary CSV.",
     )
     add_model_argument(p)
+    p.add_argument("--hash", action="store_true",
+                   help="print the SHA-256 of the model's weights and model.json (in "
+                        "sha256sum's format, to compare with hashes the model's author "
+                        "publishes), check the weights against model.json, and exit")
     add_file_options(p, "one sample's spectrum files")
     p.add_argument("--smiles", default=None,
                    help="the sample's structure, if known: drawn in the HTML report with the "
@@ -54,20 +59,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                            "columns; relative paths are relative to the CSV")
     many.add_argument("--folder", type=Path, default=None, metavar="DIR",
                       help="folder of files named <sample>_<modality>.<ext>")
-    prep = p.add_argument_group("preprocessing of measured spectra")
-    prep.add_argument("--solvent", default=None, metavar="NAME",
-                      help="NMR solvent (CDCl3, DMSO-d6, acetone-d6, C6D6, CD3CN, CD3OD, D2O): "
-                           "its residual and water peaks and TMS are zeroed; default: the "
-                           "solvent named in the file, if any; 'none' removes nothing; a "
-                           "manifest's solvent column wins")
-    prep.add_argument("--solvent-window", type=float, nargs=2, default=None,
-                      metavar=("H_PPM", "C_PPM"),
-                      help="half-widths of the zeroed windows in 1H and 13C spectra "
-                           "(default 0.05 1.0 ppm)")
-    prep.add_argument("--no-baseline", action="store_true",
-                      help="no ALS baseline correction of IR, Raman and UV-Vis spectra")
-    prep.add_argument("--denoise", action="store_true",
-                      help="light Savitzky-Golay smoothing (5 grid points, order 2)")
+    add_preparation_options(p)
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", type=Path, default=Path("predictions"), metavar="OUTDIR",
                      help="folder for the JSON, HTML and summary files (default: predictions)")
@@ -124,19 +116,7 @@ def _warn_ignored(samples: list[Any], meta: Any, many: bool) -> None:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from mspectmol.errors import MspectmolError
-    from mspectmol.spectra.pipeline import PrepareOptions
-    from mspectmol.spectra.solvents import SOLVENT_HALF_WIDTH, canonical_solvent
-
-    if args.solvent is not None:
-        canonical_solvent(args.solvent)  # unknown names fail before any file is read
-    widths = dict(SOLVENT_HALF_WIDTH)
-    if args.solvent_window is not None:
-        if min(args.solvent_window) < 0:
-            raise MspectmolError("--solvent-window half-widths must be >= 0")
-        widths = {"h_nmr": args.solvent_window[0], "c_nmr": args.solvent_window[1]}
-    return PrepareOptions(solvent=args.solvent, half_width=widths,
-                           baseline=not args.no_baseline, denoise=args.denoise)
+    return preparation_options(args)
 
 
 class _Names:
@@ -153,6 +133,15 @@ class _Names:
         return base if self.seen[base] == 1 else f"{base}-{self.seen[base]}"
 
 
+def print_hashes(model_path: Path) -> int:
+    """Print ``<sha256>  <file>`` for a model's two files (``sha256sum -c`` reads it)."""
+    from mspectmol.models.io import model_file_hashes
+
+    for path, digest in model_file_hashes(model_path).items():
+        print(f"{digest}  {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -165,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.training.pipeline import find_model
     from mspectmol.training.trainer import torch_threads
 
+    if args.hash:
+        return print_hashes(find_model(args.model))
     if args.batch_size < 1 or args.regions < 1 or (args.threads or 1) < 1:
         raise MspectmolError("--batch-size, --regions and --threads must be at least 1")
     samples, many = gather_samples(args)

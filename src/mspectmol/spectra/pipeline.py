@@ -51,8 +51,8 @@ from mspectmol.spectra.solvents import (
     solvent_peaks,
     zero_windows,
 )
-from mspectmol.spectra.spectrum import Spectrum
-from mspectmol.spectra.units import to_canonical
+from mspectmol.spectra.spectrum import PEAKS, PROFILE, Spectrum
+from mspectmol.spectra.units import normalise_x_unit, normalise_y_unit, to_canonical
 from mspectmol.spectra.validation import check_features, check_values, range_warnings
 
 #: ALS baseline parameters ``(lam, p)`` per modality, ``lam`` at the reference grid.
@@ -90,6 +90,14 @@ class PrepareOptions:
     min_coverage
         Smallest fraction of the model's grid a profile must span (None: the modality's
         :data:`MIN_COVERAGE`, else 0.5).
+    x_unit, y_unit
+        Declared units, ``{modality or "*": unit}``: they replace the units the file states
+        or the reader decided (``--x-unit``/``--y-unit``); the values are not converted.
+    kind
+        ``"peaks"`` or ``"profile"`` to declare what the file holds (``--peaks``,
+        ``--profile``), None to keep the reader's reading.
+    observe_mhz
+        Spectrometer frequency (MHz) for an NMR axis in Hz, when the file does not say.
     """
 
     solvent: str | None = None
@@ -98,6 +106,15 @@ class PrepareOptions:
     baseline: bool = True
     denoise: bool = False
     min_coverage: float | None = None
+    x_unit: Mapping[str, str] = field(default_factory=dict)
+    y_unit: Mapping[str, str] = field(default_factory=dict)
+    kind: str | None = None
+    observe_mhz: float | None = None
+
+    def unit_for(self, axis: str, modality: str) -> str | None:
+        """The declared ``"x"`` or ``"y"`` unit for ``modality`` (its own, else ``"*"``)."""
+        table = self.x_unit if axis == "x" else self.y_unit
+        return table.get(modality, table.get("*"))
 
 
 @dataclass
@@ -116,6 +133,51 @@ class PreparedSpectrum:
     solvent: str | None = None
     warnings: list[str] = field(default_factory=list)
     coverage: float = 1.0
+    y_unit: str = "relative"
+
+
+def apply_declarations(spectrum: Spectrum, opts: PrepareOptions) -> tuple[Spectrum, list[str]]:
+    """The spectrum with the declared units, kind and frequency; the steps that say so.
+
+    Declared units replace the stated ones (the values stay as they are) and silence the
+    reader's guesses about them; a declared kind likewise.
+
+    Raises
+    ------
+    UnitError
+        For an unknown unit.
+    SpectrumError
+        For a kind other than ``"peaks"`` or ``"profile"``.
+    """
+    mod = spectrum.modality
+    x_unit, y_unit = opts.unit_for("x", mod), opts.unit_for("y", mod)
+    guesses = list(spectrum.metadata.get("guesses", []))
+    steps: list[str] = []
+    out = spectrum
+    if x_unit is not None:
+        unit = normalise_x_unit(x_unit, spectrum.source)
+        out = out.with_data(out.x, out.y, x_unit=unit)
+        steps.append(f"x unit declared: {unit} (was {spectrum.x_unit})")
+        guesses = [g for g in guesses if "x unit" not in g]
+    if y_unit is not None:
+        unit = normalise_y_unit(y_unit, spectrum.source)
+        out = out.with_data(out.x, out.y, y_unit=unit)
+        steps.append(f"intensity unit declared: {unit} (was {spectrum.y_unit})")
+        guesses = [g for g in guesses if not g.startswith("intensity unit not given")]
+    if opts.kind is not None:
+        if opts.kind not in (PEAKS, PROFILE):
+            raise SpectrumError(f"kind must be 'peaks' or 'profile', not {opts.kind!r}",
+                                spectrum.source)
+        if opts.kind != out.kind:
+            steps.append(f"declared a {'peak list' if opts.kind == PEAKS else 'profile'}")
+        out = out.with_data(out.x, out.y, kind=opts.kind)
+        guesses = [g for g in guesses if "peak list" not in g]
+    if opts.observe_mhz is not None and mod in SOLVENT_HALF_WIDTH:
+        if not opts.observe_mhz > 0:
+            raise SpectrumError(f"the spectrometer frequency must be positive, got "
+                                f"{opts.observe_mhz!r} MHz", spectrum.source)
+        out = out.with_metadata(observe_mhz=float(opts.observe_mhz))
+    return out.with_metadata(guesses=guesses), steps
 
 
 def line_width(modality: str, grid: np.ndarray) -> tuple[float, str]:
@@ -225,12 +287,13 @@ def prepare(spectrum: Spectrum, grid: np.ndarray, normalisation: str = "max",
     opts = options or PrepareOptions()
     mod = spectrum.modality
     grid = np.asarray(grid, dtype=np.float64)
+    spectrum, steps = apply_declarations(spectrum, opts)
     warnings = [str(g) for g in spectrum.metadata.get("guesses", [])]
     warnings += check_values(spectrum)
     canon = to_canonical(spectrum)
     warnings += check_features(canon)
-    steps = [s for s in canon.metadata.get("preprocessing", [])
-             if s not in spectrum.metadata.get("preprocessing", [])]
+    steps += [s for s in canon.metadata.get("preprocessing", [])
+              if s not in spectrum.metadata.get("preprocessing", [])]
     solvent = None
     if mod in SOLVENT_HALF_WIDTH:
         solvent, note = detect_solvent(spectrum, opts.solvent)
@@ -277,5 +340,6 @@ def prepare(spectrum: Spectrum, grid: np.ndarray, normalisation: str = "max",
                             "baseline correction: no lines to read", spectrum.source)
     y = normalise_array(y, normalisation, source=spectrum.source)
     steps.append(f"normalise: {normalisation}")
+    unit = canon.y_unit or "arbitrary" if normalisation == "none" else "relative"
     return PreparedSpectrum(mod, grid, y.astype(np.float32), steps, spectrum.source, solvent,
-                            list(dict.fromkeys(warnings)), float(cover))
+                            list(dict.fromkeys(warnings)), float(cover), unit)

@@ -5,9 +5,17 @@ Raman, photon energy in eV for UV-Vis, ppm for NMR, m/z for MS. Intensities of I
 UV-Vis are converted to absorbance-like quantities (transmittance and %T become
 absorbance; absorptivities are kept, being proportional to absorbance). The canonical
 spectrum has an ascending axis without duplicated x values.
+
+Absorbance-proportional units are kept as they are (a model sees max-normalised spectra, so a
+constant factor does not matter): molar absorptivity (``L/(mol cm)`` in its spellings), the
+NIST quantitative IR database's ``(micromol/mol)-1m-1 (base 10)``, absorption coefficients,
+integrated band intensities (km/mol) and Kubelka-Munk units of diffuse reflectance.
+Reflectance and %R become pseudo-absorbance ``-log10(R)``.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -24,7 +32,11 @@ _X_ALIASES = {
     "micrometer": "um", "micrometre": "um", "microns": "um", "micron": "um",
     "nm": "nm", "nanometers": "nm", "nanometres": "nm", "nanometer": "nm",
     "ev": "eV", "electronvolt": "eV", "electronvolts": "eV",
-    "ppm": "ppm", "hz": "Hz",
+    "ppm": "ppm", "hz": "Hz", "δ": "ppm", "delta": "ppm", "chemical shift": "ppm",
+    "wellenzahl": "cm-1", "wellenzahlen": "cm-1", "nombre d'onde": "cm-1",
+    "número de onda": "cm-1", "numero de onda": "cm-1", "numero d'onda": "cm-1",
+    "wavelength": "nm", "wellenlänge": "nm", "longueur d'onde": "nm",
+    "raman shift": "cm-1", "raman-verschiebung": "cm-1",
     "m/z": "m/z", "mz": "m/z", "th": "m/z", "thomson": "m/z", "mass": "m/z", "da": "m/z",
 }
 
@@ -38,6 +50,23 @@ _Y_ALIASES = {
     "absorptivity": "absorptivity", "molar absorptivity": "absorptivity", "epsilon": "absorptivity",
     "l/(mol cm)": "absorptivity", "l mol-1 cm-1": "absorptivity", "m-1 cm-1": "absorptivity",
     "log epsilon": "log_absorptivity", "log(epsilon)": "log_absorptivity",
+    "l/(mol.cm)": "absorptivity", "l/(mol*cm)": "absorptivity", "l/mol/cm": "absorptivity",
+    "l mol^-1 cm^-1": "absorptivity", "l.mol-1.cm-1": "absorptivity", "m^-1 cm^-1": "absorptivity",
+    "dm3/(mol cm)": "absorptivity", "dm3 mol-1 cm-1": "absorptivity",
+    "(micromol/mol)-1m-1 (base 10)": "absorptivity", "(micromol/mol)-1m-1": "absorptivity",
+    "(umol/mol)-1m-1 (base 10)": "absorptivity", "(umol/mol)-1m-1": "absorptivity",
+    "ppm-1m-1": "absorptivity", "ppm-1 m-1": "absorptivity",
+    "absorption coefficient": "absorptivity", "attenuation coefficient": "absorptivity",
+    "kubelka-munk": "kubelka_munk", "kubelka munk": "kubelka_munk", "k-m": "kubelka_munk",
+    "f(r)": "kubelka_munk", "log(1/r)": "absorbance", "log 1/r": "absorbance",
+    "transmission": "transmittance", "t%": "%T", "%trans": "%T", "% t": "%T", "t (%)": "%T",
+    "transmission (%)": "%T", "% transmission": "%T", "%transmission": "%T",
+    "reflectance (%)": "%R", "% reflectance": "%R", "r%": "%R", "remission": "reflectance",
+    "absorption": "absorbance", "extinction": "absorbance", "extinktion": "absorbance",
+    "absorbanz": "absorbance", "absorbancia": "absorbance", "absorbância": "absorbance",
+    "assorbanza": "absorbance", "transmittanz": "transmittance",
+    "transmitancia": "transmittance", "transmitância": "transmittance",
+    "trasmittanza": "transmittance", "durchlässigkeit": "transmittance",
     "km/mol": "km/mol", "a^4/amu": "raman_activity", "raman activity": "raman_activity",
     "counts": "counts", "intensity": "arbitrary", "arbitrary": "arbitrary",
     "arbitrary units": "arbitrary", "arb. units": "arbitrary", "a.u.": "arbitrary",
@@ -64,14 +93,22 @@ def normalise_x_unit(unit: str | None, source: str | None = None) -> str:
                     source)
 
 
+#: Spellings of molar absorptivity beyond the table: L (or dm3) per mol per cm.
+_MOLAR = re.compile(r"^(l|dm3|dm\^3)\s*[/.*·\s]?\s*\(?\s*mol\s*[.*·\s]?\s*cm\s*\)?$|"
+                    r"^(l|dm3|dm\^3)\s*[.*·\s]?\s*mol\s*\^?-1\s*[.*·\s]?\s*cm\s*\^?-1$")
+
+
 def normalise_y_unit(unit: str | None, source: str | None = None) -> str:
     """Canonical spelling of an intensity unit, or raise :class:`UnitError`."""
-    key = (unit or "arbitrary").strip().lower()
+    key = " ".join((unit or "arbitrary").strip().lower().split())
     if key in _Y_ALIASES:
         return _Y_ALIASES[key]
+    if _MOLAR.match(key):
+        return "absorptivity"
     raise UnitError(
-        f"unknown intensity unit {unit!r}; known: absorbance, transmittance, %T, absorptivity, "
-        "km/mol, counts, relative, arbitrary",
+        f"unknown intensity unit {unit!r}; known: absorbance, transmittance, %T, reflectance, "
+        "%R, absorptivity (L/(mol cm), NIST (micromol/mol)-1m-1), km/mol, Kubelka-Munk, "
+        "counts, relative, arbitrary (declare it with --y-unit)",
         source,
     )
 
@@ -141,7 +178,7 @@ def convert_y(y: np.ndarray, unit: str, *, source: str | None = None) -> tuple[n
         t = y / 100.0 if u in ("%T", "%R") else y
         if u == "transmittance" and np.nanmax(t) > 1.5:
             raise UnitError("transmittance values above 1.5: the file probably holds %T; "
-                            "declare the unit as '%T'", source)
+                            "pass --y-unit %T", source)
         return -np.log10(np.clip(t, 1e-4, 1.0)), "absorbance"
     if u == "log_absorptivity":
         return np.power(10.0, y), "absorptivity"

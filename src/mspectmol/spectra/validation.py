@@ -35,7 +35,7 @@ FLAT_FRACTION = 1e-6
 #: Coverage of the grid below which a warning is given.
 WARN_COVERAGE = 0.9
 #: Share of the intensity outside the grid above which a warning is given.
-WARN_OUTSIDE = 0.01
+WARN_OUTSIDE = 0.02
 #: What lies outside each grid, for the warning.
 OUTSIDE_HINTS = {
     "h_nmr": "above 10 ppm: carboxylic acids, aldehydes, H-bonded OH/NH",

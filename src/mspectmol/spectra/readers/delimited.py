@@ -22,6 +22,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mspectmol.errors import SpectrumFileError, UnitError
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.readers.base import (
@@ -35,14 +37,26 @@ from mspectmol.spectra.readers.base import (
     parse_float,
     resolve_modality,
 )
-from mspectmol.spectra.spectrum import Spectrum
+from mspectmol.spectra.readers.decide import (
+    guess_intensity_unit,
+    modality_from_values,
+    peak_list_reason,
+)
+from mspectmol.spectra.readers.peak_tables import peak_table_columns, read_peak_table
+from mspectmol.spectra.spectrum import PEAKS, Spectrum
 from mspectmol.spectra.units import normalise_x_unit, normalise_y_unit
 
 _FIELD = re.compile(r"^(.*?)[\s_]*[(\[]\s*(.*?)\s*[)\]]\s*$")
 _UNIT_END = re.compile(r"[)\]]\s+")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
 _COMMENT_KV = re.compile(r"^#+\s*([A-Za-z][\w .\-/]*?)\s*[:=]\s*(.*)$")
 _X_WORDS = {"wavenumber": "cm-1", "wavenumbers": "cm-1", "raman shift": "cm-1",
             "shift": "ppm", "chemical shift": "ppm", "delta": "ppm", "δ": "ppm"}
+#: Fewest rows from which an absorption column's unit is decided from the values.
+MIN_GUESS_POINTS = 10
+#: Unit cells that mean "dimensionless" (``Absorbance [-]``, ``Intensity (a.u.)``).
+_NO_UNIT = frozenset({"-", "1", "", "a.u.", "au", "arb. u.", "arb.u.", "arb. units", "a. u.",
+                      "counts", "cts", "rel.", "rel"})
 _HINTS = (("raman", "raman"), ("ftir", "ir"), ("infrared", "ir"), ("13c", "c_nmr"),
           ("carbon", "c_nmr"), ("1h", "h_nmr"), ("proton", "h_nmr"), ("uv", "uv"),
           ("ir", "ir"))
@@ -55,9 +69,7 @@ def _split(line: str, delimiter: str | None, path: Path, number: int) -> list[st
         raise SpectrumFileError(f"line {number}: cannot split into columns ({exc})",
                                 path) from None
     cells = [c.strip() for c in cells]
-    if delimiter == ";":
-        cells = [c.replace(",", ".") if "." not in c else c for c in cells]
-    return cells
+    return [c.replace(",", ".") if _DECIMAL_COMMA.match(c) else c for c in cells]
 
 
 def _delimiter(line: str) -> str | None:
@@ -120,8 +132,9 @@ def _x_unit(cell: str, path: Path) -> str:
 def _y_unit(cell: str, path: Path) -> str:
     name, unit = _field(cell)
     if unit == "%":
-        return {"transmittance": "%T", "t": "%T", "reflectance": "%R"}.get(name, "relative")
-    if unit is not None:
+        return {"transmittance": "%T", "t": "%T", "transmission": "%T", "reflectance": "%R",
+                "r": "%R", "transmittanz": "%T", "transmitancia": "%T"}.get(name, "relative")
+    if unit is not None and unit.strip().lower() not in _NO_UNIT:
         return normalise_y_unit(unit, str(path))
     try:
         return normalise_y_unit(name, str(path))
@@ -185,35 +198,95 @@ def _wide(lines: Iterator[tuple[int, str]], header: list[str], delimiter: str | 
                              source=path, where=f"line {number}")
 
 
-def _long(rows: Iterator[tuple[int, str]], first: tuple[int, str], header: list[str] | None,
-          delimiter: str | None, meta: dict[str, Any], path: Path,
-          modality: str | None) -> Iterator[Spectrum]:
-    x_unit = _x_unit(header[0], path) if header else None
-    mod, hint = _file_modality(meta, header or [], x_unit, path)
-    mod = resolve_modality(mod, modality, path, hint=hint or "no header naming the units")
-    x_unit = x_unit or meta.get("x_unit") or get_modality(mod).x_unit
-    y_units = [_y_unit(c, path) for c in header[1:]] if header else []
-    columns: list[list[float]] | None = None
-    for number, text in chain([first] if header is None else [], rows):
+def _rows(rows: Iterator[tuple[int, str]], first: tuple[int, str] | None,
+          delimiter: str | None, path: Path, n_header: int | None
+          ) -> list[tuple[int, list[str]]]:
+    """Non-comment, non-blank rows split into cells, each with as many cells as the first."""
+    out: list[tuple[int, list[str]]] = []
+    width = n_header
+    for number, text in chain([first] if first is not None else [], rows):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         cells = _split(text, delimiter, path, number)
-        if columns is None:
-            columns = [[] for _ in cells]
-        if len(cells) != len(columns) or (header and len(cells) != len(header)):
-            expected = len(header) if header else len(columns)
-            raise SpectrumFileError(f"line {number}: {len(cells)} columns, expected "
-                                    f"{expected}", path)
-        for i, cell in enumerate(cells):
-            columns[i].append(parse_float(cell, path, f"line {number}, column {i + 1}"))
-    if not columns:
+        if width is None:
+            width = len(cells)
+        if len(cells) != width:
+            raise SpectrumFileError(f"line {number}: {len(cells)} columns, expected {width}",
+                                    path)
+        out.append((number, cells))
+    if not out:
         raise SpectrumFileError("no data rows", path)
-    if len(columns) < 2:
+    return out
+
+
+def _columns(rows: list[tuple[int, list[str]]], path: Path) -> list[np.ndarray]:
+    width = len(rows[0][1])
+    if width < 2:
         raise SpectrumFileError("one column only; a spectrum needs x and intensity columns",
                                 path)
+    cols = [np.empty(len(rows)) for _ in range(width)]
+    for r, (number, cells) in enumerate(rows):
+        for i, cell in enumerate(cells):
+            cols[i][r] = parse_float(cell, path, f"line {number}, column {i + 1}")
+    return cols
+
+
+def _resolve(meta: dict[str, Any], header: list[str] | None, x_unit: str | None,
+             y_units: list[str], x: np.ndarray, path: Path, modality: str | None,
+             guesses: list[str]) -> str:
+    """The modality: declared, requested, or implied by the units and values."""
+    mod, hint = _file_modality(meta, header or [], x_unit, path)
+    if mod is None and modality is None and x_unit:
+        implied, why = modality_from_values(modalities_for_x_unit(x_unit),
+                                            y_units[0] if y_units else None, x)
+        if implied is not None:
+            mod = implied
+            guesses.append(f"{why} (pass -m/--modality to override)")
+    return resolve_modality(mod, modality, path, hint=hint or "no header naming the units")
+
+
+def _y_unit_for(mod: str, declared: str | None, y: np.ndarray, path: Path,
+                guesses: list[str], header: bool) -> str:
+    """The unit of an intensity column: declared, or decided from the values (IR, UV)."""
+    if mod not in ("ir", "uv") or (declared not in (None, "arbitrary", "relative")) \
+            or y.size < MIN_GUESS_POINTS:
+        return declared or "arbitrary"
+    if header and declared is not None:  # 'intensity' etc.: only a %T reading is news
+        unit, why = guess_intensity_unit(y, path)
+        if unit != "absorbance":
+            guesses.append(why)
+            return unit
+        return declared
+    unit, why = guess_intensity_unit(y, path)
+    guesses.append(why)
+    return unit
+
+
+def _long(rows: Iterator[tuple[int, str]], first: tuple[int, str], header: list[str] | None,
+          delimiter: str | None, meta: dict[str, Any], path: Path,
+          modality: str | None) -> Iterator[Spectrum]:
+    table = _rows(rows, None if header else first, delimiter, path,
+                  len(header) if header else None)
+    roles = peak_table_columns(header) if header else None
+    if roles is not None:
+        mod = resolve_modality(meta.get("modality") or "h_nmr", modality, path)
+        if mod != "h_nmr":
+            raise SpectrumFileError(f"a 1H peak table (multiplicity/J columns) read as {mod}",
+                                    path)
+        yield read_peak_table(table, roles, meta, path)
+        return
+    columns = _columns(table, path)
+    x_unit = _x_unit(header[0], path) if header else None
+    y_units = [_y_unit(c, path) for c in header[1:]] if header else []
+    guesses: list[str] = []
+    mod = _resolve(meta, header, x_unit, y_units, columns[0], path, modality, guesses)
+    x_unit = x_unit or meta.get("x_unit") or get_modality(mod).x_unit
     names = header[1:] if header else [f"column {i + 2}" for i in range(len(columns) - 1)]
+    peaks_why = peak_list_reason(columns[0], mod)
     for i, y in enumerate(columns[1:]):
-        y_unit = y_units[i] if y_units else meta.get("y_unit", "arbitrary")
+        col_guesses = list(guesses)
+        declared = y_units[i] if y_units else meta.get("y_unit")
+        y_unit = _y_unit_for(mod, declared, y, path, col_guesses, header is not None)
         xu, yu = check_units(x_unit, y_unit, mod, path, observe_mhz=_observe(meta, path))
         col_meta = {**meta, "format": "delimited", "column": names[i],
                     "original_x_unit": header[0] if header else x_unit,
@@ -222,8 +295,12 @@ def _long(rows: Iterator[tuple[int, str]], first: tuple[int, str], header: list[
             col_meta.pop(key, None)
         if observe := _observe(meta, path):
             col_meta["observe_mhz"] = observe
+        if peaks_why:
+            col_guesses.append(peaks_why)
+        col_meta["guesses"] = col_guesses
         yield build_spectrum(columns[0], y, mod, x_unit=xu, y_unit=yu, metadata=col_meta,
-                             source=path, where=f"column {names[i]!r}")
+                             source=path, where=f"column {names[i]!r}",
+                             kind=PEAKS if peaks_why else None)
 
 
 def read_delimited(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
