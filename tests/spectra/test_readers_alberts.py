@@ -89,7 +89,7 @@ def test_directory_of_chunks(alberts_parquet, tmp_path):
 
 def test_bad_input(alberts_parquet, write_file, tmp_path):
     path = alberts_parquet(n=3)
-    with pytest.raises(SpectrumFileError, match="pass modality="):
+    with pytest.raises(SpectrumFileError, match="choose one with -m/--modality"):
         list(read_alberts(path))
     with pytest.raises(UnknownModalityError):
         list(read_alberts(path, "xray"))

@@ -49,7 +49,7 @@ def test_semicolon_with_decimal_comma(write_file):
 
 def test_headerless_needs_modality_and_gets_canonical_unit(write_file):
     path = write_file("plain.txt", "1 2\n3 4\n")
-    with pytest.raises(SpectrumFileError, match="plain.txt.*pass modality="):
+    with pytest.raises(SpectrumFileError, match="plain.txt.*pass -m/--modality"):
         _one(path)
     s = _one(path, "uv")
     assert s.x_unit == "eV" and s.y_unit == "arbitrary"

@@ -151,7 +151,7 @@ def test_modality_argument_confirms_or_conflicts(write_file, jcamp):
 
 def test_missing_data_type_uses_modality_argument(write_file, jcamp):
     path = write_file("x.jdx", jcamp(data_type=""))
-    with pytest.raises(SpectrumFileError, match="pass modality="):
+    with pytest.raises(SpectrumFileError, match="pass -m/--modality"):
         _one(path)
     assert _one(path, "raman").modality == "raman"
 

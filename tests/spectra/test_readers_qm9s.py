@@ -28,7 +28,7 @@ def test_uv_and_modality_from_name_or_argument(qm9s_csv):
     index, x, Y = read_qm9s_matrix(qm9s_csv("uv_broaden.csv", n_points=701))
     assert Y.shape == (2, 701) and x[-1] == 15.0
     path = qm9s_csv("spectra.csv", rows=1)
-    with pytest.raises(SpectrumFileError, match="spectra.csv.*pass modality="):
+    with pytest.raises(SpectrumFileError, match="spectra.csv.*pass -m/--modality"):
         read_qm9s_matrix(path)
     assert read_qm9s_matrix(path, "raman")[2].shape == (1, 3501)
     with pytest.raises(SpectrumFileError, match="'raman'.*'ir'"):

@@ -306,8 +306,9 @@ def prepare(spectrum: Spectrum, grid: np.ndarray, normalisation: str = "max",
             seen = solvent_lines_present(canon.x, canon.y, mod)
             if seen:
                 lines = ", ".join(f"{s.name} {s.ppm:.2f}" for s in seen[:4])
-                warnings.append(f"solvent or reference lines ({lines} ppm) seem present and "
-                                "were not removed: name the solvent with --solvent")
+                warnings.append(f"lines at solvent or reference positions ({lines} ppm) may "
+                                "be the solvent's and were kept: if so, name the solvent "
+                                "with --solvent")
     if canon.is_peaks:
         width, shape = line_width(mod, grid)
         prof = peaks_to_profile(canon, grid.size, width, shape,

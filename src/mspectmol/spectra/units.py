@@ -74,6 +74,9 @@ _Y_ALIASES = {
     "normalized": "relative", "normalised": "relative",
 }
 
+# every canonical spelling is also accepted as itself (a unit read back from a Spectrum)
+_Y_ALIASES.update({v.lower(): v for v in set(_Y_ALIASES.values())})
+
 _ALLOWED_X = {
     "ir": {"cm-1", "um", "nm"},
     "raman": {"cm-1"},

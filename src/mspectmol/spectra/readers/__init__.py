@@ -15,6 +15,8 @@ reads a file that holds exactly one. Formats (keys of :data:`READERS`):
     The broadened IR/Raman/UV-Vis spectra of QM9S.
 ``mspectmol-parquet``
     Spectra on a grid as :func:`mspectmol.spectra.writers.write_parquet` writes them.
+``simulation-parquet``
+    ``mspectmol simulate``'s peak lists (IR, Raman, 1H, 13C) of each molecule.
 ``bruker``
     Bruker processed 1D NMR (1H, 13C): an experiment folder or its ``pdata/<n>`` folder.
 """

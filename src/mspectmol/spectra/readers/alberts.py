@@ -282,6 +282,6 @@ def read_alberts(path: PathArg, modality: str | None = None) -> Iterator[Spectru
     data = AlbertsParquet(path)
     if modality is None:
         raise SpectrumFileError("an Alberts et al. parquet holds ir, h_nmr, c_nmr and ms "
-                                "spectra for each molecule; pass modality= to choose one",
+                                "spectra for each molecule; choose one with -m/--modality",
                                 data.path)
     yield from data.iter_spectra(modality)

@@ -2,8 +2,8 @@
 
 * :func:`guess_intensity_unit`: absorbance or transmittance for an IR/UV column without a
   unit. A transmittance spectrum has its baseline near the top and lines that dip; an
-  absorbance spectrum has its baseline near zero and lines that rise. The median against
-  the range tells them apart; an undecidable column is refused with the reason.
+  absorbance spectrum has its baseline near the bottom and lines that rise. Where the
+  median sits tells them apart; an undecidable column is refused with the reason.
 * :func:`peak_list_reason`: a short table with gaps (irregular spacing, few rows for the
   range) is a peak list, not a sampled spectrum.
 * :func:`modality_from_values`: a cm-1 axis with absorbance-like intensities is IR.
@@ -19,10 +19,11 @@ import numpy as np
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.readers.base import PathArg
 
-#: Median / maximum above which a column reads as transmittance (baseline at the top).
-TRANSMITTANCE_MEDIAN = 0.6
-#: Median / maximum below which a column reads as absorbance (baseline at zero).
-ABSORBANCE_MEDIAN = 0.35
+#: Largest ratio of the median's distance to one end over its distance to the other for
+#: the baseline to count as sitting at that end.
+SKEW = 0.5
+#: Largest shift (ppm) of a 1H spectrum; a ppm axis beyond it is 13C.
+H_NMR_LIMIT = 20.0
 #: Most rows a peak list may have.
 MAX_PEAK_ROWS = 2000
 #: Most rows of a table whose irregular spacing alone makes it a peak list (a sampled
@@ -39,6 +40,11 @@ PEAK_SPACING = {"ir": 20.0, "raman": 20.0, "h_nmr": 0.05, "c_nmr": 1.0}
 def guess_intensity_unit(y: np.ndarray, source: PathArg) -> tuple[str, str]:
     """Absorbance, %T or transmittance (0-1) for an absorption column without a unit.
 
+    Lines rise from the baseline in absorbance and dip from it in transmittance, so the
+    median (the baseline, lines being narrow) sits near the bottom or near the top of the
+    values: absorbance when ``median - min`` is at most :data:`SKEW` of ``max - median``,
+    transmittance when the reverse holds (0-1 or %T by the largest value).
+
     Returns
     -------
     unit, reason
@@ -47,19 +53,17 @@ def guess_intensity_unit(y: np.ndarray, source: PathArg) -> tuple[str, str]:
     Raises
     ------
     SpectrumFileError
-        When the values fit neither (the median sits mid-range, or values far outside
-        0-100 that are negative).
+        When the values fit neither (the median mid-range, or dips from a baseline above
+        110).
     """
     v = np.asarray(y, dtype=np.float64)
     lo, hi, med = float(v.min()), float(v.max()), float(np.median(v))
+    up, down = hi - med, med - lo
     flag = "; pass --y-unit to override"
-    if hi <= 0:
-        return "absorbance", "intensity unit not given: read as absorbance (no positive values)"
-    rel = (med - min(lo, 0.0)) / (hi - min(lo, 0.0))
-    if rel <= ABSORBANCE_MEDIAN:
+    if down <= SKEW * up:
         return "absorbance", (f"intensity unit not given: read as absorbance (baseline near "
-                              f"zero, median {med:.3g} of a maximum {hi:.3g}){flag}")
-    if rel >= TRANSMITTANCE_MEDIAN and lo >= -0.1 * max(hi, 1.0):
+                              f"the bottom at {med:.3g}, lines rise to {hi:.3g}){flag}")
+    if up <= SKEW * down and lo >= -10.0:
         if hi <= 1.2:
             return "transmittance", ("intensity unit not given: read as transmittance 0-1 "
                                      f"(baseline near the top at {med:.3g}, lines dip to "
@@ -97,8 +101,14 @@ def modality_from_values(candidates: tuple[str, ...], y_unit: str | None,
     """The modality among ``candidates`` (those of the x unit) that the values imply.
 
     A cm-1 axis with an absorption unit (absorbance, %T, absorptivity, ...) is IR unless the
-    axis lies beyond 8000 cm-1 (UV-Vis). Returns ``(modality, reason)`` or ``(None, None)``.
+    axis lies beyond 8000 cm-1 (UV-Vis); a ppm axis is 13C when it reaches beyond
+    :data:`H_NMR_LIMIT`, else 1H. Returns ``(modality, reason)`` or ``(None, None)``.
     """
+    if "h_nmr" in candidates and "c_nmr" in candidates and np.asarray(x).size:
+        top = float(np.max(np.abs(np.asarray(x, dtype=np.float64))))
+        if top > H_NMR_LIMIT:
+            return "c_nmr", f"a ppm axis reaching {top:.3g} ppm: read as 13C NMR"
+        return "h_nmr", f"a ppm axis within {H_NMR_LIMIT:g} ppm: read as 1H NMR"
     if "ir" in candidates and y_unit in ABSORPTION_UNITS:
         xs = np.asarray(x, dtype=np.float64)
         if "uv" in candidates and xs.size and float(np.median(xs)) > 8000.0:
