@@ -1,9 +1,15 @@
 """Batched preprocessing of many spectra that share one x axis (a dataset, a plate run).
 
-The per-spectrum functions of :mod:`mspectmol.spectra.preprocessing` are the reference; these
-do the same work on ``(n_spectra, n_points)`` matrices: linear interpolation (the paper's eq.
-3) becomes two gathers and a weighted sum with weights computed once per axis, so 10,000
-spectra of 10,000 points are resampled in a fraction of a second.
+The per-spectrum functions of :mod:`mspectmol.spectra.resample` (used by the one
+preprocessing path, :func:`mspectmol.spectra.pipeline.prepare`) are the reference; these do
+the same work on ``(n_spectra, n_points)`` matrices. Both resamplings are linear in the
+intensities, so a plan computed once per axis applies to any number of rows:
+
+* :func:`plan_resampling` (what ``prepare`` does to a profile): cell means for an axis finer
+  than the grid, as a sparse matrix, followed for NMR by rendering at the training line
+  width (a dense grid-by-grid matrix); linear interpolation for a coarser axis;
+* :func:`plan_interpolation`: linear interpolation alone (the paper's eq. 3), two gathers and
+  a weighted sum.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from mspectmol.errors import SpectrumError
+from mspectmol.spectra.resample import cell_mean_weights, is_finer, render_matrix
 
 
 @dataclass(frozen=True)
@@ -85,3 +93,72 @@ def normalise_rows_max(y: np.ndarray, *, allow_zero: bool = True) -> np.ndarray:
         raise SpectrumError(f"row {bad} has NaN or infinite values")
     np.divide(y, top, out=y, where=top > 0)
     return y
+
+
+@dataclass(frozen=True)
+class ResamplingPlan:
+    """The resampling of :func:`mspectmol.spectra.pipeline.prepare` as linear maps.
+
+    Attributes
+    ----------
+    cells
+        Sparse ``(len(x), G)`` matrix of cell means (None: the axis is coarser than the
+        grid and ``interpolation`` is used).
+    interpolation
+        The :class:`InterpolationPlan` for a coarser axis (None otherwise).
+    render
+        Dense ``(G, G)`` line-rendering matrix for NMR (None for other modalities).
+    reverse
+        True when the source axis is descending.
+    """
+
+    cells: sparse.csr_matrix | None
+    interpolation: InterpolationPlan | None
+    render: np.ndarray | None
+    reverse: bool
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        """Resample ``(n, len(x))`` rows onto the grid; float32 ``(n, G)``."""
+        rows = np.asarray(y, dtype=np.float32)
+        if rows.ndim != 2:
+            raise SpectrumError(f"expected a 2-D matrix of spectra, got shape {rows.shape}")
+        if self.interpolation is not None:
+            out = resample_rows(self.interpolation, rows)
+        else:
+            assert self.cells is not None
+            if rows.shape[1] != self.cells.shape[0]:
+                raise SpectrumError(f"rows have {rows.shape[1]} points, the axis "
+                                    f"{self.cells.shape[0]}")
+            src = rows[:, ::-1] if self.reverse else rows
+            out = np.asarray(self.cells.T @ src.T).T.astype(np.float32)
+        if self.render is not None:
+            out = out @ self.render
+        return out
+
+
+def plan_resampling(x: np.ndarray, grid: np.ndarray, modality: str | None = None
+                    ) -> ResamplingPlan:
+    """The plan for profiles sampled on ``x`` (ascending or descending) onto ``grid``.
+
+    Cell means when ``x`` is finer than the grid
+    (:func:`~mspectmol.spectra.resample.cell_mean_weights`, the per-spectrum
+    :func:`~mspectmol.spectra.resample.cell_means` as a sparse matrix), linear interpolation
+    otherwise; NMR modalities then render at the training line width
+    (:func:`~mspectmol.spectra.pipeline.line_width`).
+    """
+    from mspectmol.spectra.pipeline import RENDERED, line_width
+
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    interp = plan_interpolation(x, g)  # also checks the axis
+    xs = x[::-1] if interp.reverse else x
+    render = None
+    if modality in RENDERED:
+        width, shape = line_width(modality, g)
+        render = render_matrix(g, width, shape).astype(np.float32)
+    if not is_finer(xs, g):
+        return ResamplingPlan(None, interp, render, interp.reverse)
+    knot, cell, weight = cell_mean_weights(xs, g)
+    cells = sparse.csr_matrix((weight.astype(np.float32), (knot, cell)),
+                              shape=(xs.size, g.size))
+    return ResamplingPlan(cells, None, render, interp.reverse)

@@ -72,8 +72,8 @@ def _read(path: Path, modality: str | None, fmt: str | None) -> Iterable[Spectru
         spectra = read_spectra(path, None, format=fmt)
         first = next(spectra, None)
     except SpectrumFileError as exc:
-        if modality is None or "cannot tell the modality" not in exc.problem:
-            raise
+        if modality is None or "-m/--modality" not in exc.problem:
+            raise  # only a file that asks for the modality gets the -m one
         yield from read_spectra(path, modality, format=fmt)
         return
     if first is None:

@@ -84,6 +84,36 @@ def cell_means(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, fill: float = 
     return out
 
 
+def cell_mean_weights(x: np.ndarray, grid: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`cell_means` as a sparse linear map: ``(knot, cell, weight)`` triples.
+
+    The knots of ``x`` (ascending) and the cell edges split the axis into pieces that lie
+    in one segment and one cell each; a piece ``[u, v]`` of segment ``k`` (length ``h``)
+    adds ``((x[k+1]-u)^2 - (x[k+1]-v)^2) / 2h`` to knot ``k`` and ``((v-x[k])^2 -
+    (u-x[k])^2) / 2h`` to knot ``k+1``, divided by the covered width of its cell.
+    ``sum_k weight * y[k]`` over a cell's triples is its mean.
+    """
+    xs = np.asarray(x, dtype=np.float64)
+    edges = cell_edges(np.asarray(grid, dtype=np.float64))
+    inner = edges[(edges > xs[0]) & (edges < xs[-1])]
+    points = np.union1d(xs, inner)
+    u, v = points[:-1], points[1:]
+    mid = 0.5 * (u + v)
+    k = np.clip(np.searchsorted(xs, mid, side="right") - 1, 0, xs.size - 2)
+    cell = np.searchsorted(edges, mid, side="right") - 1
+    keep = (cell >= 0) & (cell < edges.size - 1)
+    u, v, k, cell = u[keep], v[keep], k[keep], cell[keep]
+    h = xs[k + 1] - xs[k]
+    w_left = ((xs[k + 1] - u) ** 2 - (xs[k + 1] - v) ** 2) / (2.0 * h)
+    w_right = ((v - xs[k]) ** 2 - (u - xs[k]) ** 2) / (2.0 * h)
+    lo = np.clip(edges[:-1], xs[0], xs[-1])
+    hi = np.clip(edges[1:], xs[0], xs[-1])
+    width = (hi - lo)[cell]
+    return (np.concatenate([k, k + 1]), np.concatenate([cell, cell]),
+            np.concatenate([w_left / width, w_right / width]))
+
+
 def is_finer(x: np.ndarray, grid: np.ndarray) -> bool:
     """True when the median spacing of ``x`` is below the grid step."""
     xs = np.asarray(x, dtype=np.float64)

@@ -114,6 +114,10 @@ def check_features(canon: Spectrum) -> list[str]:
     src = _where(canon)
     y = np.asarray(canon.y, dtype=np.float64)
     top = float(np.abs(y).max()) if y.size else 0.0
+    if canon.is_peaks:
+        if not y.size or float(y.max()) <= 0:
+            raise SpectrumError("the peak list has no line of positive intensity", src)
+        return []
     if y.size == 0 or top == 0.0 or float(y.max() - y.min()) <= FLAT_FRACTION * top:
         raise SpectrumError("the spectrum is flat (all intensities equal): no lines to read "
                             "(an empty channel, or a YFACTOR of 0?)", src)
@@ -123,8 +127,6 @@ def check_features(canon: Spectrum) -> list[str]:
                             "(inverted, or transmittance read as absorbance? declare the unit "
                             "with --y-unit)", src)
     warnings: list[str] = []
-    if canon.is_peaks:
-        return warnings
     base = float(np.median(y))
     signal = y - base
     strong = np.flatnonzero(signal > 0.05 * float(signal.max()))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import SpectrumFileError
+from mspectmol.spectra.multiplets import DEFAULT_MHZ, expand_table
 from mspectmol.spectra.readers.base import PathArg, build_spectrum, check_file, modality_name
 from mspectmol.spectra.spectrum import Spectrum
 
@@ -271,6 +272,46 @@ class AlbertsParquet:
                 yield build_spectrum(x, y, mod, x_unit=x_unit, y_unit=y_unit,
                                      metadata=meta, source=file, kind=k,
                                      where=f"row {row + i}")
+
+
+#: Peak-list columns: 1H multiplets (centroid, nH, category, j_values, rangeMin/Max) and
+#: 13C lines (delta (ppm), intensity).
+PEAK_COLUMNS = {"h_nmr": "h_nmr_peaks", "c_nmr": "c_nmr_peaks"}
+
+
+def _h_peaks(rows: list[dict[str, Any]], mhz: float) -> tuple[np.ndarray, np.ndarray]:
+    table = [{"centre": r.get("centroid", r.get("delta")), "n_h": r.get("nH", 1),
+              "multiplicity": r.get("category") or "s", "j": r.get("j_values"),
+              "range": (r["rangeMin"], r["rangeMax"]) if r.get("rangeMin") is not None
+              and r.get("rangeMax") is not None else None} for r in rows]
+    return expand_table(table, mhz=mhz)
+
+
+def iter_peak_spectra(data: AlbertsParquet, modality: str, *, mhz: float = DEFAULT_MHZ,
+                      batch_size: int = 256) -> Iterator[Spectrum]:
+    """One peak-list spectrum per molecule from the ``*_peaks`` columns (1H: first-order
+    multiplets from each row's category and J values at ``mhz``; 13C: line heights)."""
+    mod = modality_name(modality, data.path)
+    if mod not in PEAK_COLUMNS:
+        raise SpectrumFileError(f"the dataset has peak lists for {', '.join(PEAK_COLUMNS)}, "
+                                f"not {mod}", data.path)
+    column = PEAK_COLUMNS[mod]
+    cols = [c for c in ("smiles", "molecular_formula") if c in data.columns] + [column]
+    for file, row, batch in data.iter_located_batches(cols, batch_size):
+        info = {c: batch.column(c).to_pylist() for c in cols}
+        for i, peaks in enumerate(info[column]):
+            peaks = peaks or []
+            if mod == "h_nmr":
+                x, y = _h_peaks(peaks, mhz)
+            else:
+                x = np.array([p["delta (ppm)"] for p in peaks], dtype=np.float64)
+                y = np.array([p["intensity"] for p in peaks], dtype=np.float64)
+            meta = {"format": "alberts-parquet", "file": str(file), "row": row + i,
+                    "dataset": "alberts2024", "column": column, "observe_mhz": mhz}
+            meta.update({("formula" if c == "molecular_formula" else c): info[c][i]
+                         for c in cols[:-1]})
+            yield build_spectrum(x, y, mod, x_unit="ppm", y_unit="relative", metadata=meta,
+                                 source=file, kind="peaks", where=f"row {row + i}")
 
 
 def read_alberts(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
