@@ -27,8 +27,10 @@ from mspectmol.data.streaming import (
     shard_row_groups,
 )
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
+from mspectmol.spectra.pipeline import PrepareOptions, prepare
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.spectra.readers.alberts import ALBERTS_AXES
+from mspectmol.spectra.spectrum import Spectrum
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "C=C", "CC#N", "CC(=O)OC", "O=C1CCCCC1",
           "c1ccncc1", "OCC(O)CO"]
@@ -80,11 +82,11 @@ def collect(batches) -> GridBatch:
 
 
 def reference_grid(matrix: np.ndarray, column: str, modality: str) -> np.ndarray:
-    """np.interp row by row onto the canonical grid, scaled to maximum 1."""
+    """The one preprocessing path, spectrum by spectrum (no baseline), scaled to maximum 1."""
     axis, grid = ALBERTS_AXES[column], canonical_grid(modality, 600)
-    order = np.argsort(axis)
-    rows = np.stack([np.interp(grid, axis[order], r.astype(np.float64)[order]) for r in matrix])
-    return rows / rows.max(axis=1, keepdims=True)
+    unit = "absorbance" if modality == "ir" else "arbitrary"
+    return np.stack([prepare(Spectrum(axis, r.astype(np.float64), modality, None, unit), grid,
+                             options=PrepareOptions(baseline=False)).y for r in matrix])
 
 
 def test_batches_shapes_grids_values_and_labels(dataset, tmp_path):

@@ -3,9 +3,10 @@
 The full dataset (~790k molecules, tens of GB) does not fit in memory. :class:`AlbertsStream`,
 a torch ``IterableDataset`` over a chunk file or folder, reads only the needed columns, row
 group by row group, ``read_batch`` rows at a time, and converts on the fly
-(:class:`GridConverter`): linear interpolation onto the canonical grids (the paper's eq. 3,
-weights precomputed by :func:`~mspectmol.spectra.batch.plan_interpolation`), rows scaled to
-maximum 1; MS/MS peaks (``"ms"``) binned with :func:`~mspectmol.spectra.preprocessing.bin_peaks`.
+(:class:`GridConverter`): the resampling of the one preprocessing path onto the canonical
+grids (cell means for the finer NMR axes, rendered at the training line width; a plan
+precomputed once per axis by :func:`~mspectmol.spectra.batch.plan_resampling`), rows scaled
+to maximum 1; MS/MS peaks (``"ms"``) binned with :func:`~mspectmol.spectra.preprocessing.bin_peaks`.
 
 Sharding and shuffling: epoch ``e`` permutes the list of all row groups with
 ``default_rng([seed, 11, e])`` (the same on every process); rank ``r`` of ``w`` takes every
@@ -40,7 +41,7 @@ from mspectmol.data.store import (
     write_rows,
 )
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
-from mspectmol.spectra.batch import normalise_rows_max, plan_interpolation, resample_rows
+from mspectmol.spectra.batch import normalise_rows_max, plan_resampling
 from mspectmol.spectra.preprocessing import N_POINTS, bin_peaks, canonical_grid
 from mspectmol.spectra.readers.alberts import (
     ALBERTS_AXES,
@@ -93,7 +94,7 @@ class GridConverter:
         self.msms = (msms or MsmsBinning()) if "ms" in mods else None
         self.grids = {m: canonical_grid(m, n_points) if m != "ms" else self.msms.centres()
                       for m in mods}
-        self._plans = {m: plan_interpolation(ALBERTS_AXES[ALBERTS_COLUMNS[m]], self.grids[m])
+        self._plans = {m: plan_resampling(ALBERTS_AXES[ALBERTS_COLUMNS[m]], self.grids[m], m)
                        for m in mods if m != "ms"}
 
     def columns(self, available: Sequence[str]) -> list[str]:
@@ -130,7 +131,7 @@ class GridConverter:
             column = ALBERTS_COLUMNS[mod]
             rows = list_matrix(batch.column(names.index(column)), ALBERTS_AXES[column].size,
                                f"column {column} (rows from {first_row})", source)
-            out[mod] = resample_rows(self._plans[mod], rows)
+            out[mod] = self._plans[mod].apply(rows)
         if self.normalise:
             for x in out.values():
                 normalise_rows_max(x)
