@@ -5,13 +5,13 @@ import pytest
 from scipy.signal import find_peaks
 
 from mspectmol.errors import MspectmolError
+from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.pipeline import (
     BASELINE_ALS,
     PrepareOptions,
     baseline_lambda,
     prepare,
 )
-from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.spectra.readers import read_spectrum
 from mspectmol.spectra.solvents import (

@@ -12,6 +12,9 @@ from ``procs``: ``OFFSET`` is the shift (ppm) of the first point and the points 
 ``SW_p / SF / SI`` ppm apart, descending (``SW_p`` in Hz, ``SF`` in MHz). The nucleus
 (``acqus`` ``NUC1``, else ``procs`` ``AXNUC``) tells the modality: ``1H`` -> ``h_nmr``,
 ``13C`` -> ``c_nmr``.
+
+Input is bounded: ``SI`` above :data:`~mspectmol.spectra.readers.base.MAX_POINTS` and
+parameter files over :data:`MAX_PARAM_BYTES` are refused before they are read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import numpy as np
 
 from mspectmol.errors import SpectrumFileError, UnknownModalityError
 from mspectmol.spectra.readers.base import (
+    MAX_POINTS,
     PathArg,
+    access_problem,
     build_spectrum,
     check_file,
     nucleus_modality,
@@ -35,6 +40,10 @@ from mspectmol.spectra.readers.base import (
 from mspectmol.spectra.spectrum import Spectrum
 
 _ND_FILES = ("2rr", "3rrr", "proc2s", "proc3s")
+#: Largest ``acqus``/``procs`` file read (real ones hold tens of KB): 16 MiB.
+MAX_PARAM_BYTES = 1 << 24
+#: Most of a ``title`` file read.
+_TITLE_BYTES = 1 << 16
 
 
 def is_bruker_dir(path: Path) -> bool:
@@ -68,9 +77,21 @@ def _read_params(path: Path, what: str) -> dict[str, Any]:
     from nmrglue.fileio import bruker
 
     try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SpectrumFileError(f"{what} parameter file: {access_problem(path, exc)}",
+                                path) from None
+    if size > MAX_PARAM_BYTES:
+        raise SpectrumFileError(f"the {what} parameter file holds {size:,} bytes, more than "
+                                f"{MAX_PARAM_BYTES >> 20} MiB; not a Bruker parameter file",
+                                path)
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return bruker.read_jcamp(str(path))
+    except OSError as exc:
+        raise SpectrumFileError(f"cannot read the {what} parameter file: "
+                                f"{access_problem(path, exc)}", path) from None
     except Exception as exc:  # nmrglue fails on malformed parameter files in many ways
         raise SpectrumFileError(f"cannot read the {what} parameter file "
                                 f"({type(exc).__name__}: {exc})", path) from None
@@ -123,6 +144,9 @@ def _read_1r(pdata: Path, procs: dict[str, Any]) -> np.ndarray:
     from nmrglue.fileio import bruker
 
     size = int(_number(procs, "SI", pdata / "procs", positive=True))
+    if size > MAX_POINTS:
+        raise SpectrumFileError(f"procs says SI={size} points, more than the {MAX_POINTS:,} "
+                                "mspectmol reads in one spectrum", pdata / "procs")
     itemsize = 8 if procs.get("DTYPP") == 2 else 4
     stored = (pdata / "1r").stat().st_size
     if stored != size * itemsize:
@@ -202,7 +226,11 @@ def read_bruker(path: PathArg, modality: str | None = None) -> Iterator[Spectrum
         meta["solvent"] = solvent
     title = pdata / "title"
     if title.is_file():
-        text = title.read_text(errors="replace").strip()
+        try:
+            with title.open("rb") as handle:
+                text = handle.read(_TITLE_BYTES).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""  # an unreadable title is no reason to refuse the spectrum
         if text:
             meta["title"] = re.sub(r"\s+", " ", text)
     yield build_spectrum(x, y, mod, x_unit="ppm", y_unit="arbitrary", metadata=meta,

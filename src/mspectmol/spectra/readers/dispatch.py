@@ -5,6 +5,10 @@ MSP ``Name:``, the parquet magic bytes and schema, the QM9S column counts) and b
 extension otherwise, so a ``.txt`` holding JCAMP-DX or MGF text is read correctly. A
 directory is a Bruker experiment (``acqus`` + ``pdata/``) or processed-data folder (``1r`` +
 ``procs``), or else a folder of Alberts et al. parquet chunks.
+
+Detection reads at most the first 64 KiB of a file, after
+:func:`~mspectmol.spectra.readers.base.check_file` has refused what is not a readable
+regular file; UTF-16/UTF-32 text with a byte-order mark is decoded, not called binary.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.readers.alberts import AlbertsParquet, read_alberts
-from mspectmol.spectra.readers.base import PathArg, check_file, is_binary
+from mspectmol.spectra.readers.base import PathArg, check_file, decode_text_head, open_binary
 from mspectmol.spectra.readers.bruker import is_bruker_dir, read_bruker
 from mspectmol.spectra.readers.delimited import read_delimited
 from mspectmol.spectra.readers.grid import read_grid
@@ -24,6 +28,7 @@ from mspectmol.spectra.readers.jcamp import read_jcamp
 from mspectmol.spectra.readers.mgf import read_mgf
 from mspectmol.spectra.readers.msp import read_msp
 from mspectmol.spectra.readers.qm9s import QM9S_AXES, qm9s_file_modality, read_qm9s
+from mspectmol.spectra.readers.simulated import is_simulation_file, read_simulated
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.writers import GRID_METADATA_KEY
 
@@ -38,12 +43,14 @@ READERS: dict[str, Reader] = {
     "alberts-parquet": read_alberts,
     "qm9s-csv": read_qm9s,
     "mspectmol-parquet": read_grid,
+    "simulation-parquet": read_simulated,
     "bruker": read_bruker,
 }
 #: Other names accepted for ``format=``.
 FORMAT_ALIASES = {"jdx": "jcamp", "dx": "jcamp", "jcamp-dx": "jcamp", "csv": "delimited",
                   "tsv": "delimited", "txt": "delimited", "text": "delimited",
                   "alberts": "alberts-parquet", "qm9s": "qm9s-csv", "grid": "mspectmol-parquet",
+                  "simulate": "simulation-parquet", "simulation": "simulation-parquet",
                   "bruker-pdata": "bruker"}
 _EXTENSIONS = {".jdx": "jcamp", ".dx": "jcamp", ".jcamp": "jcamp", ".jcm": "jcamp",
                ".mgf": "mgf", ".msp": "msp", ".csv": "delimited", ".tsv": "delimited",
@@ -63,6 +70,8 @@ def _parquet_format(path: Path) -> str:
                                 path) from None
     if GRID_METADATA_KEY in (schema.metadata or {}):
         return "mspectmol-parquet"
+    if is_simulation_file(schema.metadata):
+        return "simulation-parquet"
     AlbertsParquet(path)  # raises a clear error when the dataset's columns are missing
     return "alberts-parquet"
 
@@ -91,8 +100,9 @@ def detect_format(path: PathArg) -> str:
     Raises
     ------
     SpectrumFileError
-        Missing or empty files, binary files that are not parquet, parquet files without
-        known columns, and text in no known format.
+        Missing, empty or unreadable files (permission denied, symbolic-link loops, FIFOs
+        and devices), binary files that are not parquet, parquet files without known
+        columns, and text in no known format.
     """
     p = check_file(path, allow_dir=True)
     if p.is_dir():
@@ -102,17 +112,14 @@ def detect_format(path: PathArg) -> str:
             return "alberts-parquet"
         raise SpectrumFileError("a directory without *.parquet files and not a Bruker data "
                                 "folder (acqus + pdata/, or 1r + procs)", p)
-    with open(p, "rb") as handle:
+    with open_binary(p) as handle:
         head = handle.read(_HEAD)
     if head.startswith(b"PAR1"):
         return _parquet_format(p)
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
         raise SpectrumFileError("not a parquet file (no PAR1 magic bytes)", p)
-    if is_binary(head):
-        raise SpectrumFileError("binary (non-text) content; not a spectrum file mspectmol "
-                                "reads", p)
-    text = head.decode("utf-8", "replace").lstrip("\ufeff")
+    text = decode_text_head(head, p)
     found = _text_format(p, text)
     if found:
         return found

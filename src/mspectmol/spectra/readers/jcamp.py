@@ -11,6 +11,9 @@ exports) are read with ``nmrglue.jcampdx.read`` (the real part of the first NMR 
 
 The modality comes from ``##DATA TYPE=`` (and ``##.OBSERVE NUCLEUS=`` for NMR); values stay
 in the file's units (``Spectrum.x_unit``/``y_unit`` hold their normalised spelling).
+
+Decoding is bounded: ``##NPOINTS`` above :data:`~mspectmol.spectra.readers.base.MAX_POINTS`
+is refused, and no table is decoded past its ``##NPOINTS`` (plus a small tolerance).
 """
 
 from __future__ import annotations
@@ -27,17 +30,30 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import SpectrumFileError, UnitError, UnknownModalityError
-from mspectmol.spectra.readers.asdf import decode_xydata, is_compressed
+from mspectmol.spectra.readers.asdf import (
+    TooManyValuesError,
+    affn_count,
+    decode_xydata,
+    is_compressed,
+)
 from mspectmol.spectra.readers.base import (
+    MAX_POINTS,
     PathArg,
     build_spectrum,
     check_file,
     check_units,
+    clip,
     modalities_for_x_unit,
     nucleus_modality,
+    point_limit,
     resolve_modality,
 )
-from mspectmol.spectra.readers.jcamp_blocks import DATA_LABELS, RawBlock, iter_blocks
+from mspectmol.spectra.readers.jcamp_blocks import (
+    DATA_LABELS,
+    RawBlock,
+    check_ntuples_file,
+    iter_blocks,
+)
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.units import normalise_x_unit
 
@@ -53,7 +69,6 @@ _META_LABELS = {
 }
 _INHERITED = ("CASNAME", "NAMES", "MOLFORM", "CASREGISTRYNO", "$SMILES", "SMILES", "$INCHI",
               "INCHI", "$INCHIKEY", "INCHIKEY", "MW", "ORIGIN", "OWNER")
-_AFFN_LINE = re.compile(r"^[\s,;]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[\s,;]*)+$")
 
 
 def modality_from_data_type(data_type: str, nucleus: str, source: PathArg) -> str | None:
@@ -70,12 +85,12 @@ def modality_from_data_type(data_type: str, nucleus: str, source: PathArg) -> st
     if not t:
         return None
     if re.search(r"\b(ND|2D|3D)\b", t):
-        raise SpectrumFileError(f"DATA TYPE {data_type!r}: multidimensional NMR is not "
+        raise SpectrumFileError(f"DATA TYPE {clip(data_type)!r}: multidimensional NMR is not "
                                 "supported (only 1D spectra)", source)
     if "NMR" in t:
         if "FID" in t:
             raise SpectrumFileError(
-                f"DATA TYPE {data_type!r}: time-domain NMR (FID) is not supported; "
+                f"DATA TYPE {clip(data_type)!r}: time-domain NMR (FID) is not supported; "
                 "Fourier-transform it to a spectrum first", source)
         try:
             return nucleus_modality(nucleus)
@@ -88,7 +103,7 @@ def modality_from_data_type(data_type: str, nucleus: str, source: PathArg) -> st
     if re.search(r"\bIR\b", t):
         return "ir"
     raise UnknownModalityError(
-        f"{source}: DATA TYPE {data_type!r} is not a spectrum type mspectmol reads "
+        f"{source}: DATA TYPE {clip(data_type)!r} is not a spectrum type mspectmol reads "
         "(infrared, Raman, UV/Vis, NMR, mass)")
 
 
@@ -100,10 +115,10 @@ def _number(header: dict[str, str], key: str, block: RawBlock, path: Path) -> fl
         value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text
                       else text)
     except ValueError:
-        raise SpectrumFileError(f"{block.where}: ##{key}={text!r} is not a number",
+        raise SpectrumFileError(f"{block.where}: ##{key}={clip(text)!r} is not a number",
                                 path) from None
     if not np.isfinite(value) or (key == "NPOINTS" and (value < 0 or value != int(value))):
-        raise SpectrumFileError(f"{block.where}: ##{key}={text!r} is not a finite "
+        raise SpectrumFileError(f"{block.where}: ##{key}={clip(text)!r} is not a finite "
                                 f"{'whole ' if key == 'NPOINTS' else ''}number", path)
     return value
 
@@ -126,14 +141,29 @@ def _metadata(block: RawBlock, path: Path) -> dict[str, Any]:
     return meta
 
 
-def _run_package(block: RawBlock, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Decode an uncompressed table with the ``jcamp`` package."""
+def _too_many(block: RawBlock, number: int, limit: int, npoints: int | None) -> str:
+    said = f"##NPOINTS={npoints}" if npoints is not None else \
+        f"mspectmol reads at most {MAX_POINTS:,} points a spectrum"
+    return f"{block.where}, line {number}: more than {limit} values ({said}); corrupt data table"
+
+
+def _run_package(block: RawBlock, path: Path, npoints: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an uncompressed table with the ``jcamp`` package (after counting its values)."""
     import jcamp as jcamp_package
 
+    limit = point_limit(npoints)
+    per_line_x = block.data_form == "(X++(Y..Y))"
+    numbers = points = 0
     for number, text in block.data_lines:
-        if not _AFFN_LINE.match(text):
+        count = affn_count(text)
+        if count is None:
             raise SpectrumFileError(f"{block.where}, line {number}: cannot read data line "
-                                    f"{text[:40]!r} (not numbers)", path)
+                                    f"{clip(text)!r} (not numbers)", path)
+        numbers += count
+        points = points + count - 1 if per_line_x else numbers // 2
+        if points > limit:
+            raise SpectrumFileError(_too_many(block, number, limit, npoints), path)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             parsed = jcamp_package.read(block.jcamp_lines())
@@ -145,7 +175,8 @@ def _run_package(block: RawBlock, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(parsed["x"], dtype=float), np.asarray(parsed["y"], dtype=float)
 
 
-def _run_asdf(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _run_asdf(block: RawBlock, path: Path, meta: dict[str, Any]
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Decode a compressed ``(X++(Y..Y))`` table."""
     values = {k: _number(block.header, k, block, path)
               for k in ("FIRSTX", "LASTX", "NPOINTS", "XFACTOR", "YFACTOR")}
@@ -156,7 +187,11 @@ def _run_asdf(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.nda
     first, last, n = values["FIRSTX"], values["LASTX"], int(values["NPOINTS"])
     delta = (last - first) / (n - 1) if n > 1 else 0.0
     try:
-        ys, notes = decode_xydata(block.data_lines, first, delta, values["XFACTOR"] or 1.0)
+        ys, notes = decode_xydata(block.data_lines, first, delta, values["XFACTOR"] or 1.0,
+                                  max_values=point_limit(n))
+    except TooManyValuesError as exc:
+        raise SpectrumFileError(f"{block.where}, {exc}, but ##NPOINTS={n}; corrupt data "
+                                "table", path) from None
     except ValueError as exc:
         raise SpectrumFileError(f"{block.where}, {exc}", path) from None
     if notes:
@@ -164,13 +199,18 @@ def _run_asdf(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.nda
     if len(ys) != n:
         raise SpectrumFileError(f"{block.where}: {len(ys)} values but ##NPOINTS={n} "
                                 "(truncated or corrupt data table)", path)
-    y = np.asarray(ys, dtype=float) * (values["YFACTOR"] or 1.0)
+    with np.errstate(over="ignore"):  # inf is reported by build_spectrum
+        y = np.asarray(ys, dtype=float) * (values["YFACTOR"] or 1.0)
     return np.linspace(first, last, n) if n > 0 else np.zeros(0), y
 
 
 def _decode(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     form = block.data_form
     npoints = _number(block.header, "NPOINTS", block, path)
+    if npoints is not None and npoints > MAX_POINTS:
+        raise SpectrumFileError(f"{block.where}: ##NPOINTS={int(npoints)} is more than the "
+                                f"{MAX_POINTS:,} points mspectmol reads in one spectrum", path)
+    declared = None if npoints is None else int(npoints)
     if block.data_label == "XYDATA" and form == "(X++(Y..Y))":
         if npoints is not None and npoints < 2:
             raise SpectrumFileError(f"{block.where}: a profile spectrum needs at least 2 "
@@ -178,9 +218,9 @@ def _decode(block: RawBlock, path: Path, meta: dict[str, Any]) -> tuple[np.ndarr
         if any(is_compressed(text) for _, text in block.data_lines):
             x, y = _run_asdf(block, path, meta)
         else:
-            x, y = _run_package(block, path)
+            x, y = _run_package(block, path, declared)
     elif form == "(XY..XY)":
-        x, y = _run_package(block, path)
+        x, y = _run_package(block, path, declared)
     else:
         raise SpectrumFileError(
             f"{block.where}: unsupported table ##{block.data_label}={form}; mspectmol reads "
@@ -260,6 +300,7 @@ def _ntuples_spectrum(path: Path, modality: str | None) -> Spectrum:
     """Read an NTUPLES NMR file with nmrglue: the real part of its first NMR spectrum."""
     from nmrglue.fileio import jcampdx
 
+    check_ntuples_file(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

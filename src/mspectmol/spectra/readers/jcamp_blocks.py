@@ -6,17 +6,32 @@ line and yields each block that holds data as soon as its ``##END=`` is read, so
 compound file never sits in memory. It removes ``$$`` comments, rejects binary content,
 missing values (``?``), NaN/infinite values and truncated blocks with the line number, and
 spells the labels the ``jcamp`` package looks for the way it expects them.
+
+Blocks are bounded: a block's header holds at most :data:`MAX_HEADER_BYTES`, blocks nest
+at most :data:`MAX_DEPTH` deep, and a table holds no more data lines than its
+``##NPOINTS`` (with :data:`~mspectmol.spectra.readers.base.COUNT_TOLERANCE`) or
+:data:`~mspectmol.spectra.readers.base.MAX_POINTS` allow, so a hostile file is refused
+early. :func:`check_ntuples_file` bounds what nmrglue will decode from an NTUPLES file.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mspectmol.errors import SpectrumFileError
-from mspectmol.spectra.readers.base import iter_text_lines
+from mspectmol.spectra.readers.asdf import count_values
+from mspectmol.spectra.readers.base import (
+    MAX_POINTS,
+    clip,
+    iter_text_lines,
+    open_binary,
+    point_limit,
+    text_encoding,
+)
 
 #: Labels that start a data table.
 DATA_LABELS = ("XYDATA", "XYPOINTS", "PEAKTABLE", "NTUPLES")
@@ -28,8 +43,34 @@ _PACKAGE_SPELLING = {
     "XFACTOR": "XFACTOR", "YFACTOR": "YFACTOR", "XUNITS": "XUNITS", "YUNITS": "YUNITS",
 }
 
+#: Most text (labels and continuation lines) in the header of one block: 8 MiB.
+MAX_HEADER_BYTES = 1 << 23
+#: Deepest nesting of blocks (a compound ``LINK`` file nests 2 deep).
+MAX_DEPTH = 32
+#: Labels whose following lines nmrglue decodes as data.
+_NMRGLUE_TABLES = ("XYDATA", "DATATABLE", "PEAKTABLE", "XYPOINTS")
+
 _LABEL = re.compile(r"^##([^=]*)=(.*)$")
 _NON_FINITE = re.compile(r"(?i)(?<![a-z])(nan|inf|infinity)(?![a-z])")
+
+
+class DataLines:
+    """``(line_number, text)`` pairs stored compactly (a table may have millions of lines)."""
+
+    def __init__(self) -> None:
+        self._numbers = array("q")
+        self._texts: list[str] = []
+
+    def append(self, item: tuple[int, str]) -> None:
+        """Add one ``(line_number, text)``."""
+        self._numbers.append(item[0])
+        self._texts.append(item[1])
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return zip(self._numbers, self._texts, strict=True)
 
 
 def label_key(label: str) -> str:
@@ -56,7 +97,8 @@ class RawBlock:
     data_form
         The variable list of the table without spaces, e.g. ``(X++(Y..Y))``.
     data_lines
-        ``(line_number, text)`` of the data lines.
+        ``(line_number, text)`` of the data lines, iterable (not kept for ``NTUPLES``,
+        which nmrglue reads from the file).
     parent
         Header of the enclosing ``LINK`` block, if any.
     """
@@ -67,11 +109,14 @@ class RawBlock:
     header_lines: list[str] = field(default_factory=list)
     data_label: str | None = None
     data_form: str = ""
-    data_lines: list[tuple[int, str]] = field(default_factory=list)
+    data_lines: DataLines = field(default_factory=DataLines)
     parent: dict[str, str] | None = None
     children: int = 0
     in_data: bool = False
     last_key: str | None = None
+    header_bytes: int = 0
+    max_data_lines: int = MAX_POINTS + 1
+    pending: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -81,8 +126,22 @@ class RawBlock:
     @property
     def where(self) -> str:
         """Position for error messages."""
-        name = f" {self.title!r}" if self.title else ""
+        name = f" {clip(self.title, 60)!r}" if self.title else ""
         return f"block{name} at line {self.start_line}"
+
+    def add_text(self, text: str, number: int, path: Path) -> None:
+        """Count header text against :data:`MAX_HEADER_BYTES`."""
+        self.header_bytes += len(text) + 1
+        if self.header_bytes > MAX_HEADER_BYTES:
+            raise SpectrumFileError(f"line {number}: the header of {self.where} is longer "
+                                    f"than {MAX_HEADER_BYTES >> 20} MiB; not a JCAMP-DX "
+                                    "spectrum", path)
+
+    def flush(self) -> None:
+        """Join the pending continuation lines to the value of the last label."""
+        if self.pending and self.last_key is not None:
+            self.header[self.last_key] += "\n" + "\n".join(self.pending)
+        self.pending.clear()
 
     def jcamp_lines(self) -> list[str]:
         """The block as lines for ``jcamp.read`` (header, data, ``##END=``)."""
@@ -100,6 +159,15 @@ def _check_data_line(text: str, number: int, path: Path) -> None:
             f"line {number}: value {bad.group(0)!r} is NaN or infinite", path)
 
 
+def _declared_points(text: str) -> int | None:
+    """``##NPOINTS`` read leniently (the reader checks it strictly later)."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return int(value) if 0 <= value < 1e18 else None
+
+
 def _add_label(block: RawBlock, raw_label: str, value: str) -> None:
     key = label_key(raw_label)
     if key in DATA_LABELS:
@@ -108,6 +176,8 @@ def _add_label(block: RawBlock, raw_label: str, value: str) -> None:
                              "mspectmol reads one table per block")
         block.data_label = key
         block.data_form = re.sub(r"\s", "", value).upper()
+        npoints = _declared_points(block.header.get("NPOINTS", ""))
+        block.max_data_lines = point_limit(npoints) + 1
         if key == "XYDATA" and block.data_form == "(X++(R..R))":
             block.data_form = "(X++(Y..Y))"
         value = block.data_form
@@ -145,14 +215,23 @@ def iter_blocks(path: Path) -> Iterator[RawBlock]:
             top = stack[-1]
             if top.in_data:
                 _check_data_line(line, number, path)
-                top.data_lines.append((number, line.strip()))
+                if top.data_label != "NTUPLES":
+                    if len(top.data_lines) >= top.max_data_lines:
+                        raise SpectrumFileError(_too_many_lines(top, number), path)
+                    top.data_lines.append((number, line.strip()))
             elif top.last_key is not None:
-                top.header[top.last_key] += "\n" + line.strip()
+                top.add_text(line, number, path)
+                top.pending.append(line.strip())
                 top.header_lines.append(line.strip())
             continue
         raw_label, value = match.group(1), match.group(2).strip()
         key = label_key(raw_label)
+        if stack:
+            stack[-1].flush()
         if key == "TITLE":
+            if len(stack) >= MAX_DEPTH:
+                raise SpectrumFileError(f"line {number}: blocks nested more than {MAX_DEPTH} "
+                                        "deep (##END= lines missing?)", path)
             if stack:
                 stack[-1].children += 1
                 stack[-1].in_data = False
@@ -173,8 +252,7 @@ def iter_blocks(path: Path) -> Iterator[RawBlock]:
             elif top.children == 0:
                 raise SpectrumFileError(f"{top.where} holds no data table", path)
             continue
-        if top.data_label == "NTUPLES":
-            top.data_lines.append((number, line.strip()))
+        top.add_text(line, number, path)
         try:
             _add_label(top, raw_label, value)
         except ValueError as exc:
@@ -185,3 +263,44 @@ def iter_blocks(path: Path) -> Iterator[RawBlock]:
             f"truncated file: {top.where} has no ##END= (the file ends at the data)", path)
     if not seen:
         raise SpectrumFileError("no JCAMP-DX block (##TITLE= ... ##END=) found", path)
+
+
+def _too_many_lines(block: RawBlock, number: int) -> str:
+    declared = _declared_points(block.header.get("NPOINTS", ""))
+    said = f"##NPOINTS={declared}" if declared is not None else "no ##NPOINTS"
+    return (f"line {number}: {block.where} has more than {block.max_data_lines} data lines "
+            f"({said}; at most {MAX_POINTS:,} points a spectrum); corrupt data table")
+
+
+def check_ntuples_file(path: Path) -> None:
+    """Check a whole file before nmrglue reads it (nmrglue expands repeat counts unchecked).
+
+    The data tables of the file may decode to at most twice :data:`MAX_POINTS` values
+    (the real and imaginary parts of a spectrum); lines are read with
+    :func:`~mspectmol.spectra.readers.base.iter_text_lines`, so a huge line is refused too.
+
+    Raises
+    ------
+    SpectrumFileError
+        For UTF-16/32 text (nmrglue reads UTF-8 only) and data beyond the limit.
+    """
+    with open_binary(path) as handle:
+        encoding = text_encoding(handle.read(4))
+    if encoding is not None:
+        raise SpectrumFileError(f"NTUPLES: {encoding.upper()} text, which nmrglue cannot "
+                                "read; save the file as UTF-8", path)
+    limit = 2 * MAX_POINTS
+    total = 0
+    in_table = False
+    for number, text in iter_text_lines(path):
+        line = text.split("$$", 1)[0].strip()
+        match = _LABEL.match(line)
+        if match is not None:
+            in_table = label_key(match.group(1)) in _NMRGLUE_TABLES
+        elif in_table and line:
+            total += count_values(line)
+            if total > limit:
+                raise SpectrumFileError(
+                    f"NTUPLES: line {number}: the data tables decode to more than {limit:,} "
+                    f"values (at most {MAX_POINTS:,} points a spectrum); corrupt data or a "
+                    "repeat count (DUP) too large", path)

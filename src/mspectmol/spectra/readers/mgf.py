@@ -2,6 +2,12 @@
 
 Each ``BEGIN IONS`` ... ``END IONS`` record becomes a peak-list :class:`Spectrum` of modality
 ``ms``; header parameters before the first record apply to all records.
+
+pyteomics reads the lines through :class:`BoundedLines`, which bounds them like
+:func:`~mspectmol.spectra.readers.base.iter_text_lines` (length, binary content, UTF-16/32
+text) and refuses a record of more than
+:data:`~mspectmol.spectra.readers.base.MAX_POINTS` peaks or
+:data:`~mspectmol.spectra.readers.base.MAX_FIELDS` parameters as soon as it is read.
 """
 
 from __future__ import annotations
@@ -12,11 +18,15 @@ from typing import Any
 
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.readers.base import (
+    MAX_FIELDS,
+    MAX_POINTS,
     PathArg,
     build_spectrum,
     check_file,
-    is_binary,
+    decode_text_head,
+    iter_text_lines,
     normalise_ionmode,
+    open_binary,
     resolve_modality,
 )
 from mspectmol.spectra.spectrum import Spectrum
@@ -34,11 +44,96 @@ _PARAMS = {
 
 
 def check_text_head(path: Path, size: int = 65536) -> None:
-    """Raise :class:`SpectrumFileError` when the start of ``path`` is binary."""
-    with open(path, "rb") as handle:
+    """Raise :class:`SpectrumFileError` when the start of ``path`` is not text."""
+    with open_binary(path) as handle:
         head = handle.read(size)
-    if is_binary(head):
-        raise SpectrumFileError("binary (non-text) content; not a text spectrum file", path)
+    decode_text_head(head, path)
+
+
+class BoundedLines:
+    """A read-only text file object over an MGF file for pyteomics, with bounded lines.
+
+    Iterating yields the lines (with ``"\\n"``) of
+    :func:`~mspectmol.spectra.readers.base.iter_text_lines`; ``tell``/``seek`` count lines
+    (pyteomics reads the header with ``tell()``, ``seek(0)`` and ``seek(back)``).
+
+    Raises
+    ------
+    SpectrumFileError
+        While iterating: what ``iter_text_lines`` refuses, a record with more than
+        :data:`MAX_POINTS` peak lines, a record or header with more than
+        :data:`MAX_FIELDS` parameters.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self.encoding = "utf-8"
+        self._path = path
+        self._lines: Iterator[tuple[int, str]] = iter(())
+        self._position = 0
+        self._record = self._peaks = self._fields = 0
+        self._in_record = False
+        self.seek(0)
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        number, text = next(self._lines)
+        self._position += 1
+        self._count(number, text.strip())
+        return text + "\n"
+
+    def _count(self, number: int, line: str) -> None:
+        if line == "BEGIN IONS":
+            self._record += 1
+            self._in_record, self._peaks, self._fields = True, 0, 0
+        elif line == "END IONS":
+            self._in_record = False
+        elif line and line[0] not in "#;!/":
+            where = f"record {self._record}" if self._record else "the header"
+            if "=" in line:
+                self._fields += 1
+                if self._fields > MAX_FIELDS:
+                    raise SpectrumFileError(f"line {number}: {where} has more than "
+                                            f"{MAX_FIELDS:,} parameters", self._path)
+            elif self._in_record:
+                self._peaks += 1
+                if self._peaks > MAX_POINTS:
+                    raise SpectrumFileError(f"line {number}: {where} has more than "
+                                            f"{MAX_POINTS:,} peaks", self._path)
+
+    def tell(self) -> int:
+        """Lines read so far."""
+        return self._position
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        """Go to line ``position`` (from the start only): read the file again up to it."""
+        if whence != 0:
+            raise OSError("BoundedLines seeks from the start only")
+        self.close()
+        self._lines = iter_text_lines(self._path)
+        self._position = self._record = self._peaks = self._fields = 0
+        self._in_record = False
+        for _ in range(position):
+            if next(self, None) is None:
+                break
+        return self._position
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Close the file."""
+        close = getattr(self._lines, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> BoundedLines:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
 
 
 def mgf_metadata(params: dict[str, Any]) -> dict[str, Any]:
@@ -103,18 +198,25 @@ def read_mgf(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
     mod = resolve_modality("ms", modality, p)
     check_text_head(p)
     count = 0
+    source = BoundedLines(p)
     try:
-        reader = mgf.MGF(str(p), use_header=True, convert_arrays=1, read_charges=False,
+        reader = mgf.MGF(source, use_header=True, convert_arrays=1, read_charges=False,
                          read_ions=False)
+    except SpectrumFileError:
+        source.close()
+        raise
     except (PyteomicsError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        source.close()
         msg = str(getattr(exc, "message", exc)).replace("\n", " ")
         raise SpectrumFileError(f"unreadable MGF header: {msg}", p) from None
-    with reader:
+    with source, reader:
         while True:
             try:
                 entry = next(reader)
             except StopIteration:
                 break
+            except SpectrumFileError:
+                raise
             except PyteomicsError as exc:
                 msg = str(getattr(exc, "message", exc)).replace("\n", " ")
                 raise SpectrumFileError(f"after record {count}: {msg}", p) from None

@@ -6,6 +6,9 @@ A record is ``Key: value`` lines (``Name``, ``PrecursorMZ``, ``Precursor_type``,
 ``Ion_mode``, ``Collision_energy``, ``SMILES``, ``InChIKey``, ``Formula``, ``Comments`` ...)
 followed by ``Num Peaks: N`` and N peaks, one per line (``mz intensity ["annotation"]``) or
 several per line separated by ``;``. Records are separated by blank lines.
+
+A ``Num Peaks`` above :data:`~mspectmol.spectra.readers.base.MAX_POINTS` and a record of more
+than :data:`~mspectmol.spectra.readers.base.MAX_FIELDS` fields are refused where they are read.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Any
 
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.readers.base import (
+    MAX_FIELDS,
+    MAX_POINTS,
     PathArg,
     build_spectrum,
     check_file,
+    clip,
     iter_text_lines,
     normalise_ionmode,
     parse_float,
@@ -55,7 +61,7 @@ class _Record:
     @property
     def where(self) -> str:
         name = self.fields.get("name", "")
-        return f"record {self.number}" + (f" ({name!r})" if name else "") + \
+        return f"record {self.number}" + (f" ({clip(name)!r})" if name else "") + \
             f" at line {self.start}"
 
 
@@ -74,7 +80,7 @@ def _peaks(text: str, number: int, record: _Record, path: Path) -> None:
     for pair in tokens:
         if len(pair) < 2:
             raise SpectrumFileError(f"line {number}: a peak needs m/z and intensity, got "
-                                    f"{' '.join(pair)!r}", path)
+                                    f"{clip(' '.join(pair))!r}", path)
         record.mz.append(parse_float(pair[0], path, f"line {number}"))
         record.intensity.append(parse_float(pair[1], path, f"line {number}"))
 
@@ -113,6 +119,21 @@ def _finish(record: _Record, path: Path, mod: str, truncated: bool) -> Spectrum:
     return build_spectrum(record.mz, record.intensity, mod, x_unit="m/z", y_unit="arbitrary",
                           metadata=_metadata(record), source=path, kind="peaks",
                           where=record.where)
+
+
+def _num_peaks(text: str, number: int, path: Path) -> int:
+    value = text.strip()
+    try:
+        if len(value) > 18:
+            raise ValueError(value)
+        count = int(value)
+    except ValueError:
+        raise SpectrumFileError(f"line {number}: 'Num Peaks: {value[:40]}' is not a number",
+                                path) from None
+    if count > MAX_POINTS:
+        raise SpectrumFileError(f"line {number}: 'Num Peaks: {value}' is more than the "
+                                f"{MAX_POINTS:,} peaks mspectmol reads in one spectrum", path)
+    return count
 
 
 def read_msp(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
@@ -160,7 +181,7 @@ def read_msp(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
         match = _KEY_LINE.match(line)
         if match is None:
             where = f"in {record.where}" if record else "outside a record"
-            raise SpectrumFileError(f"line {number}: {line[:40]!r} {where} is neither a "
+            raise SpectrumFileError(f"line {number}: {clip(line)!r} {where} is neither a "
                                     "'Key: value' field nor an expected peak", p)
         key = match.group(1).strip().lower().replace(" ", "_")
         if record is not None and record.declared is not None:
@@ -170,13 +191,12 @@ def read_msp(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
             count += 1
             record = _Record(count, number)
         if key == "num_peaks":
-            try:
-                record.declared = int(match.group(2).strip())
-            except ValueError:
-                raise SpectrumFileError(f"line {number}: 'Num Peaks: {match.group(2)}' is not "
-                                        "a number", p) from None
+            record.declared = _num_peaks(match.group(2), number, p)
         else:
             record.fields.setdefault(key, match.group(2).strip())
+            if len(record.fields) > MAX_FIELDS:
+                raise SpectrumFileError(f"line {number}: {record.where} has more than "
+                                        f"{MAX_FIELDS:,} fields; not an MSP record", p)
     if record is not None:
         yield _finish(record, p, mod, truncated=True)
     if count == 0:

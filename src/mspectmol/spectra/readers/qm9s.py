@@ -25,6 +25,7 @@ from mspectmol.spectra.readers.base import (
     PathArg,
     build_spectrum,
     check_file,
+    clip,
     iter_text_lines,
     resolve_modality,
 )
@@ -85,14 +86,14 @@ def _row(cells: list[str], number: int, width: int, path: Path) -> tuple[int, np
         values = np.array(cells, dtype=np.float64)
     except ValueError:
         bad = next(i for i, c in enumerate(cells) if not _is_number(c))
-        raise SpectrumFileError(f"line {number}, column {bad + 1}: {cells[bad]!r} is not a "
+        raise SpectrumFileError(f"line {number}, column {bad + 1}: {clip(cells[bad])!r} is not a "
                                 "number", path) from None
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise SpectrumFileError(f"line {number}, column {bad + 1}: NaN or infinite value",
                                 path)
     if values[0] != int(values[0]):
-        raise SpectrumFileError(f"line {number}: molecule index {cells[0]!r} is not an "
+        raise SpectrumFileError(f"line {number}: molecule index {clip(cells[0])!r} is not an "
                                 "integer", path)
     return int(values[0]), values[1:]
 
@@ -115,6 +116,10 @@ def iter_qm9s_rows(path: PathArg, modality: str | None = None
     for number, text in iter_text_lines(p):
         if not text.strip():
             continue
+        if x is not None and text.count(",") + 1 != width:  # before splitting a huge line
+            raise SpectrumFileError(f"line {number}: {text.count(',') + 1} columns, expected "
+                                    f"{width} (molecule index + intensities); the file may "
+                                    "be cut", p)
         cells = [c.strip() for c in text.split(",")]
         if x is None:
             mod = _modality(p, cells, modality)
@@ -169,7 +174,9 @@ def read_qm9s_matrix(path: PathArg, modality: str | None = None, max_rows: int |
         Wrong column counts, non-numeric or NaN cells (naming the line), no data rows.
     """
     p = check_file(path)
-    capacity = _count_lines(p) if max_rows is None else int(max_rows)
+    # a row holds at least width cells of a character and a comma: no more rows than that
+    most = p.stat().st_size // (2 * (QM9S_AXES["uv"].size + 1)) + 1
+    capacity = min(_count_lines(p) if max_rows is None else int(max_rows), most)
     index = np.empty(capacity, np.int64)
     Y: np.ndarray | None = None
     grid: np.ndarray | None = None
