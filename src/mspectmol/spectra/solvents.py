@@ -140,6 +140,11 @@ def remove_solvent_peaks(spectrum: Spectrum, solvent: str, *, half_width: float 
         "Fulmer et al. 2010)")
 
 
+#: Solvents whose residual lines :func:`solvent_lines_present` looks for (the most used;
+#: water and rarer solvents' lines overlap too many sample lines to be worth a warning).
+COMMON_SOLVENTS = ("CDCl3", "DMSO-d6")
+
+
 @dataclass(frozen=True)
 class SolventLine:
     """A solvent or reference signal seen in a spectrum whose solvent was not given."""
@@ -155,8 +160,8 @@ def solvent_lines_present(x: np.ndarray, y: np.ndarray, modality: str, *,
 
     A signal counts when the spectrum has a local maximum within the solvent window
     (:data:`SOLVENT_HALF_WIDTH`, a tenth of it for 13C) of a table position, at least
-    ``rel_height`` of the spectrum's maximum. Used to warn, never to remove: a sample line
-    can sit at a solvent position.
+    ``rel_height`` of the spectrum's maximum; only the :data:`COMMON_SOLVENTS` and TMS are
+    looked for. Used to warn, never to remove: a sample line can sit at a solvent position.
     """
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)
@@ -168,7 +173,8 @@ def solvent_lines_present(x: np.ndarray, y: np.ndarray, modality: str, *,
     half = SOLVENT_HALF_WIDTH[modality] * (0.1 if modality == "c_nmr" else 1.0)
     found: list[SolventLine] = []
     seen: set[float] = set()
-    lines = [(s, n, p) for s, table in SOLVENT_PEAKS.items() for n, p in table.get(modality, ())]
+    lines = [(s, n, p) for s, table in SOLVENT_PEAKS.items() if s in COMMON_SOLVENTS
+             for n, p in table.get(modality, ()) if n != "water"]
     lines += [("reference", n, p) for n, p in REFERENCE_PEAKS.get(modality, ())]
     for solvent, name, ppm in lines:
         near = np.abs(xs - ppm) <= half

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from mspectmol.errors import SpectrumError
+from mspectmol.spectra.preprocessing import coverage_fraction
 from mspectmol.spectra.spectrum import Spectrum
 
 #: %T (or %R) values accepted: 0-100 with this tolerance for noise and baseline offsets.
@@ -36,6 +37,9 @@ FLAT_FRACTION = 1e-6
 WARN_COVERAGE = 0.9
 #: Share of the intensity outside the grid above which a warning is given.
 WARN_OUTSIDE = 0.02
+#: Where a modality's lines lie within its grid (canonical unit); the coverage warning
+#: looks at this range (a 13C spectrum measured over 0-220 ppm misses no line).
+SIGNAL_RANGE = {"h_nmr": (0.0, 10.0), "c_nmr": (0.0, 220.0)}
 #: What lies outside each grid, for the warning.
 OUTSIDE_HINTS = {
     "h_nmr": "above 10 ppm: carboxylic acids, aldehydes, H-bonded OH/NH",
@@ -170,7 +174,9 @@ def range_warnings(canon: Spectrum, grid: np.ndarray, coverage: float) -> list[s
         warnings.append(f"{share:.0%} of the intensity lies outside the model's grid "
                         f"{lo:g}..{hi:g} {unit} and is not seen by the model"
                         + (f" ({hint})" if hint else ""))
-    if not canon.is_peaks and coverage < WARN_COVERAGE:
+    sig_lo, sig_hi = SIGNAL_RANGE.get(canon.modality, (lo, hi))
+    signal_cover = coverage_fraction(canon.x, max(lo, sig_lo), min(hi, sig_hi))
+    if not canon.is_peaks and signal_cover < WARN_COVERAGE:
         warnings.append(f"the measurement ({canon.x[0]:g}..{canon.x[-1]:g} {unit}) covers "
                         f"{coverage:.0%} of the model's grid {lo:g}..{hi:g} {unit}; the rest "
                         "is masked as zero")
