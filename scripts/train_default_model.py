@@ -39,6 +39,7 @@ import torch
 
 from mspectmol import __version__
 from mspectmol.evaluation.robustness import mask_modalities
+from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.pretrained import PRETRAINED_DIR
 from mspectmol.training.config import TrainConfig
@@ -53,6 +54,21 @@ SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
 INPUTS = {"IR + 1H + 13C": (), "IR + 1H": ("c_nmr",), "IR + 13C": ("h_nmr",),
           "IR alone": ("h_nmr", "c_nmr")}
 TARGET = PRETRAINED_DIR / "default"
+#: The card's section on checking the files (integrity is not authenticity).
+INTEGRITY = [
+    "## Checking the files", "",
+    "`model.json` records the SHA-256 and size of `model.safetensors`; loading checks the size "
+    "(before reading the file) and the hash, and refuses damaged, truncated or replaced weights "
+    "with a message naming the file. The hash proves integrity, not authenticity: it travels "
+    "with the weights, so whoever can replace the weights can replace `model.json` too. To "
+    "know the files are the ones the author published, compare their hashes with hashes you "
+    "got over a channel you trust (the release notes of the mspectmol version you installed, "
+    "a signed announcement), not from the same download:", "",
+    "```",
+    "mspectmol predict default --hash              # or: sha256sum model.safetensors model.json",
+    "mspectmol predict default --hash > SHA256SUMS # later: sha256sum -c SHA256SUMS",
+    "```", "",
+]
 
 
 def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "") -> str:
@@ -106,6 +122,9 @@ def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "") -> s
               "positives keep 0.5) were fitted on validation; the test part was evaluated "
               "once. Scores on measured spectra will be lower: the model has only seen "
               "simulated spectra.", ""]
+    lines += [*INTEGRITY, "SHA-256 of the files as trained:", "",
+              *(f"- `{n}`: `{file_digest(TARGET / n)}`" for n in ("model.safetensors",
+                                                                 "model.json")), ""]
     return "\n".join(lines)
 
 

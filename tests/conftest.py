@@ -62,3 +62,51 @@ def write_random_dataset(root, *, n=120, seed=0, prefix="t"):
 def random_dataset():
     """The :func:`write_random_dataset` helper, for module-scoped dataset fixtures."""
     return write_random_dataset
+
+
+class SmallDisk:
+    """A tiny tmpfs mounted for a test: ``path`` (its root) and :meth:`fill`."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def fill(self, leave=0):
+        """Fill the file system up to ``leave`` free bytes (a file named ``filler``)."""
+        import os
+
+        st = os.statvfs(self.path)
+        with open(self.path / "filler", "ab") as fh:
+            fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+
+    def files(self):
+        """Relative path -> size of every file but the filler."""
+        return {str(p.relative_to(self.path)): p.stat().st_size for p in self.path.rglob("*")
+                if p.is_file() and p.name != "filler"}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Factory of :class:`SmallDisk` (``small_disk("256k")``): a real full disk for tests.
+
+    Mounting needs root (CI runs as root); elsewhere the test is skipped with the reason.
+    """
+    import os
+    import subprocess
+
+    mounted = []
+
+    def make(size="256k"):
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(where)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted.append(where)
+        return SmallDisk(where)
+
+    yield make
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

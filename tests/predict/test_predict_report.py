@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
-from mspectmol.spectra.pipeline import PreparedSpectrum
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure, SampleInputs
 from mspectmol.predict.report import (
     SummaryWriter,
@@ -22,6 +21,7 @@ from mspectmol.predict.report import (
     text_report,
     write_json,
 )
+from mspectmol.spectra.pipeline import PreparedSpectrum
 from mspectmol.spectra.preprocessing import canonical_grid
 
 N = 80

@@ -12,12 +12,14 @@ import time
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mspectmol import fileio
 from mspectmol.cli.main import main
 from mspectmol.errors import MspectmolError
-from mspectmol.training import checkpoint
+from mspectmol.fileio import OutputError
 from mspectmol.training.checkpoint import (
     LAST_NAME,
     Checkpointer,
@@ -62,6 +64,11 @@ def _same(a, b):
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
     return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def load_file_metadata(path):
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata())
 
 
 def _draws():
@@ -115,18 +122,85 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("simulated crash between the write and the replace")
 
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    monkeypatch.setattr(fileio.os, "replace", crash)
+    with pytest.raises(OutputError, match=f"{LAST_NAME}: cannot write the checkpoint "
+                                          r"\(simulated crash"):
         saver.save(_state(model, epoch=3, step=1))
     monkeypatch.undo()
     assert load_checkpoint(tmp_path).position == (1, 2)
     assert [p.name for p in tmp_path.iterdir()] == [LAST_NAME]
 
-    stray = tmp_path / f".{LAST_NAME}.abc123.tmp"  # what a kill mid-write leaves behind
-    stray.write_bytes(b"partial")
+    # what kills mid-write leave behind: removed once their process is gone (or after an hour)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    old = time.time() - 120
+    strays = [tmp_path / f".{LAST_NAME}.abc123de.tmp",
+              tmp_path / f".{LAST_NAME}.{dead}-0a1b2c3d.tmp"]
+    live = tmp_path / f".{LAST_NAME}.{os.getpid()}-0a1b2c3d.tmp"  # a write in progress
+    for stray in (*strays, live):
+        stray.write_bytes(b"partial")
+        os.utime(stray, (old, old))
+    os.utime(strays[0], (old - 3600, old - 3600))
     Checkpointer(tmp_path, 2, 4, model=model, optimizer=optimizer, scheduler=scheduler,
                  fingerprint=FINGERPRINT)
-    assert not stray.exists() and load_checkpoint(tmp_path).position == (1, 2)
+    assert not any(s.exists() for s in strays) and live.exists()
+    assert load_checkpoint(tmp_path).position == (1, 2)
+
+
+def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch, small_disk):
+    model, optimizer, scheduler = _parts(width=64)
+    disk = small_disk("256k")
+    saver = Checkpointer(disk.path, None, 4, model=model, optimizer=optimizer,
+                         scheduler=scheduler, fingerprint=FINGERPRINT)
+    saver.save(_state(model, epoch=1, step=2))
+    before = (disk.path / LAST_NAME).read_bytes()
+    disk.fill(leave=4096)
+    with pytest.raises(OutputError, match=f"{LAST_NAME}: cannot write the checkpoint "
+                                          r"\(no space left on the device\)"):
+        saver.save(_state(model, epoch=2, step=1))
+    assert disk.files() == {LAST_NAME: len(before)}
+    assert (disk.path / LAST_NAME).read_bytes() == before
+
+
+def test_flipped_byte_or_bad_size_is_refused(tmp_path, caplog):
+    model, optimizer, scheduler = _parts()
+    path = save_checkpoint(tmp_path / LAST_NAME, model=model, optimizer=optimizer,
+                           scheduler=scheduler, state=_state(model), fingerprint=FINGERPRINT)
+    data = bytearray(path.read_bytes())
+    flipped = tmp_path / "flipped.safetensors"
+    for where in (len(data) - 100, len(data) // 2):  # inside the tensor data
+        bad = bytearray(data)
+        bad[where] ^= 0x10
+        flipped.write_bytes(bytes(bad))
+        with pytest.raises(MspectmolError, match=r"flipped\.safetensors: corrupt checkpoint: "
+                                                 "its content hash differs"):
+            load_checkpoint(flipped)
+    padded = tmp_path / "padded.safetensors"
+    padded.write_bytes(bytes(data) + b"\0" * 64)
+    with pytest.raises(MspectmolError, match="header declares"):
+        load_checkpoint(padded)
+    # a checkpoint of an earlier mspectmol (no hash) still loads, with a warning
+    meta = load_file_metadata(path)
+    del meta["mspectmol.sha256"]
+    older = tmp_path / "older.safetensors"
+    save_file(load_file(path), older, metadata=meta)
+    assert load_checkpoint(older).position == (1, 0)
+    assert "without a content hash" in caplog.text
+
+
+def test_oversized_checkpoint_is_refused_before_reading(tmp_path, monkeypatch):
+    model, optimizer, scheduler = _parts()
+    path = save_checkpoint(tmp_path / LAST_NAME, model=model, optimizer=optimizer,
+                           scheduler=scheduler, state=_state(model), fingerprint=FINGERPRINT)
+    with path.open("r+b") as fh:
+        fh.truncate(3 * 1024**3)  # sparse: 3 GB on paper, nothing on disk
+
+    def no_reading(self):
+        raise AssertionError("read before its size was checked")
+
+    monkeypatch.setattr(type(path), "read_bytes", no_reading)
+    with pytest.raises(MspectmolError, match=r"header declares \d+ bytes, the file has 3221225472"):
+        load_checkpoint(path)
 
 
 def test_checkpoint_steps(tmp_path):

@@ -75,6 +75,8 @@ def read_model_spectra(args: argparse.Namespace, config: object) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import io
+
     import numpy as np
     import torch
     from rdkit import Chem
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.conformers.rmsd import with_coordinates
     from mspectmol.conformers.sample import generate_conformers
     from mspectmol.errors import MspectmolError
+    from mspectmol.fileio import atomic_write
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,9 +98,8 @@ def run(args: argparse.Namespace) -> int:
     gen = generate_conformers(model, args.smiles, args.num_conformers, spectra=spectra,
                               mode=args.mode, t_start=args.t_start, seed=args.seed, mol=mol)
     order = np.argsort(gen.scores, kind="stable")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".tmp")
-    with Chem.SDWriter(str(tmp)) as writer:
+    sdf = io.StringIO()  # RDKit ignores a file's write errors: write it here, then whole
+    with Chem.SDWriter(sdf) as writer:
         for rank, k in enumerate(order, start=1):
             m = with_coordinates(gen.mol, gen.coords[k])
             m.SetProp("_Name", f"{args.smiles} conformer {rank}")
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             m.SetProp("mode", f"{gen.info['mode']} (t_start {gen.info['t_start']})")
             m.SetProp("conditioning", ", ".join(spectra) or "none")
             writer.write(m)
-    tmp.replace(args.output)
+    atomic_write(args.output, sdf.getvalue(), what="cannot write the conformers")
     bad = int((~gen.stereo_ok).sum())
     if bad:
         log.warning("%d of %d conformers do not have the SMILES' stereochemistry", bad,

@@ -2,10 +2,14 @@
 
 Writes ``OUT.parquet`` (one row per simulated molecule, with a ``name`` column; see
 :mod:`mspectmol.data.simulator.store`) and ``OUT.failures.csv`` (name, smiles, stage,
-reason). Every finished molecule is cached (by InChIKey and settings hash), so running the
-same command again after an interruption resumes where it stopped. The exit status is 0
-when the run finished, even when some molecules failed (they are listed in the failures
-file), and 2 on bad input.
+reason). Every finished molecule is cached (by InChIKey and settings hash) by the process
+that simulated it, so running the same command again after an interruption resumes where it
+stopped; the worker processes end with this one, even when it is killed. Two runs sharing a
+cache split the molecules between them instead of simulating any twice. Every file is
+replaced atomically: a full disk or another write error keeps the previous output and ends
+the run with one line naming the file. The exit status is 0 when the run finished, even when
+some molecules failed (they are listed in the failures file), and 2 on bad input or when a
+file cannot be written.
 
 With ``--scheduler ADDRESS`` or ``--scheduler-file PATH`` the molecules run on the workers of
 a Dask distributed cluster instead of local processes (``--scheduler local:N`` starts a

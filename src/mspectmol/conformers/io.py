@@ -16,6 +16,7 @@ from typing import Any
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
 from mspectmol.errors import ConfigError, ModelFileError
 from mspectmol.fileio import atomic_write
+from mspectmol.models.integrity import check_weights_file
 from mspectmol.models.io import (
     META_NAME,
     WEIGHTS_NAME,
@@ -100,6 +101,9 @@ def load_conformer_model(folder: str | os.PathLike[str] | None = None
     folder = Path(folder) if folder is not None else PRETRAINED_DIR
     meta = read_conformer_meta(folder)
     weights = folder / WEIGHTS_NAME
+    if not isinstance(meta["content_size"], int):
+        raise ModelFileError(f"{folder / META_NAME}: content_size must be a byte count")
+    check_weights_file(weights, meta["content_size"])  # stat and header, before reading
     try:
         data = weights.read_bytes()
     except OSError as exc:

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from mspectmol.chem.functional_groups import GROUP_NAMES, FunctionalGroupError, get_group
 from mspectmol.errors import MspectmolError
 from mspectmol.explain.molecule import draw_molecule, group_atoms, group_colours
+from mspectmol.fileio import atomic_path
 from mspectmol.spectra.modalities import get_modality
 
 #: Output formats :func:`save_figure` accepts (by file suffix).
@@ -42,11 +43,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 150) -> Pa
     if p.suffix.lower() not in FIGURE_SUFFIXES:
         raise MspectmolError(f"{p}: unsupported figure format {p.suffix or '(no suffix)'!r}; "
                              f"use {', '.join(FIGURE_SUFFIXES)}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(p, dpi=dpi)
-    except OSError as exc:
-        raise MspectmolError(f"{p}: cannot write the figure ({exc})") from None
+    with atomic_path(p, suffix=p.suffix, what="cannot write the figure") as tmp:
+        fig.savefig(tmp, dpi=dpi, format=p.suffix.lower()[1:])
     return p
 
 

@@ -5,7 +5,13 @@ arrays) and ``model.json`` (:class:`ModelMeta`): format name and version, the re
 model name and kind, its config, label names in output order, the input modalities and their
 grids, the intensity normalisation, optional per-label thresholds and calibration
 temperature, package versions, a hash of the training data and the SHA-256 and size of the
-safetensors file, which :func:`load_model` checks before parsing it.
+safetensors file, which :func:`load_model` checks before parsing it (the size with
+:func:`os.stat` and against the safetensors header before the file is read).
+
+The hash proves the weights are the ones the description was saved with (integrity), not
+who made them (authenticity): whoever can replace the weights can replace ``model.json``
+too. :func:`model_file_hashes` (``mspectmol predict MODEL --hash``) gives the SHA-256 of
+both files, to compare with hashes published by the model's author over a trusted channel.
 
 ``path`` may be a folder (holding ``model.safetensors`` + ``model.json``) or a file name
 ending in ``.safetensors`` or ``.json`` (the pair ``stem.safetensors`` + ``stem.json``).
@@ -27,6 +33,7 @@ import numpy as np
 
 from mspectmol.errors import ConfigError, ModelFileError
 from mspectmol.fileio import atomic_write
+from mspectmol.models.integrity import check_weights_file, file_digest
 from mspectmol.models.registry import ModelSpec, config_to_dict, get_model_spec
 from mspectmol.spectra.modalities import get_modality
 
@@ -267,11 +274,44 @@ def read_meta(path: str | os.PathLike[str]) -> ModelMeta:
     return ModelMeta.from_json_dict(data, meta_path)
 
 
+def model_file_hashes(path: str | os.PathLike[str]) -> dict[Path, str]:
+    """SHA-256 of a model's weights and description files (any mspectmol model kind).
+
+    Raises
+    ------
+    ModelFileError
+        When a file is missing or unreadable, or the weights' hash differs from the
+        ``content_hash`` of the description.
+    """
+    weights_path, meta_path = model_paths(path)
+    out = {}
+    for p in (weights_path, meta_path):
+        try:
+            out[p] = file_digest(p)
+        except FileNotFoundError:
+            raise ModelFileError(f"{p}: not found") from None
+        except OSError as exc:
+            raise ModelFileError(f"{p}: cannot read ({exc})") from None
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("content_hash")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        recorded = None
+    if recorded is not None and recorded != out[weights_path]:
+        raise ModelFileError(f"{weights_path}: content hash mismatch: SHA-256 {out[weights_path]}"
+                             f", {meta_path.name} records {recorded}")
+    return out
+
+
 def read_weights_bytes(weights_path: Path, meta: ModelMeta) -> bytes:
-    """The safetensors file's bytes after checking its size and SHA-256 against ``meta``."""
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path}: model weights not found")
-    data = weights_path.read_bytes()
+    """The safetensors file's bytes after checking its size and SHA-256 against ``meta``.
+
+    The size and header are checked (:func:`check_weights_file`) before the file is read.
+    """
+    check_weights_file(weights_path, meta.content_size)
+    try:
+        data = weights_path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{weights_path}: cannot read the weights ({exc})") from None
     if len(data) != meta.content_size:
         raise ModelFileError(f"{weights_path}: truncated or altered file: {len(data)} bytes, "
                              f"the model description expects {meta.content_size}")

@@ -10,6 +10,7 @@ names, file names, SMILES, metadata) is HTML-escaped.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_open, atomic_write
 from mspectmol.predict.common import format_regions, plain_label, probability_table
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
 from mspectmol.spectra.modalities import get_modality
@@ -85,12 +86,8 @@ def write_json(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo)
 
 
 def _write(path: Path, text: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise MspectmolError(f"{path}: cannot write the report ({exc})") from None
-    return path
+    """Replace ``path`` atomically; :class:`~mspectmol.fileio.OutputError` when it fails."""
+    return atomic_write(path, text, what="cannot write the report")
 
 
 def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
@@ -287,22 +284,21 @@ def write_html(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo)
 class SummaryWriter:
     """A CSV with one row per sample: status, spectra used and missing, calls, probabilities.
 
-    Rows are written as they come (``with SummaryWriter(path, names) as w: w.add(pred)``).
+    Rows are written as they come (``with SummaryWriter(path, names) as w: w.add(pred)``) to
+    a temporary file that replaces ``path`` when the block ends without an error; after an
+    error the previous summary is kept and the error is not hidden by one of the summary.
     """
 
     def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
         self.path = Path(path)
         self.names = tuple(label_names)
-        self._file: TextIO | None = None
+        self._stack = contextlib.ExitStack()
         self._writer: Any = None
 
     def __enter__(self) -> SummaryWriter:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise MspectmolError(f"{self.path}: cannot write the summary ({exc})") from None
-        self._writer = csv.writer(self._file)
+        handle: TextIO = self._stack.enter_context(
+            atomic_open(self.path, "w", newline="", what="cannot write the summary"))
+        self._writer = csv.writer(handle)
         self._writer.writerow(["sample", "status", "used", "missing", "calls", "error",
                                *(f"p_{n}" for n in self.names)])
         return self
@@ -318,6 +314,5 @@ class SummaryWriter:
                                ";".join(result.label_names[i] for i in result.calls), "",
                                *(f"{p:.4f}" for p in result.probabilities)])
 
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)

@@ -10,6 +10,10 @@
 * :func:`write_jcamp` writes a JCAMP-DX 4.24 file: ``##XYDATA=(X++(Y..Y))`` in AFFN for
   evenly spaced profiles, ``##XYPOINTS=(XY..XY)`` for uneven ones, ``##PEAK TABLE=(XY..XY)``
   for peak lists.
+
+Every writer replaces its file atomically (:mod:`mspectmol.fileio`): a failed write (disk
+full, permission denied) raises :class:`~mspectmol.fileio.OutputError` naming the file and
+leaves the previous file as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import SpectrumError, UnitError
+from mspectmol.fileio import atomic_open, atomic_path, atomic_write
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.units import normalise_x_unit, normalise_y_unit
@@ -115,12 +120,14 @@ def write_csv(path: str | PathLike[str], x: Any, y: Any, modality: str,
         NaN/inf values, mismatched shapes, a non-monotonic grid, wrong number of names.
     UnitError
         Unknown units.
+    OutputError
+        The file cannot be written (the previous one is kept).
     """
     p = Path(path)
     xs, rows, mod, labels, single = _grid_inputs(p, x, y, modality, names)
     xu = normalise_x_unit(x_unit or get_modality(mod).x_unit, str(p))
     yu = normalise_y_unit(y_unit, str(p))
-    with open(p, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(p, "w", newline="", encoding="utf-8") as handle:
         handle.write(f"# mspectmol spectra\n# modality: {mod}\n# x_unit: {xu}\n"
                      f"# y_unit: {yu}\n")
         out = csv.writer(handle, lineterminator="\n")
@@ -156,6 +163,8 @@ def write_parquet(path: str | PathLike[str], x: Any, Y: Any, modality: str,
     ------
     SpectrumError
         Invalid data (as :func:`write_csv`) or metadata that is not JSON-serialisable.
+    OutputError
+        The file cannot be written (the previous one is kept).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -178,7 +187,8 @@ def write_parquet(path: str | PathLike[str], x: Any, Y: Any, modality: str,
         "modality": pa.array([mod] * len(labels), pa.string()),
         "intensity": pa.FixedSizeListArray.from_arrays(values, xs.size),
     }).replace_schema_metadata({GRID_METADATA_KEY: encoded})
-    pq.write_table(table, p)
+    with atomic_path(p) as tmp:
+        pq.write_table(table, tmp)
     return p
 
 
@@ -263,5 +273,5 @@ def write_jcamp(path: str | PathLike[str], spectrum: Spectrum) -> Path:
         if xs.size > 1 and label.startswith("##XYDATA"):
             head.append(f"##DELTAX={float((xs[-1] - xs[0]) / (xs.size - 1))!r}")
     head += [f"##NPOINTS={xs.size}", label]
-    p.write_text("\n".join([*head, *lines, "##END="]) + "\n", encoding="utf-8")
+    atomic_write(p, "\n".join([*head, *lines, "##END="]) + "\n")
     return p

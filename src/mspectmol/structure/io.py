@@ -18,6 +18,7 @@ from typing import Any
 
 from mspectmol.errors import ModelFileError
 from mspectmol.fileio import atomic_write
+from mspectmol.models.integrity import check_weights_file
 from mspectmol.models.io import model_paths
 from mspectmol.structure.decoder import StructureConfig, StructureDecoder
 from mspectmol.structure.tokens import Vocabulary
@@ -124,9 +125,11 @@ def load_structure_model(path: str | os.PathLike[str]
 
     weights_path, meta_path = model_paths(path)
     meta = read_structure_meta(path)
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path}: model weights not found")
-    data = weights_path.read_bytes()
+    check_weights_file(weights_path, meta.content_size)  # stat and header, before reading
+    try:
+        data = weights_path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{weights_path}: cannot read the weights ({exc})") from None
     if len(data) != meta.content_size or file_sha256(data) != meta.content_hash:
         raise ModelFileError(f"{weights_path}: truncated or altered file (size or SHA-256 "
                              "differs from model.json)")

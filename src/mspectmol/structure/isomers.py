@@ -23,7 +23,6 @@ import csv
 import importlib.util
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.fileio import OutputError, atomic_path
 from mspectmol.structure.ranking import RankWeights, SimulatedSpectra, cache_dir, fg_agreement
 
 log = logging.getLogger("mspectmol.structure")
@@ -164,14 +164,11 @@ def _write(index: IsomerIndex, path: Path) -> None:
     pairs = [(f, s) for f, group in index.by_formula.items() for s in group]
     table = pa.table({"formula": [f for f, _ in pairs], "smiles": [s for _, s in pairs]})
     table = table.replace_schema_metadata({_META_KEY: json.dumps(index.meta).encode()})
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise MspectmolError(f"{path}: cannot write the QM9 isomer index ({exc}); set "
-                             "MSPECTMOL_CACHE to a writable folder") from None
+        with atomic_path(path, clean=True, what="cannot write the QM9 isomer index") as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+    except OutputError as exc:
+        raise MspectmolError(f"{exc}; set MSPECTMOL_CACHE to a writable folder") from None
 
 
 def _read(path: Path) -> IsomerIndex:

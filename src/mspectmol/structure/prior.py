@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_path
 
 log = logging.getLogger("mspectmol.structure")
 
@@ -147,12 +148,10 @@ def qm9_corpus(excluded: Sequence[str]) -> Corpus:
     corpus = describe([s for s, k in zip(every, keep, strict=True) if k])
     log.info("prior corpus: %d of %d QM9 structures (%d held out)", len(corpus), len(every),
              int((~keep).sum()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, smiles=np.array(json.dumps(corpus.smiles)),
-                        formulas=np.array(json.dumps(corpus.formulas)), labels=corpus.labels,
-                        c13=corpus.c13, h1=corpus.h1)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz", clean=True, what="cannot write the corpus cache") as tmp:
+        np.savez_compressed(tmp, smiles=np.array(json.dumps(corpus.smiles)),
+                            formulas=np.array(json.dumps(corpus.formulas)),
+                            labels=corpus.labels, c13=corpus.c13, h1=corpus.h1)
     return corpus
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_path, atomic_write, remove_stale_temps
 from mspectmol.structure.spectral_match import spectral_distance  # noqa: F401 (re-exported)
 
 log = logging.getLogger("mspectmol.structure")
@@ -282,6 +282,7 @@ class SimulatedSpectra:
         self.library = library or {}
         self.simulate = simulate
         self.directory = directory or cache_dir()
+        remove_stale_temps(self.directory)  # left by killed runs
         self.simulator = simulator
         self.stats: dict[str, float] = {"library": 0, "cached": 0, "simulated": 0, "failed": 0,
                                         "seconds": 0.0}
@@ -373,15 +374,13 @@ class SimulatedSpectra:
             log.warning("no simulated spectra for %s: %s", smiles, exc)
             self.stats["failed"] += 1
             if self.remember_failures:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                marker.write_text(f"{smiles}\t{exc}\n", encoding="utf-8")
+                atomic_write(marker, f"{smiles}\t{exc}\n", sync=False,
+                             what="cannot write the cache")
             return None
         finally:
             self.stats["seconds"] += time.perf_counter() - started
         self.stats["simulated"] += 1
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a name of its own: other processes (workers, other runs) may write the same key
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npz")
-        np.savez(tmp, **spectra)
-        os.replace(tmp, path)
+        # a temporary name of its own: other processes (workers, other runs) may write it too
+        with atomic_path(path, suffix=".npz", sync=False, what="cannot write the cache") as tmp:
+            np.savez(tmp, **spectra)
         return spectra

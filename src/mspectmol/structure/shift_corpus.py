@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mspectmol.fileio import atomic_path
+
 log = logging.getLogger("mspectmol.structure")
 
 #: Structures per cached chunk.
@@ -97,10 +99,9 @@ def _save(path: Path, lines: Sequence[np.ndarray | None]) -> None:
     ok = np.array([x is not None for x in lines], dtype=bool)
     sizes = np.array([0 if x is None else len(x) for x in lines], dtype=np.int64)
     flat = np.concatenate([x for x in lines if x is not None] or [np.zeros(0)])
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, ok=ok, offsets=np.concatenate([[0], np.cumsum(sizes)]),
-                        shifts=flat.astype(np.float32))
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz", clean=True, what="cannot write the cache") as tmp:
+        np.savez_compressed(tmp, ok=ok, offsets=np.concatenate([[0], np.cumsum(sizes)]),
+                            shifts=flat.astype(np.float32))
 
 
 def _load(path: Path, n: int) -> list[np.ndarray | None] | None:

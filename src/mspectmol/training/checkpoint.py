@@ -12,10 +12,18 @@ scheduler states (tensors referenced by name) and the Python and NumPy generator
 Nothing is pickled: values other than tensors, JSON scalars, lists, tuples and dicts are
 refused.
 
-Writes are atomic: the file is written to a temporary name in the same folder, flushed to
-disk (``fsync``) and moved onto ``last.safetensors`` with :func:`os.replace`, so a process
-killed mid-write leaves the previous checkpoint intact (and a stray temporary file, removed
-by the next :class:`Checkpointer`).
+The header metadata also holds ``mspectmol.sha256``: the SHA-256 of the file's tensor data
+(the bytes after the header) followed by the JSON document. :func:`load_checkpoint` checks
+the file's size (with :func:`os.stat`, against a maximum and the header's data offsets)
+before reading it, then this hash, so a truncated file or a flipped byte is refused with a
+message naming the file instead of resuming from damaged weights. The hash detects damage,
+not tampering: anyone who can write the file can write a matching hash.
+
+Writes are atomic (:func:`mspectmol.fileio.atomic_write`): the file is written to a
+temporary name in the same folder, flushed to disk (``fsync``) and moved onto
+``last.safetensors`` with :func:`os.replace`, so a process killed mid-write or a full disk
+leaves the previous checkpoint intact (a killed process leaves a stray temporary file, which
+the next :class:`Checkpointer` removes once its process is gone).
 
 Resuming restores all of the above; the data order of an epoch is fixed by (seed, epoch)
 (:func:`~mspectmol.training.data.epoch_order`), so the batches already done are skipped
@@ -27,12 +35,10 @@ non-deterministic kernels can make the two differ as much as two uninterrupted r
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import random
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,14 +48,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mspectmol.errors import MspectmolError
+from mspectmol.errors import ModelFileError, MspectmolError
+from mspectmol.fileio import atomic_write, remove_stale_temps
+from mspectmol.models.integrity import MAX_CHECKPOINT_BYTES, check_weights_file
+from mspectmol.training.checkpoint_file import META_KEY as _META_KEY
+from mspectmol.training.checkpoint_file import check_hash, encode_checkpoint, split_file
 from mspectmol.training.config import RESUME_SETTINGS, TrainConfig
 from mspectmol.training.data import SplitData, dataset_hash
 
 FORMAT_NAME = "mspectmol-checkpoint"
 FORMAT_VERSION = 1
 LAST_NAME = "last.safetensors"
-_META_KEY = "mspectmol.checkpoint"
 _SPECIAL = ("__tensor__", "__tuple__", "__items__", "__float__")
 
 
@@ -182,46 +191,16 @@ def _set_rng_states(states: Mapping[str, Any], tensors: Mapping[str, Tensor]) ->
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda/{i}"] for i in range(n_cuda)])
 
 
-def _storable(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """CPU, contiguous tensors that share no memory (as safetensors requires)."""
-    out, seen = {}, set()
-    for name, t in tensors.items():
-        t = t.detach().cpu().contiguous()
-        ptr = t.untyped_storage().data_ptr()
-        if t.numel() == 0 or ptr in seen:
-            t = t.clone()
-        seen.add(ptr)
-        out[name] = t
-    return out
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform/file system allows it
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_atomic(path: Path, tensors: Mapping[str, Tensor], metadata: dict[str, str]) -> Path:
-    """Write a safetensors file via a synced temporary file and :func:`os.replace`."""
-    from safetensors.torch import save_file
+    """Write a hashed safetensors file (:func:`encode_checkpoint`) atomically.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(_storable(tensors), tmp, metadata=metadata)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    Raises
+    ------
+    mspectmol.fileio.OutputError
+        Naming the file when it cannot be written (disk full, ...); the previous file is kept.
+    """
+    return atomic_write(path, encode_checkpoint(tensors, metadata),
+                        what="cannot write the checkpoint")
 
 
 def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module,
@@ -320,19 +299,29 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     Raises
     ------
     MspectmolError
-        Naming the file when it is missing, corrupt, not a checkpoint or of another version.
+        Naming the file when it is missing, too large, truncated, corrupt (its content hash
+        differs), not a checkpoint or of another version.
     """
-    from safetensors import safe_open
+    from safetensors.torch import load
 
     p = checkpoint_file(path)
     if not p.is_file():
         raise MspectmolError(f"{p}: checkpoint not found")
     try:
-        with safe_open(str(p), framework="pt", device="cpu") as fh:
-            metadata = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
+        check_weights_file(p, max_bytes=MAX_CHECKPOINT_BYTES)  # before reading it whole
+        raw = p.read_bytes()
+    except ModelFileError as exc:
+        problem = str(exc).removeprefix(f"{p}: ")
+        raise MspectmolError(f"{p}: corrupt or unreadable checkpoint ({problem})") from None
+    except OSError as exc:
+        raise MspectmolError(f"{p}: corrupt or unreadable checkpoint ({exc})") from None
+    try:
+        header, data = split_file(raw)
+        metadata = header.get("__metadata__") or {}
+        tensors = load(raw)
     except Exception as exc:  # safetensors raises its own, undocumented error types
         raise MspectmolError(f"{p}: corrupt or unreadable checkpoint ({exc})") from None
+    check_hash(p, metadata, data)
     try:
         doc = json.loads(metadata[_META_KEY])
     except (KeyError, json.JSONDecodeError):
@@ -365,10 +354,12 @@ class Checkpointer:
         self.every, self.steps_per_epoch = every, steps_per_epoch
         self.parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
                       "fingerprint": fingerprint}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.parent.glob(f".{LAST_NAME}.*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MspectmolError(f"{self.path.parent}: cannot make the checkpoint folder "
+                                 f"({exc})") from None
+        remove_stale_temps(self.path.parent)  # left by a killed run
 
     def due(self, epoch: int, step: int) -> bool:
         """Whether step ``step`` of ``epoch`` (1-based, within the epoch) gets a checkpoint."""

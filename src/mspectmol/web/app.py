@@ -6,272 +6,131 @@ Routes
     The page: one file input per modality of the model, SMILES, NMR solvent, preprocessing.
 ``POST /predict``
     The form's target: the page again with the report (group table, shaded spectra, regions,
-    molecule) and download links for the JSON and HTML reports, or with the error.
+    molecule, input warnings) and download links for the JSON and HTML reports, or with the error.
 ``POST /api/predict``
     The same multipart fields (``ir``, ``h_nmr``, ... files; ``smiles``, ``solvent``,
     ``no_baseline``, ``denoise``); answers :func:`~mspectmol.predict.report.prediction_dict`
-    as JSON, or ``{"error": message}`` with status 400 (bad input), 413 (too large) or 500.
+    as JSON, or ``{"error": message}`` with status 400 (bad input), 408 (body too slow),
+    413 (too large), 422 (reading the files went over the memory or time limit), 503 (busy,
+    with ``Retry-After``) or 500.
 ``GET /api/model``, ``GET /api/health``
     The model's inputs and labels; ``{"status": "ok"}``.
+``GET /static/page.js``
+    The page's script.
 
-Uploads are read into memory (the request is at most ``max_upload_bytes``, enforced while
-it streams in, :mod:`mspectmol.web.guard`), written to a private temporary folder for the
-readers and deleted when the request ends. Bad files, bad SMILES and unknown solvents are
-answered with the reader's message, naming the uploaded file; no error stops the server.
+Hostile and unlucky input
+-------------------------
+The body of a request is limited in size and pace while it streams in
+(:mod:`mspectmol.web.guard`: 413 over ``max_upload_bytes``, 408 when it comes too slowly);
+its files are copied to a private temporary folder, deleted when the request ends. At most
+``WebLimits.max_parallel`` requests are read and predicted at once and
+``WebLimits.max_queued`` more wait; the rest get 503 at once. The files are read in a child
+process with a memory and time limit (:mod:`mspectmol.web.sandbox`): a file that would drive
+a reader into a memory explosion or an endless loop costs a 422 answer, not the server.
+Bad files, bad SMILES and unknown solvents are answered with the reader's message, naming
+the uploaded file; no error stops the server.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.common import model_modalities, plain_label
-from mspectmol.spectra.modalities import MODALITIES, get_modality
+from mspectmol.web.forms import PredictForm, WebError, read_form
 from mspectmol.web.guard import (
     ASGIApp,
+    BodyDeadline,
+    Gate,
+    GateFull,
     Scope,
     SecurityHeaders,
     UploadLimit,
-    UploadTooLarge,
 )
-from mspectmol.web.page import FormState, PageModel, PageResult, render_page
+from mspectmol.web.page import SCRIPT, PageResult, render_page
+from mspectmol.web.predictor import Outcome, Predictor
+from mspectmol.web.sandbox import ReadLimits, context
 
 log = logging.getLogger("mspectmol.web")
 
 #: Default limit on the size of one request (all its files together): 20 MB.
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 2**20
-#: Text fields of the form and the API, besides one file field per modality.
-TEXT_FIELDS = ("smiles", "solvent", "no_baseline", "denoise")
-_TRUE = ("1", "on", "true", "yes")
-_FALSE = ("", "0", "off", "false", "no")
+#: Requests whose files hold more than this hand freed memory back afterwards.
+TRIM_AFTER_BYTES = 2**20
+_trim: Any = None
 
 
-class WebError(Exception):
-    """A request the app answers with an error ``status`` and a message for the user."""
+@dataclass(frozen=True)
+class WebLimits:
+    """What one request may cost the app (the defaults of ``mspectmol serve``).
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class Upload:
-    """One uploaded spectrum file: its modality, the name the browser gave, its bytes."""
-
-    modality: str
-    filename: str
-    data: bytes
-
-
-@dataclass
-class PredictForm:
-    """The fields of one prediction request."""
-
-    uploads: dict[str, Upload] = field(default_factory=dict)
-    state: FormState = field(default_factory=FormState)
-
-
-@dataclass
-class Outcome:
-    """A finished prediction: the JSON document, the report body and the full report."""
-
-    sample: str
-    document: dict[str, Any]
-    body: str
-    html: str
-
-
-def _flag(name: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise WebError(400, f"field {name!r} must be on/off (or true/false, 1/0), got {value!r}")
-
-
-async def read_form(request: Request) -> PredictForm:
-    """The uploads and fields of a multipart (or URL-encoded) request.
-
-    Raises
-    ------
-    WebError
-        400 for malformed bodies, unknown or repeated fields, empty files; 413 for bodies
-        over the limit.
+    Attributes
+    ----------
+    body_timeout
+        Seconds the whole request body may take to arrive.
+    min_upload_rate
+        Bytes per second a body must average after ``body_grace`` seconds (else 408).
+    body_grace
+        Seconds before ``min_upload_rate`` counts.
+    max_parallel
+        Requests read and predicted at the same time.
+    max_queued
+        Requests that may wait for one of those slots; more are answered 503.
+    queue_wait
+        Seconds a request may wait for a slot before it is answered 503.
+    retry_after
+        Seconds a 503 answer asks the client to wait (``Retry-After``).
+    read
+        Memory and time for reading one request's files (:class:`ReadLimits`).
     """
-    out = PredictForm()
-    try:
-        form = await request.form(max_files=len(MODALITIES), max_fields=2 * len(TEXT_FIELDS),
-                                  max_part_size=64 * 1024)
-    except UploadTooLarge as exc:
-        raise WebError(413, str(exc)) from None
-    except HTTPException as exc:
-        raise WebError(400, f"could not read the upload: {exc.detail}") from None
-    try:
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                upload = await _upload(key, value)
-                if upload is None:
-                    continue
-                if upload.modality in out.uploads:
-                    raise WebError(400, f"two files for {modality_name(upload.modality)}")
-                out.uploads[upload.modality] = upload
-                out.state.files[upload.modality] = upload.filename
-            elif key in TEXT_FIELDS:
-                _text_field(out.state, key, value)
-            elif key in MODALITIES:
-                if value.strip():
-                    raise WebError(400, f"field {key!r} must be a file upload, not text")
-            else:
-                raise WebError(400, f"unknown field {key!r}; the fields are "
-                                    f"{', '.join((*MODALITIES, *TEXT_FIELDS))}")
-    finally:
-        await form.close()
-    return out
+
+    body_timeout: float = 120.0
+    min_upload_rate: float = 32 * 1024
+    body_grace: float = 10.0
+    max_parallel: int = 2
+    max_queued: int = 8
+    queue_wait: float = 60.0
+    retry_after: int = 5
+    read: ReadLimits = field(default_factory=ReadLimits)
 
 
-def modality_name(modality: str) -> str:
-    """``"the 1H NMR spectrum"`` for messages."""
-    return f"the {plain_label(get_modality(modality).label)} spectrum"
+def release_memory() -> None:
+    """Hand the heap's free memory back to the system (glibc's ``malloc_trim``; a no-op
+    where there is none), so that one large request does not leave the server big."""
+    global _trim
+    if _trim is None:
+        try:
+            _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
 
 
-def upload_label(filename: str, modality: str) -> str:
-    """``"aspirin_ir.jdx (IR upload)"``: how messages name an uploaded file."""
-    return f"{filename} ({plain_label(get_modality(modality).label)} upload)"
-
-
-async def _upload(key: str, value: UploadFile) -> Upload | None:
-    if key not in MODALITIES:
-        raise WebError(400, f"unknown file field {key!r}; one file per modality: "
-                            f"{', '.join(MODALITIES)}")
-    name = Path((value.filename or "").replace("\\", "/")).name
-    data = await value.read()
-    if not data:
-        if not name:
-            return None  # a file input left empty in the browser
-        raise WebError(400, f"{upload_label(name, key)}: the file is empty")
-    return Upload(key, name or f"{key}-upload", data)
-
-
-def _text_field(state: FormState, key: str, value: str) -> None:
-    if key == "smiles":
-        state.smiles = value.strip()
-    elif key == "solvent":
-        state.solvent = value.strip()
-    else:
-        setattr(state, key, _flag(key, value))
-
-
-class Predictor:
-    """The loaded model and what the app does with it (one prediction at a time)."""
-
-    def __init__(self, model_path: str | os.PathLike[str] | None) -> None:
-        from mspectmol.models.io import load_model
-        from mspectmol.predict.pipeline import ModelInfo, missing_allowed
-        from mspectmol.training.pipeline import find_model
-
-        path = find_model(model_path)
-        self.model, self.meta = load_model(path)
-        self.info = ModelInfo.from_meta(path, self.meta)
-        self.modalities = model_modalities(self.meta)
-        self.optional = missing_allowed(self.meta)
-        self._lock = threading.Lock()
-
-    def page_model(self, max_upload_bytes: int) -> PageModel:
-        """What the page shows about this model."""
-        return PageModel(self.info.name, self.info.path, self.meta.primary, self.modalities,
-                         sorted(self.optional), max_upload_bytes)
-
-    def check(self, form: PredictForm) -> None:
-        """Refuse a request without files or without the primary spectrum the model needs."""
-        primary = self.meta.primary
-        if not form.uploads:
-            raise WebError(400, f"no spectrum file uploaded: choose at least "
-                                f"{modality_name(primary)}")
-        if primary not in form.uploads and primary not in self.optional:
-            given = ", ".join(plain_label(get_modality(m).label) for m in form.uploads)
-            raise WebError(400, f"the model needs {modality_name(primary)} (its primary "
-                                f"input) and was not trained without it; uploaded: {given}")
-
-    def predict(self, form: PredictForm) -> Outcome:
-        """Read, prepare and predict the uploaded sample (see the module docstring)."""
-        from mspectmol.predict.samples import SampleSpec, safe_name, split_file_name
-        from mspectmol.spectra.pipeline import PrepareOptions
-        from mspectmol.spectra.solvents import canonical_solvent
-
-        self.check(form)
-        state = form.state
-        if state.solvent:
-            try:
-                canonical_solvent(state.solvent)
-            except MspectmolError as exc:
-                raise WebError(400, str(exc)) from None
-        options = PrepareOptions(solvent=state.solvent or None,
-                                  baseline=not state.no_baseline, denoise=state.denoise)
-        first = form.uploads.get(self.meta.primary) or next(iter(form.uploads.values()))
-        parsed = split_file_name(Path(first.filename))
-        sample = (parsed[0] if parsed else Path(first.filename).stem)[:100] or "sample"
-        with tempfile.TemporaryDirectory(prefix="mspectmol-web-") as tmp:
-            files = {}
-            for m, up in form.uploads.items():
-                folder = Path(tmp) / m
-                folder.mkdir()
-                files[m] = folder / safe_name(up.filename)
-                files[m].write_bytes(up.data)
-            spec = SampleSpec(sample, files, state.smiles or None)
-            try:
-                return self._run(spec, form, options)
-            except MspectmolError as exc:
-                raise WebError(400, _public_message(str(exc), files, form, tmp)) from None
-
-    def _run(self, spec: Any, form: PredictForm, options: Any) -> Outcome:
-        from mspectmol.predict.pipeline import load_sample, predict_inputs
-        from mspectmol.predict.report import (
-            figure_png,
-            prediction_dict,
-            render_html,
-            report_body,
-        )
-
-        inputs = load_sample(self.meta, spec, options)
-        for m, prepared in inputs.prepared.items():
-            prepared.source = form.uploads[m].filename
-        inputs.ignored = {m: form.uploads[m].filename for m in inputs.ignored}
-        with self._lock:
-            pred = predict_inputs(self.model, self.meta, [inputs])[0]
-        png = figure_png(pred, f"{self.info.name}: {pred.sample}")
-        return Outcome(pred.sample, prediction_dict(pred, self.info),
-                       report_body(pred, self.info, figure=png),
-                       render_html(pred, self.info, figure=png))
-
-
-def _public_message(message: str, files: dict[str, Path], form: PredictForm, tmp: str) -> str:
-    """An error message with the temporary paths replaced by the uploaded files' names."""
-    for m, path in files.items():
-        message = message.replace(str(path), upload_label(form.uploads[m].filename, m))
-    return message.replace(tmp + os.sep, "").replace(tmp, "upload")
+def page_script() -> str:
+    """The page's JavaScript (``static/page.js`` of this package)."""
+    return resources.files("mspectmol.web").joinpath("static/page.js").read_text("utf-8")
 
 
 def create_app(model_path: str | os.PathLike[str] | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
-               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+               allowed_hosts: Sequence[str] | None = None,
+               limits: WebLimits | None = None) -> FastAPI:
     """The web app (an ASGI application for uvicorn or a test client).
 
     Parameters
@@ -285,6 +144,8 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
         Host names the ``Host`` header may carry (None: any). ``mspectmol serve`` on
         127.0.0.1 allows only ``127.0.0.1`` and ``localhost``, so that a web page whose name
         is rebound to this computer (DNS rebinding) cannot use the app.
+    limits
+        Body pace, parallel requests and the reading limits (default :class:`WebLimits`).
 
     Raises
     ------
@@ -296,23 +157,44 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     if max_upload_bytes < 1024:
         raise MspectmolError(f"the upload limit must be at least 1 KB, got {max_upload_bytes} "
                              "bytes")
-    predictor = Predictor(model_path)
+    limits = limits or WebLimits()
+    predictor = Predictor(model_path, limits.read)
     page_model = predictor.page_model(max_upload_bytes)
+    script = page_script()
+    gate = Gate(limits.max_parallel, limits.max_queued, limits.queue_wait)
+    context()  # start the fork server of the reading children now, not at the first upload
     # No /docs or /redoc: FastAPI's documentation pages load scripts from a CDN.
     app = FastAPI(title="mspectmol", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = predictor
+    app.state.gate = gate
+    app.state.limits = limits
 
     def page(status: int = 200, **kwargs: Any) -> HTMLResponse:
         return HTMLResponse(render_page(page_model, **kwargs), status_code=status)
 
-    def api_error(exc: WebError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    def headers(exc: WebError) -> dict[str, str]:
+        if exc.status == 503:
+            return {"retry-after": str(limits.retry_after)}
+        if exc.status in (400, 408, 413):  # the body may be unread: end the connection
+            return {"connection": "close"}
+        return {}
 
     async def run(request: Request) -> tuple[PredictForm | None, Outcome | WebError]:
         form = None
         try:
-            form = await read_form(request)
-            return form, await run_in_threadpool(predictor.predict, form)
+            with tempfile.TemporaryDirectory(prefix="mspectmol-web-") as tmp:
+                form = await read_form(request, Path(tmp))
+                predictor.check(form)
+                try:
+                    async with gate.slot():
+                        return form, await run_in_threadpool(predictor.predict, form)
+                finally:
+                    if form.upload_bytes > TRIM_AFTER_BYTES:
+                        release_memory()
+        except GateFull as exc:
+            log.warning("refused a request: %s", exc)
+            return form, WebError(503, f"the server is {exc}; try again in "
+                                       f"{limits.retry_after} s")
         except WebError as exc:
             log.info("refused a request: %s", exc.message)
             return form, exc
@@ -327,12 +209,18 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     async def index() -> HTMLResponse:
         return page()
 
+    @app.api_route(SCRIPT, methods=["GET", "HEAD"])
+    async def page_js() -> Response:
+        return Response(script, media_type="text/javascript; charset=utf-8")
+
     @app.post("/predict", response_class=HTMLResponse)
     async def predict_page(request: Request) -> HTMLResponse:
         form, outcome = await run(request)
         state = form.state if form is not None else None
         if isinstance(outcome, WebError):
-            return page(outcome.status, state=state, error=outcome.message)
+            answer = page(outcome.status, state=state, error=outcome.message)
+            answer.headers.update(headers(outcome))
+            return answer
         stem = safe_name(outcome.sample)
         downloads = {f"{stem}.json": ("application/json", (json.dumps(
             outcome.document, indent=2, allow_nan=False) + "\n").encode()),
@@ -343,7 +231,8 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     async def predict_api(request: Request) -> JSONResponse:
         _, outcome = await run(request)
         if isinstance(outcome, WebError):
-            return api_error(outcome)
+            return JSONResponse({"error": outcome.message}, status_code=outcome.status,
+                                headers=headers(outcome))
         return JSONResponse(outcome.document)
 
     @app.get("/api/model")
@@ -359,12 +248,18 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    def too_large(scope: Scope, message: str) -> ASGIApp:
+    def refuse(scope: Scope, status: int, message: str) -> ASGIApp:
+        close = {"connection": "close"}
         if str(scope.get("path", "")).startswith("/api/"):
-            return JSONResponse({"error": message}, status_code=413)
-        return page(413, error=message)
+            return JSONResponse({"error": message}, status_code=status, headers=close)
+        answer = page(status, error=message)
+        answer.headers.update(close)
+        return answer
 
-    app.add_middleware(UploadLimit, max_bytes=max_upload_bytes, respond=too_large)
+    app.add_middleware(UploadLimit, max_bytes=max_upload_bytes, respond=refuse)
+    app.add_middleware(BodyDeadline, timeout=limits.body_timeout,
+                       min_rate=limits.min_upload_rate, grace=limits.body_grace,
+                       respond=refuse)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.add_middleware(SecurityHeaders)

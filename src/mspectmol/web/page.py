@@ -1,16 +1,17 @@
 """The web app's one HTML page: the upload form, then the result or the error.
 
-The page is self-contained: its CSS and its few lines of JavaScript are inline, the figure
-and the molecule drawing are ``data:`` URLs (from :mod:`mspectmol.predict.report`), and the
-JSON and HTML reports are offered as ``data:`` download links, so the browser fetches nothing
-but the page itself. Every text that comes from the user (file names, SMILES, messages that
-quote them) is HTML-escaped.
+The page fetches nothing from other machines: its CSS is inline, its few lines of
+JavaScript are the app's own ``/static/page.js`` (:data:`SCRIPT`; the Content-Security-Policy
+runs no inline script, so the script reads the upload limit from the form's ``data-``
+attributes), the figure and the molecule drawing are ``data:`` URLs (from
+:mod:`mspectmol.predict.report`), and the JSON and HTML reports are offered as ``data:``
+download links. Every text that comes from the user (file names, SMILES, messages that quote
+them) is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -32,22 +33,8 @@ margin-top:.5em}.error{border:1px solid #c0392b;background:#fdecea;color:#7b1d12
 padding:.6em 1em;border-radius:6px;margin:1em 0}.downloads a{margin-right:1.2em}
 #busy{color:#555;margin-left:1em}.result{border-top:2px solid #ddd;margin-top:1.5em}"""
 
-# Disables the button while the server works and refuses files over the limit before
-# sending them (the server enforces the limit anyway).
-_JS = """document.getElementById('upload').addEventListener('submit', function (ev) {
-  var limit = %d, total = 0, inputs = this.querySelectorAll('input[type=file]');
-  for (var i = 0; i < inputs.length; i++) {
-    for (var j = 0; j < inputs[i].files.length; j++) { total += inputs[i].files[j].size; }
-  }
-  var msg = document.getElementById('busy');
-  if (total > limit) {
-    ev.preventDefault();
-    msg.textContent = %s;
-    return;
-  }
-  document.getElementById('submit').disabled = true;
-  msg.textContent = 'Predicting\\u2026';
-});"""
+#: Where the page's script is served (``static/page.js`` of this package).
+SCRIPT = "/static/page.js"
 
 
 @dataclass
@@ -120,11 +107,12 @@ def _solvent_select(chosen: str) -> str:
 def _form(model: PageModel, state: FormState) -> str:
     limit_mb = model.max_upload_bytes / 2**20
     checked = {True: " checked", False: ""}
-    js_message = json.dumps(f"The files hold more than {limit_mb:.3g} MB in all; the limit of this "
-                      "server is set with mspectmol serve --max-upload-mb.")
+    limit_message = (f"The files hold more than {limit_mb:.3g} MB in all; the limit of this "
+                     "server is set with mspectmol serve --max-upload-mb.")
     return (
         '<form class="upload" id="upload" method="post" action="/predict" '
-        'enctype="multipart/form-data">'
+        f'enctype="multipart/form-data" data-limit="{model.max_upload_bytes}" '
+        f'data-limit-message="{escape(limit_message)}">'
         f"{_file_rows(model, state)}"
         '<div class="row"><label for="smiles">SMILES (optional)</label><input type="text" '
         f'id="smiles" name="smiles" value="{escape(state.smiles)}" '
@@ -141,8 +129,7 @@ def _form(model: PageModel, state: FormState) -> str:
         "</label></div>"
         '<button type="submit" id="submit">Predict</button><span id="busy"></span>'
         f'<p class="note">Formats: {escape(FORMATS_NOTE)}. At most {limit_mb:.3g} MB per '
-        "request.</p></form>"
-        f"<script>{_JS % (model.max_upload_bytes, js_message)}</script>")
+        "request.</p></form>")
 
 
 def _downloads(result: PageResult) -> str:
@@ -179,5 +166,6 @@ def render_page(model: PageModel, *, state: FormState | None = None,
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<link rel="icon" href="data:,"><title>mspectmol</title>'
+            f'<script src="{SCRIPT}" defer></script>'
             f"<style>{REPORT_CSS}\n{_CSS}</style></head><body>\n" + "\n".join(parts)
             + "\n</body></html>\n")

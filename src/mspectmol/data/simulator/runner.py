@@ -1,24 +1,33 @@
 """Run the simulator over many molecules: process pool, resumable cache, failure report.
 
 Each molecule's result is cached as one JSON file named by its InChIKey under a folder
-named by the settings hash (``<cache>/<settings-hash>/<IK[:2]>/<IK>.json``; failures as
-``<IK>.fail.json``), written atomically, so an interrupted run resumes where it stopped and
-a finished molecule is never simulated twice with the same settings. No molecule is dropped
-silently: every input ends as a record or as a failure with its stage and reason.
+named by the settings hash (:mod:`mspectmol.data.simulator.cache`), written atomically, so an
+interrupted run resumes where it stopped and a finished molecule is never simulated twice
+with the same settings. No molecule is dropped silently: every input ends as a record or as
+a failure with its stage and reason.
 
-The cache is read and written by the calling process only (workers return their results),
-and every backend goes through :func:`run_with`: serial, the process pool of
+Every backend goes through :func:`run_with`: serial, the process pool of
 :func:`run_simulations`, and the Dask cluster of
-:func:`mspectmol.data.simulator.distributed.run_simulations_dask`.
+:func:`mspectmol.data.simulator.distributed.run_simulations_dask`. In this process and in the
+pool, the process that simulates a molecule holds the molecule's claim in the cache and
+writes the result itself (:func:`_run_claimed`): a result is on disk as soon as it exists,
+whatever happens to the parent later, and two runs sharing a cache never simulate the same
+molecule twice (a molecule claimed by the other run is looked at again later, and its result
+read from the cache). Pool workers die with the parent, even when it is killed with SIGKILL
+(:func:`mspectmol.data.simulator.workers.die_with_parent`). Dask workers return their
+results and this process writes them.
+
+A cache write that fails (disk full, ...) stops the run with
+:class:`~mspectmol.fileio.OutputError` naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing as mp
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -29,9 +38,15 @@ from typing import Any
 import numpy as np
 from rdkit import Chem, rdBase
 
+from mspectmol.data.simulator.cache import Failure, SimulationCache
 from mspectmol.data.simulator.errors import SimulationError
 from mspectmol.data.simulator.records import SimulationRecord
 from mspectmol.data.simulator.settings import SimulationSettings
+from mspectmol.data.simulator.workers import Schedule, die_with_parent
+from mspectmol.fileio import OutputError, atomic_open
+
+__all__ = ["Failure", "MoleculeTask", "ResultCollector", "RunReport", "SimulationCache",
+           "run_simulations", "run_with"]
 
 log = logging.getLogger("mspectmol.simulate")
 
@@ -67,20 +82,6 @@ class MoleculeTask:
         return key
 
 
-@dataclass(frozen=True)
-class Failure:
-    """A molecule that could not be simulated."""
-
-    name: str
-    smiles: str
-    stage: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "smiles": self.smiles, "stage": self.stage,
-                "reason": self.reason}
-
-
 @dataclass
 class RunReport:
     """Outcome of :func:`run_simulations`: records and failures by task name.
@@ -95,60 +96,23 @@ class RunReport:
     simulated: int = 0
 
     def write_failures(self, path: str | Path) -> None:
-        """Write the failure report as CSV (name, smiles, stage, reason)."""
+        """Write the failure report as CSV (name, smiles, stage, reason), atomically."""
         import csv
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_open(path, "w", newline="", what="cannot write the failures") as fh:
             writer = csv.DictWriter(fh, fieldnames=["name", "smiles", "stage", "reason"])
             writer.writeheader()
             for failure in self.failures.values():
                 writer.writerow(failure.to_dict())
 
 
-class SimulationCache:
-    """Finished results on disk, keyed by settings hash and molecule key."""
-
-    def __init__(self, root: str | Path, settings: SimulationSettings) -> None:
-        self.root = Path(root) / settings.stable_hash()
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "settings.json").write_text(json.dumps(settings.to_dict(), indent=1))
-
-    def _path(self, key: str, suffix: str) -> Path:
-        return self.root / key[:2] / f"{key}{suffix}"
-
-    def get(self, key: str) -> SimulationRecord | Failure | None:
-        """The cached record or failure for ``key``, or None (a corrupt entry counts as none)."""
-        for suffix in (".json", ".fail.json"):
-            path = self._path(key, suffix)
-            if path.is_file():
-                try:
-                    data = json.loads(path.read_text(encoding="utf-8"))
-                    if suffix == ".json":
-                        return SimulationRecord.from_dict(data)
-                    return Failure(**data)
-                except (ValueError, TypeError, KeyError) as exc:
-                    log.warning("ignoring corrupt cache entry %s (%s)", path, exc)
-        return None
-
-    def put(self, key: str, result: SimulationRecord | Failure) -> None:
-        """Store a result atomically (temp file + rename)."""
-        is_record = isinstance(result, SimulationRecord)
-        path = self._path(key, ".json" if is_record else ".fail.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = result.to_json() if is_record else json.dumps(result.to_dict())
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        if is_record:  # a success replaces an earlier failure
-            self._path(key, ".fail.json").unlink(missing_ok=True)
-
-
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
+    """One thread per worker; with ``parent`` (a pool's), end when that process ends."""
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
+    if parent is not None:
+        die_with_parent(parent)
 
 
 def _simulate_task(task: MoleculeTask, settings: SimulationSettings
@@ -161,6 +125,34 @@ def _simulate_task(task: MoleculeTask, settings: SimulationSettings
         return Failure(task.name, task.smiles, exc.stage, exc.reason)
     except Exception as exc:  # noqa: BLE001 - a worker must report, not die
         return Failure(task.name, task.smiles, "internal", f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`_run_claimed` did with a molecule.
+
+    ``kind`` is ``"simulated"`` (``value``: the record or failure, already cached),
+    ``"cached"`` (another run finished it meanwhile; ``value``: its result) or ``"busy"``
+    (another run holds its claim; ``value``: who).
+    """
+
+    kind: str
+    value: Any
+
+
+def _run_claimed(task: MoleculeTask, key: str, settings: SimulationSettings, cache_dir: Path,
+                 retry_failures: bool) -> Outcome:
+    """Simulate one molecule under its claim and cache the result (pool workers run this)."""
+    cache = SimulationCache(cache_dir, settings, prepare=False)
+    with cache.claim(key) as claim:
+        if not claim.owned:
+            return Outcome("busy", claim.holder)
+        cached = cache.get(key)
+        if cached is not None and not (isinstance(cached, Failure) and retry_failures):
+            return Outcome("cached", cached)
+        result = _simulate_task(task, settings)
+        cache.put(key, result)
+    return Outcome("simulated", result)
 
 
 def run_simulations(tasks: Iterable[MoleculeTask], settings: SimulationSettings | None = None,
@@ -203,23 +195,44 @@ class ResultCollector:
     """Where every backend hands each finished molecule: cache, report, progress, callback.
 
     ``finished`` stores a result the simulator returned (record or failure) in the cache
-    and the report; ``lost`` reports a molecule whose worker died or could not run it, as a
-    failure at stage ``"worker"`` that is not cached, so that a later run tries it again.
+    (unless the worker did, ``cached=True``) and the report; ``outcome`` takes what
+    :func:`_run_claimed` returned and says whether the molecule is done (False: another run
+    holds it, try later); ``lost`` reports a molecule whose worker died or could not run it,
+    as a failure at stage ``"worker"`` that is not cached, so that a later run tries it again.
     """
 
     def __init__(self, cache: SimulationCache, report: RunReport, bar: Any,
-                 on_result: Callable[[MoleculeTask, Any], None] | None) -> None:
+                 on_result: Callable[[MoleculeTask, Any], None] | None,
+                 retry_failures: bool = False) -> None:
         self.cache = cache
         self.report = report
         self.bar = bar
         self.on_result = on_result
+        self.retry_failures = retry_failures
+        self._waiting: set[str] = set()
 
-    def finished(self, task: MoleculeTask, key: str,
-                 result: SimulationRecord | Failure) -> None:
-        self.cache.put(key, result)
+    def finished(self, task: MoleculeTask, key: str, result: SimulationRecord | Failure,
+                 *, cached: bool = False) -> None:
+        if not cached:
+            self.cache.put(key, result)
         self.report.simulated += 1
         _store(self.report, task, result, self.on_result)
         self.bar.update(1)
+
+    def outcome(self, task: MoleculeTask, key: str, outcome: Outcome) -> bool:
+        if outcome.kind == "busy":
+            if task.name not in self._waiting:
+                self._waiting.add(task.name)
+                log.info("%s is being simulated by another run (%s); its result will be read "
+                         "from the cache", task.name, outcome.value)
+            return False
+        if outcome.kind == "cached":
+            self.report.from_cache += 1
+            _store(self.report, task, outcome.value, self.on_result)
+            self.bar.update(1)
+        else:
+            self.finished(task, key, outcome.value, cached=True)
+        return True
 
     def lost(self, task: MoleculeTask, reason: str) -> None:
         _store(self.report, task, Failure(task.name, task.smiles, "worker", reason),
@@ -263,7 +276,8 @@ def run_with(execute: Executor, tasks: Iterable[MoleculeTask],
     bar = _progress(len(todo), progress)
     try:
         if todo:
-            execute(todo, settings, ResultCollector(cache, report, bar, on_result))
+            execute(todo, settings,
+                    ResultCollector(cache, report, bar, on_result, retry_failures))
     finally:
         bar.close()
     return report
@@ -271,38 +285,64 @@ def run_with(execute: Executor, tasks: Iterable[MoleculeTask],
 
 def _run_serial(todo: list[tuple[MoleculeTask, str]], settings: SimulationSettings,
                 collector: ResultCollector) -> None:
-    for task, key in todo:
-        collector.finished(task, key, _simulate_task(task, settings))
+    schedule = Schedule(todo)
+    while schedule:
+        item = schedule.next()
+        if item is None:
+            time.sleep(schedule.wait_time() or 0.0)
+            continue
+        task, key = item
+        outcome = _run_claimed(task, key, settings, collector.cache.root.parent,
+                               collector.retry_failures)
+        if not collector.outcome(task, key, outcome):
+            schedule.defer(item)
 
 
 def _run_pool(todo: list[tuple[MoleculeTask, str]], settings: SimulationSettings,
-              collector: ResultCollector, *, n_workers: int) -> None:
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
-                             initializer=_worker_init) as pool:
-        pending: dict[Future, tuple[MoleculeTask, str]] = {}
-        queue = iter(todo)
-        for task, key in queue:
-            pending[pool.submit(_simulate_task, task, settings)] = (task, key)
-            if len(pending) >= 4 * n_workers:
-                break
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                task, key = pending.pop(fut)
+              collector: ResultCollector, *, n_workers: int,
+              work: Callable[..., Outcome] | None = None) -> None:
+    """Run ``todo`` in ``n_workers`` processes that end with this one.
+
+    ``work(task, key, settings, cache_dir, retry_failures)`` is :func:`_run_claimed` unless
+    given (tests pass a stand-in; it must be importable by the workers).
+    """
+    work = work or _run_claimed
+    args = (settings, collector.cache.root.parent, collector.retry_failures)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    schedule = Schedule(todo)
+    pending: dict[Future, tuple[MoleculeTask, str]] = {}
+    try:
+        while schedule or pending:
+            while len(pending) < 4 * n_workers and (item := schedule.next()) is not None:
                 try:
-                    result = fut.result()
+                    pending[pool.submit(work, item[0], item[1], *args)] = item
+                except RuntimeError as exc:  # the pool is broken: report the rest
+                    for task_left, _ in [item, *schedule.drain()]:
+                        collector.lost(task_left, f"not run: {exc}")
+            if not pending:
+                time.sleep(schedule.wait_time() or 0.0)
+                continue
+            full = len(pending) >= 4 * n_workers
+            done, _ = wait(pending, timeout=None if full else schedule.wait_time(),
+                           return_when=FIRST_COMPLETED)
+            for fut in done:
+                task, key = item = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except OutputError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
                     collector.lost(task, f"{type(exc).__name__}: {exc}")
-                else:
-                    collector.finished(task, key, result)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    try:
-                        pending[pool.submit(_simulate_task, nxt[0], settings)] = nxt
-                    except RuntimeError as exc:  # the pool is broken: report the rest
-                        for task_left, _ in [nxt, *queue]:
-                            collector.lost(task_left, f"not run: {exc}")
+                    continue
+                if not collector.outcome(task, key, outcome):
+                    schedule.defer(item)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # what they finished is cached; a run resumes the rest
+        raise
+    pool.shutdown(wait=True)
 
 
 def _store(report: RunReport, task: MoleculeTask, result: SimulationRecord | Failure,

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from mspectmol.data.simulator.records import SimulationRecord
 from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_path
 
 STORE_FORMAT = "mspectmol-simulation-records/1"
 
@@ -87,8 +88,14 @@ def write_records(path: str | Path, records: Iterable[SimulationRecord],
                   metadata: dict[str, str] | None = None) -> int:
     """Write records (and optional per-row extra columns) to a zstd-compressed parquet file.
 
-    The file is written to a temporary name and renamed, so an interrupted write never
-    leaves a truncated file behind. Returns the number of rows.
+    The file is written to a temporary name and renamed (:func:`mspectmol.fileio.atomic_path`),
+    so an interrupted or failed write never leaves a truncated file behind and keeps the
+    previous one. Returns the number of rows.
+
+    Raises
+    ------
+    mspectmol.fileio.OutputError
+        Naming the file when it cannot be written (disk full, permission denied, ...).
     """
     path = Path(path)
     rows = [record_to_row(r) for r in records]
@@ -102,11 +109,9 @@ def write_records(path: str | Path, records: Iterable[SimulationRecord],
     table = table.cast(_schema(table.schema))
     meta = {"format": STORE_FORMAT, **(metadata or {})}
     table = table.replace_schema_metadata({k: str(v) for k, v in meta.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=9,
-                   use_dictionary=["provenance", "source", "formula"] if rows else True)
-    tmp.replace(path)
+    with atomic_path(path, what="cannot write the records") as tmp:
+        pq.write_table(table, tmp, compression="zstd", compression_level=9,
+                       use_dictionary=["provenance", "source", "formula"] if rows else True)
     return len(rows)
 
 

@@ -1,0 +1,403 @@
+"""Benchmark: ``mspectmol serve`` under load and hostile uploads, on 127.0.0.1 only.
+
+Starts the server (``python -m mspectmol serve``, shipped defaults, packaged default model)
+in a subprocess on a free loopback port, then
+
+1. baseline: a few sequential predictions (concurrency 1) with the example spectra;
+2. load: ``--requests`` predictions at ``--concurrency`` (the examples of
+   ``mspectmol/data/examples``, each request a random subset with the IR file);
+3. hostile: a 20 MB one-line JCAMP-DX upload, a 3 KB JCAMP-DX DUP bomb, a 100 MB declared
+   body, a client trickling its headers, one trickling its body, and a burst of requests
+   beyond the server's parallel + queued capacity;
+4. reading cost: the same files read in-process vs in the limited child process.
+
+It prints throughput, p50/p95 latency, every hostile answer (status, seconds), the server's
+memory (its own RSS and that of its process tree, the fork server of the reading children
+included) before and after, and writes a markdown table to ``benchmarks/results/serve.md``.
+Every request goes to 127.0.0.1; the counts are bounded and ``--time-limit`` stops the
+load phase; the server is stopped at the end.
+
+    python benchmarks/bench_serve.py [--requests 120] [--concurrency 4] [--time-limit 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import mspectmol
+
+EXAMPLES = Path(mspectmol.__file__).parent / "data" / "examples"
+SAMPLES = ("aspirin", "paracetamol", "chloroacetophenone")
+FILES = {"ir": "{}_ir.jdx", "h_nmr": "{}_h_nmr.jdx", "c_nmr": "{}_c_nmr.csv"}
+OUT = Path(__file__).parent / "results" / "serve.md"
+JCAMP_HEAD = ("##TITLE=hostile\n##JCAMP-DX=4.24\n##DATA TYPE=INFRARED SPECTRUM\n"
+              "##XUNITS=1/CM\n##YUNITS=ABSORBANCE\n##XFACTOR=1\n##YFACTOR=1\n##FIRSTX=4000\n"
+              "##LASTX=400\n##NPOINTS=10\n##XYDATA=(X++(Y..Y))\n")
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``) and the number of cores."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, MB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, MB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss_mb(p)
+        todo += children.get(p, [])
+    return total
+
+
+def sample_files(rng: random.Random) -> dict[str, tuple[str, bytes]]:
+    """A random example sample: IR plus a random subset of its NMR files."""
+    name = rng.choice(SAMPLES)
+    mods = ["ir"] + [m for m in ("h_nmr", "c_nmr") if rng.random() < 0.5]
+    return {m: (FILES[m].format(name), (EXAMPLES / FILES[m].format(name)).read_bytes())
+            for m in mods}
+
+
+def post(url: str, files: Any = None, timeout: float = 120.0, **kw: Any
+         ) -> tuple[int, float, str]:
+    """``(status, seconds, error text)`` of one POST /api/predict (status 0: no answer)."""
+    start = time.perf_counter()
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            r = client.post(url + "/api/predict", files=files, **kw)
+        text = r.json().get("error", "") if r.status_code != 200 else ""
+        return r.status_code, time.perf_counter() - start, text
+    except (httpx.HTTPError, ValueError) as exc:
+        return 0, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def load(url: str, n: int, concurrency: int, time_limit: float, seed: int) -> dict[str, Any]:
+    """``n`` predictions at ``concurrency``; stops issuing new ones after ``time_limit``."""
+    rng = random.Random(seed)
+    jobs = [sample_files(rng) for _ in range(n)]
+    end = time.monotonic() + time_limit
+
+    def one(files: Any) -> tuple[int, float, str] | None:
+        return post(url, files) if time.monotonic() < end else None
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = [r for r in pool.map(one, jobs) if r is not None]
+    wall = time.perf_counter() - start
+    ok = [t for s, t, _ in results if s == 200]
+    return {"sent": len(results), "ok": len(ok), "wall": wall,
+            "errors": sorted({f"{s} {e[:80]}" for s, _, e in results if s != 200}),
+            "throughput": len(ok) / wall if wall else 0.0,
+            "p50": percentile(ok, 0.5) if ok else float("nan"),
+            "p95": percentile(ok, 0.95) if ok else float("nan")}
+
+
+def trickle(port: int, head: bytes, piece: bytes, every: float, limit: float
+            ) -> tuple[str, float]:
+    """Send ``head`` then ``piece`` every ``every`` s until the server answers or closes
+    (at most ``limit`` s); ``(first line of the answer, seconds until it came)``."""
+    start = time.perf_counter()
+    with socket.create_connection((HOST, port)) as sock:
+        sock.sendall(head)
+        sock.settimeout(every)
+        data = b""
+        while time.perf_counter() - start < limit and b"\r\n" not in data:
+            try:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                continue
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                break
+            try:
+                sock.sendall(piece)
+            except OSError:
+                break
+    first = data.split(b"\r\n", 1)[0].decode("latin-1") or "closed without an answer"
+    return first, time.perf_counter() - start
+
+
+def hostile(url: str, port: int, pid: int, capacity: int) -> list[tuple[str, str, float, float]]:
+    """The hostile requests: ``(what, answer, seconds, server tree RSS after, MB)``."""
+    rows = []
+
+    def record(what: str, answer: str, seconds: float) -> None:
+        rows.append((what, answer, seconds, tree_rss_mb(pid)))
+        print(f"  {what:<44} {answer[:60]:<60} {seconds:6.2f} s  "
+              f"tree RSS {rows[-1][3]:7.0f} MB", flush=True)
+
+    line = "4000 " + "0.123 " * ((20 * 2**20 - 4096) // 6)
+    one_line = (JCAMP_HEAD + line + "\n##END=\n").encode()
+    s, t, e = post(url, {"ir": ("one-line.jdx", one_line)})
+    record(f"one-line JCAMP-DX, {len(one_line) / 2**20:.1f} MB", f"{s} {e}", t)
+    del one_line, line
+    bomb = (JCAMP_HEAD + "4000 As99999999\n" * 150 + "##END=\n").encode()
+    s, t, e = post(url, {"ir": ("bomb.jdx", bomb)})
+    record(f"JCAMP-DX DUP bomb, {len(bomb)} bytes", f"{s} {e}", t)
+    declared = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/"
+                b"form-data; boundary=abc\r\nContent-Length: 104857600\r\n\r\n")
+    record("100 MB declared body", *trickle(port, declared, b"x" * 4096, 0.2, 30))
+    head = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/"
+            b"form-data; boundary=abc\r\nContent-Length: 1000000\r\n\r\n--abc\r\n"
+            b'Content-Disposition: form-data; name="ir"; filename="slow.jdx"\r\n\r\n')
+    with ThreadPoolExecutor(2) as pool:
+        slow_body = pool.submit(trickle, port, head, b"1", 0.5, 60)
+        slow_head = pool.submit(trickle, port, b"GET / HTTP/1.1\r\n", b"X", 0.5, 60)
+        record("body trickled, 2 bytes/s", *slow_body.result())
+        record("headers trickled, 2 bytes/s", *slow_head.result())
+    burst = capacity + 6
+    rng = random.Random(1)
+    files = [sample_files(rng) for _ in range(burst)]
+    barrier = threading.Barrier(burst)
+
+    def at_once(f: Any) -> tuple[int, float, str]:
+        barrier.wait()
+        return post(url, f)
+
+    with ThreadPoolExecutor(burst) as pool:
+        results = list(pool.map(at_once, files))
+    busy = [t for s, t, _ in results if s == 503]
+    served = [t for s, t, _ in results if s == 200]
+    record(f"burst of {burst} at once (capacity {capacity})",
+           f"{len(served)} x 200, {len(busy)} x 503 (503 in at most "
+           f"{max(busy, default=0):.2f} s)", max(t for _, t, _ in results))
+    return rows
+
+
+def reading_cost() -> tuple[float, float]:
+    """:func:`measure_reading` in a ``python -c`` process: started from this script's path,
+    multiprocessing would re-import the script in every child (``mspectmol serve`` runs as
+    a module, whose children import nothing)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from bench_serve import "
+            "measure_reading; print(*measure_reading())")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)],
+                         capture_output=True, text=True, timeout=300, check=True)
+    inproc, child = out.stdout.split()[-2:]
+    return float(inproc), float(child)
+
+
+def measure_reading(repeats: int = 10) -> tuple[float, float]:
+    """Median seconds to read and prepare the aspirin files in-process and in the limited
+    child (:func:`mspectmol.web.sandbox.read_sample`)."""
+    from mspectmol.models.io import load_model
+    from mspectmol.predict.pipeline import load_sample
+    from mspectmol.predict.samples import SampleSpec
+    from mspectmol.training.pipeline import find_model
+    from mspectmol.web.sandbox import ReadLimits, plain_meta, read_sample
+
+    _, meta = load_model(find_model(None))
+    light = plain_meta(meta)
+    spec = SampleSpec("aspirin", {m: EXAMPLES / f.format("aspirin") for m, f in FILES.items()})
+    read_sample(light, spec, None, ReadLimits())  # starts the fork server
+    inproc, child = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        load_sample(meta, spec, None)
+        inproc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        read_sample(light, spec, None, ReadLimits())
+        child.append(time.perf_counter() - t)
+    return statistics.median(inproc), statistics.median(child)
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    """``mspectmol serve`` on ``127.0.0.1:port``, waited for until it answers."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "mspectmol", "serve", "--host", HOST,
+                                    "--port", str(port), "--quiet"],
+                                   stdout=out, stderr=subprocess.STDOUT)
+    end = time.monotonic() + 180
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the server stopped: {log.read_text()}")
+        try:
+            if httpx.get(f"http://{HOST}:{port}/api/health", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > end:
+            process.kill()
+            raise SystemExit(f"the server did not start in 180 s: {log.read_text()}")
+        time.sleep(0.3)
+
+
+def write_markdown(path: Path, args: argparse.Namespace, rows: dict[str, Any]) -> None:
+    """The results as markdown (see the module docstring)."""
+    base, loaded, after = rows["baseline"], rows["load"], rows["after"]
+    mem = rows["memory"]
+    lines = [
+        "# `mspectmol serve` under load and hostile uploads",
+        "",
+        f"Measured {date.today().isoformat()} on {cpu_name()} (a shared machine: another "
+        "long job kept one core busy) with `python benchmarks/bench_serve.py --requests "
+        f"{args.requests} --concurrency {args.concurrency}`: the server with its shipped "
+        "limits (2 requests read and predicted at once, 8 queued, reading in a child with "
+        "1024 MB and 10-60 s, body 120 s / 32 KB/s, headers 10 s), the packaged default "
+        "model, the example spectra (IR plus a random subset of 1H and 13C NMR), all traffic "
+        "on 127.0.0.1.",
+        "",
+        "| phase | requests | ok | throughput (req/s) | p50 (s) | p95 (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r, conc in (("baseline", base, 1), ("load", loaded, args.concurrency),
+                          ("after the hostile uploads", after, args.concurrency)):
+        lines.append(f"| {name}, concurrency {conc} | {r['sent']} | {r['ok']} | "
+                     f"{r['throughput']:.2f} | {r['p50']:.2f} | {r['p95']:.2f} |")
+    lines += ["", f"Throughput at concurrency {args.concurrency} vs 1: "
+              f"{loaded['throughput'] / base['throughput']:.2f}x; p50 latency "
+              f"{loaded['p50'] / base['p50']:.2f}x. Errors under load: "
+              f"{', '.join(loaded['errors'] + after['errors']) or 'none'}.", "",
+              "| hostile request | answer | seconds | server tree RSS after (MB) |",
+              "|---|---|---:|---:|"]
+    for what, answer, seconds, tree in rows["hostile"]:
+        answer = answer.replace("|", "\\|")
+        lines.append(f"| {what} | {answer[:140]} | {seconds:.2f} | {tree:.0f} |")
+    lines += ["", "| server memory | own RSS (MB) | process tree RSS (MB) |", "|---|---:|---:|"]
+    for name, (own, tree) in mem.items():
+        lines.append(f"| {name} | {own:.0f} | {tree:.0f} |")
+    first, last = mem["before the load"], mem["at the end"]
+    lines += ["", f"Memory at the end vs before the load: own RSS {last[0] / first[0]:.2f}x, "
+              f"process tree {last[1] / first[1]:.2f}x."]
+    inproc, child = rows["reading"]
+    lines += ["", f"Reading and preparing the three aspirin files: {inproc * 1000:.0f} ms "
+              f"in-process, {child * 1000:.0f} ms in the limited child process (median of 10; "
+              f"{child / inproc:.1f}x, +{(child - inproc) * 1000:.0f} ms per request).", "",
+              "Notes: the process tree is the server plus the fork server of the reading "
+              "children (its preloaded readers, about 160 MB) and any child reading at the "
+              "moment. The one-line upload is refused by the child's line-length check before "
+              "any reader runs; the DUP bomb by the JCAMP-DX reader's own repeat-count check. "
+              "A file that got past both would meet the child's address-space limit "
+              "(MemoryError, 422) or its deadline (killed, 422); tests/web/test_hardening.py "
+              "checks both mechanisms. For comparison, the issue measured before this change: "
+              "the one-line upload cost 2.3 GB per request (3.0 GB with four at once) and the "
+              "server kept 1.25 GB; the DUP bomb took the server down. Those numbers come from "
+              "the issue, not from this run.", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=120, help="requests of the load phase")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--baseline", type=int, default=10, help="sequential requests first")
+    p.add_argument("--time-limit", type=float, default=300.0,
+                   help="seconds after which the load phases issue no new requests")
+    p.add_argument("--capacity", type=int, default=10,
+                   help="the server's parallel + queued requests (serve's defaults: 2 + 8)")
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args(argv)
+    if not (0 < args.requests <= 5000 and 0 < args.concurrency <= 32):
+        p.error("--requests must be 1-5000 and --concurrency 1-32")
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    rows: dict[str, Any] = {"memory": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        log = Path(tmp) / "server.log"
+        server = start_server(port, log)
+        pid = server.pid
+        try:
+            def memory(name: str) -> None:
+                rows["memory"][name] = (rss_mb(pid), tree_rss_mb(pid))
+                print(f"{name}: server RSS {rows['memory'][name][0]:.0f} MB, process tree "
+                      f"{rows['memory'][name][1]:.0f} MB", flush=True)
+
+            print(f"server pid {pid} on {url}; CPU: {cpu_name()}", flush=True)
+            rows["baseline"] = load(url, args.baseline, 1, args.time_limit, seed=0)
+            print(f"baseline (concurrency 1): {rows['baseline']}", flush=True)
+            memory("before the load")
+            rows["load"] = load(url, args.requests, args.concurrency, args.time_limit, seed=1)
+            print(f"load (concurrency {args.concurrency}): {rows['load']}", flush=True)
+            memory("after the load")
+            print("hostile requests:", flush=True)
+            rows["hostile"] = hostile(url, port, pid, args.capacity)
+            memory("after the hostile requests")
+            rows["after"] = load(url, max(args.requests // 4, 1), args.concurrency,
+                                 args.time_limit, seed=2)
+            print(f"after the hostile requests: {rows['after']}", flush=True)
+            memory("at the end")
+            alive = server.poll() is None
+        finally:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    if not alive:
+        raise SystemExit("the server died during the benchmark")
+    rows["reading"] = reading_cost()
+    inproc, child = rows["reading"]
+    print(f"reading the aspirin files: {inproc * 1000:.0f} ms in-process, {child * 1000:.0f} "
+          f"ms in the child ({child / inproc:.1f}x)")
+    first, last = rows["memory"]["before the load"], rows["memory"]["at the end"]
+    print(f"memory end/before: own {last[0] / first[0]:.2f}x, tree {last[1] / first[1]:.2f}x; "
+          f"throughput c={args.concurrency} vs c=1: "
+          f"{rows['load']['throughput'] / rows['baseline']['throughput']:.2f}x")
+    if not args.no_write:
+        write_markdown(args.out, args, rows)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
