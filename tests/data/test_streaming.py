@@ -27,9 +27,10 @@ from mspectmol.data.streaming import (
     shard_row_groups,
 )
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
-from mspectmol.spectra.pipeline import PrepareOptions, prepare
+from mspectmol.spectra.pipeline import PrepareOptions, line_width, prepare
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.spectra.readers.alberts import ALBERTS_AXES
+from mspectmol.spectra.resample import render_lines
 from mspectmol.spectra.spectrum import Spectrum
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "C=C", "CC#N", "CC(=O)OC", "O=C1CCCCC1",
@@ -82,11 +83,18 @@ def collect(batches) -> GridBatch:
 
 
 def reference_grid(matrix: np.ndarray, column: str, modality: str) -> np.ndarray:
-    """The one preprocessing path, spectrum by spectrum (no baseline), scaled to maximum 1."""
+    """Spectrum by spectrum: IR through the one preprocessing path (no baseline); NMR drawn
+    at the training line width from sub-cell means (the path for narrow-line input)."""
     axis, grid = ALBERTS_AXES[column], canonical_grid(modality, 600)
-    unit = "absorbance" if modality == "ir" else "arbitrary"
-    return np.stack([prepare(Spectrum(axis, r.astype(np.float64), modality, None, unit), grid,
-                             options=PrepareOptions(baseline=False)).y for r in matrix])
+    if modality == "ir":
+        return np.stack([prepare(Spectrum(axis, r.astype(np.float64), modality, None,
+                                          "absorbance"), grid,
+                                 options=PrepareOptions(baseline=False)).y for r in matrix])
+    order = np.argsort(axis)
+    width, shape = line_width(modality, grid)
+    rows = np.stack([render_lines(axis[order], r.astype(np.float64)[order], grid, width, shape)
+                     for r in matrix])
+    return rows / rows.max(axis=1, keepdims=True)
 
 
 def test_batches_shapes_grids_values_and_labels(dataset, tmp_path):

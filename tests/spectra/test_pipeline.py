@@ -172,10 +172,20 @@ def test_narrow_lines_keep_their_height_wherever_they_fall():
         y = _lines(ppm, [centre], [1.0], 0.0025)
         done = prepare(Spectrum(ppm, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
         heights.append(_near(H_GRID, done.y, centre, 0.03).max())
-        assert any(s.startswith("resample: cell means") for s in done.steps)
-        assert any(s.startswith("render: cell areas as lorentzian lines of FWHM 0.04")
+        assert any(s.startswith("resample: cell means over 4 sub-cells") for s in done.steps)
+        assert any(s.startswith("render: sub-cell areas as lorentzian lines of FWHM 0.0375")
                    for s in done.steps)
     assert min(heights) > 0.6 * max(heights)
+
+
+def test_lines_as_broad_as_training_are_not_widened_again():
+    """A spectrum already drawn at the training width (the shipped examples) keeps it."""
+    x = np.linspace(-2.0, 10.0, 2400)
+    y = _lines(x, [1.2, 3.7], [3.0, 2.0], 0.04)
+    done = prepare(Spectrum(x, y, "h_nmr", "ppm"), H_GRID, normalisation="none")
+    assert not any(s.startswith("render") for s in done.steps)
+    wide = (done.y > 0.5 * done.y.max()).sum()
+    assert wide <= 4  # FWHM 0.04 ppm = 2 grid steps, as the training lines
 
 
 def _narrow_fixture(modality, fwhm, n_lines, lo, hi, min_gap, seed):

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 
 from mspectmol.errors import SpectrumError
-from mspectmol.spectra.resample import cell_mean_weights, is_finer, render_matrix
+from mspectmol.spectra.resample import cell_mean_weights, is_finer, line_matrix, subcell_grid
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class ResamplingPlan:
     interpolation
         The :class:`InterpolationPlan` for a coarser axis (None otherwise).
     render
-        Dense ``(G, G)`` line-rendering matrix for NMR (None for other modalities).
+        Dense ``(sub-cells, G)`` line-drawing matrix for NMR (None for other modalities).
     reverse
         True when the source axis is descending.
     """
@@ -143,8 +143,11 @@ def plan_resampling(x: np.ndarray, grid: np.ndarray, modality: str | None = None
     Cell means when ``x`` is finer than the grid
     (:func:`~mspectmol.spectra.resample.cell_mean_weights`, the per-spectrum
     :func:`~mspectmol.spectra.resample.cell_means` as a sparse matrix), linear interpolation
-    otherwise; NMR modalities then render at the training line width
-    (:func:`~mspectmol.spectra.pipeline.line_width`).
+    otherwise. NMR modalities: means over the sub-cells of each grid cell, drawn as lines of
+    the training width at the grid points (:func:`~mspectmol.spectra.resample.render_lines`);
+    a plan is fixed per axis, so it is :func:`~mspectmol.spectra.pipeline.prepare` for
+    narrow-line (high-resolution) spectra, which ``prepare`` widens by the full training
+    width.
     """
     from mspectmol.spectra.pipeline import RENDERED, line_width
 
@@ -152,13 +155,17 @@ def plan_resampling(x: np.ndarray, grid: np.ndarray, modality: str | None = None
     g = np.asarray(grid, dtype=np.float64)
     interp = plan_interpolation(x, g)  # also checks the axis
     xs = x[::-1] if interp.reverse else x
-    render = None
     if modality in RENDERED:
         width, shape = line_width(modality, g)
-        render = render_matrix(g, width, shape).astype(np.float32)
+        fine = subcell_grid(g)
+        knot, cell, weight = cell_mean_weights(xs, fine)
+        cells = sparse.csr_matrix((weight.astype(np.float32), (knot, cell)),
+                                  shape=(xs.size, fine.size))
+        render = line_matrix(fine, g, width, shape).astype(np.float32)
+        return ResamplingPlan(cells, None, render, interp.reverse)
     if not is_finer(xs, g):
-        return ResamplingPlan(None, interp, render, interp.reverse)
+        return ResamplingPlan(None, interp, None, interp.reverse)
     knot, cell, weight = cell_mean_weights(xs, g)
     cells = sparse.csr_matrix((weight.astype(np.float32), (knot, cell)),
                               shape=(xs.size, g.size))
-    return ResamplingPlan(cells, None, render, interp.reverse)
+    return ResamplingPlan(cells, None, None, interp.reverse)

@@ -15,8 +15,11 @@ everywhere. The steps are small functions run in this order:
    (:func:`~mspectmol.spectra.preprocessing.peaks_to_profile`); a profile sampled more finely
    than the grid is integrated over each grid cell
    (:func:`~mspectmol.spectra.resample.cell_means`, no line is lost), a coarser one linearly
-   interpolated (the paper's eq. 3). NMR profiles are then rendered as lines of the training
-   width (:func:`~mspectmol.spectra.resample.render_cells`).
+   interpolated (the paper's eq. 3). NMR profiles whose lines are narrower than the training
+   width (:func:`~mspectmol.spectra.resample.line_fwhm`) are integrated over sub-cells of
+   each grid cell and drawn as lines at the sub-cell centres, widened to about the training
+   width (:func:`~mspectmol.spectra.resample.render_lines`), as the training data draws
+   peak lists; broader ones are resampled like IR.
    Grid points outside the measured range are 0; coverage below
    :data:`~mspectmol.spectra.validation.WARN_COVERAGE` and intensity outside the grid are
    warned about.
@@ -42,7 +45,7 @@ from mspectmol.errors import SpectrumError
 from mspectmol.spectra.baseline import baseline_als
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.preprocessing import coverage_fraction, normalise_array, peaks_to_profile
-from mspectmol.spectra.resample import CELL_MEANS, render_cells, resample_profile
+from mspectmol.spectra.resample import SUBCELLS, line_fwhm, render_lines, resample_profile
 from mspectmol.spectra.solvents import (
     SOLVENT_HALF_WIDTH,
     detect_solvent,
@@ -250,16 +253,20 @@ def grid_profile(canon: Spectrum, grid: np.ndarray, min_coverage: float
         raise SpectrumError(f"{measured} covers only {cover:.1%} of the {canon.modality} grid "
                             f"{lo:g}..{hi:g} {unit} (at least {min_coverage:.0%} needed; "
                             "--min-coverage lowers it)", src)
-    y, method = resample_profile(canon.x, canon.y, grid, source=src)
-    steps = [f"resample: {method} onto {grid.size} points over {lo:g}..{hi:g} {unit}, "
-             f"coverage {cover:.3f}"]
     if canon.modality in RENDERED:
         width, shape = line_width(canon.modality, grid)
-        y = render_cells(y, grid, width, shape)
-        area = "cell areas" if method == CELL_MEANS else "grid values"
-        steps.append(f"render: {area} as {shape} lines of FWHM {width:g} {unit} (training "
-                     "line width)")
-    return y, cover, steps
+        own = line_fwhm(canon.x, canon.y)
+        if own < width:  # narrower lines than training: widen them to the training width
+            draw = max(width - own, 0.5 * width)
+            y = render_lines(canon.x, canon.y, grid, draw, shape, source=src)
+            return y, cover, [
+                f"resample: cell means over {SUBCELLS} sub-cells of each of {grid.size} points "
+                f"over {lo:g}..{hi:g} {unit}, coverage {cover:.3f}",
+                f"render: sub-cell areas as {shape} lines of FWHM {draw:.3g} {unit} (lines of "
+                f"{own:.3g} {unit} widened to about the training width {width:g})"]
+    y, method = resample_profile(canon.x, canon.y, grid, source=src)
+    return y, cover, [f"resample: {method} onto {grid.size} points over {lo:g}..{hi:g} "
+                      f"{unit}, coverage {cover:.3f}"]
 
 
 def prepare(spectrum: Spectrum, grid: np.ndarray, normalisation: str = "max",
