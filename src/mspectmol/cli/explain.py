@@ -197,6 +197,17 @@ def run(args: argparse.Namespace) -> int:
     rule = "per-group thresholds" if meta.thresholds is not None else "threshold 0.5"
     out.append(f"probabilities: {calib}; calls at the model's {rule}")
     out += [f"WARNING: {w}" for w in inputs.warnings]
+    if getattr(meta, "ood", None) and gated is not None:
+        from mspectmol.models.ood import ood_report, ood_scores, representations
+
+        avail = {m: np.array([a]) for m, a in inputs.available.items()}
+        (ood,) = ood_report(ood_scores(representations(
+            model, {m: x[None, :] for m, x in inputs.spectra.items()}, avail), meta.ood),
+            meta.ood)
+        if ood["flagged"]:
+            out.append(f"WARNING: the spectra are unlike the model's training data "
+                       f"(out-of-distribution score {ood['score']:.2f} above "
+                       f"{ood['threshold']:.2f}): treat the calls with caution")
     out += _table(names, prob, thresholds, args.top, inputs.labels)
 
     gate_maps = None

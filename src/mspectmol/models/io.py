@@ -92,6 +92,7 @@ class ModelMeta:
     content_size: int = 0
     created: str = ""
     state: dict[str, Any] | None = None
+    ood: dict[str, Any] | None = None
 
     @property
     def n_points(self) -> int:
@@ -170,6 +171,10 @@ class ModelMeta:
              "temperature must be a positive number"),
             (self.kind in ("neural", "classical"), "kind must be 'neural' or 'classical'"),
             (self.state is None or isinstance(self.state, dict), "state must be an object"),
+            (self.ood is None or (isinstance(self.ood, dict) and {"mean", "components",
+                                                                   "variances", "residual",
+                                                                   "threshold"} <= set(self.ood)),
+             "ood must be an object with mean, components, variances, residual, threshold"),
         )
         for ok, message in checks:
             if not ok:

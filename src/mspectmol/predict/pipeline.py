@@ -134,6 +134,18 @@ class Prediction:
     call_regions: dict[str, dict[str, list[tuple[float, float, float]]]] = field(
         default_factory=dict)
     attribution: str | None = None
+    ood: dict[str, Any] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """The input warnings and, when flagged, the out-of-distribution one."""
+        out = list(self.inputs.warnings)
+        if self.ood is not None and self.ood["flagged"]:
+            out.append(f"the spectra are unlike the model's training data (out-of-distribution "
+                       f"score {self.ood['score']:.2f} above {self.ood['threshold']:.2f}, "
+                       "flagged for about 5% of in-domain spectra): treat the calls with "
+                       "caution")
+        return out
 
     @property
     def calls(self) -> list[int]:
@@ -256,9 +268,16 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
         split = SplitData(np.array([s.name for s in inputs]),
                           np.zeros((len(inputs), len(names)), dtype=np.float32), batch, avail)
         prob = probabilities(predict_logits(model, split, batch_size), meta.temperature)
+    ood = None
+    if is_neural(model) and getattr(meta, "ood", None):
+        from mspectmol.models.ood import ood_report, ood_scores, representations
+
+        ood = ood_report(ood_scores(representations(model, batch, avail, batch_size),
+                                    meta.ood), meta.ood)
     preds = []
     for i, s in enumerate(inputs):
-        p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution)
+        p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution,
+                       ood=ood[i] if ood is not None else None)
         if gate_maps is not None:
             p.gate_maps = {m: gate_maps[m][i] for m in s.used}
             p.gate_regions = _regions(gate_maps, i, grids, s.used, regions)

@@ -62,7 +62,8 @@ def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
                   "sha256": model.content_hash, "temperature": model.temperature,
                   "thresholds": "tuned per group" if model.tuned_thresholds else "0.5",
                   "may_be_missing": list(model.missing_allowed)},
-        "warnings": pred.inputs.warnings,
+        "warnings": pred.warnings,
+        "out_of_distribution": pred.ood,
         "spectra_used": pred.inputs.used,
         "spectra_missing": pred.inputs.missing,
         "ignored_files": dict(pred.inputs.ignored),
@@ -100,7 +101,7 @@ def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
              else "no temperature")
     rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
     lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
-    lines += [f"  WARNING: {w}" for w in inputs.warnings]
+    lines += [f"  WARNING: {w}" for w in pred.warnings]
     lines += ["  " + row for row in probability_table(pred.label_names, pred.probabilities,
                                                        pred.thresholds)]
     if not pred.calls:
@@ -249,7 +250,7 @@ def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = No
             f"SHA-256 <code>{escape(model.content_hash[:16])}...</code>).</p>",
             f"<p>Spectra used: {escape(', '.join(pred.inputs.used) or 'none')}; missing: "
             f"{escape(', '.join(pred.inputs.missing) or 'none')}.</p>",
-            _warnings_html(pred.inputs.warnings),
+            _warnings_html(pred.warnings),
             "<h2>Spectra</h2>", _img(png, "spectra with gate importance"),
             "<h2>Functional groups</h2>",
             f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "

@@ -36,6 +36,10 @@ RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", 
                    "devices")
 
 
+#: Renderings of the training spectra (:attr:`TrainConfig.render`).
+RENDERINGS = ("none", "randomised")
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs (paper appendix B defaults).
@@ -96,6 +100,11 @@ class TrainConfig:
         augmentation generator. A model trained with it predicts without those spectra;
         its model file then lists them as ``training["missing_modalities"]``, which
         ``mspectmol predict`` reads. 0 (default): off.
+    render
+        ``"none"``: the dataset's one rendering of its peak lists; ``"randomised"``: a new
+        domain-randomised rendering of the training spectra every epoch and a randomised
+        validation fold for early stopping, calibration and thresholds
+        (:class:`mspectmol.data.rendering.PeakRenderer`; embedded dataset only).
     """
 
     model: str = "pa_ib"
@@ -122,6 +131,7 @@ class TrainConfig:
     devices: int = 1
     amp: bool = False
     modality_dropout: float = 0.0
+    render: str = "none"
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -149,6 +159,9 @@ class TrainConfig:
                               f"{self.checkpoint_every}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if self.render not in RENDERINGS:
+            raise ConfigError(f"render must be one of {', '.join(RENDERINGS)}, got "
+                              f"{self.render!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
@@ -253,7 +266,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "out": _string, "max_train": _optional_integer, "n_points": _integer,
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
     "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
-    "devices": _integer, "amp": _boolean, "modality_dropout": _number,
+    "devices": _integer, "amp": _boolean, "modality_dropout": _number, "render": _string,
 }
 
 

@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
+from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
+from mspectmol.models.ood import fit_ood, representations
 from mspectmol.models.pretrained import resolve_model
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
@@ -49,7 +51,7 @@ from mspectmol.training.config import (
     write_json,
 )
 from mspectmol.training.data import SplitData, dataset_hash, split_data
-from mspectmol.training.evaluate import calibrate, evaluate_model, predict_logits
+from mspectmol.training.evaluate import calibrate, evaluate_model, is_neural, predict_logits
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
 
 log = logging.getLogger("mspectmol.training")
@@ -73,6 +75,49 @@ def _splits(ds: EmbeddedDataset, config: TrainConfig) -> dict[str, SplitData]:
                              max_n=config.max_train if part == "train" else None,
                              seed=config.seed)
             for part in PARTS}
+
+
+def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
+                         config: TrainConfig) -> tuple[Any, SplitData]:
+    """The per-epoch training renderings and the randomised validation fold.
+
+    Epoch ``e`` renders the training spectra with ``default_rng([seed, 23, e])``; the
+    validation fold is rendered once with ``default_rng([seed, 29])`` (a transfer-style
+    fold: early stopping, calibration and thresholds see spectra unlike the fixed rendering).
+    The test part keeps the dataset's rendering (the in-domain figure).
+    """
+    path = Path(config.data) if config.data else None
+    modalities = tuple(m for m in config.modalities if m in DATASET_MODALITIES)
+    grids = {m: ds.grids[m] for m in modalities}
+
+    def rendered(part: SplitData, rng: np.random.Generator, renderer: PeakRenderer
+                 ) -> SplitData:
+        spectra = dict(part.spectra)
+        for m in modalities:
+            spectra[m] = renderer.render(m, rng)
+        return SplitData(part.ids, part.labels, spectra, part.available)
+
+    train_renderer = PeakRenderer(train.ids, modalities, grids, path=path)
+    val_renderer = PeakRenderer(val.ids, modalities, grids, path=path)
+    val_fold = rendered(val, np.random.default_rng([config.seed, 29]), val_renderer)
+
+    def render_epoch(epoch: int) -> SplitData:
+        return rendered(train, np.random.default_rng([config.seed, 23, epoch]),
+                        train_renderer)
+
+    return render_epoch, val_fold
+
+
+def fit_model_ood(model: Any, train: SplitData, val: SplitData,
+                  render_epoch: Any = None) -> dict[str, Any]:
+    """The out-of-distribution model (:func:`mspectmol.models.ood.fit_ood`) of a trained
+    neural model: fitted on the training representations (and one randomised rendering of
+    them when training used those), thresholded on the in-domain validation part."""
+    reps = [representations(model, train.spectra, train.available)]
+    if render_epoch is not None:
+        extra = render_epoch(0)
+        reps.append(representations(model, extra.spectra, extra.available))
+    return fit_ood(np.vstack(reps), representations(model, val.spectra, val.available))
 
 
 def _check_grids(ds: EmbeddedDataset, modalities: tuple[str, ...], n_points: int) -> None:
@@ -172,9 +217,14 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     log.info("run folder %s: %s on %d/%d/%d molecules%s", run_dir, spec.name,
              *(len(parts[p]) for p in PARTS),
              f", {distributed.world_size()} processes" if distributed.is_active() else "")
+    render_epoch = None
+    clean_val = parts["val"]
+    if config.render == "randomised":
+        render_epoch, parts["val"] = randomised_rendering(parts["train"], parts["val"], ds,
+                                                          config)
     result = fit_model(model, parts["train"], parts["val"], config,
                        log_path=run_dir / "log.csv", checkpoint_dir=run_dir / CHECKPOINT_DIR,
-                       resume_from=resume_from)
+                       resume_from=resume_from, render_epoch=render_epoch)
     if not main:
         metrics, meta = distributed.broadcast_object(None)
         return RunResult(run_dir, metrics, result, meta)
@@ -194,8 +244,12 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                   "n_val": len(parts["val"]), **result.summary(),
                   **({"modality_dropout": config.modality_dropout,
                       "missing_modalities": list(config.auxiliary)}
-                     if config.modality_dropout > 0 else {})},
+                     if config.modality_dropout > 0 else {}),
+                  **({"render": config.render, "render_settings": RenderSettings().to_dict()}
+                     if config.render != "none" else {})},
     )
+    if is_neural(result.model):
+        meta.ood = fit_model_ood(result.model, parts["train"], clean_val, render_epoch)
     save_model(run_dir / "model", result.model, meta)
     metrics = {
         "model": spec.name, "split": config.split, "training": result.summary(),

@@ -236,7 +236,8 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
 
 def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: TrainConfig, *,
                log_path: Path | None = None, checkpoint_dir: Path | None = None,
-               resume_from: Path | None = None) -> TrainResult:
+               resume_from: Path | None = None,
+               render_epoch: Callable[[int], SplitData] | None = None) -> TrainResult:
     """Train a neural model; see the module docstring.
 
     Parameters
@@ -256,6 +257,10 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     resume_from
         Checkpoint file (or folder) of this run to continue from; the result equals that of
         an uninterrupted run (:mod:`mspectmol.training.checkpoint`).
+    render_epoch
+        ``render_epoch(epoch)`` gives the training split to use in that epoch (the same rows
+        in the same order, newly rendered spectra; deterministic in the epoch, so resuming
+        gives the same result). None: ``train`` every epoch.
     """
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("training needs non-empty training and validation splits")
@@ -297,7 +302,8 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
                     state.seconds = time.perf_counter() - start
                     saver.save(state)
 
-            terms = train_epoch(net, optimizer, train, config, epoch, augmenter,
+            data = render_epoch(epoch) if render_epoch is not None else train
+            terms = train_epoch(net, optimizer, data, config, epoch, augmenter,
                                 resume=state, on_step=on_step)
             scheduler.step()
             distributed.sync_buffers(model)
@@ -363,12 +369,16 @@ def fit_classical(model: Any, train: SplitData, val: SplitData, config: TrainCon
 
 def fit_model(model: Any, train: SplitData, val: SplitData, config: TrainConfig, *,
               log_path: Path | None = None, checkpoint_dir: Path | None = None,
-              resume_from: Path | None = None) -> TrainResult:
+              resume_from: Path | None = None,
+              render_epoch: Callable[[int], SplitData] | None = None) -> TrainResult:
     """:func:`fit_neural` for torch modules, :func:`fit_classical` otherwise.
 
-    Checkpoints apply to neural models only (a classical fit is one step).
+    Checkpoints and per-epoch renderings apply to neural models only (a classical fit is one
+    step: it gets the first epoch's rendering).
     """
     if is_neural(model):
         return fit_neural(model, train, val, config, log_path=log_path,
-                          checkpoint_dir=checkpoint_dir, resume_from=resume_from)
-    return fit_classical(model, train, val, config, log_path=log_path)
+                          checkpoint_dir=checkpoint_dir, resume_from=resume_from,
+                          render_epoch=render_epoch)
+    data = render_epoch(1) if render_epoch is not None else train
+    return fit_classical(model, data, val, config, log_path=log_path)

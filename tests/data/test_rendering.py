@@ -1,0 +1,97 @@
+"""Randomised rendering of peak lists, the out-of-distribution score, and training with both."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mspectmol.cli.main import main
+from mspectmol.data.dataset import load_dataset
+from mspectmol.data.rendering import PeakRenderer, RenderSettings, cell_areas, window_areas
+from mspectmol.errors import ConfigError
+from mspectmol.models.io import load_model
+from mspectmol.models.ood import fit_ood, ood_report, ood_scores
+from mspectmol.spectra.resample import cell_edges
+from mspectmol.training.config import TrainConfig
+
+MODS = ("ir", "h_nmr", "c_nmr")
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory, random_dataset):
+    return random_dataset(tmp_path_factory.mktemp("render"), n=60, seed=1, prefix="r")
+
+
+@pytest.fixture(scope="module")
+def renderer(dataset_dir):
+    ds = load_dataset(MODS, path=dataset_dir)
+    return ds, PeakRenderer(ds.ids, MODS, ds.grids, path=dataset_dir)
+
+
+def test_cell_areas_integrate_lines_exactly():
+    edges = np.linspace(-50.0, 50.0, 2001)
+    for eta in (0.0, 0.5, 1.0):
+        areas = cell_areas(np.array([0.3]), np.array([2.0]), np.array([1.5]),
+                           np.array([eta]), edges)
+        lorentz, gauss = 2.0 * np.pi * 0.75, 2.0 * 1.5 * np.sqrt(np.pi / (4 * np.log(2)))
+        expected = (1 - eta) * lorentz + eta * gauss
+        assert areas.sum() == pytest.approx(expected, rel=0.02)  # tails beyond +-50
+    cells, win = window_areas(np.array([0.3]), np.array([2.0]), np.array([1.5]),
+                              np.array([0.0]), edges, half_window=200)
+    full = cell_areas(np.array([0.3]), np.array([2.0]), np.array([1.5]), np.array([0.0]),
+                      edges)
+    np.testing.assert_allclose(win.ravel(), full[0, cells.ravel()], rtol=1e-9)
+
+
+def test_clean_rendering_matches_the_dataset(renderer):
+    ds, r = renderer
+    rng = np.random.default_rng(0)
+    for m in MODS:
+        clean = r.render(m, rng, clean=True)
+        assert np.abs(clean - ds.spectra[m]).mean() < 0.01
+        assert np.allclose(clean.max(axis=1)[ds.spectra[m].max(axis=1) > 0], 1.0)
+
+
+def test_randomised_rendering_is_seeded_and_different(renderer):
+    ds, r = renderer
+    a = r.render("ir", np.random.default_rng([0, 23, 1]))
+    b = r.render("ir", np.random.default_rng([0, 23, 1]))
+    c = r.render("ir", np.random.default_rng([0, 23, 2]))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.01 and np.abs(a - ds.spectra["ir"]).mean() > 0.01
+    assert a.dtype == np.float32 and a.shape == ds.spectra["ir"].shape
+    assert RenderSettings().to_dict()["ir_width"] == [4.0, 40.0]
+
+
+def test_ood_score_flags_what_is_unlike_the_fit():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(400, 8)) @ rng.normal(size=(8, 40))
+    train, val = base[:300], base[300:]
+    model = fit_ood(train, val, k=6)
+    assert json.loads(json.dumps(model)) == model  # stored in model.json
+    inside = ood_scores(val, model)
+    far = ood_scores(val + 5.0 * rng.normal(size=val.shape), model)
+    assert (inside > model["threshold"]).mean() <= 0.06
+    assert (far > model["threshold"]).mean() > 0.9
+    report = ood_report(far[:2], model)
+    assert report[0]["flagged"] and report[0]["threshold"] == model["threshold"]
+
+
+def test_render_setting_is_checked():
+    with pytest.raises(ConfigError, match="render must be one of none, randomised"):
+        TrainConfig(render="photographic")
+
+
+def test_training_with_randomised_rendering_and_ood(dataset_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "2",
+            "--out", str(out), "--no-progress", "--threads", "1",
+            "--set", "render=randomised", "--set", "model_config.channels=[4,8]",
+            "--set", "model_config.head_hidden=16", "--set", "model_config.gate_hidden=4"]
+    assert main(argv) == 0
+    (run_dir,) = out.iterdir()
+    _, meta = load_model(run_dir / "model")
+    assert meta.training["render"] == "randomised"
+    assert meta.training["render_settings"]["ir_dropout"] == RenderSettings().ir_dropout
+    assert meta.ood is not None and meta.ood["threshold"] > 0
+    assert len(meta.ood["mean"]) == 16 * 3  # the fused head's input
