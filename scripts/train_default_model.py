@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import platform
 import shutil
 from pathlib import Path
@@ -41,19 +42,30 @@ from mspectmol import __version__
 from mspectmol.evaluation.robustness import mask_modalities
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
+from mspectmol.models.ood import ood_scores, representations
 from mspectmol.models.pretrained import PRETRAINED_DIR
+from mspectmol.predict.transfer import transfer_report
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.data import SplitData, split_data
 from mspectmol.training.evaluate import calibrate, evaluate_model, predict_logits
-from mspectmol.training.pipeline import dataset_for, run_training
+from mspectmol.training.pipeline import (
+    dataset_for,
+    fit_model_ood,
+    randomised_rendering,
+    run_training,
+)
 
 SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
             "split": "scaffold", "seed": 0, "epochs": 100, "patience": 15,
-            "model_config": {"mi1_weight": 0.0, "beta": 0.0}, "modality_dropout": 0.3}
+            "model_config": {"mi1_weight": 0.0, "beta": 0.0}, "modality_dropout": 0.3,
+            "render": "randomised"}
 #: Test-time inputs of the card's missing-spectrum table (the primary IR is always given).
 INPUTS = {"IR + 1H + 13C": (), "IR + 1H": ("c_nmr",), "IR + 13C": ("h_nmr",),
           "IR alone": ("h_nmr", "c_nmr")}
 TARGET = PRETRAINED_DIR / "default"
+#: The transfer validation set (another group's simulated spectra; never trained on).
+ALBERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alberts-example" / \
+    "example_data_1.parquet"
 #: The card's section on checking the files (integrity is not authenticity).
 INTEGRITY = [
     "## Checking the files", "",
@@ -116,6 +128,28 @@ def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "") -> s
         for name, m in metrics["missing"].items():
             lines.append(f"| {name} | {m['tuned']['micro_f1']:.3f} | "
                          f"{m['tuned']['macro_f1']:.3f} |")
+    if "transfer" in metrics:
+        lines += ["", "## Transfer validation (another group's simulated spectra)", "",
+                  "The 100 molecules of Alberts et al.'s example file (MD-simulated IR, "
+                  "MestReNova 1H and 13C NMR, drug-size molecules) read as `predict` reads "
+                  "them, calls at probability 0.5; used to choose among recipes, never to "
+                  "train (`python ../shared/tools/transfer_check.py` gives the same figures "
+                  "through the command line).", "",
+                  "| spectra given | micro-F1 | macro-F1 | calls per molecule (true) | "
+                  "flagged out-of-distribution |", "| --- | --- | --- | --- | --- |"]
+        for name, m in metrics["transfer"].items():
+            lines.append(f"| {name} | {m['micro_f1']:.3f} | {m['macro_f1']:.3f} | "
+                         f"{m['calls_per_molecule']:.2f} ({m['true_per_molecule']:.2f}) | "
+                         f"{m['ood_flagged']:.0%} |")
+    if meta.ood is not None:
+        lines += ["", "## Out-of-distribution score", "",
+                  f"{meta.ood['method']}: fitted on {meta.ood['n_fit']} training "
+                  "representations (the training part and one randomised rendering of it), "
+                  f"threshold {meta.ood['threshold']:.3f} at the {meta.ood['quantile']:.0%} "
+                  "quantile of the validation part. `predict` warns when a sample scores "
+                  "above it."]
+        if "ood_test" in metrics:
+            lines.append(f"Flagged on the in-domain test part: {metrics['ood_test']:.1%}.")
     tuned = sum(1 for x in meta.thresholds if x != 0.5)
     lines += ["", f"The calibration temperature ({meta.temperature:.3f}) and the per-group "
               f"thresholds ({tuned} groups tuned; groups with fewer than 10 validation "
@@ -162,6 +196,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/default-model")
     parser.add_argument("--note", default="",
                         help="appended to the time-per-epoch line (e.g. what else ran)")
+    parser.add_argument("--from-run", type=Path, default=None, metavar="RUN_DIR",
+                        help="package a finished run made with these settings (e.g. by "
+                             "mspectmol train) instead of training")
     parser.add_argument("--recalibrate", type=Path, default=None, metavar="RUN_DIR",
                         help="refit calibration of the packaged model; RUN_DIR holds the "
                              "training run's log.csv")
@@ -170,18 +207,46 @@ def main() -> None:
     if args.recalibrate is not None:
         recalibrate(args.recalibrate, note)
         return
-    config = TrainConfig(**SETTINGS, threads=args.threads, out=args.out, progress=False)
-    result = run_training(config)
+    if args.from_run is not None:
+        run_dir = args.from_run
+        check_run(run_dir)
+        run_metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    else:
+        config = TrainConfig(**SETTINGS, threads=args.threads, out=args.out, progress=False)
+        result = run_training(config)
+        run_dir, run_metrics = result.run_dir, result.metrics
     if TARGET.exists():
         shutil.rmtree(TARGET)
-    shutil.copytree(result.run_dir / "model", TARGET)
+    shutil.copytree(run_dir / "model", TARGET)
     model, meta = load_model(TARGET)
-    test = split_data(dataset_for(meta), (meta.primary, *meta.auxiliary), SETTINGS["split"],
-                      "test")
-    metrics = {**result.metrics, "missing": missing_metrics(model, meta, test)}
+    mods = (meta.primary, *meta.auxiliary)
+    ds = dataset_for(meta)
+    parts = {p: split_data(ds, mods, SETTINGS["split"], p) for p in ("train", "val", "test")}
+    if meta.ood is None:  # a run made before the score existed: fit it as training does
+        config = TrainConfig(**SETTINGS)
+        render_epoch, _ = randomised_rendering(parts["train"], parts["val"], ds, config)
+        meta.ood = fit_model_ood(model, parts["train"], parts["val"], render_epoch)
+        save_model(TARGET, model, meta)
+        model, meta = load_model(TARGET)
+    metrics = {**run_metrics, "missing": missing_metrics(model, meta, parts["test"])}
+    reps = representations(model, parts["test"].spectra, parts["test"].available)
+    metrics["ood_test"] = float((ood_scores(reps, meta.ood) > meta.ood["threshold"]).mean())
+    if ALBERTS.is_file():
+        metrics["transfer"] = transfer_report(model, meta, ALBERTS)
     (TARGET / "MODEL_CARD.md").write_text(
-        card(meta, metrics, result.run_dir / "log.csv", note), encoding="utf-8")
-    print(f"default model written to {TARGET} ({result.train.seconds / 60:.1f} min)")
+        card(meta, metrics, run_dir / "log.csv", note), encoding="utf-8")
+    print(f"default model written to {TARGET}")
+
+
+def check_run(run_dir: Path) -> None:
+    """Refuse a run folder whose settings are not :data:`SETTINGS`."""
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    wrong = [k for k, v in SETTINGS.items()
+             if (list(v) if isinstance(v, tuple) else v) != config.get(k, "none" if k ==
+                                                                        "render" else None)]
+    if wrong or not (run_dir / "metrics.json").is_file():
+        raise SystemExit(f"{run_dir}: not a finished run with the default model's settings "
+                         f"(differs in {', '.join(wrong) or 'completion'})")
 
 
 if __name__ == "__main__":

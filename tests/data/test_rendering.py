@@ -11,7 +11,6 @@ from mspectmol.data.rendering import PeakRenderer, RenderSettings, cell_areas, w
 from mspectmol.errors import ConfigError
 from mspectmol.models.io import load_model
 from mspectmol.models.ood import fit_ood, ood_report, ood_scores
-from mspectmol.spectra.resample import cell_edges
 from mspectmol.training.config import TrainConfig
 
 MODS = ("ir", "h_nmr", "c_nmr")

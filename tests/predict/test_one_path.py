@@ -1,6 +1,7 @@
 """predict, explain and convert see the same vectors; peak lists give the calls of the spectra
 they came from; simulate's parquet is an input like any other; nonsense gets one line."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,65 @@ def test_nonsense_ir_ends_in_one_line_and_status_2(tmp_path, capsys, content, ma
     err = capsys.readouterr().err
     assert code == 2 and "bad_ir.csv" in err and match in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _jcamp_ir(path, y, yfactor=1.0):
+    x = np.linspace(4000.0, 400.0, len(y))
+    lines = ["##TITLE=t", "##JCAMP-DX=4.24", "##DATA TYPE=INFRARED SPECTRUM", "##XUNITS=1/CM",
+             "##YUNITS=ABSORBANCE", "##XFACTOR=1", f"##YFACTOR={yfactor}",
+             f"##FIRSTX={x[0]}", f"##LASTX={x[-1]}", f"##NPOINTS={len(x)}",
+             "##XYPOINTS=(XY..XY)", *(f"{a}, {b}" for a, b in zip(x, y, strict=True)),
+             "##END="]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_more_nonsense_is_refused_before_any_call(tmp_path, capsys):
+    good = EXAMPLES / "aspirin_ir.jdx"
+    yfactor0 = _jcamp_ir(tmp_path / "y0.jdx", np.abs(np.sin(np.arange(300) / 9)) + 0.1, 0.0)
+    flat_c = tmp_path / "flat_c.csv"
+    flat_c.write_text("ppm,intensity\n" + "\n".join(f"{x / 10},1.0" for x in range(2200)))
+    hz_c = tmp_path / "hz_c.txt"
+    hz_c.write_text("\n".join(f"{x * 10} {np.exp(-((x - 500) / 3) ** 2):.6f}"
+                              for x in range(2201)))
+    spike = tmp_path / "spike_h.csv"
+    spike.write_text("ppm,intensity\n" + "\n".join(
+        f"{-2 + 12 * i / 3000:.5f},{1.0 if i == 1500 else 0.0}" for i in range(3000)))
+    dup = tmp_path / "dup_ir.csv"
+    dup.write_text("wavenumber (cm-1),absorbance\n" + "\n".join(
+        f"{w},{0.1 + (w % 70) / 100}\n{w},{0.9 - (w % 70) / 100}" for w in range(400, 4000, 6)))
+    cases = [(["--ir", str(yfactor0)], "y0.jdx", "flat"),
+             (["--ir", str(good), "--c-nmr", str(flat_c)], "flat_c.csv", "flat"),
+             (["--ir", str(good), "--c-nmr", str(hz_c)], "hz_c.txt", "looks like Hz"),
+             (["--ir", str(good), "--h-nmr", str(spike)], "spike_h.csv", "single point"),
+             (["--ir", str(dup)], "dup_ir.csv", "twice with different intensities")]
+    for files, name, match in cases:
+        code = main(["predict", *files, "--format", "json", "-o", str(tmp_path / "o"),
+                     "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and name in err and match in err, (name, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_manifest_unit_columns_declare_a_files_units(tmp_path, capsys):
+    x = np.arange(4000.0, 449.0, -2.0)
+    t = 100 * 10 ** -(0.9 / (1 + ((x - 1715) / 10) ** 2) + 0.4 / (1 + ((x - 1200) / 12) ** 2))
+    ir = tmp_path / "s_ir.txt"
+    ir.write_text("\n".join(f"{a} {b:.4f}" for a, b in zip(x, t, strict=True)))
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"sample,ir,ir_y_unit\ns,{ir.name},%T\n")
+    assert main(["-q", "predict", "--manifest", str(manifest), "--format", "json", "-o",
+                 str(tmp_path / "o"), "--no-progress"]) == 0
+    doc = json.loads((tmp_path / "o" / "s.json").read_text())
+    steps = doc["spectra"]["ir"]["preprocessing"]
+    assert any("intensity unit declared: %T" in s for s in steps)
+    assert not any("read as %T" in w for w in doc["warnings"])
+
+
+def test_convert_takes_files_of_several_modalities(tmp_path):
+    out = tmp_path / "all.csv"
+    assert main(["-q", "convert", str(EXAMPLES / "aspirin_ir.jdx"),
+                 str(EXAMPLES / "aspirin_h_nmr.jdx"), str(EXAMPLES / "aspirin_c_nmr.csv"),
+                 "-o", str(out)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} >= {"all_ir.csv", "all_h_nmr.csv",
+                                                     "all_c_nmr.csv"}

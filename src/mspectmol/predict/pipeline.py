@@ -192,6 +192,9 @@ def load_sample(meta: Any, sample: SampleSpec, options: PrepareOptions | None = 
         except MspectmolError as exc:
             raise MspectmolError(f"sample {sample.name!r}: {exc}") from None
         opts = replace(opts, solvent=sample.solvent)
+    if sample.units:
+        opts = replace(opts, x_unit={**opts.x_unit, **sample.units.get("x", {})},
+                       y_unit={**opts.y_unit, **sample.units.get("y", {})})
     if meta.primary not in sample.files and meta.primary not in missing_allowed(meta):
         raise MspectmolError(f"sample {sample.name!r}: the model needs its primary "
                              f"{meta.primary} spectrum ({option_name(meta.primary)} FILE or a "

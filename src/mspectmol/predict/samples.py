@@ -3,8 +3,9 @@
 * A **manifest** is a CSV file with a ``sample`` column, one column per modality (``ir``,
   ``raman``, ``uv``, ``h_nmr``, ``c_nmr``, ``ms`` or an alias such as ``1h``) holding file
   paths (relative paths are relative to the manifest's folder; an empty cell is a missing
-  spectrum) and optional ``smiles`` and ``solvent`` columns. Commas, semicolons or tabs
-  separate the cells.
+  spectrum) and optional ``smiles`` and ``solvent`` columns, and ``<modality>_x_unit`` /
+  ``<modality>_y_unit`` columns declaring a file's units (``ir_y_unit`` = ``%T``: the same as
+  ``--y-unit ir=%T`` for that sample). Commas, semicolons or tabs separate the cells.
 * A **folder** holds files named ``<sample>_<modality>.<ext>`` (``aspirin_ir.jdx``,
   ``aspirin_h_nmr.jdx``); other files are ignored.
 """
@@ -36,6 +37,11 @@ class SampleSpec:
     files: dict[str, Path] = field(default_factory=dict)
     smiles: str | None = None
     solvent: str | None = None
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{"x" or "y": {modality: unit}}`` declared for this sample's files."""
+
+
+_UNIT_COLUMN = re.compile(r"^(?P<mod>.+)_(?P<axis>[xy])_unit$", re.IGNORECASE)
 
 
 def safe_name(name: str) -> str:
@@ -64,6 +70,10 @@ def _columns(header: list[str], path: Path) -> dict[str, str]:
     unknown = []
     for col in header:
         key = col.strip()
+        unit = _UNIT_COLUMN.match(key)
+        if unit and modality_of(unit["mod"]) is not None:
+            out[col] = f"{modality_of(unit['mod'])}_{unit['axis'].lower()}_unit"
+            continue
         name = key.lower() if key.lower() in EXTRA_COLUMNS else modality_of(key)
         if name is None:
             unknown.append(key)
@@ -77,7 +87,7 @@ def _columns(header: list[str], path: Path) -> dict[str, str]:
                              "(ir, raman, uv, h_nmr, c_nmr, ms)")
     if "sample" not in out.values():
         raise MspectmolError(f"{path}: no 'sample' column (header: {', '.join(header)})")
-    if not any(v not in EXTRA_COLUMNS for v in out.values()):
+    if not any(v not in EXTRA_COLUMNS and not v.endswith("_unit") for v in out.values()):
         raise MspectmolError(f"{path}: no modality column (ir, raman, uv, h_nmr, c_nmr, ms)")
     return out
 
@@ -118,11 +128,17 @@ def read_manifest(path: str | os.PathLike[str]) -> list[SampleSpec]:
             raise MspectmolError(f"{p}, line {number}: sample {name!r} appears twice")
         seen.add(name)
         files = {m: (p.parent / v if not Path(v).is_absolute() else Path(v))
-                 for m, v in cells.items() if m not in EXTRA_COLUMNS and v}
+                 for m, v in cells.items()
+                 if m not in EXTRA_COLUMNS and not m.endswith("_unit") and v}
         if not files:
             raise MspectmolError(f"{p}, line {number}: sample {name!r} has no spectrum file")
+        units: dict[str, dict[str, str]] = {}
+        for key, value in cells.items():
+            if key.endswith("_unit") and value:
+                mod, axis = key[:-len("_x_unit")], key[-len("x_unit")]
+                units.setdefault(axis, {})[mod] = value
         samples.append(SampleSpec(name, files, cells.get("smiles") or None,
-                                  cells.get("solvent") or None))
+                                  cells.get("solvent") or None, units))
     if not samples:
         raise MspectmolError(f"{p}: the manifest lists no samples")
     return samples

@@ -196,6 +196,6 @@ def read_spectrum(path: PathArg, modality: str | None = None, *,
         close = getattr(spectra, "close", None)
         if close is not None:
             close()
-        raise SpectrumFileError("the file holds several spectra; use read_spectra() to "
-                                "read them all", path)
+        raise SpectrumFileError("the file holds several spectra; give one spectrum per file "
+                                "(convert reads them all; in Python, read_spectra())", path)
     return first
