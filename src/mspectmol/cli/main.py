@@ -22,6 +22,7 @@ from mspectmol.cli import (
     elucidate,
     evaluate,
     explain,
+    finetune,
     label,
     predict,
     serve,
@@ -32,8 +33,8 @@ from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol")
 
-SUBCOMMANDS = (label, convert, simulate, train, evaluate, explain, predict, elucidate, conformers,
-               serve, benchmark)
+SUBCOMMANDS = (label, convert, simulate, train, finetune, evaluate, explain, predict, elucidate,
+               conformers, serve, benchmark)
 
 
 def _common_options(top_level: bool) -> argparse.ArgumentParser:
