@@ -46,10 +46,17 @@ import atexit, json, os, resource, runpy, sys, time
 limit = int(os.environ["HOSTILE_AS"])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 start = time.perf_counter()
+def peak_mb():
+    # VmHWM belongs to this process image; ru_maxrss would include the forking parent's
+    # size (Linux keeps it across exec), which a large test process makes meaningless
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def report():
     with open(os.environ["HOSTILE_REPORT"], "w") as handle:
-        json.dump({"seconds": time.perf_counter() - start,
-                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, handle)
+        json.dump({"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}, handle)
 atexit.register(report)
 sys.argv = ["mspectmol", *sys.argv[1:]]
 runpy.run_module("mspectmol", run_name="__main__")
