@@ -270,7 +270,9 @@ def run(args: argparse.Namespace) -> int:
     enc_path = find_model((smeta.encoder or {}).get("model"))
     encoder, emeta = load_model(enc_path)
     check_encoder(smeta.encoder, emeta.content_hash, str(path))
-    eluc = Elucidator(decoder, vocab, smeta, encoder)
+    classifier, cmeta = load_model(find_model(None))  # the functional-group term's model
+    same = cmeta.model_name == "pa_ib" and tuple(cmeta.modalities) == tuple(emeta.modalities)
+    eluc = Elucidator(decoder, vocab, smeta, encoder, classifier if same else None)
     mods = tuple(smeta.modalities)
     observed, available = observed_spectra(args, emeta, mods)
     avail = np.asarray(available, dtype=bool)

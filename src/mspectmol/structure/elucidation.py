@@ -54,8 +54,11 @@ class Elucidator:
         The PA-IB model (needed for ``pa_ib``/``ungated`` memories and for the ``fg`` term).
     """
 
-    def __init__(self, decoder: Any, vocab: Any, meta: Any, encoder: Any) -> None:
+    def __init__(self, decoder: Any, vocab: Any, meta: Any, encoder: Any,
+                 classifier: Any = None) -> None:
         self.decoder, self.vocab, self.meta, self.encoder = decoder, vocab, meta, encoder
+        #: The functional-group model of :meth:`group_probabilities` (default: the encoder).
+        self.classifier = classifier
         self.modalities = tuple(meta.modalities)
         cfg = decoder.config
         if len(self.modalities) != cfg.n_modalities:
@@ -72,14 +75,16 @@ class Elucidator:
     @torch.no_grad()
     def group_probabilities(self, spectra: Mapping[str, np.ndarray],
                             available: np.ndarray) -> np.ndarray:
-        """PA-IB functional-group probabilities ``(n, 37)`` for the given spectra."""
-        if self.encoder is None:
+        """PA-IB functional-group probabilities ``(n, 37)`` for the given spectra (from the
+        ``classifier`` when one was given, else from the encoder)."""
+        model = self.classifier if self.classifier is not None else self.encoder
+        if model is None:
             raise MspectmolError("functional-group agreement needs the PA-IB model")
-        self.encoder.eval()
-        mods = self.encoder.config.modalities
+        model.eval()
+        mods = model.config.modalities
         x = {m: torch.as_tensor(np.asarray(spectra[m], dtype=np.float32)) for m in mods}
         av = {m: torch.as_tensor(available[:, self.modalities.index(m)]) for m in mods}
-        return torch.sigmoid(self.encoder(x, av).logits).numpy()
+        return torch.sigmoid(model(x, av).logits).numpy()
 
     def generate(self, features: np.ndarray, available: np.ndarray,
                  formulas: Sequence[str | None], k: int = 10,

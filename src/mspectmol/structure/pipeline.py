@@ -42,17 +42,23 @@ DEFAULT_SIZE: dict[str, Any] = {"d_model": 128, "n_heads": 4, "n_decoder_layers"
                                 "ff_dim": 512, "dropout": 0.1, "max_len": 96}
 
 
+#: The packaged PA-IB model whose features the structure decoders use (the default
+#: classifier when the packaged decoders were trained; kept so their results reproduce).
+STRUCTURE_ENCODER = "fixed-rendering"
+
+
 def encoder_reference(name_or_path: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Load the PA-IB encoder (default: the packaged default model) and describe it."""
+    """Load the PA-IB encoder (default: :data:`STRUCTURE_ENCODER`) and describe it."""
     from mspectmol.models.io import load_model
     from mspectmol.training.pipeline import find_model
 
+    name_or_path = name_or_path or STRUCTURE_ENCODER
     path = find_model(name_or_path)
     model, meta = load_model(path)
     if meta.model_name != "pa_ib":
         raise MspectmolError(f"{path}: the structure decoder needs a PA-IB encoder, got "
                              f"{meta.model_name!r}")
-    ref = {"model": name_or_path or "default", "content_hash": meta.content_hash,
+    ref = {"model": name_or_path, "content_hash": meta.content_hash,
            "modalities": [meta.primary, *meta.auxiliary]}
     return model, ref
 
