@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,13 +92,7 @@ def make_plan(out_dir: Path, *, n_qm9: int = 4200, n_ext: int = 2200, per_group:
         candidates_from("pubchem", pubchem_chemicals_smiles(wheel_cache), 10, 16),
         candidates_from("moses", ((f"MOSES:{i}", moses[i]) for i in sorted(pick)), 10, 16),
     ]
-    seen: set[str] = set()
-    candidates = []
-    for pool in pools:
-        for cand in pool:
-            if cand.smiles not in seen:
-                seen.add(cand.smiles)
-                candidates.append(cand)
+    candidates = _unique(pools)
     chosen = select_covering(candidates, n_ext, per_group, seed, exclude=qm9_keys)
     for k, cand in enumerate(chosen):
         entries.append(PlanEntry(f"ext-{k:05d}", cand.source, cand.name, cand.smiles, -1,
@@ -153,13 +148,7 @@ def make_plan_v2(out_dir: Path, *, n_molecules: int = 8000, per_group: int = 100
         candidates_from("moses", ((f"MOSES:{i}", moses[i]) for i in sorted(pick)),
                         min_heavy, max_heavy),
     ]
-    seen: set[str] = set()
-    candidates = []
-    for pool in pools:
-        for cand in pool:
-            if cand.smiles not in seen:
-                seen.add(cand.smiles)
-                candidates.append(cand)
+    candidates = _unique(pools)
     chosen = select_covering(candidates, n_molecules, per_group, seed, exclude=exclude)
     entries = [PlanEntry(f"drug-{k:05d}", c.source, c.name, c.smiles, -1, c.heavy_atoms)
                for k, c in enumerate(chosen)]
@@ -189,6 +178,18 @@ def _write_plan(out_dir: Path, entries: list[PlanEntry]) -> None:
         writer.writeheader()
         for e in entries:
             writer.writerow(asdict(e))
+
+
+def _unique(pools: list[list[Any]]) -> list[Any]:
+    """The candidates of all pools, the first of each SMILES only, in pool order."""
+    seen: set[str] = set()
+    out = []
+    for pool in pools:
+        for cand in pool:
+            if cand.smiles not in seen:
+                seen.add(cand.smiles)
+                out.append(cand)
+    return out
 
 
 def read_plan(out_dir: Path) -> list[PlanEntry]:

@@ -92,7 +92,12 @@ def cell_areas(pos: np.ndarray, amp: np.ndarray, fwhm: np.ndarray, eta: np.ndarr
     and width ``fwhm``; the areas are the closed-form integrals between cell ``edges``
     (the Gaussian part only where ``eta > 0``).
     """
-    d = edges[None, :] - pos[:, None]
+    return amp[:, None] * np.diff(_cumulative(edges[None, :] - pos[:, None], fwhm, eta), axis=1)
+
+
+def _cumulative(d: np.ndarray, fwhm: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """Integral of a unit-height pseudo-Voigt line from its centre to the offsets ``d``
+    (one row per line)."""
     half = (fwhm / 2.0)[:, None]
     cum = (1.0 - eta)[:, None] * half * np.arctan(d / half)
     mixed = np.flatnonzero(eta > 0)
@@ -100,7 +105,7 @@ def cell_areas(pos: np.ndarray, amp: np.ndarray, fwhm: np.ndarray, eta: np.ndarr
         h = half[mixed]
         cum[mixed] += eta[mixed, None] * h * np.sqrt(np.pi) / (2.0 * _SQRT_LN2) * erf(
             _SQRT_LN2 * d[mixed] / h)
-    return amp[:, None] * np.diff(cum, axis=1)
+    return cum
 
 
 def window_areas(pos: np.ndarray, amp: np.ndarray, fwhm: np.ndarray, eta: np.ndarray,
@@ -116,15 +121,8 @@ def window_areas(pos: np.ndarray, amp: np.ndarray, fwhm: np.ndarray, eta: np.nda
     offsets = np.arange(-half_window, half_window + 2)
     idx = centre[:, None] + offsets[None, :]
     valid_edge = np.clip(idx, 0, n_cells)
-    d = edges[valid_edge] - pos[:, None]
-    half = (fwhm / 2.0)[:, None]
-    cum = (1.0 - eta)[:, None] * half * np.arctan(d / half)
-    mixed = np.flatnonzero(eta > 0)
-    if mixed.size:
-        h = half[mixed]
-        cum[mixed] += eta[mixed, None] * h * np.sqrt(np.pi) / (2.0 * _SQRT_LN2) * erf(
-            _SQRT_LN2 * d[mixed] / h)
-    areas = amp[:, None] * np.diff(cum, axis=1)
+    areas = amp[:, None] * np.diff(_cumulative(edges[valid_edge] - pos[:, None], fwhm, eta),
+                                   axis=1)
     cells = idx[:, :-1]
     outside = (cells < 0) | (cells >= n_cells)
     areas[outside] = 0.0
