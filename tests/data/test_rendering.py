@@ -94,3 +94,44 @@ def test_training_with_randomised_rendering_and_ood(dataset_dir, tmp_path, capsy
     assert meta.training["render_settings"]["ir_dropout"] == RenderSettings().ir_dropout
     assert meta.ood is not None and meta.ood["threshold"] > 0
     assert len(meta.ood["mean"]) == 16 * 3  # the fused head's input
+
+
+def _alberts_like(path, n=6, seed=0):
+    """A tiny Alberts-style parquet: Lorentzian lines on the dataset's native axes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    axes = {"ir_spectra": np.linspace(400, 4000, 1800), "h_nmr_spectra":
+            np.linspace(10, -2, 10000), "c_nmr_spectra": np.linspace(230, -20, 10000)}
+    widths = {"ir_spectra": 15.0, "h_nmr_spectra": 0.003, "c_nmr_spectra": 0.03}
+    cols = {"smiles": ["CCO", "CC(=O)O", "c1ccccc1", "CCN", "CC=O", "CCOC(C)=O"][:n]}
+    for col, x in axes.items():
+        rows = []
+        for _ in range(n):
+            centres = rng.uniform(x.min() + 1, x.max() - 1, 5)
+            rows.append(sum(1 / (1 + ((x - c) / (widths[col] / 2)) ** 2) for c in centres)
+                        .astype(np.float32).tolist())
+        cols[col] = rows
+    pq.write_table(pa.table(cols), path)
+    return path
+
+
+def test_training_reports_transfer_beside_the_test(dataset_dir, tmp_path):
+    from mspectmol.data.transfer import transfer_arrays
+    from mspectmol.spectra.preprocessing import canonical_grid
+
+    transfer = _alberts_like(tmp_path / "alberts.parquet")
+    ids, labels, spectra, avail = transfer_arrays(
+        transfer, MODS, {m: canonical_grid(m, 600) for m in MODS})
+    assert labels.shape == (6, 37) and spectra["c_nmr"].shape == (6, 600) and avail["ir"].all()
+    out = tmp_path / "runs"
+    assert main(["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "1",
+                 "--out", str(out), "--no-progress", "--threads", "1",
+                 "--set", f"transfer={transfer}", "--set", "model_config.channels=[4,8]",
+                 "--set", "model_config.head_hidden=16",
+                 "--set", "model_config.gate_hidden=4"]) == 0
+    (run_dir,) = out.iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["transfer"]) == {"all spectra", "ir alone"}
+    assert metrics["transfer"]["all spectra"]["n_samples"] == 6

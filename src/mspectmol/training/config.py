@@ -105,6 +105,10 @@ class TrainConfig:
         domain-randomised rendering of the training spectra every epoch and a randomised
         validation fold for early stopping, calibration and thresholds
         (:class:`mspectmol.data.rendering.PeakRenderer`; embedded dataset only).
+    transfer
+        A transfer validation file (Alberts et al. parquet: another group's spectra) scored
+        after training with all the model's spectra and with the primary alone, reported as
+        ``metrics.json["transfer"]`` beside the in-domain test; never trained on.
     """
 
     model: str = "pa_ib"
@@ -132,6 +136,7 @@ class TrainConfig:
     amp: bool = False
     modality_dropout: float = 0.0
     render: str = "none"
+    transfer: str | None = None
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -267,6 +272,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
     "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
     "devices": _integer, "amp": _boolean, "modality_dropout": _number, "render": _string,
+    "transfer": _optional_string,
 }
 
 

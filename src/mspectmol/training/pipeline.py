@@ -35,6 +35,7 @@ import numpy as np
 
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
+from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
 from mspectmol.models.ood import fit_ood, representations
@@ -118,6 +119,24 @@ def fit_model_ood(model: Any, train: SplitData, val: SplitData,
         extra = render_epoch(0)
         reps.append(representations(model, extra.spectra, extra.available))
     return fit_ood(np.vstack(reps), representations(model, val.spectra, val.available))
+
+
+def transfer_metrics(model: Any, config: TrainConfig, ds: EmbeddedDataset,
+                     thresholds: np.ndarray, temperature: float | None) -> dict[str, Any]:
+    """Scores on ``config.transfer`` (:func:`mspectmol.data.transfer.transfer_arrays`) with
+    all the model's spectra and with the primary alone (the others passed as missing)."""
+    grids = {m: ds.grids.get(m, canonical_grid(m, config.n_points)) for m in config.modalities}
+    ids, labels, spectra, available = transfer_arrays(config.transfer, config.modalities,
+                                                      grids)
+    full = SplitData(ids, labels, spectra, available)
+    alone = SplitData(ids, labels, {m: (x if m == config.primary else np.zeros_like(x))
+                                    for m, x in spectra.items()},
+                      {m: (a if m == config.primary else np.zeros_like(a))
+                       for m, a in available.items()})
+    names = ("all spectra", f"{config.primary} alone") if config.auxiliary else ("all spectra",)
+    return {name: evaluate_model(model, data, thresholds=thresholds, temperature=temperature,
+                                 names=ds.label_names, batch_size=config.eval_batch_size)
+            for name, data in zip(names, (full, alone), strict=False)}
 
 
 def _check_grids(ds: EmbeddedDataset, modalities: tuple[str, ...], n_points: int) -> None:
@@ -258,6 +277,11 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                                 batch_size=config.eval_batch_size)
            for part in ("val", "test")},
     }
+    if config.transfer:
+        metrics["transfer"] = transfer_metrics(result.model, config, ds, thresholds,
+                                               temperature)
+        log.info("transfer %s: %s", config.transfer, ", ".join(
+            f"{k} micro-F1 {v['at_0.5']['micro_f1']:.3f}" for k, v in metrics["transfer"].items()))
     write_json(run_dir / "metrics.json", metrics)
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
     distributed.broadcast_object((metrics, meta))
