@@ -100,7 +100,8 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     threads spinning beside torch's made batch inference 2x slower on 2 cores."""
     import torch
 
-    return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
+    with torch.autocast("cpu", enabled=False):  # the caller may run under bf16 autocast
+        return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
 
 
 @dataclass(frozen=True)
