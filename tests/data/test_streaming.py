@@ -113,7 +113,7 @@ def test_batches_shapes_grids_values_and_labels(dataset, tmp_path):
     for m, column in (("ir", "ir_spectra"), ("h_nmr", "h_nmr_spectra"),
                       ("c_nmr", "c_nmr_spectra")):
         np.testing.assert_allclose(got.spectra[m], reference_grid(ref[column], column, m),
-                                   atol=2e-6)
+                                   atol=1e-5)  # float32 sums of ~2,400 terms
     np.testing.assert_array_equal(got.labels, label_many(ref["smiles"].tolist()))
     torch_batch = batches[0].to_torch()
     assert torch_batch.labels.dtype == torch.float32 and torch_batch.available["ir"].all()
