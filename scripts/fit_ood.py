@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from mspectmol.data.rendering import PeakRenderer
+from mspectmol.data.transfer import transfer_arrays
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import fit_ood, ood_scores, representations
-from mspectmol.spectra.pipeline import prepare
-from mspectmol.spectra.readers.alberts import AlbertsParquet
 from mspectmol.training.data import SplitData, split_data
 from mspectmol.training.pipeline import dataset_for, find_model
 
@@ -31,15 +30,10 @@ ALBERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alberts-exa
 
 def alberts_inputs(path: Path, meta, n_max: int = 100) -> tuple[dict, dict]:
     """The example's spectra on the model's grids, prepared as ``predict`` prepares them."""
-    data = AlbertsParquet(path)
-    spectra, avail = {}, {}
-    for m in (meta.primary, *meta.auxiliary):
-        info = meta.modalities[m]
-        grid = np.linspace(info["x_min"], info["x_max"], info["n_points"])
-        rows = [prepare(s, grid, meta.normalisation).y
-                for _, s in zip(range(n_max), data.iter_spectra(m), strict=False)]
-        spectra[m] = np.stack(rows)
-        avail[m] = np.ones(len(rows), dtype=bool)
+    mods = (meta.primary, *meta.auxiliary)
+    grids = {m: np.linspace(meta.modalities[m]["x_min"], meta.modalities[m]["x_max"],
+                            meta.modalities[m]["n_points"]) for m in mods}
+    _, _, spectra, avail = transfer_arrays(path, mods, grids, meta.normalisation, n_max)
     return spectra, avail
 
 

@@ -16,11 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.chem.functional_groups import label
+from mspectmol.data.transfer import transfer_arrays
 from mspectmol.predict.common import model_grid
 from mspectmol.predict.pipeline import SampleInputs, predict_inputs
-from mspectmol.spectra.pipeline import prepare
-from mspectmol.spectra.readers.alberts import AlbertsParquet
 
 #: Spectra sets scored (name -> modalities given; the others are passed as missing).
 SPECTRA_SETS = {"IR + 1H + 13C": ("ir", "h_nmr", "c_nmr"), "IR alone": ("ir",)}
@@ -41,29 +39,15 @@ def micro_macro_f1(truth: np.ndarray, calls: np.ndarray) -> tuple[float, float]:
 
 def transfer_inputs(path: Path, meta: Any, n_max: int | None = None
                     ) -> tuple[list[SampleInputs], np.ndarray]:
-    """The file's molecules as prepared samples for the model, and their labels."""
-    data = AlbertsParquet(path)
+    """The file's molecules as samples for the model
+    (:func:`mspectmol.data.transfer.transfer_arrays`), and their labels."""
     modalities = (meta.primary, *meta.auxiliary)
-    prepared: dict[str, list[Any]] = {}
-    smiles: list[str] = []
-    for m in modalities:
-        grid = model_grid(meta, m)
-        rows = []
-        for i, spectrum in enumerate(data.iter_spectra(m)):
-            if n_max is not None and i >= n_max:
-                break
-            rows.append(prepare(spectrum, grid, meta.normalisation))
-            if m == meta.primary:
-                smiles.append(str(spectrum.metadata.get("smiles")))
-        prepared[m] = rows
-    samples = []
-    for i, smi in enumerate(smiles):
-        s = SampleInputs(f"m{i:03d}", {}, {}, {}, smi)
-        for m in modalities:
-            s.prepared[m] = prepared[m][i]
-            s.spectra[m], s.available[m] = prepared[m][i].y, True
-        samples.append(s)
-    labels = np.stack([label(s) for s in smiles]) if smiles else np.zeros((0, 37))
+    ids, labels, spectra, available = transfer_arrays(
+        path, modalities, {m: model_grid(meta, m) for m in modalities}, meta.normalisation,
+        n_max)
+    samples = [SampleInputs(f"m{i:03d}", {m: spectra[m][i] for m in modalities},
+                            {m: bool(available[m][i]) for m in modalities}, {})
+               for i in range(len(ids))]
     return samples, labels
 
 
@@ -80,8 +64,7 @@ def transfer_report(model: Any, meta: Any, path: Path, n_max: int | None = None
         for s in samples:
             avail = {m: (m in given) for m in s.spectra}
             spectra = {m: (x if avail[m] else np.zeros_like(x)) for m, x in s.spectra.items()}
-            rows.append(SampleInputs(s.name, spectra, avail, {m: p for m, p in s.prepared.items()
-                                                              if avail[m]}, s.smiles))
+            rows.append(SampleInputs(s.name, spectra, avail, {}))
         preds = predict_inputs(model, meta, rows, regions=1)
         calls = np.stack([p.probabilities >= 0.5 for p in preds])
         micro, macro = micro_macro_f1(labels, calls)

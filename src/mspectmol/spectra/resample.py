@@ -10,10 +10,10 @@ line that falls between two grid points vanishes: aliasing. Here:
   width: every line's area lands in the cell that holds it, whatever its width;
 * :func:`resample_profile` uses cell means when the input is finer than the grid and
   interpolates when it is coarser (where the two agree up to the interpolant's curvature);
-* :func:`render_cells` turns the cell areas into lines of the model's training width
-  (each cell a line at its centre, heights proportional to area), which is how NMR is
-  rendered for training: a narrow measured line becomes a training-like line, and relative
-  areas (1H integrals, proton counts) are kept.
+* :func:`render_lines` integrates an NMR profile over sub-cells of each grid cell and
+  draws each sub-cell as a line of the model's training width (height proportional to its
+  area), which is how NMR is rendered for training: a narrow measured line becomes a
+  training-like line, and relative areas (1H integrals, proton counts) are kept.
 
 Rows of a matrix sharing one axis are resampled together (``y`` of shape ``(n, m)``).
 """
@@ -143,14 +143,6 @@ def resample_profile(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, fill: fl
     return out, INTERPOLATION
 
 
-def render_matrix(grid: np.ndarray, fwhm: float, shape: str = "lorentzian") -> np.ndarray:
-    """``(n, n)`` matrix whose row ``j`` is a line of height 1 at grid point ``j``."""
-    g = np.asarray(grid, dtype=np.float64)
-    if not fwhm > 0:
-        raise SpectrumError(f"the line width must be positive, got {fwhm!r}")
-    return line_kernel(g[None, :] - g[:, None], float(fwhm), shape)
-
-
 #: Sub-cells per grid cell of the NMR rendering (line positions kept to 1/8 of a step).
 SUBCELLS = 4
 
@@ -220,13 +212,3 @@ def line_fwhm(x: np.ndarray, y: np.ndarray, *, n_lines: int = 5,
         if len(sides) == 2:
             widths.append(abs(sides[1] - sides[0]))
     return float(np.median(widths)) if widths else 0.0
-
-
-def render_cells(values: np.ndarray, grid: np.ndarray, fwhm: float,
-                 shape: str = "lorentzian") -> np.ndarray:
-    """Cell values as lines of width ``fwhm`` at the cell centres (heights ~ cell area).
-
-    On a uniform grid the cell area is proportional to the cell mean, so each cell becomes
-    a line whose height is its mean: relative line areas are kept.
-    """
-    return np.asarray(values, dtype=np.float64) @ render_matrix(grid, fwhm, shape)
