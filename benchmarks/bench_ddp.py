@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from mspectmol.data.batches import SplitData, make_split
 from mspectmol.models.registry import get_model_spec
 from mspectmol.training import distributed
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import SplitData, make_split
 from mspectmol.training.trainer import seed_everything, train_epoch
 
 N_LABELS = 37

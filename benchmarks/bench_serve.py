@@ -237,10 +237,10 @@ def reading_cost() -> tuple[float, float]:
 def measure_reading(repeats: int = 10) -> tuple[float, float]:
     """Median seconds to read and prepare the aspirin files in-process and in the limited
     child (:func:`mspectmol.web.sandbox.read_sample`)."""
+    from mspectmol.data.samples import SampleSpec
+    from mspectmol.models.inference import find_model
+    from mspectmol.models.inputs import load_sample
     from mspectmol.models.io import load_model
-    from mspectmol.predict.pipeline import load_sample
-    from mspectmol.predict.samples import SampleSpec
-    from mspectmol.training.pipeline import find_model
     from mspectmol.web.sandbox import ReadLimits, plain_meta, read_sample
 
     _, meta = load_model(find_model(None))

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mspectmol.data.batches import SplitData, split_data
 from mspectmol.data.rendering import PeakRenderer
 from mspectmol.data.transfer import transfer_arrays
+from mspectmol.models.inference import dataset_for, find_model
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import fit_ood, ood_scores, representations
-from mspectmol.training.data import SplitData, split_data
-from mspectmol.training.pipeline import dataset_for, find_model
 
 ALBERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alberts-example" / \
     "example_data_1.parquet"

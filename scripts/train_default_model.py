@@ -51,21 +51,17 @@ import numpy as np
 import torch
 
 from mspectmol import __version__
+from mspectmol.data.batches import SplitData, split_data
 from mspectmol.evaluation.robustness import mask_modalities
+from mspectmol.models.inference import dataset_for, predict_logits
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import ood_scores, representations
 from mspectmol.models.pretrained import PRETRAINED_DIR
 from mspectmol.predict.transfer import transfer_report
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import SplitData, split_data
-from mspectmol.training.evaluate import calibrate, evaluate_model, predict_logits
-from mspectmol.training.pipeline import (
-    dataset_for,
-    fit_model_ood,
-    randomised_rendering,
-    run_training,
-)
+from mspectmol.training.evaluate import calibrate, evaluate_model
+from mspectmol.training.pipeline import fit_model_ood, randomised_rendering, run_training
 
 SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
             "split": "scaffold", "seed": 0, "epochs": 100, "patience": 15,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from mspectmol.data.batches import make_split
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.evaluation.robustness import (
     Condition,
@@ -14,7 +15,6 @@ from mspectmol.evaluation.robustness import (
     parse_conditions,
     report_metrics,
 )
-from mspectmol.training.data import make_split
 
 N, P = 400, 256
 

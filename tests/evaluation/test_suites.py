@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mspectmol.cli.main import main
+from mspectmol.data.batches import make_split
 from mspectmol.data.splits import size_split
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.evaluation.benchmark import (
@@ -27,7 +28,6 @@ from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
 from mspectmol.evaluation.benchmark_study import flat_cost
 from mspectmol.evaluation.robustness import Condition, apply_condition, parse_conditions
 from mspectmol.spectra.augmentation import shift_rows
-from mspectmol.training.data import make_split
 
 N_MOLECULES = 120
 

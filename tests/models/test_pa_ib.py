@@ -278,7 +278,7 @@ def test_eval_encoder_folds_batchnorm_without_changing_the_output():
 def test_label_pos_weight_sqrt_scheme_by_hand():
     import numpy as np
 
-    from mspectmol.models.losses import MAX_POS_WEIGHT, label_pos_weight
+    from mspectmol.models.pa_ib import MAX_POS_WEIGHT, label_pos_weight
 
     labels = np.zeros((200, 4))
     labels[:50, 0] = 1          # 50 of 200: sqrt(150 / 50) = sqrt(3)

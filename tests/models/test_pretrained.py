@@ -13,8 +13,8 @@ from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
 from mspectmol.errors import ModelFileError
 from mspectmol.models import pretrained
+from mspectmol.models.inference import find_model
 from mspectmol.models.io import load_model
-from mspectmol.training.pipeline import find_model
 
 EXAMPLES = Path(mspectmol.__file__).parent / "data" / "examples"
 HAS_DEFAULT = (pretrained.PRETRAINED_DIR / "default" / "model.json").is_file()

@@ -11,12 +11,13 @@ from scipy.signal import find_peaks
 from mspectmol.cli.explain import inputs_from_files
 from mspectmol.cli.explain import predict as explain_predict
 from mspectmol.cli.main import main
+from mspectmol.data.samples import SampleSpec
+from mspectmol.models.inference import find_model
+from mspectmol.models.inputs import load_sample
 from mspectmol.models.io import load_model
-from mspectmol.predict.pipeline import load_sample, predict_inputs
-from mspectmol.predict.samples import SampleSpec
+from mspectmol.predict.pipeline import predict_inputs
 from mspectmol.spectra.readers import read_spectrum
 from mspectmol.spectra.units import to_canonical
-from mspectmol.training.pipeline import find_model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / "examples"
 MOLECULES = ("aspirin", "chloroacetophenone", "paracetamol")

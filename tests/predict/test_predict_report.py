@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
-from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure, SampleInputs
+from mspectmol.models.inputs import SampleInputs
+from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
 from mspectmol.predict.report import (
     SummaryWriter,
     prediction_dict,

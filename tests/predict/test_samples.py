@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from mspectmol.data.samples import read_manifest, safe_name, scan_folder, split_file_name
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.samples import read_manifest, safe_name, scan_folder, split_file_name
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from mspectmol.cli.main import main
+from mspectmol.data.batches import augment_rng, iterate_batches, make_split, shard_positions
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.training import distributed
 from mspectmol.training.checkpoint import Checkpointer
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import augment_rng, iterate_batches, make_split
 from mspectmol.training.pipeline import run_training
 
 SMALL = {"channels": [4, 8], "head_hidden": 16, "gate_hidden": 4}
@@ -46,10 +46,10 @@ def _split(n=11):
 
 
 def test_ranks_share_each_global_batch_with_weights_for_the_global_mean():
-    rows, weight = distributed.shard_positions(5, 1, 2)
+    rows, weight = shard_positions(5, 1, 2)
     assert rows.tolist() == [1, 3] and weight == pytest.approx(0.8)
-    assert distributed.shard_positions(5, 0, 2)[0].tolist() == [0, 2, 4]
-    assert distributed.shard_positions(1, 1, 2)[1] == 0.0  # a filler row that counts for 0
+    assert shard_positions(5, 0, 2)[0].tolist() == [0, 2, 4]
+    assert shard_positions(1, 1, 2)[1] == 0.0  # a filler row that counts for 0
     data, order = _split(), np.random.default_rng(1).permutation(11)
     aug = Augmenter("shift+noise")
     single = list(iterate_batches(data, 4, order=order, augmenter=aug, rng=augment_rng(0, 1)))

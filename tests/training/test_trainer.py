@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.registry import get_model_spec
-from mspectmol.spectra.augmentation import Augmenter
-from mspectmol.training import trainer
-from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import (
+from mspectmol.data.batches import (
     augment_rng,
     dataset_hash,
     epoch_order,
@@ -19,7 +14,13 @@ from mspectmol.training.data import (
     make_split,
     subset_rows,
 )
-from mspectmol.training.evaluate import evaluate_model, predict_logits, predict_proba
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.models.inference import predict_logits, predict_proba
+from mspectmol.models.registry import get_model_spec
+from mspectmol.spectra.augmentation import Augmenter
+from mspectmol.training import trainer
+from mspectmol.training.config import TrainConfig
+from mspectmol.training.evaluate import evaluate_model
 from mspectmol.training.trainer import fit_model, seed_everything, torch_threads
 
 N_POINTS, N_LABELS = 64, 4
@@ -206,7 +207,7 @@ def test_evaluate_model_reports_at_half_and_tuned(splits):
 
 
 def test_device_setting_is_checked_and_batches_move():
-    from mspectmol.training.evaluate import model_device, resolve_device
+    from mspectmol.models.inference import model_device, resolve_device
 
     with pytest.raises(ConfigError, match="device must be"):
         _config(device="gpu")
@@ -232,7 +233,7 @@ def test_training_on_cuda_returns_a_cpu_model(splits):
 
 
 def test_modality_dropout_hides_auxiliary_rows_deterministically():
-    from mspectmol.training.data import to_batch
+    from mspectmol.data.batches import to_batch
 
     data = _synthetic(64, 5)
     rows = np.arange(64)

@@ -223,7 +223,7 @@ def test_dup_bomb_refused_and_server_lives(server):
 def test_reading_that_hangs_is_killed(tmp_path):
     """A child that never finishes (here: blocked opening a FIFO) is killed at the
     deadline and the request refused with 422."""
-    from mspectmol.predict.samples import SampleSpec
+    from mspectmol.data.samples import SampleSpec
 
     fifo = tmp_path / "hang.jdx"
     os.mkfifo(fifo)

@@ -175,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mspectmol.errors import MspectmolError
+    from mspectmol.models.inference import find_model, model_grid
     from mspectmol.models.io import load_model
-    from mspectmol.predict.common import model_grid
     from mspectmol.structure import refine
     from mspectmol.structure.denovo import Generator, generated_index, prior_model_path
     from mspectmol.structure.elucidation import Elucidator
@@ -196,7 +196,6 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.structure.pretrained import structure_model_path
     from mspectmol.structure.ranking import RankWeights, SimulatedSpectra
     from mspectmol.structure.tokens import formula_counts, same_formula, smiles_formula
-    from mspectmol.training.pipeline import find_model
 
     if args.k < 1 or args.draw < 0 or (args.beam_width or 1) < 1 or args.threads < 1:
         raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")

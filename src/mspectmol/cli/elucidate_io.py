@@ -40,9 +40,9 @@ def read_candidates(path: Path) -> list[tuple[str, str]]:
 def observed_spectra(args: argparse.Namespace, meta: Any, modalities: tuple[str, ...]) -> Any:
     """The spectra given on the command line, read with the PA-IB model's grids, and
     their availability."""
+    from mspectmol.data.samples import SampleSpec
     from mspectmol.errors import MspectmolError
-    from mspectmol.predict.pipeline import load_sample
-    from mspectmol.predict.samples import SampleSpec
+    from mspectmol.models.inputs import load_sample
 
     files = {m: getattr(args, f"file_{m}") for m in FILE_MODALITIES
              if getattr(args, f"file_{m}") is not None}

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mspectmol.predict.common import add_model_argument
+from mspectmol.cli.spectra_options import add_model_argument
 
 log = logging.getLogger("mspectmol.evaluate")
 

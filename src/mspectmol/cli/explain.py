@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
-from mspectmol.predict.common import (
+from mspectmol.cli.spectra_options import (
     add_file_options,
     add_model_argument,
-    format_regions,
-    model_grid,
-    model_thresholds,
+    add_preparation_options,
+    preparation_options,
 )
-from mspectmol.predict.common import option_name as _option
+from mspectmol.models.inference import model_grid, model_thresholds
+from mspectmol.predict.common import format_regions
 from mspectmol.predict.common import probability_table as _table
 from mspectmol.spectra.modalities import MODALITIES
+from mspectmol.spectra.modalities import option_name as _option
 
 log = logging.getLogger("mspectmol.explain")
 
@@ -120,7 +120,7 @@ def inputs_from_files(meta: Any, files: dict[str, Path], options: Any = None) ->
 def inputs_from_dataset(meta: Any, dataset_id: str, data: Path | None) -> Inputs:
     """One molecule of the (embedded or given) dataset, on the model's grids."""
     from mspectmol.errors import MspectmolError
-    from mspectmol.training.pipeline import dataset_for
+    from mspectmol.models.inference import dataset_for
 
     ds = dataset_for(meta, data)
     rows = np.flatnonzero(ds.ids == dataset_id)
@@ -147,9 +147,9 @@ def inputs_from_dataset(meta: Any, dataset_id: str, data: Path | None) -> Inputs
 
 def predict(model: Any, meta: Any, inputs: Inputs) -> tuple[np.ndarray, Any]:
     """Calibrated probabilities ``(n_labels,)`` and the gated output (None if classical)."""
+    from mspectmol.data.batches import make_split
     from mspectmol.explain.importance import run_with_gates
-    from mspectmol.training.data import make_split
-    from mspectmol.training.evaluate import is_neural, predict_logits, probabilities
+    from mspectmol.models.inference import is_neural, predict_logits, probabilities
 
     batch = {m: x[None, :] for m, x in inputs.spectra.items()}
     avail = {m: np.array([a]) for m, a in inputs.available.items()}
@@ -165,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.explain.importance import group_attribution, importance_from_gates, top_regions
     from mspectmol.explain.plots import FIGURE_SUFFIXES, plot_spectra_importance
+    from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model
-    from mspectmol.training.pipeline import find_model
 
     files = {m: getattr(args, f"file_{m}") for m in MODALITIES
              if getattr(args, f"file_{m}") is not None}

@@ -7,8 +7,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
-from mspectmol.predict.common import add_model_argument
+from mspectmol.cli.spectra_options import (
+    add_model_argument,
+    add_preparation_options,
+    preparation_options,
+)
 
 log = logging.getLogger("mspectmol.finetune")
 
@@ -60,16 +63,16 @@ def report_lines(cv: list[dict], path: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mspectmol.data.samples import read_manifest
     from mspectmol.fileio import atomic_write
+    from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model, save_model
-    from mspectmol.predict.samples import read_manifest
     from mspectmol.training.finetune import (
         FinetuneSettings,
         cross_validate,
         finetune,
         library_data,
     )
-    from mspectmol.training.pipeline import find_model
 
     settings = FinetuneSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                 modality_dropout=args.modality_dropout, folds=args.folds,

@@ -20,14 +20,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mspectmol.cli.spectra_options import add_preparation_options, preparation_options
-from mspectmol.predict.common import (
+from mspectmol.cli.spectra_options import (
     add_file_options,
     add_model_argument,
-    model_modalities,
-    option_name,
+    add_preparation_options,
+    preparation_options,
 )
-from mspectmol.spectra.modalities import MODALITIES
+from mspectmol.models.inference import model_modalities
+from mspectmol.spectra.modalities import MODALITIES, option_name
 
 log = logging.getLogger("mspectmol.predict")
 
@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 
 def _sample_name(path: Path) -> str:
-    from mspectmol.predict.samples import split_file_name
+    from mspectmol.data.samples import split_file_name
 
     parsed = split_file_name(path)
     return parsed[0] if parsed is not None else path.stem
@@ -86,8 +86,8 @@ def _sample_name(path: Path) -> str:
 
 def gather_samples(args: argparse.Namespace) -> tuple[list[Any], bool]:
     """The samples to predict and whether the request was for many samples."""
+    from mspectmol.data.samples import SampleSpec, read_manifest, scan_folder
     from mspectmol.errors import MspectmolError
-    from mspectmol.predict.samples import SampleSpec, read_manifest, scan_folder
 
     files = {m: getattr(args, f"file_{m}") for m in MODALITIES
              if getattr(args, f"file_{m}") is not None}
@@ -126,7 +126,7 @@ class _Names:
         self.seen: Counter[str] = Counter()
 
     def __call__(self, name: str) -> str:
-        from mspectmol.predict.samples import safe_name
+        from mspectmol.data.samples import safe_name
 
         base = safe_name(name)
         self.seen[base] += 1
@@ -148,10 +148,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mspectmol.errors import MspectmolError
+    from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model
     from mspectmol.predict.pipeline import ModelInfo, SampleFailure, predict_samples
     from mspectmol.predict.report import SummaryWriter, text_report, write_html, write_json
-    from mspectmol.training.pipeline import find_model
     from mspectmol.training.trainer import torch_threads
 
     if args.hash:

@@ -1,13 +1,17 @@
-"""Command-line options of the one preprocessing path, shared by ``predict``, ``explain`` and
-``convert`` (:class:`mspectmol.spectra.pipeline.PrepareOptions`)."""
+"""Command-line options shared by the commands that read spectra: the model argument, one
+file option per modality, and the options of the one preprocessing path
+(:class:`mspectmol.spectra.pipeline.PrepareOptions`) of ``predict``, ``explain``, ``convert``
+and ``finetune``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from mspectmol.errors import MspectmolError
-from mspectmol.spectra.modalities import modality_names
+from mspectmol.predict.common import plain_label
+from mspectmol.spectra.modalities import MODALITIES, modality_names, option_name
 
 
 def add_preparation_options(parser: argparse.ArgumentParser) -> None:
@@ -101,3 +105,19 @@ def preparation_options(args: argparse.Namespace) -> Any:
                           baseline=not args.no_baseline, denoise=args.denoise,
                           min_coverage=args.min_coverage, x_unit=x_units, y_unit=y_units,
                           kind=args.kind, observe_mhz=args.observe_mhz)
+
+
+def add_model_argument(parser: Any) -> None:
+    """The optional positional ``model`` of ``predict``, ``explain`` and ``evaluate``."""
+    parser.add_argument("model", nargs="?", default=None,
+                        help="model folder, model file, run folder or the name of a packaged "
+                             "model (default: the packaged default model, PA-IB with IR "
+                             "primary and 1H/13C-NMR auxiliary)")
+
+
+def add_file_options(parser: Any, title: str) -> None:
+    """Add ``--ir FILE``, ``--h-nmr FILE``, ... (dest ``file_<modality>``) as an option group."""
+    files = parser.add_argument_group(title)
+    for name, mod in MODALITIES.items():
+        files.add_argument(option_name(name), dest=f"file_{name}", type=Path, default=None,
+                           metavar="FILE", help=f"{plain_label(mod.label)} spectrum file")

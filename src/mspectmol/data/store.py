@@ -28,11 +28,11 @@ import torch
 from torch.utils.data import Dataset
 
 from mspectmol.chem.functional_groups import GROUP_KEYS, GROUPS, label_many
+from mspectmol.data.batches import SplitData, TorchBatch, epoch_order, make_split
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
 from mspectmol.fileio import atomic_write
 from mspectmol.spectra.readers.alberts import AlbertsParquet
 from mspectmol.spectra.readers.base import PathArg
-from mspectmol.training.data import SplitData, TorchBatch, epoch_order, make_split
 
 MANIFEST_NAME = "manifest.json"
 STORE_FORMAT = "mspectmol-memmap"
@@ -379,6 +379,6 @@ class MemmapDataset(Dataset):
             yield self[order[start:start + batch_size]]
 
     def to_split_data(self, rows: np.ndarray | None = None) -> SplitData:
-        """Rows (default all) in memory as a :class:`~mspectmol.training.data.SplitData`."""
+        """Rows (default all) in memory as a :class:`~mspectmol.data.batches.SplitData`."""
         batch = self[slice(None) if rows is None else rows]
         return make_split(batch.ids, batch.labels, batch.spectra)

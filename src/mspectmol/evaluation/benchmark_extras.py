@@ -180,9 +180,9 @@ def heavy_atom_bin_times(result: Any, dataset: Any, config: Any,
 
     import torch
 
+    from mspectmol.data.batches import split_data
+    from mspectmol.models.inference import is_neural
     from mspectmol.spectra.augmentation import Augmenter
-    from mspectmol.training.data import split_data
-    from mspectmol.training.evaluate import is_neural
     from mspectmol.training.trainer import torch_threads, train_epoch
 
     if not bins or not is_neural(result.train.model):

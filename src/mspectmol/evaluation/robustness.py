@@ -1,6 +1,6 @@
 """Test-time conditions of the robustness suites: noisy and missing spectra (Tables 13, 14).
 
-A :class:`Condition` perturbs a test :class:`~mspectmol.training.data.SplitData`:
+A :class:`Condition` perturbs a test :class:`~mspectmol.data.batches.SplitData`:
 
 - ``noise``: Gaussian noise with ``sigma = noise * max|y|`` of each spectrum added to every
   spectrum of every modality (:func:`mspectmol.spectra.augmentation.gaussian_noise`; the
@@ -37,7 +37,7 @@ from mspectmol.spectra.augmentation import gaussian_noise, horizontal_shift
 from mspectmol.spectra.modalities import get_modality
 
 if TYPE_CHECKING:
-    from mspectmol.training.data import SplitData
+    from mspectmol.data.batches import SplitData
 
 #: Metrics stored per condition (row field name: report key), at 0.5 and tuned thresholds.
 CONDITION_METRICS = {"micro_f1": "micro_f1", "macro_f1": "macro_f1",
@@ -172,7 +172,7 @@ def shift_spectra(data: SplitData, max_shift: int, rng: np.random.Generator) -> 
 def _perturbed(data: SplitData, transform: Callable[[np.ndarray], np.ndarray]) -> SplitData:
     """A copy of ``data`` with ``transform`` applied to each modality's array in input order;
     unavailable rows stay zero."""
-    from mspectmol.training.data import SplitData
+    from mspectmol.data.batches import SplitData
 
     spectra = {}
     for m, x in data.spectra.items():
@@ -191,7 +191,7 @@ def mask_modalities(data: SplitData, modalities: Sequence[str]) -> SplitData:
     MspectmolError
         When a modality is not among the data's.
     """
-    from mspectmol.training.data import SplitData
+    from mspectmol.data.batches import SplitData
 
     missing = [m for m in modalities if m not in data.spectra]
     if missing:
@@ -260,7 +260,7 @@ def evaluate_run(result: Any, dataset: Any, config: Any, conditions: Sequence[Co
 
     The test split is rebuilt from ``dataset`` as the run made it.
     """
-    from mspectmol.training.data import split_data
+    from mspectmol.data.batches import split_data
 
     test = split_data(dataset, config.modalities, config.split, "test", seed=config.seed)
     meta = result.meta

@@ -105,10 +105,8 @@ def load_inputs(model: str | None = None, *, split: str = "scaffold", part: str 
 
     Returns the inputs and the dataset (for one-vs-all training).
     """
+    from mspectmol.models.inference import dataset_for, find_model, is_neural, model_grid
     from mspectmol.models.io import load_model
-    from mspectmol.predict.common import model_grid
-    from mspectmol.training.evaluate import is_neural
-    from mspectmol.training.pipeline import dataset_for, find_model
 
     net, meta = load_model(find_model(model))
     if not is_neural(net):
@@ -131,8 +129,7 @@ def shared_analysis(inputs: ReportInputs, groups: Sequence[str] = ()) -> SharedA
     """Gate maps, group maps, calibrated probabilities and co-errors of the shared model;
     for ``groups`` also the per-group attribution (gate x |gradient x input|) averaged over
     each group's positives."""
-    from mspectmol.predict.common import model_thresholds
-    from mspectmol.training.evaluate import probabilities
+    from mspectmol.models.inference import model_thresholds, probabilities
 
     maps = gate_importance(inputs.model, inputs.spectra, inputs.available)
     gated = run_with_gates(inputs.model, inputs.spectra, inputs.available)

@@ -32,7 +32,8 @@
 
 Positive-class weights (``PAIBConfig.label_weighting``, not part of eq. 14): ``"sqrt"`` weighs
 each group's positives by ``sqrt(negatives / positives)`` of the training labels, clipped to
-[1, 10] (:func:`label_pos_weight`), for the rare groups that dominate macro-F1.
+[1, 10] (:func:`mspectmol.models.pa_ib.label_pos_weight`), for the rare groups that dominate
+macro-F1.
 
 KL terms are computed by :func:`mspectmol.models.gates.gate_kl` with the model's prior.
 """
@@ -41,16 +42,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from mspectmol.errors import MspectmolError
-from mspectmol.models.pa_ib import LABEL_WEIGHTINGS, PAIBConfig, PAIBOutput
-
-#: Largest positive-class weight of the ``"sqrt"`` scheme.
-MAX_POS_WEIGHT = 10.0
+from mspectmol.models.pa_ib import PAIBConfig, PAIBOutput
 
 
 @dataclass
@@ -80,26 +77,6 @@ def _check_targets(targets: Tensor, logits: Tensor) -> Tensor:
     if not bool(torch.isfinite(targets).all()) or bool(((targets < 0) | (targets > 1)).any()):
         raise MspectmolError("targets must be finite and in [0, 1] (multi-hot labels)")
     return targets
-
-
-def label_pos_weight(labels: np.ndarray | Tensor, scheme: str = "none") -> Tensor | None:
-    """Per-label positive-class weights from training labels ``(n, L)``, or None.
-
-    ``"none"``: no weights. ``"sqrt"``: ``sqrt(negatives / positives)`` clipped to
-    ``[1, MAX_POS_WEIGHT]``; a label without positives (or without negatives) gets 1.
-    """
-    if scheme not in LABEL_WEIGHTINGS:
-        raise MspectmolError(f"unknown label weighting {scheme!r}; known: "
-                             f"{', '.join(LABEL_WEIGHTINGS)}")
-    if scheme == "none":
-        return None
-    y = np.asarray(labels, dtype=np.float64)
-    if y.ndim != 2 or not np.isfinite(y).all():
-        raise MspectmolError(f"labels must be a finite (n, n_labels) array, got shape {y.shape}")
-    pos = y.sum(axis=0)
-    neg = y.shape[0] - pos
-    ratio = np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1.0), 1.0)
-    return torch.as_tensor(np.clip(np.sqrt(ratio), 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -44,8 +45,30 @@ from mspectmol.models.encoders import SpectrumEncoder, encoded_length, prepare_b
 from mspectmol.models.gates import BandGate, apply_gate, check_prior
 from mspectmol.spectra.modalities import get_modality
 
-#: Positive-class weighting schemes of the loss (:func:`mspectmol.models.losses.label_pos_weight`).
+#: Positive-class weighting schemes of the loss (:func:`label_pos_weight`).
 LABEL_WEIGHTINGS = ("none", "sqrt")
+#: Largest positive-class weight of the ``"sqrt"`` scheme.
+MAX_POS_WEIGHT = 10.0
+
+
+def label_pos_weight(labels: np.ndarray | Tensor, scheme: str = "none") -> Tensor | None:
+    """Per-label positive-class weights from training labels ``(n, L)``, or None.
+
+    ``"none"``: no weights. ``"sqrt"``: ``sqrt(negatives / positives)`` clipped to
+    ``[1, MAX_POS_WEIGHT]``; a label without positives (or without negatives) gets 1.
+    """
+    if scheme not in LABEL_WEIGHTINGS:
+        raise MspectmolError(f"unknown label weighting {scheme!r}; known: "
+                             f"{', '.join(LABEL_WEIGHTINGS)}")
+    if scheme == "none":
+        return None
+    y = np.asarray(labels, dtype=np.float64)
+    if y.ndim != 2 or not np.isfinite(y).all():
+        raise MspectmolError(f"labels must be a finite (n, n_labels) array, got shape {y.shape}")
+    pos = y.sum(axis=0)
+    neg = y.shape[0] - pos
+    ratio = np.where((pos > 0) & (neg > 0), neg / np.maximum(pos, 1.0), 1.0)
+    return torch.as_tensor(np.clip(np.sqrt(ratio), 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
 
 
 @dataclass
@@ -89,7 +112,7 @@ class PAIBConfig:
         Prior of the KL terms: ``"gaussian"`` (the paper's) or ``"laplace"`` (appendix L).
     label_weighting
         Positive-class weights of the cross-entropies, fitted on the training labels before
-        training (:func:`mspectmol.models.losses.label_pos_weight`): ``"none"`` (the
+        training (:func:`label_pos_weight`): ``"none"`` (the
         paper's) or ``"sqrt"`` (``sqrt(negatives / positives)`` per group, clipped to
         [1, 10]), which raises the weight of rare groups (macro-F1).
     """
@@ -241,8 +264,6 @@ class PAIBModel(nn.Module):
 
     def fit_label_weights(self, labels: Any) -> None:
         """Set the positive-class weights of the loss from the training labels ``(n, L)``."""
-        from mspectmol.models.losses import label_pos_weight
-
         weights = label_pos_weight(labels, self.config.label_weighting)
         self.label_pos_weight = (None if weights is None else
                                  weights.to(self.head_fused[0].weight.device))

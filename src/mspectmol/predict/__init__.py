@@ -1,7 +1,7 @@
 """Functional groups from measured spectrum files (``mspectmol predict``).
 
 Spectra are brought to the model's grids by the one preprocessing path,
-:func:`mspectmol.spectra.pipeline.prepare`; :mod:`~mspectmol.predict.samples`
+:func:`mspectmol.spectra.pipeline.prepare`; :mod:`~mspectmol.data.samples`
 finds the files of each sample (one sample, a manifest CSV or a folder);
 :mod:`~mspectmol.predict.pipeline` runs a saved model on them in batches and
 :mod:`~mspectmol.predict.report` writes text, JSON, HTML and summary CSV reports.
@@ -15,12 +15,15 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "SampleSpec": "samples", "read_manifest": "samples", "scan_folder": "samples",
-    "ModelInfo": "pipeline", "Prediction": "pipeline", "SampleFailure": "pipeline",
-    "SampleInputs": "pipeline", "load_sample": "pipeline", "predict_inputs": "pipeline",
-    "predict_samples": "pipeline", "missing_allowed": "pipeline",
-    "prediction_dict": "report", "render_html": "report", "write_html": "report",
-    "write_json": "report", "text_report": "report", "SummaryWriter": "report",
+    "SampleSpec": "data.samples", "read_manifest": "data.samples",
+    "scan_folder": "data.samples", "SampleInputs": "models.inputs",
+    "load_sample": "models.inputs", "missing_allowed": "models.inputs",
+    "ModelInfo": "predict.pipeline", "Prediction": "predict.pipeline",
+    "SampleFailure": "predict.pipeline", "predict_inputs": "predict.pipeline",
+    "predict_samples": "predict.pipeline", "prediction_dict": "predict.report",
+    "render_html": "predict.report", "write_html": "predict.report",
+    "write_json": "predict.report", "text_report": "predict.report",
+    "SummaryWriter": "predict.report",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -29,4 +32,4 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'mspectmol.predict' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"mspectmol.predict.{_EXPORTS[name]}"), name)
+    return getattr(importlib.import_module(f"mspectmol.{_EXPORTS[name]}"), name)

@@ -11,62 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from mspectmol.spectra.modalities import get_modality
 
-#: Decision threshold of a model without tuned per-group thresholds.
-DEFAULT_THRESHOLD = 0.5
-
 
 def plain_label(label: str) -> str:
     """A registry label without its TeX markup (``"$^{13}$C NMR"`` -> ``"13C NMR"``)."""
     return "".join(ch for ch in label if ch not in "${}^")
-
-
-def option_name(modality: str) -> str:
-    """The command-line option of a modality's file (``"h_nmr"`` -> ``"--h-nmr"``)."""
-    return "--" + modality.replace("_", "-")
-
-
-def add_model_argument(parser: Any) -> None:
-    """The optional positional ``model`` of ``predict``, ``explain`` and ``evaluate``."""
-    parser.add_argument("model", nargs="?", default=None,
-                        help="model folder, model file, run folder or the name of a packaged "
-                             "model (default: the packaged default model, PA-IB with IR "
-                             "primary and 1H/13C-NMR auxiliary)")
-
-
-def add_file_options(parser: Any, title: str) -> None:
-    """Add ``--ir FILE``, ``--h-nmr FILE``, ... (dest ``file_<modality>``) as an option group."""
-    from pathlib import Path
-
-    from mspectmol.spectra.modalities import MODALITIES
-
-    files = parser.add_argument_group(title)
-    for name, mod in MODALITIES.items():
-        files.add_argument(option_name(name), dest=f"file_{name}", type=Path, default=None,
-                           metavar="FILE", help=f"{plain_label(mod.label)} spectrum file")
-
-
-def model_modalities(meta: Any) -> tuple[str, ...]:
-    """The model's input modalities, primary first."""
-    return (meta.primary, *meta.auxiliary)
-
-
-def model_grid(meta: Any, modality: str) -> np.ndarray:
-    """The x grid a model expects for a modality (from its model.json)."""
-    info = meta.modalities[modality]
-    return np.linspace(float(info["x_min"]), float(info["x_max"]), int(info["n_points"]))
-
-
-def model_thresholds(meta: Any) -> np.ndarray:
-    """Per-group decision thresholds: the model's tuned ones, else 0.5 for every group."""
-    if meta.thresholds is not None:
-        return np.asarray(meta.thresholds, dtype=np.float64)
-    return np.full(len(meta.label_names), DEFAULT_THRESHOLD)
 
 
 def _decimals(grid: np.ndarray) -> int:

@@ -1,7 +1,7 @@
 """Prediction from measured spectrum files: files -> arrays -> probabilities -> results.
 
-:func:`load_sample` reads a sample's files (:func:`~mspectmol.spectra.readers.read_spectrum`)
-and prepares each spectrum for the model (:func:`~mspectmol.spectra.pipeline.prepare`);
+:func:`~mspectmol.models.inputs.load_sample` reads a sample's files and prepares each spectrum
+for the model (:func:`~mspectmol.spectra.pipeline.prepare`);
 :func:`predict_inputs` runs the model on a batch of samples and returns one
 :class:`Prediction` each: calibrated probabilities (the model's temperature), calls at the
 model's tuned thresholds (0.5 without), and for neural models the spectral regions behind
@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mspectmol.data.samples import SampleSpec
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.common import model_grid, model_modalities, model_thresholds, option_name
-from mspectmol.predict.samples import SampleSpec
-from mspectmol.spectra.pipeline import PreparedSpectrum, PrepareOptions, prepare
+from mspectmol.models.inference import model_grid, model_modalities, model_thresholds
+from mspectmol.models.inputs import SampleInputs, load_sample, missing_allowed
+from mspectmol.spectra.pipeline import PrepareOptions
 
 log = logging.getLogger("mspectmol.predict")
 
@@ -66,52 +67,6 @@ class ModelInfo:
                    meta.versions.get("mspectmol"), FORMAT_VERSION, meta.created,
                    meta.content_hash, meta.temperature, meta.thresholds is not None,
                    tuple(sorted(missing_allowed(meta))))
-
-
-def missing_allowed(meta: Any) -> frozenset[str]:
-    """Modalities the model can predict without: its auxiliary ones, and the primary only
-    when ``meta.training["missing_modalities"]`` lists it (see the module docstring)."""
-    trained = meta.training.get("missing_modalities", []) if isinstance(meta.training, dict) \
-        else []
-    allowed = set(meta.auxiliary)
-    if isinstance(trained, list) and meta.primary in trained:
-        allowed.add(meta.primary)
-    return frozenset(allowed)
-
-
-@dataclass
-class SampleInputs:
-    """One sample on the model's grids.
-
-    ``prepared`` holds the spectra that were given (with their preprocessing steps);
-    ``ignored`` the files of modalities the model does not use.
-    """
-
-    name: str
-    spectra: dict[str, np.ndarray]
-    available: dict[str, bool]
-    prepared: dict[str, PreparedSpectrum]
-    smiles: str | None = None
-    ignored: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def used(self) -> list[str]:
-        """Modalities given, in the model's order."""
-        return [m for m in self.spectra if self.available[m]]
-
-    @property
-    def missing(self) -> list[str]:
-        """Modalities the model uses that this sample lacks."""
-        return [m for m in self.spectra if not self.available[m]]
-
-    @property
-    def warnings(self) -> list[str]:
-        """What a person should know about the inputs, ``"modality (file): text"`` each."""
-        out = []
-        for m, prep in self.prepared.items():
-            name = Path(str(prep.source)).name if prep.source else m
-            out += [f"{m} ({name}): {w}" for w in prep.warnings]
-        return out
 
 
 @dataclass
@@ -167,55 +122,6 @@ class SampleFailure:
     error: str
 
 
-def load_sample(meta: Any, sample: SampleSpec, options: PrepareOptions | None = None
-                ) -> SampleInputs:
-    """Read and prepare one sample's spectra for the model.
-
-    A solvent given for the sample (a manifest's ``solvent`` column) overrides
-    ``options.solvent``.
-
-    Raises
-    ------
-    MspectmolError
-        A missing primary spectrum (for a model that needs it), an invalid SMILES or solvent
-        (naming the sample), and every reader or preprocessing error (naming the file).
-    """
-    from mspectmol.chem.molecules import mol_from_smiles
-    from mspectmol.spectra.readers import read_spectrum
-    from mspectmol.spectra.solvents import canonical_solvent
-
-    modalities = model_modalities(meta)
-    opts = options or PrepareOptions()
-    if sample.solvent is not None:
-        try:
-            canonical_solvent(sample.solvent)
-        except MspectmolError as exc:
-            raise MspectmolError(f"sample {sample.name!r}: {exc}") from None
-        opts = replace(opts, solvent=sample.solvent)
-    if sample.units:
-        opts = replace(opts, x_unit={**opts.x_unit, **sample.units.get("x", {})},
-                       y_unit={**opts.y_unit, **sample.units.get("y", {})})
-    if meta.primary not in sample.files and meta.primary not in missing_allowed(meta):
-        raise MspectmolError(f"sample {sample.name!r}: the model needs its primary "
-                             f"{meta.primary} spectrum ({option_name(meta.primary)} FILE or a "
-                             f"{meta.primary} column/file) and was not trained without it")
-    if sample.smiles is not None:
-        mol_from_smiles(sample.smiles, source=f"sample {sample.name!r}")
-    ignored = {m: str(p) for m, p in sample.files.items() if m not in modalities}
-    out = SampleInputs(sample.name, {}, {}, {}, sample.smiles, ignored)
-    for m in modalities:
-        grid = model_grid(meta, m)
-        if m not in sample.files:
-            out.spectra[m] = np.zeros(grid.size, dtype=np.float32)
-            out.available[m] = False
-            continue
-        spectrum = read_spectrum(sample.files[m], m)
-        prepared = prepare(spectrum, grid, meta.normalisation, opts)
-        prepared.source = str(sample.files[m])
-        out.prepared[m], out.spectra[m], out.available[m] = prepared, prepared.y, True
-    return out
-
-
 def _regions(maps: dict[str, np.ndarray], row: int, grids: dict[str, np.ndarray],
              used: Sequence[str], k: int) -> dict[str, list[tuple[float, float, float]]]:
     from mspectmol.explain.importance import top_regions
@@ -245,9 +151,9 @@ def _call_regions(model: Any, batch: dict[str, np.ndarray], avail: dict[str, np.
 def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
                    regions: int = N_REGIONS, batch_size: int = 256) -> list[Prediction]:
     """Predictions for prepared samples (one model batch; see the module docstring)."""
+    from mspectmol.data.batches import SplitData
     from mspectmol.explain.importance import importance_from_gates, run_with_gates
-    from mspectmol.training.data import SplitData
-    from mspectmol.training.evaluate import is_neural, predict_logits, probabilities
+    from mspectmol.models.inference import is_neural, predict_logits, probabilities
 
     if not inputs:
         return []

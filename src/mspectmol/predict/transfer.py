@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from mspectmol.data.transfer import transfer_arrays
-from mspectmol.predict.common import model_grid
-from mspectmol.predict.pipeline import SampleInputs, predict_inputs
+from mspectmol.models.inference import model_grid
+from mspectmol.models.inputs import SampleInputs
+from mspectmol.predict.pipeline import predict_inputs
 
 #: Spectra sets scored (name -> modalities given; the others are passed as missing).
 SPECTRA_SETS = {"IR + 1H + 13C": ("ir", "h_nmr", "c_nmr"), "IR alone": ("ir",)}

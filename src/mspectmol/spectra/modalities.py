@@ -103,3 +103,8 @@ def get_modality(name: str | Modality) -> Modality:
 def modality_names() -> list[str]:
     """Names of all registered modalities, in registry order."""
     return list(MODALITIES)
+
+
+def option_name(modality: str) -> str:
+    """The command-line option of a modality's file (``"h_nmr"`` -> ``"--h-nmr"``)."""
+    return "--" + modality.replace("_", "-")

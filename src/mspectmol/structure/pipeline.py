@@ -49,8 +49,8 @@ STRUCTURE_ENCODER = "fixed-rendering"
 
 def encoder_reference(name_or_path: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Load the PA-IB encoder (default: :data:`STRUCTURE_ENCODER`) and describe it."""
+    from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model
-    from mspectmol.training.pipeline import find_model
 
     name_or_path = name_or_path or STRUCTURE_ENCODER
     path = find_model(name_or_path)

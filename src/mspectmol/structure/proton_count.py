@@ -231,8 +231,8 @@ def fit_from_dataset(n: int = FIT_MOLECULES, seed: int = FIT_SEED) -> dict[str, 
     """Fit the profiles on ``n`` training molecules (scaffold split) of the embedded dataset,
     drawn with ``seed``; returns the content of ``proton_profiles.json``. Molecules with an
     empty 1H spectrum or no protons are skipped."""
+    from mspectmol.data.batches import dataset_hash
     from mspectmol.data.dataset import load_dataset
-    from mspectmol.training.data import dataset_hash
 
     ds = load_dataset(["h_nmr"])
     train = ds.split_indices("scaffold", "train")

@@ -1,7 +1,6 @@
 """Training harness: configs, data batches, the training loop, evaluation and run folders."""
 
-from mspectmol.training.config import TrainConfig, make_run_dir, resolve_config
-from mspectmol.training.data import (
+from mspectmol.data.batches import (
     SplitData,
     TorchBatch,
     dataset_hash,
@@ -10,7 +9,9 @@ from mspectmol.training.data import (
     make_split,
     split_data,
 )
-from mspectmol.training.evaluate import evaluate_model, predict_logits, predict_proba
+from mspectmol.models.inference import predict_logits, predict_proba
+from mspectmol.training.config import TrainConfig, make_run_dir, resolve_config
+from mspectmol.training.evaluate import evaluate_model
 from mspectmol.training.pipeline import RunResult, evaluate_saved, run_training
 from mspectmol.training.trainer import TrainResult, fit_classical, fit_model, fit_neural
 

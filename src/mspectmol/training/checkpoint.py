@@ -26,7 +26,7 @@ leaves the previous checkpoint intact (a killed process leaves a stray temporary
 the next :class:`Checkpointer` removes once its process is gone).
 
 Resuming restores all of the above; the data order of an epoch is fixed by (seed, epoch)
-(:func:`~mspectmol.training.data.epoch_order`), so the batches already done are skipped
+(:func:`~mspectmol.data.batches.epoch_order`), so the batches already done are skipped
 and the augmentation generator continues from its saved state. On the CPU with the same
 number of torch threads, a resumed run reproduces the weights, logs and metrics of an
 uninterrupted run bitwise (tolerance 0; the tests compare tensors exactly). On CUDA,
@@ -48,13 +48,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mspectmol.data.batches import SplitData, dataset_hash
 from mspectmol.errors import ModelFileError, MspectmolError
 from mspectmol.fileio import atomic_write, remove_stale_temps
 from mspectmol.models.integrity import MAX_CHECKPOINT_BYTES, check_weights_file
 from mspectmol.training.checkpoint_file import META_KEY as _META_KEY
 from mspectmol.training.checkpoint_file import check_hash, encode_checkpoint, split_file
 from mspectmol.training.config import RESUME_SETTINGS, TrainConfig
-from mspectmol.training.data import SplitData, dataset_hash
 
 FORMAT_NAME = "mspectmol-checkpoint"
 FORMAT_VERSION = 1

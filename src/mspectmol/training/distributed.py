@@ -24,7 +24,7 @@ rank and so needs ``RUN_DIR`` on a file system all nodes share.
 
 What a run does (see :func:`~mspectmol.training.trainer.fit_neural`): ``batch_size`` is the
 global batch. Step ``k`` of epoch ``e`` takes the same rows of
-:func:`~mspectmol.training.data.epoch_order` as a single process; rank ``r`` of ``w`` takes
+:func:`~mspectmol.data.batches.epoch_order` as a single process; rank ``r`` of ``w`` takes
 rows ``r::w`` of them (:func:`shard_positions`) and weights its loss by ``w * rows /
 batch rows``, so DDP's gradient average is the mean over the global batch. Every rank
 therefore does the same number of steps, no row is dropped or repeated, and checkpoints
@@ -109,7 +109,7 @@ def process_device(name: str) -> torch.device:
     ConfigError
         For CUDA where it is unavailable, or ``cuda:N`` with several processes.
     """
-    from mspectmol.training.evaluate import resolve_device
+    from mspectmol.models.inference import resolve_device
 
     device = resolve_device(name)
     if device.type != "cuda" or not is_active():
@@ -122,7 +122,7 @@ def process_device(name: str) -> torch.device:
 
 def backend_for(name: str) -> str:
     """``"nccl"`` for a CUDA config device, ``"gloo"`` otherwise."""
-    from mspectmol.training.evaluate import resolve_device
+    from mspectmol.models.inference import resolve_device
 
     return "nccl" if resolve_device(name).type == "cuda" else "gloo"
 
@@ -338,19 +338,6 @@ def unwrap(model: nn.Module) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-def shard_positions(n: int, this_rank: int, world: int) -> tuple[np.ndarray, float]:
-    """Positions of a rank's rows in a global batch of ``n`` rows, and its loss weight.
-
-    Rank ``r`` takes positions ``r::world`` with weight ``world * rows / n``; a rank left
-    without rows (``n <= r``) takes position 0 with weight 0, so that every rank runs a
-    forward and backward pass (DDP needs all of them) without changing the gradient.
-    """
-    positions = np.arange(this_rank, n, world)
-    if positions.size == 0:
-        return np.zeros(1, dtype=np.int64), 0.0
-    return positions, world * positions.size / n
 
 
 def step_seed(seed: int, epoch: int, step: int) -> None:

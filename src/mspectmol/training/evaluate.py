@@ -16,97 +16,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from scipy.special import expit, logit
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
-from mspectmol.errors import ConfigError
+from mspectmol.data.batches import SplitData
 from mspectmol.evaluation import (
     classification_report,
     expected_calibration_error,
     fit_temperature,
     tune_thresholds,
 )
-from mspectmol.training.data import SplitData, iterate_batches
+from mspectmol.models.inference import EVAL_BATCH, predict_logits, predict_proba, probabilities
 
-EVAL_BATCH = 256
 #: Validation positives a group needs before its threshold is tuned (else 0.5).
 MIN_POSITIVES = 10
-_CLIP = 1e-7
-
-
-def is_neural(model: Any) -> bool:
-    """True for torch modules (neural models), False for classical ones."""
-    return isinstance(model, torch.nn.Module)
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU when it has none)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"cpu"``, ``"cuda[:N]"`` or ``"auto"`` (CUDA when available) as a torch device.
-
-    Raises
-    ------
-    ConfigError
-        When CUDA is asked for and not available.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: CUDA is not available here (torch "
-                          f"{torch.__version__}); use --device cpu")
-    return device
-
-
-def output_logits(output: Any) -> torch.Tensor:
-    """The prediction logits of a model output (a tensor or an object with ``.logits``)."""
-    return output if isinstance(output, torch.Tensor) else output.logits
-
-
-def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits ``(n, n_labels)`` float64 of ``model`` on ``data``.
-
-    A neural model is switched to eval mode for the prediction and back afterwards.
-    """
-    if not is_neural(model):
-        prob = np.asarray(model.predict_proba(data.numpy_inputs()), dtype=np.float64)
-        if prob.shape != data.labels.shape:
-            raise ValueError(f"predict_proba returned shape {prob.shape}, expected "
-                             f"{data.labels.shape}")
-        return logit(np.clip(prob, _CLIP, 1.0 - _CLIP))
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    chunks = []
-    try:
-        with torch.inference_mode():
-            for batch in iterate_batches(data, batch_size):
-                batch = batch.to(device)
-                out = output_logits(model(batch.spectra, batch.available))
-                chunks.append(out.float().cpu().numpy())
-    finally:
-        model.train(was_training)
-    return np.concatenate(chunks).astype(np.float64)
-
-
-def probabilities(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
-    """``sigmoid(logits / temperature)`` (temperature 1 when None)."""
-    t = 1.0 if temperature is None else float(temperature)
-    return expit(np.asarray(logits, dtype=np.float64) / t)
-
-
-def predict_proba(model: Any, data: SplitData, *, temperature: float | None = None,
-                  batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Probabilities ``(n, n_labels)`` of ``model`` on ``data``."""
-    return probabilities(predict_logits(model, data, batch_size), temperature)
-
-
 def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, *, temperature: bool = True
               ) -> tuple[float | None, np.ndarray]:
     """Temperature (or None) and per-group thresholds fitted on validation data.

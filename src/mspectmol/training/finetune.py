@@ -26,16 +26,16 @@ import numpy as np
 import torch
 
 from mspectmol.chem.functional_groups import label
+from mspectmol.data.batches import SplitData
+from mspectmol.data.samples import SampleSpec
 from mspectmol.data.splits import murcko_scaffold
 from mspectmol.errors import MspectmolError
 from mspectmol.evaluation.metrics import macro_f1, micro_f1
+from mspectmol.models.inference import predict_logits, probabilities
+from mspectmol.models.inputs import load_sample
 from mspectmol.models.ood import fit_ood, representations
-from mspectmol.predict.pipeline import load_sample
-from mspectmol.predict.samples import SampleSpec
 from mspectmol.spectra.pipeline import PrepareOptions
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import SplitData
-from mspectmol.training.evaluate import predict_logits, probabilities
 from mspectmol.training.trainer import seed_everything, torch_threads, train_epoch
 
 #: Fewest library molecules from which the out-of-distribution score is refitted.

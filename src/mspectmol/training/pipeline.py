@@ -33,13 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from mspectmol.data.batches import SplitData, dataset_hash, split_data
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
+from mspectmol.models.inference import dataset_for, find_model, is_neural, predict_logits
+from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
 from mspectmol.models.ood import fit_ood, representations
-from mspectmol.models.pretrained import resolve_model
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.training import distributed
@@ -51,8 +52,7 @@ from mspectmol.training.config import (
     read_config_file,
     write_json,
 )
-from mspectmol.training.data import SplitData, dataset_hash, split_data
-from mspectmol.training.evaluate import calibrate, evaluate_model, is_neural, predict_logits
+from mspectmol.training.evaluate import calibrate, evaluate_model
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
 
 log = logging.getLogger("mspectmol.training")
@@ -292,34 +292,6 @@ def _training_process(config: TrainConfig, dataset: EmbeddedDataset | None,
                       resume: Path | None) -> RunResult:
     """One process of ``run_training`` with ``devices > 1`` (see :func:`distributed.launch`)."""
     return run_training(config, dataset=dataset, resume=resume)
-
-
-def find_model(path: str | os.PathLike[str] | None) -> Path:
-    """A model folder/file pair, a run folder holding ``model/``, or a packaged model's name.
-
-    None is the packaged default model (:mod:`mspectmol.models.pretrained`).
-    """
-    p = resolve_model(path)
-    if p.is_dir() and not model_paths(p)[1].is_file() and model_paths(p / "model")[1].is_file():
-        return p / "model"
-    return p
-
-
-def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None
-                ) -> EmbeddedDataset:
-    """Load the dataset with the model's modalities and check its grids match the model's."""
-    ds = load_dataset([m for m in meta.modalities if m in DATASET_MODALITIES], meta.n_points,
-                      path=Path(data) if data else None)
-    for m, info in meta.modalities.items():
-        if m not in ds.grids:
-            continue
-        have = grid_info(m, ds.grids[m])
-        if have["n_points"] != info["n_points"] or not np.allclose(
-                [have["x_min"], have["x_max"]], [info["x_min"], info["x_max"]]):
-            raise MspectmolError(f"the dataset's {m} grid ({have['x_min']}..{have['x_max']}, "
-                                 f"{have['n_points']} points) differs from the model's "
-                                 f"({info['x_min']}..{info['x_max']}, {info['n_points']})")
-    return ds
 
 
 def evaluate_saved(path: str | os.PathLike[str] | None, *, split: str | None = None,

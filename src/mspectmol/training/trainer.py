@@ -37,8 +37,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from mspectmol.data.batches import SplitData, augment_rng, epoch_order, iterate_batches
 from mspectmol.errors import ConfigError
 from mspectmol.evaluation import macro_f1, micro_f1
+from mspectmol.models.inference import is_neural, model_device, predict_proba
 from mspectmol.models.losses import pa_ib_loss
 from mspectmol.models.pa_ib import PAIBOutput
 from mspectmol.spectra.augmentation import Augmenter
@@ -50,8 +52,6 @@ from mspectmol.training.checkpoint import (
     run_fingerprint,
 )
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.data import SplitData, augment_rng, epoch_order, iterate_batches
-from mspectmol.training.evaluate import is_neural, model_device, predict_proba
 
 log = logging.getLogger("mspectmol.training")
 

@@ -152,7 +152,7 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     MspectmolError
         When the model cannot be found or loaded, or the limit is below 1 KB.
     """
-    from mspectmol.predict.samples import safe_name
+    from mspectmol.data.samples import safe_name
 
     if max_upload_bytes < 1024:
         raise MspectmolError(f"the upload limit must be at least 1 KB, got {max_upload_bytes} "

@@ -15,8 +15,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from mspectmol.data.samples import safe_name
 from mspectmol.predict.common import plain_label
-from mspectmol.predict.samples import safe_name
 from mspectmol.spectra.modalities import MODALITIES, get_modality
 from mspectmol.web.guard import BodyRefused
 from mspectmol.web.page import FormState

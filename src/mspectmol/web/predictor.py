@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.common import model_modalities, plain_label
+from mspectmol.models.inference import model_modalities
+from mspectmol.predict.common import plain_label
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.web.forms import PredictForm, WebError, modality_name, upload_label
 from mspectmol.web.page import PageModel
@@ -45,9 +46,10 @@ class Predictor:
 
     def __init__(self, model_path: str | os.PathLike[str] | None,
                  read_limits: ReadLimits | None = None) -> None:
+        from mspectmol.models.inference import find_model
+        from mspectmol.models.inputs import missing_allowed
         from mspectmol.models.io import load_model
-        from mspectmol.predict.pipeline import ModelInfo, missing_allowed
-        from mspectmol.training.pipeline import find_model
+        from mspectmol.predict.pipeline import ModelInfo
 
         path = find_model(model_path)
         self.model, self.meta = load_model(path)
@@ -83,7 +85,7 @@ class Predictor:
             400 for bad files, SMILES or solvents (the reader's message, naming the
             upload); 422 when reading went over the memory or time limit.
         """
-        from mspectmol.predict.samples import SampleSpec, split_file_name
+        from mspectmol.data.samples import SampleSpec, split_file_name
         from mspectmol.spectra.pipeline import PrepareOptions
         from mspectmol.spectra.solvents import canonical_solvent
 

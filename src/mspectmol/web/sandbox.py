@@ -190,7 +190,7 @@ def _limit_self(memory_mb: int, seconds: float) -> None:
 
 def _child(conn: Connection, meta: Any, spec: Any, options: Any, memory_mb: int,
            seconds: float) -> None:
-    from mspectmol.predict.pipeline import load_sample
+    from mspectmol.models.inputs import load_sample
 
     try:
         _limit_self(memory_mb, seconds)

@@ -25,10 +25,22 @@ from torch import Tensor
 
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.spectra.augmentation import Augmenter
-from mspectmol.training.distributed import shard_positions
 
 #: Stream tags that keep the generators of shuffling, augmentation and subsetting apart.
 _SHUFFLE, _AUGMENT, _SUBSET = 0, 1, 2
+
+
+def shard_positions(n: int, this_rank: int, world: int) -> tuple[np.ndarray, float]:
+    """Positions of a rank's rows in a global batch of ``n`` rows, and its loss weight.
+
+    Rank ``r`` takes positions ``r::world`` with weight ``world * rows / n``; a rank left
+    without rows (``n <= r``) takes position 0 with weight 0, so that every rank runs a
+    forward and backward pass (DDP needs all of them) without changing the gradient.
+    """
+    positions = np.arange(this_rank, n, world)
+    if positions.size == 0:
+        return np.zeros(1, dtype=np.int64), 0.0
+    return positions, world * positions.size / n
 
 
 @dataclass
@@ -65,7 +77,7 @@ class TorchBatch:
 
     ``weight`` scales the batch's loss: 1 for a whole batch; for a rank's share of a global
     batch ``world * rows / global rows``, and 0 for the filler row of a rank left without
-    rows (:func:`~mspectmol.training.distributed.shard_positions`).
+    rows (:func:`shard_positions`).
     """
 
     spectra: dict[str, Tensor]
@@ -236,7 +248,7 @@ def iterate_batches(data: SplitData, batch_size: int, *, order: np.ndarray | Non
     Augmentation, when given, uses ``rng`` (required then) batch after batch, so the same
     generator state gives the same batches. With ``world_size > 1`` each batch is rank
     ``rank``'s share of the global batch (rows ``rank::world_size`` of it, weighted as
-    :func:`~mspectmol.training.distributed.shard_positions` says); every rank gets as many
+    :func:`shard_positions` says); every rank gets as many
     batches as a single process. ``dropout``: modality dropout (:func:`to_batch`).
     """
     if batch_size < 1:

@@ -1,0 +1,153 @@
+"""Inference with a trained classifier, apart from training.
+
+:func:`predict_logits` runs a model (neural in batches under :func:`torch.inference_mode`,
+classical through ``predict_proba``) on a :class:`~mspectmol.data.batches.SplitData`; every
+output is handled as logits (classical probabilities clipped to ``[1e-7, 1 - 1e-7]`` first), so
+one temperature calibrates either kind. :func:`model_grid`, :func:`model_modalities` and
+:func:`model_thresholds` read what a model file declares (:class:`~mspectmol.models.io.ModelMeta`);
+:func:`find_model` resolves a model path, run folder or packaged name and :func:`dataset_for`
+loads the embedded dataset on the model's grids.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import expit, logit
+
+from mspectmol.data.batches import SplitData, iterate_batches
+from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
+from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.models.io import ModelMeta, grid_info, model_paths
+from mspectmol.models.pretrained import resolve_model
+
+EVAL_BATCH = 256
+
+
+_CLIP = 1e-7
+
+
+def is_neural(model: Any) -> bool:
+    """True for torch modules (neural models), False for classical ones."""
+    return isinstance(model, torch.nn.Module)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU when it has none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda[:N]"`` or ``"auto"`` (CUDA when available) as a torch device.
+
+    Raises
+    ------
+    ConfigError
+        When CUDA is asked for and not available.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available here (torch "
+                          f"{torch.__version__}); use --device cpu")
+    return device
+
+
+def output_logits(output: Any) -> torch.Tensor:
+    """The prediction logits of a model output (a tensor or an object with ``.logits``)."""
+    return output if isinstance(output, torch.Tensor) else output.logits
+
+
+def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Logits ``(n, n_labels)`` float64 of ``model`` on ``data``.
+
+    A neural model is switched to eval mode for the prediction and back afterwards.
+    """
+    if not is_neural(model):
+        prob = np.asarray(model.predict_proba(data.numpy_inputs()), dtype=np.float64)
+        if prob.shape != data.labels.shape:
+            raise ValueError(f"predict_proba returned shape {prob.shape}, expected "
+                             f"{data.labels.shape}")
+        return logit(np.clip(prob, _CLIP, 1.0 - _CLIP))
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    chunks = []
+    try:
+        with torch.inference_mode():
+            for batch in iterate_batches(data, batch_size):
+                batch = batch.to(device)
+                out = output_logits(model(batch.spectra, batch.available))
+                chunks.append(out.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def probabilities(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+    """``sigmoid(logits / temperature)`` (temperature 1 when None)."""
+    t = 1.0 if temperature is None else float(temperature)
+    return expit(np.asarray(logits, dtype=np.float64) / t)
+
+
+def predict_proba(model: Any, data: SplitData, *, temperature: float | None = None,
+                  batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Probabilities ``(n, n_labels)`` of ``model`` on ``data``."""
+    return probabilities(predict_logits(model, data, batch_size), temperature)
+
+
+#: Decision threshold of a model without tuned per-group thresholds.
+DEFAULT_THRESHOLD = 0.5
+
+
+def model_modalities(meta: Any) -> tuple[str, ...]:
+    """The model's input modalities, primary first."""
+    return (meta.primary, *meta.auxiliary)
+
+
+def model_grid(meta: Any, modality: str) -> np.ndarray:
+    """The x grid a model expects for a modality (from its model.json)."""
+    info = meta.modalities[modality]
+    return np.linspace(float(info["x_min"]), float(info["x_max"]), int(info["n_points"]))
+
+
+def model_thresholds(meta: Any) -> np.ndarray:
+    """Per-group decision thresholds: the model's tuned ones, else 0.5 for every group."""
+    if meta.thresholds is not None:
+        return np.asarray(meta.thresholds, dtype=np.float64)
+    return np.full(len(meta.label_names), DEFAULT_THRESHOLD)
+
+
+def find_model(path: str | os.PathLike[str] | None) -> Path:
+    """A model folder/file pair, a run folder holding ``model/``, or a packaged model's name.
+
+    None is the packaged default model (:mod:`mspectmol.models.pretrained`).
+    """
+    p = resolve_model(path)
+    if p.is_dir() and not model_paths(p)[1].is_file() and model_paths(p / "model")[1].is_file():
+        return p / "model"
+    return p
+
+
+def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None
+                ) -> EmbeddedDataset:
+    """Load the dataset with the model's modalities and check its grids match the model's."""
+    ds = load_dataset([m for m in meta.modalities if m in DATASET_MODALITIES], meta.n_points,
+                      path=Path(data) if data else None)
+    for m, info in meta.modalities.items():
+        if m not in ds.grids:
+            continue
+        have = grid_info(m, ds.grids[m])
+        if have["n_points"] != info["n_points"] or not np.allclose(
+                [have["x_min"], have["x_max"]], [info["x_min"], info["x_max"]]):
+            raise MspectmolError(f"the dataset's {m} grid ({have['x_min']}..{have['x_max']}, "
+                                 f"{have['n_points']} points) differs from the model's "
+                                 f"({info['x_min']}..{info['x_max']}, {info['n_points']})")
+    return ds
