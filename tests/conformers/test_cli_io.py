@@ -10,28 +10,10 @@ import torch
 from rdkit import Chem
 
 from mspectmol.cli.main import main
-from mspectmol.conformers.io import load_conformer_model, save_conformer_model
+from mspectmol.conformers.io import load_conformer_model
 from mspectmol.conformers.model import ConformerDenoiser
 from mspectmol.conformers.report import summarise, write_outputs
 from mspectmol.errors import ModelFileError
-from mspectmol.spectra.spectrum import Spectrum
-from mspectmol.spectra.writers import write_jcamp
-
-
-@pytest.fixture()
-def model_dir(tmp_path, make_config):
-    torch.manual_seed(0)
-    folder = tmp_path / "model"
-    save_conformer_model(folder, ConformerDenoiser(make_config()).eval(), {"note": "test"})
-    return folder
-
-
-@pytest.fixture()
-def ir_file(tmp_path):
-    wn = np.arange(3990.0, 410.0, -4.0)
-    absorb = 0.05 + 0.9 / (1 + ((wn - 1715.0) / 12.0) ** 2)
-    return write_jcamp(tmp_path / "ir.jdx", Spectrum(wn, 100 * 10.0 ** -absorb, "ir", "1/cm",
-                                                     "%T", {"title": "sample"}))
 
 
 def test_model_round_trip(model_dir, make_config):
@@ -60,7 +42,8 @@ def test_corrupt_model_files_raise(model_dir, tmp_path):
 def test_cli_writes_sdf_that_rdkit_reads(model_dir, ir_file, tmp_path, capsys):
     out = tmp_path / "sub" / "out.sdf"
     rc = main(["conformers", "--smiles", "C[C@H](O)C=O", "--ir", str(ir_file), "-n", "3",
-               "-o", str(out), "--model", str(model_dir), "--mode", "refine"])
+               "-o", str(out), "--model", str(model_dir), "--mode", "refine",
+               "--keep-invalid"])  # the untrained test model's conformers fail the check
     assert rc == 0
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
     assert len(mols) == 3 and all(m is not None for m in mols)
@@ -71,9 +54,11 @@ def test_cli_writes_sdf_that_rdkit_reads(model_dir, ir_file, tmp_path, capsys):
         assert m.GetConformer().Is3D()
         assert m.GetProp("conditioning") == "ir"
         assert m.GetProp("stereo_matches_smiles") in ("True", "False")
+        assert m.GetProp("geometry_ok") == "False" and m.GetProp("geometry_problems") != "none"
+        assert m.GetProp("out_of_domain") == "unknown"  # the test model states no domain
         # same constitution (the untrained test model need not get the stereo right)
         assert Chem.MolToSmiles(Chem.RemoveHs(m), isomericSmiles=False) == "CC(O)C=O"
-    assert "wrote 3 conformers" in capsys.readouterr().out
+    assert "wrote 3 of 3 conformers" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

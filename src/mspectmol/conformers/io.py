@@ -1,7 +1,8 @@
 """Conformer model files: ``model.safetensors`` (weights) + ``model.json`` (everything else).
 
 The JSON holds the format name and version, the :class:`ConformerConfig`, the spectrum grids,
-the training summary, package versions and the SHA-256 and size of the weights file, which
+the training summary, the training domain (:mod:`mspectmol.conformers.domain`; optional),
+package versions and the SHA-256 and size of the weights file, which
 :func:`load_conformer_model` checks before parsing it. Nothing is ever unpickled.
 """
 
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mspectmol.conformers.domain import TrainingDomain, domain_from_dict
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
 from mspectmol.errors import ConfigError, ModelFileError
 from mspectmol.fileio import atomic_write
@@ -44,8 +46,13 @@ def unique_state(model: ConformerDenoiser) -> dict:
 
 
 def save_conformer_model(folder: str | os.PathLike[str], model: ConformerDenoiser,
-                         training: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` to ``folder`` (created if needed); returns the JSON path."""
+                         training: dict[str, Any] | None = None,
+                         domain: TrainingDomain | None = None) -> Path:
+    """Write ``model`` to ``folder`` (created if needed); returns the JSON path.
+
+    ``domain``, the heavy-atom count and elements of the training molecules, is stored as
+    ``"domain"`` for the out-of-domain warning of ``mspectmol conformers``.
+    """
     import numpy as np
     import safetensors.torch
 
@@ -61,6 +68,7 @@ def save_conformer_model(folder: str | os.PathLike[str], model: ConformerDenoise
                        for m in cfg.modalities},
         "normalisation": "max",
         "training": training or {},
+        **({"domain": domain.to_dict()} if domain is not None else {}),
         "versions": package_versions(),
         "content_hash": file_sha256(data), "content_size": len(data),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -89,6 +97,10 @@ def read_conformer_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("config", "content_hash", "content_size"):
         if key not in meta:
             raise ModelFileError(f"{path}: missing field {key!r}")
+    if meta.get("domain") is not None:
+        if not isinstance(meta["domain"], dict):
+            raise ModelFileError(f"{path}: the training domain must be an object")
+        domain_from_dict(meta["domain"], str(path))
     return meta
 
 

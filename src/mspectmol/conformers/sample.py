@@ -35,6 +35,7 @@ from rdkit import Chem
 
 from mspectmol.conformers.data import mol_with_hs, spectra_batch
 from mspectmol.conformers.diffusion import denoising_error, reverse_diffusion
+from mspectmol.conformers.geometry import relax_mmff
 from mspectmol.conformers.graph import collate_graphs, graph_from_mol
 from mspectmol.conformers.model import ConformerDenoiser
 from mspectmol.conformers.rmsd import has_stereo, stereo_matches
@@ -177,3 +178,21 @@ def generate_conformers(model: ConformerDenoiser, smiles: str, n: int = 5, *,
                                mirrored=mirrored, info={"mode": mode, "seed": seed,
                                                         "t_start": model.config.n_steps
                                                         if t0 is None else t0})
+
+
+def relax_generated(model: ConformerDenoiser, gen: GeneratedConformers, smiles: str,
+                    spectra: dict[str, np.ndarray] | None = None) -> GeneratedConformers:
+    """MMFF94-minimise every sample of ``gen``; stereo and scores are recomputed.
+
+    A repair step: the result is the force-field minimum nearest to each sampled geometry, so
+    it mends distorted bonds and clashes but is no longer the model's geometry alone (a badly
+    tangled sample can also relax into another stereoisomer, which ``stereo_ok`` then shows).
+    """
+    coords = np.stack([relax_mmff(gen.mol, c) for c in gen.coords])
+    ok, mirrored = gen.stereo_ok.copy(), gen.mirrored.copy()
+    for k in range(len(coords)):
+        coords[k], ok[k], flipped = fix_mirror(gen.mol, coords[k], smiles)
+        mirrored[k] ^= flipped
+    scores = score_conformers(model, gen.mol, coords, spectra)
+    return GeneratedConformers(mol=gen.mol, coords=coords, scores=scores, stereo_ok=ok,
+                               mirrored=mirrored, info={**gen.info, "relaxed": "MMFF94"})

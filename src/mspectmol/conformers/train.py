@@ -19,6 +19,7 @@ import torch
 
 from mspectmol.conformers.data import ConformerRecord, training_batch
 from mspectmol.conformers.diffusion import Schedule, diffusion_loss
+from mspectmol.conformers.domain import domain_of_records
 from mspectmol.conformers.io import load_conformer_model, save_conformer_model
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
 from mspectmol.models.pa_ib import count_parameters
@@ -187,5 +188,7 @@ def train_variant(config: ConformerConfig, records: list[ConformerRecord],
     summary["refine_selection"] = {"n_val": len(subset), "mean_rmsd_by_t_start": means,
                                    "chosen": best,
                                    "seconds": time.perf_counter() - started}
-    save_conformer_model(final, model, summary)
+    domain = domain_of_records((r.smiles for r in train),
+                               f"{len(train)} training molecules of the embedded dataset")
+    save_conformer_model(final, model, summary, domain)
     return load_conformer_model(final)
