@@ -90,6 +90,17 @@ def test_overlapping_fragments_clash_without_bond_problems():
     assert result.properties()["mmff_energy"].startswith("not checked")
 
 
+def test_molecule_without_mmff_parameters_gets_the_other_tests():
+    mol = mol_with_hs("OB(O)c1ccccc1")  # MMFF94 has no boron
+    checker = GeometryChecker(mol)
+    coords = embed_etkdg(mol, 1, 5)[0]
+    result = checker.check(coords)
+    assert result.ok and result.energy is None
+    assert result.properties()["mmff_energy"] == ("not checked (no MMFF94 parameters for this "
+                                                  "molecule)")
+    assert set(checker.check(0.5 * coords).problems) == {"bond_short", "clash"}
+
+
 def test_relaxation_repairs_a_distorted_conformer():
     mol, checker, coords = _ethanol()
     rng = np.random.default_rng(0)

@@ -170,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     if args.relax:
         gen = relax_generated(model, gen, args.smiles, spectra)
     checker = GeometryChecker(mol)
+    if checker.energy_note:
+        log.info("%s: MMFF94 energy not checked (%s)", name, checker.energy_note)
     checks = [checker.check(c) for c in gen.coords]
     for line in problem_lines(name, checks):
         log.warning(line)

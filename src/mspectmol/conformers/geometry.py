@@ -13,7 +13,7 @@ A conformer passes when
   :data:`ENERGY_MARGIN_MIN` kcal/mol) above the lowest energy of :data:`REFERENCE_CONFORMERS`
   ETKDG + MMFF conformers of the same molecule (skipped when MMFF has no parameters for it).
 
-Calibration (:data:`CALIBRATION`): 1,889 molecules of the embedded dataset drawn at random
+Calibration: 1,889 molecules of the embedded dataset drawn at random
 (seed 0; 1,229 of them QM9 with DFT geometries), five ETKDG + MMFF conformers each (seed 42),
 plus each molecule's GFN2-xTB geometry and QM9 DFT geometry. Over the 9,445 ETKDG + MMFF
 conformers, 1,889 GFN2 and 1,229 DFT geometries, bonds span 0.775-1.236 x the covalent radii
@@ -59,9 +59,6 @@ ENERGY_MARGIN_MIN = 50.0
 #: (not 0: RDKit seeds every conformer alike for seed 0, so all five would be one).
 REFERENCE_CONFORMERS = 5
 REFERENCE_SEED = 42
-#: Where the bounds come from (stored with every check result).
-CALIBRATION = ("ETKDG + MMFF, GFN2-xTB and DFT geometries of 1,889 embedded-dataset "
-               "molecules")
 
 PROBLEM_KINDS = ("bond_short", "bond_long", "clash", "energy")
 
@@ -84,6 +81,8 @@ class GeometryCheck:
         Lowest ETKDG + MMFF energy of the molecule (kcal/mol), ``None`` without parameters.
     severity
         ``{kind: how far past the bound}`` (larger is worse; compares conformers).
+    energy_note
+        Why the energy was not checked (empty when it was).
     """
 
     problems: dict[str, str] = field(default_factory=dict)
@@ -92,6 +91,7 @@ class GeometryCheck:
     bond_ratio_range: tuple[float, float] = (0.0, 0.0)
     energy: float | None = None
     reference_energy: float | None = None
+    energy_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -107,7 +107,7 @@ class GeometryCheck:
                                     f"{self.bond_ratio_range[1]:.3f} (allowed {BOND_SHORT:.2f}-"
                                     f"{BOND_LONG:.2f} x covalent radii)")}
         if self.energy is None or self.reference_energy is None:
-            out["mmff_energy"] = "not checked (no MMFF94 parameters)"
+            out["mmff_energy"] = f"not checked ({self.energy_note or 'no MMFF94 energy'})"
         else:
             out["mmff_energy"] = f"{self.energy:.2f}"
             out["mmff_reference_energy"] = f"{self.reference_energy:.2f}"
@@ -204,10 +204,17 @@ class GeometryChecker:
         self.pairs, self.min_pair = _pair_limits(mol, rcov, rvdw)
         self.props = None
         self.reference = None
+        self.energy_note = "not asked for"
         if energy:
             with rdBase.BlockLogs():
                 self.props = AllChem.MMFFGetMoleculeProperties(mol)
-            self.reference = reference_energy(mol) if self.props is not None else None
+            self.energy_note = "no MMFF94 parameters for this molecule"
+            if self.props is not None:
+                try:
+                    self.reference = reference_energy(mol)
+                    self.energy_note = ""
+                except MspectmolError:  # ETKDG found no conformer: nothing to compare with
+                    self.energy_note = "ETKDG found no reference conformer"
 
     def energy_margin(self) -> float:
         """Allowed MMFF energy above the reference for this molecule (kcal/mol)."""
@@ -222,7 +229,7 @@ class GeometryChecker:
         if pos.shape != (self.mol.GetNumAtoms(), 3):
             raise MspectmolError(f"coordinates of shape {pos.shape} for "
                                  f"{self.mol.GetNumAtoms()} atoms")
-        result = GeometryCheck()
+        result = GeometryCheck(energy_note=self.energy_note)
         if len(self.bonds):
             length = np.linalg.norm(pos[self.bonds[:, 0]] - pos[self.bonds[:, 1]], axis=1)
             ratio = length / self.bond_sum
