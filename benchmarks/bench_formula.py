@@ -67,7 +67,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
     print(f"CPU: {cpu}; {len(formulas)} molecules; [M+H]+ at {args.ppm} ppm")
-    print(f"{"setting":<40} {'top-1':>6} {'top-3':>6} {'top-10':>6} {'s/molecule':>10}")
+    print(f"{'setting':<40} {'top-1':>6} {'top-3':>6} {'top-10':>6} {'s/molecule':>10}")
     for noise in (False, True):
         for baseline in (True, False):
             ranks, seconds = _rank(formulas, args.ppm, noise, baseline)
