@@ -25,8 +25,16 @@ kcal/mol per atom (an MMFF local minimum of a five-conformer search: 2.8). Each 
 margin to these extremes. The only valid-looking geometries that fail are two GFN2 structures
 in which a proton moved to another atom (their connectivity no longer matches the SMILES).
 Raw ETKDG geometries before MMFF fail in about 0.1% of cases (a collapsed bond or angle); the
-same molecules pass after MMFF. Garbage fails by orders of magnitude: ibuprofen sampled from
-noise has bonds at 0.38-3.7 x and energies of 20,000-58,000 kcal/mol.
+same molecules pass after MMFF.
+
+Held out: 1,000 other molecules of the dataset (seed 1): none of 5,000 ETKDG + MMFF
+conformers (seed 7) and none of 641 DFT geometries fails; 2 of 1,000 GFN2 geometries do, one
+cyclised during the GFN2 optimisation (a new C-O bond of 1.51 A) and one bis-isothiocyanate
+6.3 kcal/mol per atom above MMFF's minimum (MMFF describes N=C=S poorly). The packaged model
+on 40 QM9 test molecules (3 samples each, their own IR and Raman spectra): all 120 ``refine``
+samples pass (bonds 0.72-1.20 x, at most 4.8 kcal/mol per atom); all 120 ``noise`` samples
+fail (73% on bond lengths; those with bonds in range are 7.7-29 kcal/mol per atom above).
+Ibuprofen from noise: bonds at 0.38-3.7 x, energies of 20,000-58,000 kcal/mol.
 """
 
 from __future__ import annotations
