@@ -13,6 +13,7 @@ from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
 from mspectmol.models.io import ModelMeta, grid_info, save_model
 from mspectmol.models.registry import get_model_spec
+from mspectmol.predict.common import DEFAULT_ROWS
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.writers import write_csv, write_jcamp
@@ -95,14 +96,18 @@ def test_single_sample_prints_table_and_writes_json_and_html(models, files, tmp_
     assert text.startswith("sample s1: model pa_ib")
     lines = text.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.strip().startswith("group"))
-    table = lines[head + 1:head + 1 + len(GROUP_NAMES)]
+    table = [ln for ln in lines[head + 1:] if ln.rstrip().endswith(("yes", "-"))]
+    doc = json.loads((out / "s1.json").read_text())     # every group, by probability
+    last_call = max(i for i, g in enumerate(doc["groups"]) if g["call"])
+    shown = max(DEFAULT_ROWS, last_call + 1)    # default: 10 rows or down to the last call
+    assert len(table) == shown < len(GROUP_NAMES)
     probs = [float(row.split()[-3]) for row in table]
     assert probs == sorted(probs, reverse=True)
     assert sum(row.endswith("yes") for row in table) == N_CALLS
+    assert f"{len(GROUP_NAMES) - shown} less probable groups not listed" in lines[head + 1 + shown]
     regions = text.split("spectral regions behind each call")[1]
     assert regions.count("      IR: ") == N_CALLS and regions.count("      13C NMR: ") == N_CALLS
     assert sorted(p.name for p in out.iterdir()) == ["s1.html", "s1.json"]
-    doc = json.loads((out / "s1.json").read_text())
     assert doc["spectra_used"] == list(MODS) and len(doc["calls"]) == N_CALLS
     h_steps = doc["spectra"]["h_nmr"]["preprocessing"]
     assert "from the file metadata" in h_steps[0]
@@ -111,6 +116,28 @@ def test_single_sample_prints_table_and_writes_json_and_html(models, files, tmp_
     assert ir_steps[0] == "y: %T -> absorbance" and any("baseline: ALS" in s for s in ir_steps)
     html = (out / "s1.html").read_text()
     assert html.count('src="data:image/png;base64,') == 2 and "CC(C)=O" in html
+
+
+@pytest.mark.parametrize(("top", "rows"), [("3", 3), ("all", len(GROUP_NAMES)),
+                                           ("0", len(GROUP_NAMES))])
+def test_top_sets_the_rows_of_the_table_not_the_json(models, files, tmp_path, capsys, top,
+                                                     rows):
+    out = tmp_path / "out"
+    assert main(["predict", str(models["run"]), *_single(files), "-o", str(out),
+                 "--no-progress", "--top", top, "--format", "table", "--format", "json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.strip().startswith("group"))
+    table = [ln for ln in lines[head + 1:] if ln.rstrip().endswith(("yes", "-"))]
+    assert len(table) == rows
+    assert any("not listed" in ln for ln in lines) == (rows < len(GROUP_NAMES))
+    doc = json.loads((out / "s1.json").read_text())
+    assert len(doc["groups"]) == len(GROUP_NAMES)
+
+
+def test_top_refuses_other_values(models, files, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(models["run"]), *_single(files), "--top", "-2"])
+    assert "expected a positive number or 'all'" in capsys.readouterr().err
 
 
 def _manifest(tmp_path, files, extra_rows=()):

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -30,7 +31,9 @@ def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
     argv = ["-q", "train", "--data", str(dataset_dir), "--model", "pa_ib", "--primary", "ir",
             "--auxiliary", "h_nmr", "c_nmr", "--split", "random", "--epochs", "1",
             "--max-train", "64", "--out", str(out), "--seed", "3", "--no-progress",
-            "--threads", "1", "--amp", *SMALL_MODEL]
+            "--threads", "1", "--amp", "--render", "none", "--logfile",
+            str(tmp_path / "train.log"), *SMALL_MODEL]
+    # --render none: evaluate below must see the validation spectra training scored
     assert main(argv) == 0
     (run_dir,) = out.iterdir()
     assert capsys.readouterr().out.strip() == str(run_dir)
@@ -42,12 +45,16 @@ def test_train_one_epoch_writes_the_run_folder(dataset_dir, tmp_path, capsys):
     assert config["checkpoint_every"] is None
     assert config["devices"] == 1 and config["amp"] is True  # amp: float32 on the CPU
     assert config["epochs"] == 1 and config["max_train"] == 64 and config["seed"] == 3
+    assert config["render"] == "none" and config["modality_dropout"] == 0.3
     assert config["resolved_model_config"]["channels"] == [4, 8]
     splits = json.loads((run_dir / "splits.json").read_text())
     assert len(splits["train"]) == 64 and len(splits["val"]) == 20 and len(splits["test"]) == 20
     assert not set(splits["train"]) & set(splits["test"])
     rows = list(csv.DictReader((run_dir / "log.csv").open()))
     assert len(rows) == 1 and rows[0]["epoch"] == "1"
+    logged = (tmp_path / "train.log").read_text()          # one INFO line per epoch
+    assert re.search(r"INFO mspectmol\.training: epoch 1/1: loss \d\.\d{4} \(sup .*\), val "
+                     r"micro-F1 \d\.\d{4} macro-F1 \d\.\d{4}, \d+\.\d s", logged)
     model, meta = load_model(run_dir / "model")
     assert meta.model_name == "pa_ib" and meta.training["n_train"] == 64
     assert len(meta.thresholds) == len(GROUP_NAMES) and meta.temperature > 0
@@ -85,6 +92,11 @@ def test_resume_checks_the_run_folder(dataset_dir, tmp_path, capsys):
                  "--checkpoint-every", "2", *SMALL_MODEL]) == 0
     (run_dir,) = out.iterdir()
     capsys.readouterr()
+    config = json.loads((run_dir / "config.json").read_text())   # the recommended recipe
+    assert config["model"] == "pa_ib" and config["auxiliary"] == ["h_nmr", "c_nmr"]
+    assert config["model_config"]["mi1_weight"] == 0 and config["model_config"]["beta"] == 0
+    assert config["resolved_model_config"]["label_weighting"] == "sqrt"
+    assert config["modality_dropout"] == 0.3 and config["render"] == "randomised"
     assert main(["train", "--resume", str(run_dir)]) == 2
     assert "the run is complete" in capsys.readouterr().err
     assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--set", "lr=1"]) == 2

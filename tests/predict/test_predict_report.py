@@ -14,6 +14,7 @@ import pytest
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.models.inputs import SampleInputs
+from mspectmol.predict.common import DEFAULT_ROWS, probability_table, table_rows
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
 from mspectmol.predict.report import (
     SummaryWriter,
@@ -175,3 +176,14 @@ def test_summary_csv_rows(tmp_path):
     assert rows[0]["calls"].split(";") == [GROUP_NAMES[i] for i in (3, 7, 20)]
     assert float(rows[0][f"p_{GROUP_NAMES[3]}"]) == pytest.approx(0.9)
     assert rows[1]["status"] == "error" and "b_ir.jdx" in rows[1]["error"]
+
+
+def test_table_rows_show_every_call_by_default():
+    prob = np.linspace(0.9, 0.1, 37)
+    assert table_rows(prob, [0, 1]) == DEFAULT_ROWS
+    assert table_rows(prob, [0, 30]) == 31          # a call ranked 31st (per-group threshold)
+    assert table_rows(prob, [0, 30], top=3) == 3 and table_rows(prob, [], top=0) == 37
+    assert table_rows(prob, [], top=99) == 37
+    rows = probability_table(GROUP_NAMES, prob, np.full(37, 0.5), 3)
+    assert len(rows) == 5 and rows[-1].strip().startswith("(34 less probable groups")
+    assert len(probability_table(GROUP_NAMES, prob, np.full(37, 0.5))) == 38

@@ -10,7 +10,7 @@ from nmrglue.fileio import bruker
 
 from mspectmol.cli.main import main
 from mspectmol.errors import SpectrumFileError
-from mspectmol.spectra.readers import READERS, detect_format, read_bruker, read_spectrum
+from mspectmol.spectra.readers import detect_format, get_format, read_bruker, read_spectrum
 
 SI = 2048
 
@@ -76,7 +76,7 @@ def test_c_nmr_from_pdata_folder_and_float_data(tmp_path):
 def test_nucleus_from_procs_without_acqus_and_explicit_modality(tmp_path):
     exp = _write_experiment(tmp_path / "e", acqus=False, procno=3)
     pdata = exp / "pdata" / "3"
-    spec = next(READERS["bruker"](pdata, None))
+    spec = next(get_format("bruker").read(pdata, None))
     assert spec.modality == "h_nmr" and "solvent" not in spec.metadata
     assert read_spectrum(pdata, "h_nmr", format="bruker-pdata").modality == "h_nmr"
     with pytest.raises(SpectrumFileError, match="'c_nmr' was requested"):

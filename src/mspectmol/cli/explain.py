@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mspectmol.cli.flags import add_top_option
 from mspectmol.cli.spectra_options import (
     add_file_options,
     add_model_argument,
@@ -35,6 +36,7 @@ from mspectmol.predict.common import format_regions
 from mspectmol.predict.common import probability_table as _table
 from mspectmol.spectra.modalities import MODALITIES
 from mspectmol.spectra.modalities import option_name as _option
+from mspectmol.training.trainer import torch_threads
 
 log = logging.getLogger("mspectmol.explain")
 
@@ -60,10 +62,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="figure file, .png or .svg (default: <id or primary file>_explain.png)")
     add_preparation_options(p)
-    p.add_argument("--top", type=int, default=10,
-                   help="groups listed, by decreasing probability (default 10)")
+    add_top_option(p, 10, "default 10; the calls among them get their regions")
     p.add_argument("--regions", type=int, default=3,
                    help="spectral regions listed per modality (default 3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: torch's choice; 1 is fastest on a busy "
+                        "machine)")
     p.set_defaults(run=run)
 
 
@@ -162,6 +166,12 @@ def predict(model: Any, meta: Any, inputs: Inputs) -> tuple[np.ndarray, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    with torch_threads(args.threads):
+        return explain(args)
+
+
+def explain(args: argparse.Namespace) -> int:
+    """Print the calls and regions of one molecule's spectra and draw the figure."""
     from mspectmol.errors import MspectmolError
     from mspectmol.explain.importance import group_attribution, importance_from_gates, top_regions
     from mspectmol.explain.plots import FIGURE_SUFFIXES, plot_spectra_importance
@@ -175,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset_id is None and not files:
         raise MspectmolError("no spectra: give files (--ir FILE --h-nmr FILE ...) or "
                              "--dataset-id ID")
-    if args.top < 1 or args.regions < 1:
-        raise MspectmolError("--top and --regions must be at least 1")
+    if args.regions < 1 or (args.threads or 1) < 1:
+        raise MspectmolError("--regions and --threads must be at least 1")
     if args.output is not None and args.output.suffix.lower() not in FIGURE_SUFFIXES:
         raise MspectmolError(f"{args.output}: unsupported figure format "
                              f"{args.output.suffix or '(no suffix)'!r}; use "
@@ -208,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             out.append(f"WARNING: the spectra are unlike the model's training data "
                        f"(out-of-distribution score {ood['score']:.2f} above "
                        f"{ood['threshold']:.2f}): treat the calls with caution")
-    out += _table(names, prob, thresholds, args.top, inputs.labels)
+    top = args.top or None  # 0: every group
+    out += _table(names, prob, thresholds, top, inputs.labels)
 
     gate_maps = None
     if gated is not None and gated.gate_probs is not None:
@@ -232,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         out.append(f"spectral regions behind each call ({kind}):")
         batch = {m: x[None, :] for m, x in inputs.spectra.items()}
         avail = {m: np.array([a]) for m, a in inputs.available.items()}
-        for i in calls[:args.top]:
+        for i in calls[:top]:
             attr = group_attribution(model, batch, i, avail,
                                      None if gate_maps is None
                                      else {m: v[None, :] for m, v in gate_maps.items()})
@@ -244,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         out.append("no group reaches its threshold")
 
     path = args.output or Path(f"{inputs.name}_explain.png")
-    predictions = [(names[i], float(prob[i])) for i in calls[:args.top]]
+    predictions = [(names[i], float(prob[i])) for i in calls[:top]]
     notes = {} if gate_maps is not None else {m: "no gate importance" for m in used}
     print("\n".join(out), flush=True)
     plot_spectra_importance({m: (inputs.grids[m], inputs.spectra[m]) for m in used},

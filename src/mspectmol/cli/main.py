@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from mspectmol.cli import (
     simulate,
     train,
 )
+from mspectmol.cli.flags import deprecation_messages
 from mspectmol.errors import MspectmolError
 
 log = logging.getLogger("mspectmol")
@@ -96,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet, args.logfile)
+    for message in deprecation_messages(args):
+        log.warning("%s", message)
     if not args.command:
         parser.print_help()
         return 2
@@ -109,9 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader of our output went away (``mspectmol ... | head``): stop quietly.
-        import os
-        import sys
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:

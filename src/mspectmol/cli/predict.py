@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mspectmol.cli.flags import add_top_option
 from mspectmol.cli.spectra_options import (
     add_file_options,
     add_model_argument,
@@ -27,7 +29,9 @@ from mspectmol.cli.spectra_options import (
     preparation_options,
 )
 from mspectmol.models.inference import model_modalities
+from mspectmol.predict.common import DEFAULT_ROWS
 from mspectmol.spectra.modalities import MODALITIES, option_name
+from mspectmol.spectra.readers.formats import format_help, formats
 
 log = logging.getLogger("mspectmol.predict")
 
@@ -38,10 +42,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser(
         "predict", parents=parents,
         help="predict functional groups from measured spectrum files",
-        description="Predict the functional groups of one or many samples from their "
-                    "measured spectra with a saved model: print the probabilities and the "
-                    "spectral regions behind each confident call, write JSON and "
-                    "self-contained HTML reports per sample and a summary CSV.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Predict the functional groups of one or many samples from their measured "
+            "spectra with a saved model: print the probabilities and the spectral regions "
+            "behind each confident call, write JSON and self-contained HTML reports per "
+            "sample and a summary CSV.", 79),
+        epilog="spectrum files (the format is told by the content, else the extension):\n"
+               + format_help(formats(dataset=False)),
     )
     add_model_argument(p)
     p.add_argument("--hash", action="store_true",
@@ -66,6 +74,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     out.add_argument("--format", action="append", choices=FORMATS, default=None,
                      help="outputs to produce, repeatable (default: the table printed and "
                           "JSON and HTML written)")
+    add_top_option(out, None, f"default: every call and at least {DEFAULT_ROWS}; the JSON "
+                              "report keeps every group")
     out.add_argument("--regions", type=int, default=3,
                      help="spectral regions listed per modality and call (default 3)")
     out.add_argument("--batch-size", type=int, default=256,
@@ -186,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             stem = names(result.sample)
             if "table" in formats:
-                print("\n".join(text_report(result, info)), flush=True)
+                print("\n".join(text_report(result, info, args.top)), flush=True)
             if "json" in formats:
                 write_json(args.output / f"{stem}.json", result, info)
             if "html" in formats:

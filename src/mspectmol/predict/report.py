@@ -23,7 +23,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from mspectmol.fileio import atomic_open, atomic_write
-from mspectmol.predict.common import format_regions, plain_label, probability_table
+from mspectmol.predict.common import (
+    format_regions,
+    plain_label,
+    probability_table,
+    table_rows,
+)
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
 from mspectmol.spectra.modalities import get_modality
 
@@ -91,8 +96,13 @@ def _write(path: Path, text: str) -> Path:
     return atomic_write(path, text, what="cannot write the report")
 
 
-def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
-    """Lines printed for one sample: inputs, the group table, the regions behind each call."""
+def text_report(pred: Prediction, model: ModelInfo, top: int | None = None) -> list[str]:
+    """Lines printed for one sample: inputs, the group table, the regions behind each call.
+
+    ``top`` groups are listed by decreasing probability (0: all of them; None: at least
+    :data:`~mspectmol.predict.common.DEFAULT_ROWS` and every call,
+    :func:`~mspectmol.predict.common.table_rows`); the JSON report keeps every group.
+    """
     inputs = pred.inputs
     used = ", ".join(f"{m} {inputs.prepared[m].source}" for m in inputs.used)
     lines = [f"sample {pred.sample}: model {model.name} ({model.path})",
@@ -102,8 +112,9 @@ def text_report(pred: Prediction, model: ModelInfo) -> list[str]:
     rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
     lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
     lines += [f"  WARNING: {w}" for w in pred.warnings]
+    rows = table_rows(pred.probabilities, pred.calls, top)
     lines += ["  " + row for row in probability_table(pred.label_names, pred.probabilities,
-                                                       pred.thresholds)]
+                                                       pred.thresholds, rows)]
     if not pred.calls:
         lines.append("  no group reaches its threshold")
     elif pred.attribution is None:

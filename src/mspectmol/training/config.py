@@ -8,15 +8,22 @@ A config file holds :class:`TrainConfig` fields at the top level, e.g.::
 ``--set key=value`` overrides one field; the value is read as JSON when it parses
 (``--set lr=1e-3``, ``--set auxiliary=["c_nmr"]``) and as a string otherwise
 (``--set augment=shift+smooth``); ``--set model_config.dropout=0.3`` sets one model setting.
-Packaged configs live in ``mspectmol/configs`` (:func:`packaged_config`).
+Packaged configs live in ``mspectmol/configs`` (:func:`packaged_config`): ``recommended``
+(:data:`DEFAULT_CONFIG`, what ``mspectmol train`` starts from: the packaged default model's
+recipe, PA-IB without the auxiliary KL terms), ``eq14`` (the paper's eq. 14 loss) and a few
+more. A config file's ``model_config`` belongs to its ``model``: when the options or ``--set``
+choose another model, that model starts from its own defaults.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import math
 import os
 import re
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -26,8 +33,13 @@ from typing import Any
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.spectra.modalities import get_modality
+from mspectmol.training.coerce import coercer, table
+
+log = logging.getLogger("mspectmol.training")
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+#: The packaged config ``mspectmol train`` starts from (the recommended recipe).
+DEFAULT_CONFIG = "recommended"
 SPLITS = ("random", "scaffold")
 #: Split schemes computed when the dataset is loaded (the size split of appendix K).
 DERIVED_SPLITS = ("size",)
@@ -44,71 +56,86 @@ RENDERINGS = ("none", "randomised")
 class TrainConfig:
     """Everything a training run needs (paper appendix B defaults).
 
+    ``mspectmol train`` starts from the packaged :data:`DEFAULT_CONFIG` instead (the
+    recommended recipe); these defaults are the paper's, which benchmark suites build on.
+    The first sentence of each entry below is the help of the matching ``mspectmol train``
+    option.
+
     Attributes
     ----------
     model
-        Registered model name (:func:`mspectmol.models.registry.available_models`).
+        Registered model name. See :func:`mspectmol.models.registry.available_models`.
     model_config
         Overrides of the model's config fields (not its modalities or sizes).
-    primary, auxiliary
-        Input modalities (models without roles use them in this order).
+    primary
+        Primary modality (models without roles use the modalities in the given order).
+    auxiliary
+        Auxiliary modalities (none when given empty).
     split
-        Split scheme of the embedded dataset: ``"scaffold"`` or ``"random"``.
+        Split scheme: scaffold, random, or size (train on the smaller 90%, test on the
+        largest molecules; paper appendix K, computed when the dataset is loaded).
     seed
         Seed of torch, NumPy, Python, shuffling, augmentation and subsetting.
-    epochs, patience
-        Maximum epochs (100) and epochs without a better validation micro-F1 before stopping.
-    batch_size, lr
-        Mini-batch size (128) and Adam's initial learning rate (4e-4, cosine-annealed).
+    epochs
+        Maximum number of epochs (100 in the paper).
+    patience
+        Epochs without a better validation micro-F1 before training stops.
+    batch_size
+        Mini-batch size (the global batch under data-parallel training).
+    lr
+        Initial learning rate of Adam (cosine-annealed over the epochs).
     augment
-        :class:`~mspectmol.spectra.augmentation.Augmenter` spec for training batches.
+        Augmentation of training batches, e.g. shift+smooth or none. The spec of an
+        :class:`~mspectmol.spectra.augmentation.Augmenter`.
     threads
-        ``torch.set_num_threads`` during the run (None: leave as is).
+        Torch threads during the run (unset: torch's choice).
     out
         Folder under which run folders are created.
     max_train
-        Use at most this many training molecules (a seeded subset; None: all).
+        Use a seeded subset of at most this many training molecules (unset: all).
     n_points
         Points per spectrum (600 in the paper).
     eval_batch_size
         Batch size of prediction.
     data
-        Dataset folder (None: the one shipped in the package).
+        Dataset folder (unset: the dataset shipped with mspectmol).
     calibrate
         Fit a temperature on the validation logits and store it with the model.
     progress
-        Show a tqdm progress bar.
+        Show a progress bar.
     device
-        Torch device of neural training and prediction: ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"auto"`` (CUDA when available). Saved models are always on CPU.
+        Torch device: cpu, cuda, cuda:N or auto (CUDA when available). Used for neural
+        training and prediction; saved models are always on CPU.
     checkpoint_every
-        Neural training writes a checkpoint (:mod:`mspectmol.training.checkpoint`) at each
-        epoch end and also every this many optimiser steps (None: only at epoch ends; 0: no
-        checkpoints at all).
+        Also checkpoint every this many optimiser steps (unset: at epoch ends only; 0: no
+        checkpoints). Neural training writes a checkpoint
+        (:mod:`mspectmol.training.checkpoint`) at each epoch end otherwise.
     devices
-        Processes of distributed data-parallel training that ``mspectmol train`` starts on
-        this machine (one per GPU on CUDA; gloo on the CPU). ``batch_size`` stays the global
-        batch, so this changes speed, not the rows of each step
-        (:mod:`mspectmol.training.distributed`). Under torchrun leave it at 1.
+        Data-parallel training in this many processes on this machine. One per GPU on
+        CUDA; gloo on the CPU. ``batch_size`` stays the global batch, so this changes
+        speed, not the rows of each step (:mod:`mspectmol.training.distributed`). Under
+        torchrun leave it at 1.
     amp
-        Mixed precision on CUDA: forward pass and loss under ``torch.autocast`` with
-        bfloat16 (no loss scaling needed). Ignored on the CPU (logged), where training
-        stays in float32.
+        Mixed precision (bfloat16 autocast) on CUDA, ignored on the CPU. The forward pass
+        and loss run under
+        ``torch.autocast`` (no loss scaling needed); on the CPU training stays in float32
+        (logged).
     modality_dropout
-        Probability that a training row's spectrum of each auxiliary modality is hidden
-        (zeroed and marked unavailable), drawn per row, modality and epoch from the
-        augmentation generator. A model trained with it predicts without those spectra;
-        its model file then lists them as ``training["missing_modalities"]``, which
-        ``mspectmol predict`` reads. 0 (default): off.
+        Probability of hiding each auxiliary spectrum of a training row, so the model also
+        predicts without it. Drawn per row, modality and epoch from the augmentation
+        generator (the spectrum is zeroed and marked unavailable). The model file then lists
+        the modalities as ``training["missing_modalities"]``, which ``mspectmol predict``
+        reads. 0: off.
     render
-        ``"none"``: the dataset's one rendering of its peak lists; ``"randomised"``: a new
-        domain-randomised rendering of the training spectra every epoch and a randomised
-        validation fold for early stopping, calibration and thresholds
+        Rendering of the training spectra: none (the dataset's one rendering) or randomised
+        (domain-randomised anew every epoch). With randomised, the validation fold for early
+        stopping, calibration and thresholds is randomised too
         (:class:`mspectmol.data.rendering.PeakRenderer`; embedded dataset only).
     transfer
-        A transfer validation file (Alberts et al. parquet: another group's spectra) scored
-        after training with all the model's spectra and with the primary alone, reported as
-        ``metrics.json["transfer"]`` beside the in-domain test; never trained on.
+        Transfer validation file scored after training (an Alberts et al. parquet). It holds
+        another group's spectra, scored with all the model's spectra and with the primary
+        alone and reported as ``metrics.json["transfer"]`` beside the in-domain test; never
+        trained on.
     """
 
     model: str = "pa_ib"
@@ -209,7 +236,7 @@ class TrainConfig:
         kwargs = {}
         for key, value in data.items():
             try:
-                kwargs[key] = _COERCE[key](value)
+                kwargs[key] = _coercers()[key](value)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{where}{key}: {exc}") from None
         try:
@@ -218,62 +245,15 @@ class TrainConfig:
             raise ConfigError(f"{where}{exc}") from None
 
 
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return int(value)
+def field_types() -> dict[str, Any]:
+    """The type hint of each :class:`TrainConfig` field, in field order."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {f.name: hints[f.name] for f in fields(TrainConfig)}
 
 
-def _optional_integer(value: Any) -> int | None:
-    return None if value is None else _integer(value)
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r}")
-    return value
-
-
-def _optional_string(value: Any) -> str | None:
-    return None if value is None else _string(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise TypeError(f"expected a list of names, got {value!r}")
-    return tuple(value)
-
-
-def _table(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected a table of settings, got {value!r}")
-    return dict(value)
-
-
-_COERCE: dict[str, Callable[[Any], Any]] = {
-    "model": _string, "model_config": _table, "primary": _string, "auxiliary": _names,
-    "split": _string, "seed": _integer, "epochs": _integer, "patience": _integer,
-    "batch_size": _integer, "lr": _number, "augment": _string, "threads": _optional_integer,
-    "out": _string, "max_train": _optional_integer, "n_points": _integer,
-    "eval_batch_size": _integer, "data": _optional_string, "calibrate": _boolean,
-    "progress": _boolean, "device": _string, "checkpoint_every": _optional_integer,
-    "devices": _integer, "amp": _boolean, "modality_dropout": _number, "render": _string,
-    "transfer": _optional_string,
-}
+@functools.cache
+def _coercers() -> dict[str, Callable[[Any], Any]]:
+    return {name: coercer(hint) for name, hint in field_types().items()}
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -338,7 +318,7 @@ def apply_override(data: dict[str, Any], key: str, value: Any) -> None:
     if dot:
         if head != "model_config" or not rest:
             raise ConfigError(f"--set {key}: only model_config.<name> may be dotted")
-        data["model_config"] = {**_table(data.get("model_config", {})), rest: value}
+        data["model_config"] = {**table(data.get("model_config", {})), rest: value}
     else:
         data[key] = value
 
@@ -347,6 +327,9 @@ def resolve_config(path: str | os.PathLike[str] | None = None,
                    options: Mapping[str, Any] | None = None,
                    overrides: Sequence[str] = ()) -> TrainConfig:
     """Merge defaults, a config file, explicit options (None = not given) and ``--set`` items.
+
+    The file's ``model_config`` is dropped (with a log line) when the options or overrides
+    choose a model other than the file's: those settings belong to the file's model.
 
     Parameters
     ----------
@@ -358,12 +341,22 @@ def resolve_config(path: str | os.PathLike[str] | None = None,
         ``"key=value"`` strings, applied last, left to right.
     """
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
-    for key, value in (options or {}).items():
-        if value is not None:
-            data[key] = value
-    for item in overrides:
-        apply_override(data, *parse_override(item))
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    items = [parse_override(item) for item in overrides]
+    file_model = data.get("model", TrainConfig.model)
+    model = next((v for k, v in reversed(items) if k == "model"), given.get("model", file_model))
+    if data.get("model_config") and _model_key(model) != _model_key(file_model):
+        log.info("%s: its model_config is for %s; %s starts from its own defaults", path,
+                 file_model, model)
+        del data["model_config"]
+    data.update(given)
+    for key, value in items:
+        apply_override(data, key, value)
     return TrainConfig.from_dict(data, source=path)
+
+
+def _model_key(name: Any) -> str:
+    return str(name).strip().lower()
 
 
 def run_config(run_dir: str | os.PathLike[str], options: Mapping[str, Any] | None = None

@@ -6,7 +6,8 @@ optional augmentation of training batches, and after each epoch the validation m
 macro-F1 at threshold 0.5. The state with the best validation micro-F1 is kept and restored
 at the end; training stops after ``patience`` epochs without improvement. The loss is
 :func:`~mspectmol.models.losses.pa_ib_loss` (eq. 14) for PA-IB outputs and binary
-cross-entropy with logits otherwise. Each epoch appends a row to a CSV log. Training runs on
+cross-entropy with logits otherwise. Each epoch appends a row to a CSV log and logs one INFO
+line (:mod:`~mspectmol.training.epoch_log`), with or without the progress bar. Training runs on
 ``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU. Given a
 checkpoint folder, the loop writes checkpoints (:mod:`mspectmol.training.checkpoint`) at
 epoch ends and every ``config.checkpoint_every`` steps, and can resume from one exactly.
@@ -22,11 +23,10 @@ Classical models are fitted once, with the validation split passed for their own
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from mspectmol.training.checkpoint import (
     run_fingerprint,
 )
 from mspectmol.training.config import TrainConfig
+from mspectmol.training.epoch_log import CSVLog, epoch_line, log_above_bar
 
 log = logging.getLogger("mspectmol.training")
 
@@ -203,33 +204,6 @@ def validation_f1(model: Any, val: SplitData, batch_size: int) -> tuple[float, f
     return micro_f1(truth, pred), macro_f1(truth, pred)
 
 
-class CSVLog:
-    """Appends one row per epoch; the columns are fixed by the first row.
-
-    ``rows`` (when resuming) rewrite the file with just those rows, dropping any written
-    after them.
-    """
-
-    def __init__(self, path: Path | None, rows: Sequence[dict[str, Any]] = ()) -> None:
-        self.path = path
-        self.columns: list[str] | None = None
-        for row in rows:
-            self.write(row)
-
-    def write(self, row: dict[str, float]) -> None:
-        """Append ``row`` (creating the file with a header on the first call)."""
-        if self.path is None:
-            return
-        first = self.columns is None
-        if first:
-            self.columns = list(row)
-        with self.path.open("w" if first else "a", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore")
-            if first:
-                writer.writeheader()
-            writer.writerow(row)
-
-
 def _state_copy(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -289,7 +263,7 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     start = time.perf_counter() - state.seconds
     bar = tqdm(total=config.epochs, initial=state.epoch - 1, desc=f"train {config.model}",
                unit="epoch", disable=not (config.progress and main), leave=False)
-    with torch_threads(config.threads):
+    with torch_threads(config.threads), log_above_bar(config.progress and main):
         while not state.finished:
             epoch, tick = state.epoch, time.perf_counter() - state.epoch_seconds
             lr = optimizer.param_groups[0]["lr"]
@@ -321,7 +295,8 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
             csv_log.write(row)
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}", val_f1=f"{val_micro:.3f}")
-            log.debug("epoch %d: loss %.4f, val micro-F1 %.4f", epoch, terms["loss"], val_micro)
+            if main:
+                log.info("%s", epoch_line(row, config.epochs))
             state.stopped_early = state.waited >= config.patience and epoch < config.epochs
             state.finished = state.stopped_early or epoch >= config.epochs
             state.epoch, state.step, state.sums, state.augment_state = epoch + 1, 0, {}, None
@@ -363,6 +338,7 @@ def fit_classical(model: Any, train: SplitData, val: SplitData, config: TrainCon
     row = {"epoch": 1, "val_micro_f1": val_micro, "val_macro_f1": val_macro,
            "seconds": round(seconds, 4)}
     CSVLog(log_path).write(row)
+    log.info("fit: val micro-F1 %.4f macro-F1 %.4f, %.1f s", val_micro, val_macro, seconds)
     return TrainResult(model=model, history=[row], best_epoch=1, best_val_micro_f1=val_micro,
                        seconds=seconds)
 

@@ -19,11 +19,8 @@ from html import escape
 from mspectmol.predict.common import plain_label
 from mspectmol.predict.report import REPORT_CSS
 from mspectmol.spectra.modalities import get_modality
+from mspectmol.spectra.readers.formats import format_list, formats
 from mspectmol.spectra.solvents import SOLVENT_PEAKS
-
-#: What the file inputs accept, shown under the form.
-FORMATS_NOTE = ("JCAMP-DX (.jdx, .dx), CSV/TSV or text columns (.csv, .txt), MGF/MSP for mass "
-                "spectra, mspectmol parquet")
 
 _CSS = """form.upload{border:1px solid #ccc;border-radius:6px;padding:1em 1.2em;
 background:#fafafa}form.upload label{display:inline-block;min-width:12em;font-weight:bold}
@@ -71,6 +68,12 @@ class PageModel:
     modalities: Sequence[str]
     optional: Sequence[str]
     max_upload_bytes: int
+
+
+def accepted_formats() -> str:
+    """What the file inputs accept, shown under the form: the registered formats of one
+    sample's spectrum that come in a single file (no folders, no datasets)."""
+    return format_list(s for s in formats(dataset=False) if s.containers != ("folder",))
 
 
 def modality_title(modality: str) -> str:
@@ -128,7 +131,7 @@ def _form(model: PageModel, state: FormState) -> str:
         '<label for="denoise" style="min-width:0;font-weight:normal">light smoothing'
         "</label></div>"
         '<button type="submit" id="submit">Predict</button><span id="busy"></span>'
-        f'<p class="note">Formats: {escape(FORMATS_NOTE)}. At most {limit_mb:.3g} MB per '
+        f'<p class="note">Formats: {escape(accepted_formats())}. At most {limit_mb:.3g} MB per '
         "request.</p></form>")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.multiplets import DEFAULT_MHZ, expand_table
 from mspectmol.spectra.readers.base import PathArg, build_spectrum, check_file, modality_name
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 
 
@@ -326,3 +327,20 @@ def read_alberts(path: PathArg, modality: str | None = None) -> Iterator[Spectru
                                 "spectra for each molecule; choose one with -m/--modality",
                                 data.path)
     yield from data.iter_spectra(modality)
+
+
+def sniff_alberts(probe: Probe) -> bool:
+    """A folder holding ``*.parquet`` files, or a parquet file (raising a clear error when
+    it lacks the dataset's columns); asked after the other parquet formats."""
+    if probe.container == "folder":
+        return any(probe.path.glob("*.parquet"))
+    AlbertsParquet(probe.path)
+    return True
+
+
+FORMAT = FormatSpec(
+    "alberts-parquet", read_alberts, "Alberts et al. parquet",
+    "the multimodal dataset of Alberts et al. 2024: a chunk or a folder of *.parquet chunks, "
+    "read row group by row group", containers=("parquet", "folder"), aliases=("alberts",),
+    extensions=(".parquet", ".pq"), sniff=sniff_alberts, modalities=("ir", "h_nmr", "c_nmr", "ms"),
+    dataset=True)

@@ -37,6 +37,7 @@ from mspectmol.spectra.readers.base import (
     nucleus_modality,
     resolve_modality,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 
 _ND_FILES = ("2rr", "3rrr", "proc2s", "proc3s")
@@ -235,3 +236,15 @@ def read_bruker(path: PathArg, modality: str | None = None) -> Iterator[Spectrum
             meta["title"] = re.sub(r"\s+", " ", text)
     yield build_spectrum(x, y, mod, x_unit="ppm", y_unit="arbitrary", metadata=meta,
                          source=folder, kind="profile", where=pdata.name)
+
+
+def sniff_bruker(probe: Probe) -> bool:
+    """An experiment folder (``acqus`` + ``pdata/``) or a processed-data folder."""
+    return is_bruker_dir(probe.path)
+
+
+FORMAT = FormatSpec(
+    "bruker", read_bruker, "Bruker 1D NMR folder",
+    "Bruker processed 1D NMR: an experiment folder (acqus + pdata/) or its pdata/<n> folder "
+    "(1r + procs), read through nmrglue", containers=("folder",), aliases=("bruker-pdata",),
+    sniff=sniff_bruker, modalities=("h_nmr", "c_nmr"))

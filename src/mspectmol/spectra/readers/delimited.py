@@ -45,6 +45,7 @@ from mspectmol.spectra.readers.decide import (
     peak_list_reason,
 )
 from mspectmol.spectra.readers.peak_tables import peak_table_columns, read_peak_table
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import PEAKS, Spectrum
 from mspectmol.spectra.units import normalise_x_unit, normalise_y_unit
 
@@ -52,6 +53,8 @@ _FIELD = re.compile(r"^(.*?)[\s_]*[(\[]\s*(.*?)\s*[)\]]\s*$")
 _UNIT_END = re.compile(r"[)\]]\s+")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
 _COMMENT_KV = re.compile(r"^#+\s*([A-Za-z][\w .\-/]*?)\s*[:=]\s*(.*)$")
+#: A line of numbers (what a headerless column file starts with).
+_NUMBER_LINE = re.compile(r"^[\s,;\t]*[+-]?(\d|\.\d)")
 _X_WORDS = {"wavenumber": "cm-1", "wavenumbers": "cm-1", "raman shift": "cm-1",
             "shift": "ppm", "chemical shift": "ppm", "delta": "ppm", "δ": "ppm"}
 _INF = float("inf")
@@ -370,3 +373,19 @@ def read_delimited(path: PathArg, modality: str | None = None) -> Iterator[Spect
     else:
         yield from _long(lines, first, cells if is_header else None, delimiter, meta, p,
                          modality)
+
+
+def guess_delimited(probe: Probe) -> bool:
+    """A first line (after ``#`` comments) that starts with a number or holds a comma or tab."""
+    first = next((line for line in probe.lines if line and not line.startswith("#")), "")
+    return _NUMBER_LINE.match(first) is not None or "," in first or "\t" in first
+
+
+FORMAT = FormatSpec(
+    "delimited", read_delimited, "CSV/TSV/text columns",
+    "CSV, TSV, semicolon or whitespace columns with units in the header (decimal commas, "
+    "German, French, Spanish and Italian axis words), the wide layout mspectmol writes, and "
+    "1H peak tables with multiplicity and J",
+    aliases=("csv", "tsv", "txt", "text"),
+    extensions=(".csv", ".tsv", ".txt", ".dat", ".xy", ".asc"), guess=guess_delimited,
+    modalities=("ir", "raman", "uv", "h_nmr", "c_nmr", "ms"))

@@ -1,145 +1,89 @@
 """One entry point for every spectrum file: detect the format, pick the reader, stream.
 
-The format is told by content first (a JCAMP-DX ``##TITLE=``, an MGF ``BEGIN IONS``, an
-MSP ``Name:``, the parquet magic bytes and schema, the QM9S column counts) and by the file
-extension otherwise, so a ``.txt`` holding JCAMP-DX or MGF text is read correctly. A
-directory is a Bruker experiment (``acqus`` + ``pdata/``) or processed-data folder (``1r`` +
-``procs``), or else a folder of Alberts et al. parquet chunks.
+The formats are those of the registry (:mod:`mspectmol.spectra.readers.formats`). A path
+is told by content first and by its extension otherwise, so a ``.txt`` holding JCAMP-DX or
+MGF text is read correctly:
+
+1. a folder: the ``sniff`` of each folder format (a Bruker experiment or processed-data
+   folder, a folder of Alberts et al. parquet chunks);
+2. a file starting with the parquet magic bytes: the ``sniff`` of each parquet format (the
+   schema's metadata, then the Alberts et al. columns);
+3. a text file: the ``sniff`` of each text format (a JCAMP-DX ``##TITLE=``, an MGF ``BEGIN
+   IONS``, an MSP ``Name:``, the QM9S column counts), then the extension, then each text
+   format's ``guess`` (columns of numbers).
 
 Detection reads at most the first 64 KiB of a file, after
 :func:`~mspectmol.spectra.readers.base.check_file` has refused what is not a readable
-regular file; UTF-16/UTF-32 text with a byte-order mark is decoded, not called binary.
+regular file; UTF-16/UTF-32 text with a byte-order mark is decoded, not called binary. A
+file with a parquet format's extension but without the magic bytes is refused.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.modalities import get_modality
-from mspectmol.spectra.readers.alberts import AlbertsParquet, read_alberts
-from mspectmol.spectra.readers.base import PathArg, check_file, decode_text_head, open_binary
-from mspectmol.spectra.readers.bruker import is_bruker_dir, read_bruker
-from mspectmol.spectra.readers.delimited import read_delimited
-from mspectmol.spectra.readers.grid import read_grid
-from mspectmol.spectra.readers.jcamp import read_jcamp
-from mspectmol.spectra.readers.mgf import read_mgf
-from mspectmol.spectra.readers.msp import read_msp
-from mspectmol.spectra.readers.qm9s import QM9S_AXES, qm9s_file_modality, read_qm9s
-from mspectmol.spectra.readers.simulated import is_simulation_file, read_simulated
+from mspectmol.spectra.readers.base import PathArg, check_file, open_binary
+from mspectmol.spectra.readers.formats import (
+    format_for_extension,
+    format_names,
+    formats,
+    get_format,
+)
+from mspectmol.spectra.readers.spec import Probe
 from mspectmol.spectra.spectrum import Spectrum
-from mspectmol.spectra.writers import GRID_METADATA_KEY
 
-Reader = Callable[[Path, str | None], Iterator[Spectrum]]
-
-#: Format name -> reader ``reader(path, modality) -> Iterator[Spectrum]``.
-READERS: dict[str, Reader] = {
-    "jcamp": read_jcamp,
-    "delimited": read_delimited,
-    "mgf": read_mgf,
-    "msp": read_msp,
-    "alberts-parquet": read_alberts,
-    "qm9s-csv": read_qm9s,
-    "mspectmol-parquet": read_grid,
-    "simulation-parquet": read_simulated,
-    "bruker": read_bruker,
-}
-#: Other names accepted for ``format=``.
-FORMAT_ALIASES = {"jdx": "jcamp", "dx": "jcamp", "jcamp-dx": "jcamp", "csv": "delimited",
-                  "tsv": "delimited", "txt": "delimited", "text": "delimited",
-                  "alberts": "alberts-parquet", "qm9s": "qm9s-csv", "grid": "mspectmol-parquet",
-                  "simulate": "simulation-parquet", "simulation": "simulation-parquet",
-                  "bruker-pdata": "bruker"}
-_EXTENSIONS = {".jdx": "jcamp", ".dx": "jcamp", ".jcamp": "jcamp", ".jcm": "jcamp",
-               ".mgf": "mgf", ".msp": "msp", ".csv": "delimited", ".tsv": "delimited",
-               ".txt": "delimited", ".dat": "delimited", ".xy": "delimited", ".asc": "delimited"}
 _HEAD = 1 << 16
-_NUMBER_LINE = re.compile(r"^[\s,;\t]*[+-]?(\d|\.\d)")
 
 
-def _parquet_format(path: Path) -> str:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: bad UTF-8
-        raise SpectrumFileError(f"not a readable parquet file (truncated or corrupt: {exc})",
-                                path) from None
-    if GRID_METADATA_KEY in (schema.metadata or {}):
-        return "mspectmol-parquet"
-    if is_simulation_file(schema.metadata):
-        return "simulation-parquet"
-    AlbertsParquet(path)  # raises a clear error when the dataset's columns are missing
-    return "alberts-parquet"
-
-
-def _text_format(path: Path, text: str) -> str | None:
-    lines = [line.strip() for line in text.splitlines()]
-    content = [line for line in lines if line and not line.startswith("$$")]
-    first = content[0] if content else ""
-    if re.match(r"^##\s*(TITLE|JCAMP)", first, re.IGNORECASE):
-        return "jcamp"
-    if any(line.upper() == "BEGIN IONS" for line in lines):
-        return "mgf"
-    if re.match(r"^name\s*:", first, re.IGNORECASE) or any(
-            re.match(r"^num\s*peaks\s*:", line, re.IGNORECASE) for line in lines):
-        return "msp"
-    cell = first.split(",", 1)[0].strip().strip('"')
-    width = first.count(",") + 1 if "\n" in text and (not cell or cell.isdigit()) else 0
-    if qm9s_file_modality(path) or width in {a.size + 1 for a in QM9S_AXES.values()}:
-        return "qm9s-csv"
+def _sniffed(probe: Probe) -> str | None:
+    """The first format of the probe's container whose ``sniff`` recognises it."""
+    for spec in formats(container=probe.container):
+        if spec.sniff is not None and spec.sniff(probe):
+            return spec.name
     return None
 
 
 def detect_format(path: PathArg) -> str:
-    """Name of the format of ``path`` (a key of :data:`READERS`).
+    """Name of the format of ``path`` (see the module docstring for the order).
 
     Raises
     ------
     SpectrumFileError
         Missing, empty or unreadable files (permission denied, symbolic-link loops, FIFOs
-        and devices), binary files that are not parquet, parquet files without known
-        columns, and text in no known format.
+        and devices), folders of no known layout, binary files that are not parquet,
+        parquet files of no known layout, and text in no known format.
     """
     p = check_file(path, allow_dir=True)
     if p.is_dir():
-        if is_bruker_dir(p):
-            return "bruker"
-        if any(p.glob("*.parquet")):
-            return "alberts-parquet"
-        raise SpectrumFileError("a directory without *.parquet files and not a Bruker data "
-                                "folder (acqus + pdata/, or 1r + procs)", p)
-    with open_binary(p) as handle:
-        head = handle.read(_HEAD)
-    if head.startswith(b"PAR1"):
-        return _parquet_format(p)
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        raise SpectrumFileError("not a parquet file (no PAR1 magic bytes)", p)
-    text = decode_text_head(head, p)
-    found = _text_format(p, text)
-    if found:
+        found = _sniffed(Probe(p))
+        if found is None:
+            layouts = "; ".join(s.description for s in formats(container="folder"))
+            raise SpectrumFileError(f"a directory of no known layout (expected: {layouts})", p)
         return found
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    first = next((line for line in text.splitlines()
-                  if line.strip() and not line.lstrip().startswith("#")), "")
-    if _NUMBER_LINE.match(first) or "," in first or "\t" in first:
-        return "delimited"
+    with open_binary(p) as handle:
+        probe = Probe(p, handle.read(_HEAD))
+    if probe.container == "parquet":
+        found = _sniffed(probe)
+        if found is None:
+            raise SpectrumFileError("a parquet file of no known layout", p)
+        return found
+    suffix = p.suffix.lower()
+    if any(suffix in s.extensions for s in formats(container="parquet")):
+        raise SpectrumFileError("not a parquet file (no PAR1 magic bytes)", p)
+    probe.text  # noqa: B018 - decoding the head refuses binary files
+    found = _sniffed(probe)
+    if found is not None:
+        return found
+    by_extension = format_for_extension(suffix)
+    if by_extension is not None:
+        return by_extension.name
+    for spec in formats(container="text"):
+        if spec.guess is not None and spec.guess(probe):
+            return spec.name
     raise SpectrumFileError(f"unknown spectrum file format; known formats: "
-                            f"{', '.join(READERS)}", p)
-
-
-def _format_name(fmt: str, path: Path) -> str:
-    key = fmt.strip().lower()
-    key = FORMAT_ALIASES.get(key, key)
-    if key not in READERS:
-        raise SpectrumFileError(f"unknown format {fmt!r}; known formats: "
-                                f"{', '.join(READERS)}", path)
-    return key
+                            f"{', '.join(format_names())}", p)
 
 
 def read_spectra(path: PathArg, modality: str | None = None, *,
@@ -155,8 +99,8 @@ def read_spectra(path: PathArg, modality: str | None = None, *,
         Expected modality: used when the file does not tell, an error when it tells
         another; required for multi-modality datasets (Alberts et al. parquet).
     format
-        Force a reader (a key of :data:`READERS` or an alias such as ``"csv"``, ``"jdx"``)
-        instead of detecting the format.
+        Force a reader (a registered format name or an alias such as ``"csv"``, ``"jdx"``;
+        :func:`~mspectmol.spectra.readers.formats.format_names`) instead of detecting it.
 
     Returns
     -------
@@ -174,8 +118,8 @@ def read_spectra(path: PathArg, modality: str | None = None, *,
     """
     p = check_file(path, allow_dir=True)
     requested = get_modality(modality).name if modality is not None else None
-    fmt = _format_name(format, p) if format else detect_format(p)
-    return READERS[fmt](p, requested)
+    spec = get_format(format, p) if format else get_format(detect_format(p))
+    return spec.read(p, requested)
 
 
 def read_spectrum(path: PathArg, modality: str | None = None, *,

@@ -23,6 +23,7 @@ from mspectmol.spectra.readers.base import (
     check_units,
     resolve_modality,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.writers import GRID_FORMAT, GRID_METADATA_KEY
 
@@ -130,3 +131,15 @@ def read_grid(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
                                  y_unit=y_unit, metadata=meta, source=p,
                                  where=f"row {start + i}")
         start += batch.num_rows
+
+
+def sniff_grid(probe: Probe) -> bool:
+    """Parquet schema metadata under the ``mspectmol`` key."""
+    return GRID_METADATA_KEY in probe.parquet_metadata
+
+
+FORMAT = FormatSpec(
+    "mspectmol-parquet", read_grid, "mspectmol parquet",
+    "spectra on a grid as mspectmol convert and write_parquet write them",
+    containers=("parquet",), aliases=("grid",), extensions=(".parquet", ".pq"), sniff=sniff_grid,
+    modalities=("ir", "raman", "uv", "h_nmr", "c_nmr", "ms"))

@@ -44,7 +44,6 @@ from mspectmol.spectra.readers.base import (
     check_units,
     clip,
     modalities_for_x_unit,
-    nucleus_modality,
     point_limit,
     resolve_modality,
 )
@@ -53,7 +52,9 @@ from mspectmol.spectra.readers.jcamp_blocks import (
     RawBlock,
     check_ntuples_file,
     iter_blocks,
+    modality_from_data_type,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 from mspectmol.spectra.units import normalise_x_unit
 
@@ -69,42 +70,6 @@ _META_LABELS = {
 }
 _INHERITED = ("CASNAME", "NAMES", "MOLFORM", "CASREGISTRYNO", "$SMILES", "SMILES", "$INCHI",
               "INCHI", "$INCHIKEY", "INCHIKEY", "MW", "ORIGIN", "OWNER")
-
-
-def modality_from_data_type(data_type: str, nucleus: str, source: PathArg) -> str | None:
-    """Modality named by ``##DATA TYPE=`` (``None`` when the label is empty).
-
-    Raises
-    ------
-    SpectrumFileError
-        For NMR FIDs (time-domain data).
-    UnknownModalityError
-        For data types and NMR nuclei mspectmol does not read.
-    """
-    t = data_type.strip().upper()
-    if not t:
-        return None
-    if re.search(r"\b(ND|2D|3D)\b", t):
-        raise SpectrumFileError(f"DATA TYPE {clip(data_type)!r}: multidimensional NMR is not "
-                                "supported (only 1D spectra)", source)
-    if "NMR" in t:
-        if "FID" in t:
-            raise SpectrumFileError(
-                f"DATA TYPE {clip(data_type)!r}: time-domain NMR (FID) is not supported; "
-                "Fourier-transform it to a spectrum first", source)
-        try:
-            return nucleus_modality(nucleus)
-        except UnknownModalityError as exc:
-            raise UnknownModalityError(f"{source}: {exc}") from None
-    for word, mod in (("INFRARED", "ir"), ("RAMAN", "raman"), ("ULTRAVIOLET", "uv"),
-                      ("UV", "uv"), ("VIS", "uv"), ("MASS", "ms")):
-        if word in t:
-            return mod
-    if re.search(r"\bIR\b", t):
-        return "ir"
-    raise UnknownModalityError(
-        f"{source}: DATA TYPE {clip(data_type)!r} is not a spectrum type mspectmol reads "
-        "(infrared, Raman, UV/Vis, NMR, mass)")
 
 
 def _number(header: dict[str, str], key: str, block: RawBlock, path: Path) -> float | None:
@@ -403,3 +368,16 @@ def read_jcamp(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]
             yield _ntuples_spectrum(p, modality)
         else:
             yield block_to_spectrum(block, p, modality)
+
+
+def sniff_jcamp(probe: Probe) -> bool:
+    """A first line (after ``$$`` comments) of ``##TITLE=`` or ``##JCAMP-DX=``."""
+    return re.match(r"^##\s*(TITLE|JCAMP)", probe.first_line, re.IGNORECASE) is not None
+
+
+FORMAT = FormatSpec(
+    "jcamp", read_jcamp, "JCAMP-DX",
+    "XYDATA, XYPOINTS and PEAK TABLE blocks, compound (LINK) files, compressed (ASDF) "
+    "data and NTUPLES NMR", aliases=("jdx", "dx", "jcamp-dx"),
+    extensions=(".jdx", ".dx", ".jcamp", ".jcm"), sniff=sniff_jcamp,
+    modalities=("ir", "raman", "uv", "h_nmr", "c_nmr", "ms"))

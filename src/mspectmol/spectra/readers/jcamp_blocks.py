@@ -11,7 +11,8 @@ Blocks are bounded: a block's header holds at most :data:`MAX_HEADER_BYTES`, blo
 at most :data:`MAX_DEPTH` deep, and a table holds no more data lines than its
 ``##NPOINTS`` (with :data:`~mspectmol.spectra.readers.base.COUNT_TOLERANCE`) or
 :data:`~mspectmol.spectra.readers.base.MAX_POINTS` allow, so a hostile file is refused
-early. :func:`check_ntuples_file` bounds what nmrglue will decode from an NTUPLES file.
+early. :func:`check_ntuples_file` bounds what nmrglue will decode from an NTUPLES file, and
+:func:`modality_from_data_type` reads the modality a block's ``##DATA TYPE=`` names.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mspectmol.errors import SpectrumFileError
+from mspectmol.errors import SpectrumFileError, UnknownModalityError
 from mspectmol.spectra.readers.asdf import count_values
 from mspectmol.spectra.readers.base import (
     MAX_POINTS,
+    PathArg,
     clip,
     iter_text_lines,
+    nucleus_modality,
     open_binary,
     point_limit,
     text_encoding,
@@ -304,3 +307,39 @@ def check_ntuples_file(path: Path) -> None:
                     f"NTUPLES: line {number}: the data tables decode to more than {limit:,} "
                     f"values (at most {MAX_POINTS:,} points a spectrum); corrupt data or a "
                     "repeat count (DUP) too large", path)
+
+
+def modality_from_data_type(data_type: str, nucleus: str, source: PathArg) -> str | None:
+    """Modality named by ``##DATA TYPE=`` (``None`` when the label is empty).
+
+    Raises
+    ------
+    SpectrumFileError
+        For NMR FIDs (time-domain data).
+    UnknownModalityError
+        For data types and NMR nuclei mspectmol does not read.
+    """
+    t = data_type.strip().upper()
+    if not t:
+        return None
+    if re.search(r"\b(ND|2D|3D)\b", t):
+        raise SpectrumFileError(f"DATA TYPE {clip(data_type)!r}: multidimensional NMR is not "
+                                "supported (only 1D spectra)", source)
+    if "NMR" in t:
+        if "FID" in t:
+            raise SpectrumFileError(
+                f"DATA TYPE {clip(data_type)!r}: time-domain NMR (FID) is not supported; "
+                "Fourier-transform it to a spectrum first", source)
+        try:
+            return nucleus_modality(nucleus)
+        except UnknownModalityError as exc:
+            raise UnknownModalityError(f"{source}: {exc}") from None
+    for word, mod in (("INFRARED", "ir"), ("RAMAN", "raman"), ("ULTRAVIOLET", "uv"),
+                      ("UV", "uv"), ("VIS", "uv"), ("MASS", "ms")):
+        if word in t:
+            return mod
+    if re.search(r"\bIR\b", t):
+        return "ir"
+    raise UnknownModalityError(
+        f"{source}: DATA TYPE {clip(data_type)!r} is not a spectrum type mspectmol reads "
+        "(infrared, Raman, UV/Vis, NMR, mass)")

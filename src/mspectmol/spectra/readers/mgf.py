@@ -29,6 +29,7 @@ from mspectmol.spectra.readers.base import (
     open_binary,
     resolve_modality,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 
 #: MGF parameter -> metadata key (first match wins).
@@ -239,3 +240,13 @@ def read_mgf(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
                                  metadata=meta, source=p, kind="peaks", where=where)
     if count == 0:
         raise SpectrumFileError("no MGF record (BEGIN IONS ... END IONS) found", p)
+
+
+def sniff_mgf(probe: Probe) -> bool:
+    """A ``BEGIN IONS`` line."""
+    return any(line.upper() == "BEGIN IONS" for line in probe.lines)
+
+
+FORMAT = FormatSpec(
+    "mgf", read_mgf, "MGF", "Mascot Generic Format mass spectra (peak lists)",
+    extensions=(".mgf",), sniff=sniff_mgf, modalities=("ms",))

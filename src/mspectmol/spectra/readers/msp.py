@@ -32,6 +32,7 @@ from mspectmol.spectra.readers.base import (
     parse_float,
     resolve_modality,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 
 _KEYS = {
@@ -201,3 +202,14 @@ def read_msp(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
         yield _finish(record, p, mod, truncated=True)
     if count == 0:
         raise SpectrumFileError("no MSP record ('Name:' ... 'Num Peaks:') found", p)
+
+
+def sniff_msp(probe: Probe) -> bool:
+    """A first line ``Name:`` or a ``Num Peaks:`` line."""
+    return (re.match(r"^name\s*:", probe.first_line, re.IGNORECASE) is not None
+            or any(re.match(r"^num\s*peaks\s*:", line, re.IGNORECASE) for line in probe.lines))
+
+
+FORMAT = FormatSpec(
+    "msp", read_msp, "MSP", "NIST MSP mass spectral libraries (peak lists)",
+    extensions=(".msp",), sniff=sniff_msp, modalities=("ms",))

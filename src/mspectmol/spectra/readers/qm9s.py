@@ -29,6 +29,7 @@ from mspectmol.spectra.readers.base import (
     iter_text_lines,
     resolve_modality,
 )
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import Spectrum
 
 
@@ -206,3 +207,19 @@ def read_qm9s(path: PathArg, modality: str | None = None) -> Iterator[Spectrum]:
         x_unit = "eV" if mod == "uv" else "cm-1"
         yield build_spectrum(x, values, mod, x_unit=x_unit, y_unit="arbitrary", metadata=meta,
                              source=p, kind="profile", where=f"line {number}")
+
+
+def sniff_qm9s(probe: Probe) -> bool:
+    """A QM9S file name (``ir_boraden.csv``), or a first row of an empty or numeric cell and
+    as many more cells as a QM9S grid has points."""
+    first = probe.first_line
+    cell = first.split(",", 1)[0].strip().strip('"')
+    width = first.count(",") + 1 if "\n" in probe.text and (not cell or cell.isdigit()) else 0
+    return bool(qm9s_file_modality(probe.path)) or width in {a.size + 1
+                                                             for a in QM9S_AXES.values()}
+
+
+FORMAT = FormatSpec(
+    "qm9s-csv", read_qm9s, "QM9S CSV",
+    "the broadened IR, Raman and UV-Vis spectra of QM9S (one CSV per modality)",
+    aliases=("qm9s",), sniff=sniff_qm9s, modalities=("ir", "raman", "uv"), dataset=True)

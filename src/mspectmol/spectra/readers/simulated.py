@@ -16,6 +16,7 @@ import numpy as np
 
 from mspectmol.errors import SpectrumFileError
 from mspectmol.spectra.readers.base import PathArg, build_spectrum, check_file, modality_name
+from mspectmol.spectra.readers.spec import FormatSpec, Probe
 from mspectmol.spectra.spectrum import PEAKS, Spectrum
 
 #: Schema-metadata value prefix of the simulator's parquet files.
@@ -81,3 +82,15 @@ def read_simulated(path: PathArg, modality: str | None = None) -> Iterator[Spect
                     "inchikey": data["inchikey"][i], "title": data["smiles"][i], "row": row - 1}
             yield build_spectrum(x, y, mod, x_unit=x_unit, y_unit=y_unit, metadata=meta,
                                  source=p, kind=PEAKS, where=where)
+
+
+def sniff_simulated(probe: Probe) -> bool:
+    """Parquet schema metadata naming ``mspectmol simulate``'s format."""
+    return is_simulation_file(probe.parquet_metadata)
+
+
+FORMAT = FormatSpec(
+    "simulation-parquet", read_simulated, "mspectmol simulate parquet",
+    "the peak lists mspectmol simulate writes for each molecule", containers=("parquet",),
+    aliases=("simulate", "simulation"), extensions=(".parquet", ".pq"), sniff=sniff_simulated,
+    modalities=("ir", "raman", "h_nmr", "c_nmr"), dataset=True)
