@@ -52,13 +52,13 @@ import torch
 
 from mspectmol import __version__
 from mspectmol.data.batches import SplitData, split_data
-from mspectmol.evaluation.robustness import mask_modalities
 from mspectmol.models.inference import dataset_for, predict_logits
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import ood_scores, representations
 from mspectmol.models.pretrained import PRETRAINED_DIR
 from mspectmol.predict.transfer import transfer_report
+from mspectmol.suites.robustness import mask_modalities
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.evaluate import calibrate, evaluate_model
 from mspectmol.training.pipeline import fit_model_ood, randomised_rendering, run_training

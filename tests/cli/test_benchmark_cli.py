@@ -4,11 +4,12 @@ import contextlib
 import csv
 import io
 import json
+import sys
 
 import pytest
 
 from mspectmol.cli.main import main
-from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
+from mspectmol.suites.rows import ROW_FIELDS
 
 N_MOLECULES = 120
 QUICK_MODELS = {"pa_ib", "cnn_concat", "transformer", "logistic", "prevalence"}
@@ -260,3 +261,17 @@ def test_quick_robustness_suites_evaluate_every_condition(dataset_dir, tmp_path,
     assert all(r["key"].startswith(f"{suite}-quick__") for r in rows)
     status, stdout = run_main([*argv, "--dry-run"])
     assert "3 runs planned, 3 already finished, 0 to train" in stdout
+
+
+def test_task_suites_go_to_their_own_harness_with_the_parsed_options(tmp_path, monkeypatch):
+    from mspectmol.cli import benchmark
+
+    (tmp_path / "toy_task_harness.py").write_text(
+        "CALLS = []\n\n\ndef run_suite(args):\n    CALLS.append(args)\n    return 3\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(benchmark.TASK_SUITES, "toy_task", "toy_task_harness")
+    assert main(["benchmark", "--suite", "toy_task", "--quick", "--seeds", "4"]) == 3
+    harness = sys.modules.pop("toy_task_harness")
+    (args,) = harness.CALLS
+    assert (args.suite, args.quick, args.seeds) == ("toy_task", True, [4])

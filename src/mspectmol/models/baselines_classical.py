@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from mspectmol.errors import ModelFileError, MspectmolError, SpectrumError
 from mspectmol.models.fusion import ConfigDictMixin, canonical_modalities, check_positive
+from mspectmol.models.registry import register_model
 from mspectmol.spectra.modalities import get_modality
 
 #: Floor of a feature's standard deviation when standardising.
@@ -330,11 +331,10 @@ class LogisticBaseline(PrevalenceBaseline):
 
 
 def _register() -> None:
-    from mspectmol.models.registry import register_model
-
     register_model("prevalence", "classical", PrevalenceBaseline, PrevalenceConfig,
+                   title="Prevalence",
                    description="predicts each group's training prevalence (the floor)")
-    register_model("logistic", "classical", LogisticBaseline, LogisticConfig,
+    register_model("logistic", "classical", LogisticBaseline, LogisticConfig, title="Logistic",
                    description="L2 logistic regression on the concatenated spectra (L-BFGS)")
 
 

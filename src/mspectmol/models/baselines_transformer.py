@@ -56,6 +56,7 @@ from mspectmol.models.fusion import (
     head_block,
     param_dtype,
 )
+from mspectmol.models.registry import register_model
 
 
 @dataclass
@@ -288,15 +289,15 @@ class PatchTransformer(_TokenTransformer):
 
 
 def _register() -> None:
-    from mspectmol.models.registry import register_model
-
     register_model("transformer", "neural", SpectrumTransformer, TransformerConfig,
+                   title="Transformer",
                    description="Transformer over linearly embedded 10-point segments")
     register_model("patch_transformer", "neural", PatchTransformer, PatchTransformerConfig,
+                   title="Wu et al.",
                    description="Wu et al. (2025): intensity tokens, attention within and "
                                "across 8-point patches")
     register_model("linear_patch_transformer", "neural", LinearPatchTransformer,
-                   LinearPatchTransformerConfig,
+                   LinearPatchTransformerConfig, title="Alberts et al.",
                    description="Alberts et al. (2025): z-scored spectra, linear 25-point "
                                "patch embedding")
 

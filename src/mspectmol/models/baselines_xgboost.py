@@ -21,6 +21,7 @@ from mspectmol.models.baselines_classical import (
     stack_features,
 )
 from mspectmol.models.fusion import check_positive
+from mspectmol.models.registry import register_model
 
 
 @dataclass
@@ -159,9 +160,7 @@ class XGBoostBaseline(PrevalenceBaseline):
 
 
 def _register() -> None:
-    from mspectmol.models.registry import register_model
-
-    register_model("xgboost", "classical", XGBoostBaseline, XGBoostConfig,
+    register_model("xgboost", "classical", XGBoostBaseline, XGBoostConfig, title="XGBoost",
                    description="multi-target XGBoost on the concatenated spectra")
 
 

@@ -37,10 +37,13 @@ from torch import Tensor, nn
 from mspectmol.errors import MspectmolError
 from mspectmol.models.baselines_nn import mean_probability_logit
 from mspectmol.models.encoders import SpectrumEncoder, encoded_length, prepare_batch
+from mspectmol.models.registry import register_model
 from mspectmol.spectra.modalities import get_modality
 
 #: Fusion strategies of :class:`FusionModel`.
 FUSION_STRATEGIES = ("early", "mid", "late")
+#: Table titles of the models with a fixed strategy (``fusion_<strategy>``; Table 12).
+FUSION_TITLES = {"early": "Early fusion", "mid": "Mid-level fusion", "late": "Late fusion"}
 
 _C = TypeVar("_C", bound="ConfigDictMixin")
 
@@ -232,13 +235,12 @@ class FusionModel(nn.Module):
 
 
 def _register() -> None:
-    from mspectmol.models.registry import register_model
-
-    register_model("fusion", "neural", FusionModel, FusionConfig,
+    register_model("fusion", "neural", FusionModel, FusionConfig, title="Fusion",
                    description="PA-IB-sized encoders without gates, fusion set by the config")
     for fusion in FUSION_STRATEGIES:
         register_model(f"fusion_{fusion}", "neural", FusionModel, FusionConfig,
                        defaults={"fusion": fusion}, fixed=("fusion",),
+                       title=FUSION_TITLES[fusion],
                        description=f"PA-IB-sized encoders without gates, {fusion} fusion "
                                    "(appendix N)")
 

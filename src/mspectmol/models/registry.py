@@ -15,11 +15,17 @@ fields it owns by name, when the class has them: ``primary`` and ``auxiliary`` (
 or ``modalities`` (primary first), ``n_points`` and ``n_labels``; every other field comes from
 the class defaults, the registration's ``defaults`` and the user's overrides, in that order.
 
+A registration also gives the model's ``title``, the column title of the benchmark tables
+(:func:`mspectmol.suites.cells.model_title`), and a one-line ``description``; the names of
+:func:`available_models` are the choices of the command line and of suite files.
+
 Built in: ``pa_ib`` (:class:`~mspectmol.models.pa_ib.PAIBModel`) and the Jung et al. CNN
 through :class:`~mspectmol.models.baselines_nn.MultiModalCNN`: ``cnn`` (fusion chosen by the
 config, ``early`` by default), ``cnn_early``, ``cnn_concat`` and ``cnn_late`` (fusion fixed).
-Further baselines register themselves when their modules (:data:`PLUGIN_MODULES`) are
-imported; :func:`get_model_spec` and :func:`available_models` import them lazily.
+Further models register themselves when their modules (:data:`PLUGIN_MODULES`) are
+imported; :func:`get_model_spec` and :func:`available_models` import them lazily. Adding a
+model is a module that calls :func:`register_model` at import time plus its entry in
+:data:`PLUGIN_MODULES`.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from mspectmol.spectra.modalities import get_modality
 log = logging.getLogger("mspectmol.models")
 
 KINDS = ("neural", "classical")
-#: Modules that register further models when imported (absent modules are skipped).
+#: Modules that register further models when imported (absent modules are skipped); a
+#: module added here is imported by the next :func:`load_plugins`.
 PLUGIN_MODULES = (
     "mspectmol.models.fusion",
     "mspectmol.models.baselines_transformer",
@@ -82,6 +89,7 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     fixed: frozenset[str] = frozenset()
     description: str = ""
+    title: str = ""
 
     def config_from_dict(self, data: Mapping[str, Any]) -> Any:
         """Rebuild a config from its dict (``from_dict`` when the class has one).
@@ -178,13 +186,14 @@ def _normal(value: Any) -> Any:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
-_plugins_loaded = False
+#: Plugin modules already imported (or tried).
+_PLUGINS_TRIED: set[str] = set()
 
 
 def register_model(name: str, kind: str = "neural", builder: Callable[[Any], Any] | None = None,
                    config_cls: type | None = None, *,
                    defaults: Mapping[str, Any] | None = None, fixed: Sequence[str] = (),
-                   description: str = "", replace: bool = False) -> ModelSpec:
+                   description: str = "", title: str = "", replace: bool = False) -> ModelSpec:
     """Register a model under ``name``.
 
     Parameters
@@ -204,6 +213,9 @@ def register_model(name: str, kind: str = "neural", builder: Callable[[Any], Any
         Keys of ``defaults`` that users may not override (e.g. ``fusion`` of ``cnn_late``).
     description
         One line for listings.
+    title
+        Column title in benchmark tables (the paper's name of the model where it has one,
+        e.g. ``"1D-CNN"``); without one a table shows the name alone.
     replace
         Allow replacing an existing registration (otherwise a duplicate name is an error).
     """
@@ -219,7 +231,8 @@ def register_model(name: str, kind: str = "neural", builder: Callable[[Any], Any
     missing = sorted(set(fixed) - set(defaults))
     if missing:
         raise ConfigError(f"model {name!r}: fixed keys need defaults: {', '.join(missing)}")
-    spec = ModelSpec(name, kind, builder, config_cls, defaults, frozenset(fixed), description)
+    spec = ModelSpec(name, kind, builder, config_cls, defaults, frozenset(fixed), description,
+                     str(title))
     _REGISTRY[name] = spec
     return spec
 
@@ -230,12 +243,12 @@ def unregister_model(name: str) -> None:
 
 
 def load_plugins() -> None:
-    """Import :data:`PLUGIN_MODULES` once; missing modules are skipped, failures remembered."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
+    """Import each module of :data:`PLUGIN_MODULES` not tried yet; missing modules are
+    skipped, failures remembered."""
     for module in PLUGIN_MODULES:
+        if module in _PLUGINS_TRIED:
+            continue
+        _PLUGINS_TRIED.add(module)
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -314,13 +327,15 @@ def build_cnn(config: CNNConfig) -> MultiModalCNN:
 
 
 def _register_builtins() -> None:
-    register_model("pa_ib", "neural", PAIBModel, PAIBConfig,
+    register_model("pa_ib", "neural", PAIBModel, PAIBConfig, title="MSpecTmol",
                    description="primary-auxiliary information bottleneck (the paper's model)")
-    register_model("cnn", "neural", build_cnn, CNNConfig,
+    register_model("cnn", "neural", build_cnn, CNNConfig, title="1D-CNN",
                    description="Jung et al. (2023) CNN, fusion set by the config")
     for fusion in FUSIONS:
+        # concatenation is the published network's fusion: its column is plain "1D-CNN"
         register_model(f"cnn_{fusion}", "neural", build_cnn, CNNConfig,
                        defaults={"fusion": fusion}, fixed=("fusion",),
+                       title="1D-CNN" if fusion == "concat" else f"1D-CNN ({fusion})",
                        description=f"Jung et al. (2023) CNN, {fusion} fusion")
 
 

@@ -44,6 +44,7 @@ from mspectmol.models.fusion import (
 )
 from mspectmol.models.gates import BandGate, apply_gate, check_prior
 from mspectmol.models.losses import bce_per_sample, masked_mean
+from mspectmol.models.registry import register_model
 
 
 @dataclass
@@ -241,9 +242,8 @@ def symmetric_ib_loss(output: SymmetricIBOutput, targets: Tensor, config: Symmet
 
 
 def _register() -> None:
-    from mspectmol.models.registry import register_model
-
     register_model("symmetric_ib", "neural", SymmetricIBModel, SymmetricIBConfig,
+                   title="Symmetric (uniform IB)",
                    description="uniform per-modality information bottlenecks (Table 4)")
 
 

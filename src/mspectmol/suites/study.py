@@ -1,13 +1,13 @@
 """Tables and figures of the study suites (augment, stress, ablation, modalities).
 
 - :func:`modality_cost_table` (Tables 6 and 7) and :func:`bin_time_table` (Table 9) from the
-  ``cost`` entry of rows (:func:`mspectmol.evaluation.benchmark_extras.run_cost`);
+  ``cost`` entry of rows (:func:`mspectmol.suites.cost.run_cost`);
   :func:`flat_cost` makes it CSV columns.
 - :func:`split_comparison_table` (Table 11): the size split next to another split.
 - :func:`write_figure` / :func:`write_suite_figures`: bar charts of variant suites (Figs. 10a
   and 11), one panel per variant group, written next to ``table.md``.
 
-Imports neither torch nor matplotlib at import time (matplotlib only to draw).
+Matplotlib is imported only to draw.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.evaluation.benchmark_extras import REFERENCE_GROUP
+from mspectmol.suites.cells import format_cell, matching_rows, mean_std, model_title
+from mspectmol.suites.conditions import condition_value
+from mspectmol.suites.configurations import set_label
+from mspectmol.suites.variants import REFERENCE_GROUP
 
 
 def write_figure(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
@@ -35,8 +38,6 @@ def write_figure(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]
     first condition's mean) instead of bars. Returns None (nothing written) when no row of
     ``split`` has a value.
     """
-    from mspectmol.evaluation.robustness import condition_value
-
     def values(model: str, condition: str) -> list[float]:
         found = [condition_value(r, condition, metric) for r in rows
                  if r.get("model") == model and r.get("split") == split]
@@ -44,6 +45,8 @@ def write_figure(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]
 
     if not any(values(m, c) for m in models for c, _ in conditions):
         return None
+    # matplotlib loads only to draw (it is slow to import), with a backend chosen before
+    # pyplot is imported.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,11 +129,8 @@ def modality_cost_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str]
 
     Means over the seeds' rows of ``split``; peak RSS is of the whole process (dataset
     included), its increase is what the run added
-    (:class:`~mspectmol.evaluation.benchmark_extras.ResourceMonitor`).
+    (:class:`~mspectmol.suites.cost.ResourceMonitor`).
     """
-    from mspectmol.evaluation.benchmark import set_label
-    from mspectmol.evaluation.benchmark_tables import format_cell, mean_std, model_title
-
     out = ["| Model | # Mod. | Spectra | Parameters | Time per epoch (s) | Train time (s) | "
            "Peak RSS (MB) | RSS increase (MB) | Test micro-F1 |",
            "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -151,9 +151,6 @@ def bin_time_table(rows: Sequence[Mapping[str, Any]], models: Sequence[str],
                    titles: Mapping[str, str] | None = None) -> str:
     """Markdown Table 9: seconds per 1,000 training molecules of one epoch, per heavy-atom
     bin (columns), per model and modality set (means over splits and seeds)."""
-    from mspectmol.evaluation.benchmark import set_label
-    from mspectmol.evaluation.benchmark_tables import model_title
-
     groups = _groups(rows, models, None)
     bins = list(dict.fromkeys(b for _, _, part in groups for r in part
                               for b in (r["cost"].get("bins") or {})))
@@ -205,13 +202,6 @@ def split_comparison_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[An
     The first split is the stress split (``size``); the last column is its difference to
     the second split's mean.
     """
-    from mspectmol.evaluation.benchmark_tables import (
-        format_cell,
-        matching_rows,
-        mean_std,
-        model_title,
-    )
-
     names = {"size": "largest 10% (size split)"}
     out = ["| Spectrum config. | Model | " + " | ".join(
                f"{names.get(s, s + ' split')}" for s in splits) + " | Difference |",

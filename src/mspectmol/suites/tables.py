@@ -1,11 +1,9 @@
-"""Benchmark result rows: built, stored, loaded and rendered as CSV, JSON and Markdown.
+"""Benchmark tables: rows rendered as Markdown (``table.md``), CSV and JSON.
 
-A *row* is the dict :func:`~mspectmol.evaluation.benchmark_rows.result_row` makes of one
-finished training run (stored and loaded by :mod:`mspectmol.evaluation.benchmark_rows`). The
-tables follow the layout of Tables 1, 4 and 12 of
-the paper: one line per spectrum configuration (the primary modality in bold), one column per
-model, each cell the mean (standard deviation over seeds, ``ddof=1``) of a test metric, the
-best value of a line in bold and the second best underlined.
+The tables follow the layout of Tables 1, 4 and 12 of the paper: one line per spectrum
+configuration (the primary modality in bold), one column per model, each cell the mean
+(standard deviation over seeds, ``ddof=1``) of a test metric, the best value of a line in
+bold and the second best underlined (cells: :mod:`mspectmol.suites.cells`).
 
 Models without modality roles (every baseline) are trained once per modality *set*; their
 cell is the same on every line with that set, as in the paper, where the three 3-modality
@@ -13,10 +11,9 @@ lines share the baselines' numbers. Role-aware models (PA-IB) are matched on the
 modality as well. A line with a test ``condition`` shows the rows' metrics under it
 (``row["conditions"][name]``; robustness suites, one line per configuration and condition).
 Columns may be model variants (their rows carry a ``title``); rows with a ``cost`` entry
-(the ``modalities`` suite) add the tables of
-:mod:`mspectmol.evaluation.benchmark_study` (cost by number of modalities, heavy-atom bins).
-
-This module imports neither torch nor the training code.
+(the ``modalities`` suite) add the tables of :mod:`mspectmol.suites.study` (cost by number
+of modalities, heavy-atom bins). Rows themselves are made and stored by
+:mod:`mspectmol.suites.rows`.
 """
 
 from __future__ import annotations
@@ -25,123 +22,35 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mspectmol.errors import MspectmolError
-from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
-from mspectmol.evaluation.benchmark_study import (
+from mspectmol.suites.cells import (
+    TableLine,
+    format_cell,
+    matching_rows,
+    mean_std,
+    model_title,
+    ranks,
+)
+from mspectmol.suites.conditions import condition_value, flat_conditions
+from mspectmol.suites.rows import ROW_FIELDS
+from mspectmol.suites.study import (
     bin_time_table,
     flat_cost,
     modality_cost_table,
     split_comparison_table,
 )
-from mspectmol.evaluation.robustness import condition_value, flat_conditions
 
 #: Test metrics a table can show, with their titles.
 METRICS: dict[str, str] = {
     "micro_f1": "micro-F1", "macro_f1": "macro-F1", "exact_match": "exact-match accuracy",
     "fgsim": "mean FGSim",
 }
-#: Column titles of the models (the paper's names where it has them).
-MODEL_TITLES: dict[str, str] = {
-    "cnn_concat": "1D-CNN", "cnn_early": "1D-CNN (early)", "cnn_late": "1D-CNN (late)",
-    "cnn": "1D-CNN", "transformer": "Transformer", "patch_transformer": "Wu et al.",
-    "linear_patch_transformer": "Alberts et al.", "xgboost": "XGBoost",
-    "logistic": "Logistic", "prevalence": "Prevalence", "fusion_early": "Early fusion",
-    "fusion_mid": "Mid-level fusion", "fusion_late": "Late fusion",
-    "symmetric_ib": "Symmetric (uniform IB)", "pa_ib": "MSpecTmol",
-}
-
-
-@dataclass(frozen=True)
-class TableLine:
-    """One line of a results table: a spectrum configuration.
-
-    Attributes
-    ----------
-    title
-        Markdown text of the first cell (primary in bold).
-    primary
-        The primary modality (matched against role-aware models' rows).
-    modalities
-        The modality set as written in rows (``"ir+c_nmr+h_nmr"``).
-    condition
-        A test condition's name: cells then show the metric of the row's ``conditions``
-        entry of that name (robustness suites); empty: the row's own test metric.
-    """
-
-    title: str
-    primary: str
-    modalities: str
-    condition: str = ""
-
-
-def model_title(name: str, titles: Mapping[str, str] | None = None) -> str:
-    """Column title of a model (or variant): the paper's name (or ``titles[name]``) and the
-    registry (or variant) name."""
-    title = (titles or {}).get(name) or MODEL_TITLES.get(name)
-    return f"{title} (`{name}`)" if title else f"`{name}`"
-
-
-def _is_true(value: Any) -> bool:
-    return value is True or str(value).lower() in ("true", "1")
-
-
-def matching_rows(rows: Iterable[Mapping[str, Any]], line: TableLine, model: str,
-                  split: str) -> list[Mapping[str, Any]]:
-    """Rows of ``model`` on ``split`` that belong in the cell of ``line``."""
-    return [r for r in rows
-            if r["model"] == model and r["split"] == split
-            and r["modalities"] == line.modalities
-            and (not _is_true(r["role_aware"]) or r["primary"] == line.primary)]
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (``ddof=1``; NaN for one value) and count."""
-    arr = np.asarray([float(v) for v in values], dtype=np.float64)
-    if arr.size == 0:
-        return math.nan, math.nan, 0
-    std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
-    return float(arr.mean()), std, int(arr.size)
-
-
-def format_cell(mean: float, std: float, n: int, *, digits: int = 3, rank: int = 0,
-                expected: int | None = None) -> str:
-    """``mean (std)``; bold when ``rank`` is 1, underlined when 2; ``†`` when ``n`` is short.
-
-    An empty cell (``n == 0``) is ``–``; with one value the standard deviation is left out.
-    """
-    if n == 0:
-        return "–"
-    text = f"{mean:.{digits}f}"
-    if rank == 1:
-        text = f"**{text}**"
-    elif rank == 2:
-        text = f"<u>{text}</u>"
-    if n > 1:
-        text += f" ({std:.{digits}f})"
-    if expected is not None and n < expected:
-        text += " †"
-    return text
-
-
-def ranks(means: Sequence[float], digits: int = 3) -> list[int]:
-    """1 for the best value(s), 2 for the second best, 0 otherwise (NaN: 0).
-
-    Values are compared as displayed (rounded to ``digits``), so ties share a rank. With a
-    single finite value nothing is marked.
-    """
-    shown = [round(m, digits) if math.isfinite(m) else None for m in means]
-    distinct = sorted({s for s in shown if s is not None}, reverse=True)
-    if sum(s is not None for s in shown) < 2:
-        return [0] * len(shown)
-    order = {value: i + 1 for i, value in enumerate(distinct[:2])}
-    return [order.get(s, 0) if s is not None else 0 for s in shown]
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],

@@ -1,34 +1,32 @@
-"""Benchmark suites of the paper on the embedded dataset (Tables 1, 4, 12-14), resumable.
+"""Runs of a benchmark suite: planned, configured and keyed (nothing is trained here).
 
-A :class:`Suite` (packaged as ``mspectmol/configs/suites/<name>.json``) lists spectrum
-configurations (primary modality first) and models. :func:`plan_runs` makes the runs:
-role-aware models (PA-IB: a config with a ``primary`` field) get one per configuration, every
-other model one per modality *set*, as they treat their inputs alike (the three 3-modality
-lines of Table 1 share one baseline run). Each (model, configuration or set, split, seed) is
-one :func:`mspectmol.training.pipeline.run_training` call: validation picks the epoch and
-tunes the thresholds; the test split is only evaluated.
+A :class:`~mspectmol.suites.definitions.Suite` lists spectrum configurations (primary
+modality first) and models. :func:`plan_runs` makes the runs: role-aware models (PA-IB: a
+config with a ``primary`` field) get one per configuration, every other model one per
+modality *set*, as they treat their inputs alike (the three 3-modality lines of Table 1
+share one baseline run). Each (model, configuration or set, split, seed) is one
+:func:`mspectmol.training.pipeline.run_training` call (:mod:`mspectmol.suites.runner`):
+validation picks the epoch and tunes the thresholds; the test split is only evaluated.
 
-A finished run writes ``runs/<key>.json``; the key holds suite, model, modalities, primary,
-split, seed and a hash of the settings that change the result (not thread counts). A rerun
-skips finished runs, so a suite can span sessions. The defaults fit a 2-core CPU budget; the
-suite files give the measurements behind them in ``notes`` (copied into ``table.md``).
-A suite with ``conditions`` (``noise``, ``missing``, ``augment``) also evaluates each trained
-model on perturbed test spectra (:mod:`mspectmol.evaluation.robustness`); they enter the hash.
-The study suites (``augment``, ``stress``, ``ablation``, ``modalities``) add model
-*variants* as columns, the derived ``size`` split and cost measurements
-(:mod:`mspectmol.evaluation.benchmark_extras`); each enters the hash only where a suite
-uses it, so the keys of the other suites stay as they were.
+A finished run writes ``runs/<key>.json``; the key (:func:`run_key`) holds suite, model,
+modalities, primary, split, seed and a hash of the settings that change the result
+(:func:`settings_hash`; not thread counts). A rerun skips finished runs, so a suite can span
+sessions. The defaults fit a 2-core CPU budget; the suite files give the measurements behind
+them in ``notes`` (copied into ``table.md``). A suite with ``conditions`` (``noise``,
+``missing``, ``augment``) also evaluates each trained model on perturbed test spectra
+(:mod:`mspectmol.suites.robustness`); they enter the hash. The study suites (``augment``,
+``stress``, ``ablation``, ``modalities``) add model *variants* as columns
+(:mod:`mspectmol.suites.variants`), the derived ``size`` split and cost measurements
+(:mod:`mspectmol.suites.cost`); each enters the hash only where a suite uses it, so the keys
+of the other suites stay as they are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import os
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,36 +34,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mspectmol.data.dataset import EMBEDDED_DIR
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.evaluation.benchmark_extras import (
-    ResourceMonitor,
-    Variant,
-    heavy_atom_bin_times,
-    run_cost,
-)
-from mspectmol.evaluation.benchmark_rows import result_row, write_row
-from mspectmol.evaluation.robustness import Condition, evaluate_run
-from mspectmol.evaluation.suites import (  # noqa: F401 - the suite API, re-exported
+from mspectmol.models.registry import config_field_names, get_model_spec
+from mspectmol.suites.configurations import Configuration, set_label
+from mspectmol.suites.definitions import (
     LATE_DEFAULTS,
-    MODALITY_TEXT,
     N_LABELS,
     OWNED_FIELDS,
-    PAPER_PROFILE,
-    QUICK,
     SPEED_FIELDS,
     SPEED_MODEL_FIELDS,
-    SUITE_DIR,
-    Configuration,
     Suite,
     is_role_aware,
-    load_suite,
-    modality_set,
-    set_label,
 )
-from mspectmol.models.registry import config_field_names, get_model_spec
+from mspectmol.suites.variants import Variant
 from mspectmol.training.config import SPLITS, TrainConfig, parse_override
 
-log = logging.getLogger("mspectmol.benchmark")
 
 @dataclass(frozen=True)
 class BenchmarkRun:
@@ -125,7 +109,7 @@ class BenchmarkSettings:
 
     ``threads`` also sets models' ``n_jobs`` (unless given); ``train`` holds further
     TrainConfig fields; ``model_config`` maps model (or variant) names to config overrides;
-    ``variants`` are the suite's (:class:`~mspectmol.evaluation.benchmark_extras.Variant`);
+    ``variants`` are the suite's (:class:`~mspectmol.suites.variants.Variant`);
     ``model_train`` maps registered models to training overrides of that model alone.
     """
 
@@ -259,8 +243,6 @@ def dataset_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     MspectmolError
         When the index is missing or unreadable, naming the file.
     """
-    from mspectmol.data.dataset import EMBEDDED_DIR
-
     index = (Path(path) if path is not None else EMBEDDED_DIR) / "index.parquet"
     if not index.is_file():
         raise MspectmolError(f"{index}: missing dataset index")
@@ -308,60 +290,3 @@ def plan_jobs(suite: Suite, settings: BenchmarkSettings, out: str | os.PathLike[
         hash_ = settings_hash(config, fingerprint, extra)
         jobs.append(Job(run, config, hash_, run_key(run, hash_)))
     return jobs
-
-
-def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: str,
-               on_row: Callable[[dict[str, Any]], None] = lambda row: None, *,
-               keep_models: bool = False, conditions: Sequence[Condition] = (),
-               measure: Sequence[str] = (),
-               heavy_atom_bins: Sequence[tuple[int, int]] = ()) -> list[str]:
-    """Train ``jobs`` in order on one loaded dataset, writing ``runs/<key>.json`` each.
-
-    ``on_row`` receives each stored row. With ``conditions``, the trained model is also
-    evaluated on the test split under each of them (row field ``conditions``). With
-    ``measure`` ``["cost"]`` the row gets ``cost``: peak memory, seconds per epoch and one
-    epoch timed on each of ``heavy_atom_bins``
-    (:func:`~mspectmol.evaluation.benchmark_extras.heavy_atom_bin_times`). A run's
-    saved model is deleted unless ``keep_models`` (the CNNs alone would take gigabytes);
-    its logs and metrics stay. A run failing with an mspectmol error or a non-finite loss is
-    logged and left for the next invocation; other errors stop the benchmark. Returns the
-    failure messages.
-    """
-    import torch
-
-    from mspectmol.data.dataset import load_dataset
-    from mspectmol.training.pipeline import run_training
-
-    if not jobs:
-        return []
-    first = jobs[0].config
-    dataset = load_dataset(sorted({m for j in jobs for m in j.config.modalities}),
-                           first.n_points, path=Path(first.data) if first.data else None)
-    failures = []
-    for i, job in enumerate(jobs, 1):
-        try:
-            monitor = (ResourceMonitor(cuda=job.config.device != "cpu"
-                                       and torch.cuda.is_available())
-                       if "cost" in measure else None)
-            with monitor or contextlib.nullcontext():
-                result = run_training(job.config, dataset=dataset)
-            bins = (heavy_atom_bin_times(result, dataset, job.config, heavy_atom_bins)
-                    if "cost" in measure else {})
-        except (MspectmolError, FloatingPointError) as exc:
-            failures.append(f"{job.key}: {exc}")
-            log.error("[%d/%d] %s failed: %s", i, len(jobs), job.key, exc)
-            continue
-        row = result_row(job.run.identity(), result, key=job.key, settings_hash=job.hash,
-                         dataset=fingerprint, out=out)
-        if conditions:
-            row["conditions"] = evaluate_run(result, dataset, job.config, conditions)
-        if monitor is not None:
-            row["cost"] = run_cost(monitor, result, bins)
-        write_row(Path(out) / "runs", row, job.config.to_dict())
-        if not keep_models:
-            shutil.rmtree(result.run_dir / "model", ignore_errors=True)
-        log.info("[%d/%d] %s, %s, %s split, seed %d: test micro-F1 %.3f (%.0f s)", i,
-                 len(jobs), row["model"], row["config"], row["split"], row["seed"],
-                 row["micro_f1"], row["train_seconds"])
-        on_row({**row, "settings": job.config.to_dict()})
-    return failures

@@ -14,8 +14,11 @@ from mspectmol.cli.main import main
 from mspectmol.data.batches import make_split
 from mspectmol.data.splits import size_split
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.evaluation.benchmark import (
-    load_suite,
+from mspectmol.spectra.augmentation import shift_rows
+from mspectmol.suites.conditions import Condition, parse_conditions
+from mspectmol.suites.cost import ResourceMonitor
+from mspectmol.suites.definitions import load_suite
+from mspectmol.suites.plan import (
     make_settings,
     model_overrides,
     plan_jobs,
@@ -23,11 +26,9 @@ from mspectmol.evaluation.benchmark import (
     suite_extra,
     train_config,
 )
-from mspectmol.evaluation.benchmark_extras import ResourceMonitor
-from mspectmol.evaluation.benchmark_rows import ROW_FIELDS
-from mspectmol.evaluation.benchmark_study import flat_cost
-from mspectmol.evaluation.robustness import Condition, apply_condition, parse_conditions
-from mspectmol.spectra.augmentation import shift_rows
+from mspectmol.suites.robustness import apply_condition
+from mspectmol.suites.rows import ROW_FIELDS
+from mspectmol.suites.study import flat_cost
 
 N_MOLECULES = 120
 

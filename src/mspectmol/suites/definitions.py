@@ -1,9 +1,10 @@
 """Benchmark suites: spectrum configurations, models, seeds, splits and their settings.
 
 A :class:`Suite` is read from ``mspectmol/configs/suites/<name>.json`` (or any suite file) by
-:func:`load_suite`; :mod:`mspectmol.evaluation.benchmark` plans and trains its runs. The
-constants here decide which settings enter a run's key (:data:`SPEED_FIELDS`,
-:data:`LATE_DEFAULTS`) and the ``--profile paper`` and ``--quick`` variants.
+:func:`load_suite`; :mod:`mspectmol.suites.plan` plans its runs and their keys and
+:mod:`mspectmol.suites.runner` trains them. The constants here decide which settings enter a
+run's key (:data:`SPEED_FIELDS`, :data:`LATE_DEFAULTS`) and the ``--profile paper`` and
+``--quick`` variants.
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.evaluation.benchmark_extras import MEASURES, Variant, parse_variants
-from mspectmol.evaluation.benchmark_tables import TableLine
-from mspectmol.evaluation.robustness import Condition, parse_conditions
 from mspectmol.models.registry import config_field_names, get_model_spec
 from mspectmol.spectra.modalities import get_modality
+from mspectmol.suites.cells import TableLine
+from mspectmol.suites.conditions import Condition, parse_conditions
+from mspectmol.suites.configurations import Configuration
+from mspectmol.suites.variants import Variant, parse_variants
 from mspectmol.training.config import DERIVED_SPLITS, SPLITS, TrainConfig, read_config_file
 
 SUITE_DIR = Path(__file__).resolve().parents[1] / "configs" / "suites"
-#: Display names, and the order of modalities inside a modality set.
-MODALITY_TEXT = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis", "c_nmr": "13C-NMR",
-                 "h_nmr": "1H-NMR", "ms": "MS"}
 #: TrainConfig fields a benchmark sets itself (not changeable with ``--set``).
 OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed", "out",
                 "data", "progress")
@@ -42,42 +41,10 @@ PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
 #: Settings of ``--quick`` (a smoke test of the whole chain, not a result).
 QUICK = {"seeds": (0,), "splits": ("scaffold",), "epochs": 2, "patience": 2, "max_train": 96}
 N_LABELS = 37
-
-
-def modality_set(modalities: Sequence[str]) -> str:
-    """Canonical text of a set of modalities (``ir+c_nmr+h_nmr``)."""
-    order = list(MODALITY_TEXT)
-    return "+".join(sorted(set(modalities), key=lambda m: (order.index(m) if m in order
-                                                          else len(order), m)))
-
-
-def set_label(modalities: Sequence[str]) -> str:
-    """``IR + 13C-NMR + 1H-NMR`` for a modality set."""
-    return " + ".join(MODALITY_TEXT.get(m, m) for m in modality_set(modalities).split("+"))
-
-
-@dataclass(frozen=True)
-class Configuration:
-    """A spectrum configuration: the primary modality and the auxiliary ones."""
-
-    primary: str
-    auxiliary: tuple[str, ...] = ()
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return (self.primary, *self.auxiliary)
-
-    @property
-    def modality_set(self) -> str:
-        return modality_set(self.modalities)
-
-    def label(self, markdown: bool = False) -> str:
-        """``IR + (13C-NMR, 1H-NMR)``; the primary in bold when ``markdown`` and not alone."""
-        head = MODALITY_TEXT.get(self.primary, self.primary)
-        if not self.auxiliary:
-            return head
-        head = f"**{head}**" if markdown else head
-        return f"{head} + ({', '.join(MODALITY_TEXT.get(a, a) for a in self.auxiliary)})"
+#: What a suite's ``measure`` list may name (:mod:`mspectmol.suites.cost`).
+MEASURES = ("cost",)
+#: Split schemes a suite may name, in the order of a table's sections.
+SPLIT_ORDER = (*SPLITS, *DERIVED_SPLITS)
 
 
 @dataclass(frozen=True)
@@ -87,9 +54,9 @@ class Suite:
     ``model_config`` maps model names to config overrides (sizes fitted to the CPU budget);
     ``quick`` holds the ``--quick`` variant's ``models``, ``configurations`` (indices) and
     ``model_config``. ``conditions`` are test-time conditions every trained model is also
-    evaluated under (:mod:`mspectmol.evaluation.robustness`); ``train`` holds further
+    evaluated under (:mod:`mspectmol.suites.conditions`); ``train`` holds further
     TrainConfig defaults (e.g. ``modality_dropout``). ``variants`` are named columns of
-    ``models`` (:class:`~mspectmol.evaluation.benchmark_extras.Variant`); ``measure``
+    ``models`` (:class:`~mspectmol.suites.variants.Variant`); ``measure``
     ``["cost"]`` records memory and time per run, with one epoch timed on each of
     ``heavy_atom_bins`` (inclusive ``[low, high]`` heavy-atom counts). ``model_train`` maps
     registered model names to training overrides of that model alone (TrainConfig fields,
@@ -163,11 +130,11 @@ class Suite:
             raise ConfigError(f"{source}: invalid benchmark suite ({type(exc).__name__}: "
                               f"{exc})") from None
         if (not (configs and suite.models and suite.seeds)
-                or set(suite.splits) - {*SPLITS, *DERIVED_SPLITS}
+                or set(suite.splits) - set(SPLIT_ORDER)
                 or not re.fullmatch(r"[a-z0-9_-]+", suite.name)):
             raise ConfigError(f"{source}: a suite needs a name of a-z, 0-9, _ and -, "
                               f"configurations, models, seeds and splits among "
-                              f"{', '.join((*SPLITS, *DERIVED_SPLITS))}")
+                              f"{', '.join(SPLIT_ORDER)}")
         if set(suite.measure) - set(MEASURES) or any(lo > hi for lo, hi in
                                                      suite.heavy_atom_bins):
             raise ConfigError(f"{source}: measure must list names among {', '.join(MEASURES)} "
@@ -212,9 +179,8 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
     if not path.suffix:
         path = SUITE_DIR / f"{name}.json"
         if not path.is_file():
-            known = sorted(p.stem for p in SUITE_DIR.glob("*.json"))
             raise ConfigError(f"unknown benchmark suite {str(name)!r}; known: "
-                              f"{', '.join(known)} (or a suite .json file)")
+                              f"{', '.join(packaged_suites())} (or a suite .json file)")
     suite = Suite.from_dict(read_config_file(path), source=str(path))
     if not quick:
         return suite
@@ -225,7 +191,7 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
         splits = {"splits": tuple(str(s) for s in q["splits"])} if "splits" in q else {}
     except (IndexError, TypeError, MspectmolError) as exc:
         raise ConfigError(f"{path}: invalid quick section ({exc})") from None
-    if set(splits.get("splits", ())) - {*SPLITS, *DERIVED_SPLITS}:
+    if set(splits.get("splits", ())) - set(SPLIT_ORDER):
         raise ConfigError(f"{path}: invalid quick section (splits {splits['splits']})")
     return replace(suite, name=f"{suite.name}-quick", configurations=configs, models=models,
                    model_config=dict(q.get("model_config", {})), **{**QUICK, **splits},
@@ -237,3 +203,8 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
 def is_role_aware(model: str) -> bool:
     """True when the model's config has a ``primary`` field (it treats modalities unequally)."""
     return "primary" in config_field_names(get_model_spec(model).config_cls)
+
+
+def packaged_suites() -> tuple[str, ...]:
+    """Names of the suites shipped in :data:`SUITE_DIR`, sorted."""
+    return tuple(sorted(p.stem for p in SUITE_DIR.glob("*.json")))

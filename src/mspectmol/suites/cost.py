@@ -1,102 +1,28 @@
-"""Model variants, derived splits and cost measurements of the study suites.
+"""Cost measurements of a suite (``"measure": ["cost"]``; Tables 6, 7 and 9).
 
-The suites ``augment`` (appendix Q, Fig. 10a), ``stress`` (appendix K, Table 11),
-``ablation`` (Fig. 11, Table 10, appendix L) and ``modalities`` (Tables 6, 7 and 9) need,
-beyond :mod:`mspectmol.evaluation.benchmark`:
-
-- **Variants**: a named column that trains a registered model with its own config and
-  training settings (``"pa_ib-no_mi2": {"model": "pa_ib", "config": {"alpha": 0}}``); its
-  name is the row's ``model`` and part of the run key (:class:`Variant`).
-- **Derived splits**: schemes computed from the dataset instead of stored in its index;
-  ``size`` is :func:`mspectmol.data.splits.size_split`, added by
-  :func:`mspectmol.data.dataset.load_dataset`.
-- **Cost** (``"measure": ["cost"]``): peak resident memory of the process during a run,
-  sampled every 20 ms by :class:`ResourceMonitor` (plus the CUDA allocator's peak on a GPU),
-  training seconds per epoch, and the time of one training epoch over an equal number of
-  training molecules from each heavy-atom bin (:func:`heavy_atom_bin_times`; Table 9).
-
-Their tables and figures are in :mod:`mspectmol.evaluation.benchmark_study`.
-This module imports neither torch nor matplotlib at import time.
+A run of such a suite records peak resident memory of the process during the run, sampled
+every 20 ms by :class:`ResourceMonitor` (plus the CUDA allocator's peak on a GPU), training
+seconds per epoch, and the time of one training epoch over an equal number of training
+molecules from each heavy-atom bin (:func:`heavy_atom_bin_times`); :func:`run_cost` makes
+the row's ``cost`` entry of them. Their tables are in :mod:`mspectmol.suites.study`.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from mspectmol.errors import ConfigError, MspectmolError
-
-#: What a suite's ``measure`` list may name.
-MEASURES = ("cost",)
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-#: Variant group drawn as a reference line in every panel of a figure, not as bars.
-REFERENCE_GROUP = "reference"
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A table column training registered ``model`` with ``config`` and ``train`` settings.
-
-    ``config`` overrides the model config (over the suite's ``model_config`` of ``model``);
-    ``train`` overrides TrainConfig fields (over the suite's ``train``), e.g. ``augment``.
-    ``group`` names the study it belongs to (a panel of the figure), ``title`` its column.
-    """
-
-    name: str
-    model: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    train: Mapping[str, Any] = field(default_factory=dict)
-    title: str = ""
-    group: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """What identifies the variant's result (its title is display only)."""
-        return {"model": self.model, "config": dict(self.config), "train": dict(self.train)}
-
-
-def parse_variants(data: Mapping[str, Any] | None, source: str, *, forbidden: Sequence[str],
-                   train_fields: Sequence[str]) -> dict[str, Variant]:
-    """The ``variants`` object of a suite: name -> ``{model, config, train, title, group}``.
-
-    Names are a-z, 0-9, ``_``, ``.`` and ``-`` without ``__`` (they enter run keys) and must
-    not be a registered model's name; ``train`` keys must be TrainConfig fields outside
-    ``forbidden``.
-    """
-    from mspectmol.models.registry import available_models, get_model_spec
-
-    if not data:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: variants must be an object name -> variant")
-    out = {}
-    for name, spec in data.items():
-        where = f"{source}: variant {name!r}"
-        if not _NAME.fullmatch(str(name)) or "__" in str(name) or name in available_models():
-            raise ConfigError(f"{where}: a variant name is a-z, 0-9, _, . and - without '__', "
-                              "and not a registered model's name")
-        if not isinstance(spec, Mapping) or "model" not in spec or set(spec) - {
-                "model", "config", "train", "title", "group"}:
-            raise ConfigError(f"{where}: expected an object with model and optionally config, "
-                              f"train, title, group; got {spec!r}")
-        config, train = spec.get("config", {}), spec.get("train", {})
-        if not isinstance(config, Mapping) or not isinstance(train, Mapping):
-            raise ConfigError(f"{where}: config and train must be objects")
-        if bad := [k for k in train if k in forbidden or k not in train_fields]:
-            raise ConfigError(f"{where}: train: {', '.join(bad)} cannot be set there")
-        try:
-            model = get_model_spec(str(spec["model"])).name
-        except MspectmolError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        out[str(name)] = Variant(str(name), model, dict(config), dict(train),
-                                 str(spec.get("title", "")), str(spec.get("group", "")))
-    return out
+from mspectmol.data.batches import split_data
+from mspectmol.models.inference import is_neural
+from mspectmol.spectra.augmentation import Augmenter
+from mspectmol.training.trainer import torch_threads, train_epoch
 
 
 def _rss_bytes() -> int | None:
@@ -131,8 +57,6 @@ class ResourceMonitor:
     def __enter__(self) -> ResourceMonitor:
         self.start = self.peak = _rss_bytes() or 0
         if self.cuda:
-            import torch
-
             torch.cuda.reset_peak_memory_stats()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -144,8 +68,6 @@ class ResourceMonitor:
             self._thread.join()
         self.peak = max(self.peak, _rss_bytes() or 0)
         if self.cuda:
-            import torch
-
             self.cuda_peak_mb = torch.cuda.max_memory_allocated() / 2**20
 
     @property
@@ -176,15 +98,6 @@ def heavy_atom_bin_times(result: Any, dataset: Any, config: Any,
     timed pays for it). Classical models (one-step fits) and bins without training
     molecules give no entry.
     """
-    import copy
-
-    import torch
-
-    from mspectmol.data.batches import split_data
-    from mspectmol.models.inference import is_neural
-    from mspectmol.spectra.augmentation import Augmenter
-    from mspectmol.training.trainer import torch_threads, train_epoch
-
     if not bins or not is_neural(result.train.model):
         return {}
     train = split_data(dataset, config.modalities, config.split, "train")

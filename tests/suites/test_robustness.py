@@ -5,14 +5,13 @@ import pytest
 
 from mspectmol.data.batches import make_split
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.evaluation.robustness import (
-    Condition,
+from mspectmol.suites.conditions import Condition, parse_conditions
+from mspectmol.suites.robustness import (
     add_noise,
     apply_condition,
     condition_rng,
     evaluate_conditions,
     mask_modalities,
-    parse_conditions,
     report_metrics,
 )
 

@@ -3,7 +3,7 @@ expected run times and balanced shards that plan a run are computed from them.
 
 A *row* is the dict :func:`result_row` makes of one finished training run (see
 :data:`ROW_FIELDS`); :func:`write_row` stores it as ``runs/<key>.json`` and :func:`load_rows`
-reads them back. :mod:`mspectmol.evaluation.benchmark_tables` renders rows as tables.
+reads them back. :mod:`mspectmol.suites.tables` renders rows as tables.
 
 This module imports neither torch nor the training code.
 """
