@@ -8,9 +8,10 @@ part is not touched here: ``mspectmol benchmark --suite structure`` evaluates it
 
 The ranking weights of ``mspectmol elucidate`` (decoder log-likelihood, functional-group
 agreement, spectral similarity) are then chosen on QM9-size validation molecules in the
-library-search setting with perturbed spectra (:mod:`mspectmol.structure.library`) and stored
-in the model's training record (``ranking_weights``). ``--weights-only`` redoes only that
-step for an existing model.
+library-search setting with perturbed spectra
+(:mod:`mspectmol.structure.ranking.library_search`) and stored in the model's training
+record (``ranking_weights``). ``--weights-only`` redoes only that step for an existing
+model.
 
     OMP_NUM_THREADS=1 python scripts/train_structure_model.py [--epochs 8] [--minutes 14]
 """
@@ -26,11 +27,15 @@ import numpy as np
 import torch
 
 from mspectmol.data.dataset import load_dataset
-from mspectmol.structure.elucidation import Elucidator
-from mspectmol.structure.io import load_structure_model, save_structure_model
-from mspectmol.structure.library import formula_groups, library_cases, select_weights
-from mspectmol.structure.pipeline import MODALITIES, encoder_reference, train_variant
+from mspectmol.structure.elucidation.elucidator import Elucidator
+from mspectmol.structure.model.io import load_structure_model, save_structure_model
+from mspectmol.structure.model.variants import MODALITIES, encoder_reference, train_variant
 from mspectmol.structure.pretrained import DEFAULT_STRUCTURE_MODEL
+from mspectmol.structure.ranking.library_search import (
+    formula_groups,
+    library_cases,
+    select_weights,
+)
 from mspectmol.structure.training import TrainSettings
 
 

@@ -1,12 +1,14 @@
-"""Train the evidence-conditioned structure generator (:mod:`mspectmol.structure.prior`).
+"""Train the evidence-conditioned structure generator
+(:mod:`mspectmol.structure.generation.prior`).
 
 Corpus: every QM9 structure (qm9pack) except the embedded dataset's validation and test
 molecules of the scaffold split and every structure sharing a Murcko scaffold with one;
 2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and four
 evidence tokens (functional groups, 13C lines and 1H protons per shift region, and the 13C
-line density predicted by CSP5: run ``python -m mspectmol.structure.shift_corpus`` first, or
-the structures it has not reached train without that token), corrupted in training
-(:class:`~mspectmol.structure.prior.CorpusAugment`), with randomised-SMILES augmentation.
+line density predicted by CSP5: run ``python -m mspectmol.structure.generation.shift_corpus``
+first, or the structures it has not reached train without that token), corrupted in training
+(:class:`~mspectmol.structure.generation.prior.CorpusAugment`), with randomised-SMILES
+augmentation.
 Writes a structure-model folder (safetensors, float16 weights, + JSON).
 
     python scripts/train_structure_prior.py --out PATH [--epochs 3] [--minutes 45]
@@ -34,9 +36,7 @@ import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_write
-from mspectmol.structure.decoder import StructureConfig
-from mspectmol.structure.io import save_structure_model
-from mspectmol.structure.prior import (
+from mspectmol.structure.generation.prior import (
     EVIDENCE,
     N_FEATURES,
     Corpus,
@@ -44,7 +44,9 @@ from mspectmol.structure.prior import (
     EvidenceNoise,
     corpus_features,
 )
-from mspectmol.structure.tokens import Vocabulary
+from mspectmol.structure.model.decoder import StructureConfig
+from mspectmol.structure.model.io import save_structure_model
+from mspectmol.structure.model.tokens import Vocabulary
 from mspectmol.structure.training import DecoderData, TrainSettings, train_decoder
 
 #: Bumped when the training pack's arrays change.
@@ -55,9 +57,9 @@ def gather(seed: int, n_variants: int) -> tuple[Corpus, list[np.ndarray | None],
                                                 list[list[str]] | None, str]:
     """Corpus, 13C lines, vocabulary and (``n_variants`` > 0) randomised SMILES, built here
     (needs RDKit, qm9pack and the caches)."""
-    from mspectmol.structure.prior import training_corpus
-    from mspectmol.structure.shift_corpus import cached_c13_lines, corpus_folder
-    from mspectmol.structure.tokens import randomised
+    from mspectmol.structure.generation.corpus import training_corpus
+    from mspectmol.structure.generation.shift_corpus import cached_c13_lines, corpus_folder
+    from mspectmol.structure.model.tokens import randomised
     from mspectmol.structure.training import build_vocabulary
 
     corpus = training_corpus()
@@ -123,7 +125,7 @@ def read_pack(path: Path) -> tuple[Corpus, list[np.ndarray | None], Vocabulary,
 
 def write_card(folder: Path) -> None:
     """``MODEL_CARD.md`` from the model file's training record."""
-    from mspectmol.structure.io import read_structure_meta
+    from mspectmol.structure.model.io import read_structure_meta
 
     meta = read_structure_meta(folder)
     rec, cfg = meta.training, meta.config
@@ -134,12 +136,13 @@ def write_card(folder: Path) -> None:
         "rows `denovo_prior/...`): the formula plus four evidence tokens (functional-group "
         "probabilities, 13C lines per shift region, 1H protons per shift region, 13C line "
         "density) -> SMILES, "
-        "sampled many times and re-ranked by simulated NMR (`mspectmol.structure.denovo`).",
+        "sampled many times and re-ranked by simulated NMR "
+        "(`mspectmol.structure.generation.generator`).",
         "",
         f"- Corpus: {rec.get('corpus')}: {rec.get('n_train')} training structures, "
         f"{rec.get('n_val')} for epoch selection. Test molecules and their scaffolds are "
         "not in it. 13C lines (CSP5 on one ETKDG conformer, "
-        "`python -m mspectmol.structure.shift_corpus`) known for "
+        "`python -m mspectmol.structure.generation.shift_corpus`) known for "
         f"{rec.get('c13_lines_known')} structures.",
         f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
         f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "

@@ -17,7 +17,7 @@ from mspectmol.models.integrity import check_weights_file
 from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
 from mspectmol.models.registry import get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
-from mspectmol.structure.io import load_structure_model
+from mspectmol.structure.model.io import load_structure_model
 from mspectmol.structure.pretrained import PRETRAINED_DIR as STRUCTURE_DIR
 
 SPARSE = 3 * 1024**3  # 3 GB on paper, nothing on disk

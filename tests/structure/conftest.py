@@ -13,9 +13,9 @@ def build_tiny_models(root: Path, smiles: list[str], max_len: int) -> Path:
     from mspectmol.models.io import ModelMeta, grid_info, save_model
     from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
     from mspectmol.spectra.preprocessing import canonical_grid
-    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-    from mspectmol.structure.io import save_structure_model
-    from mspectmol.structure.tokens import Vocabulary
+    from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.model.io import save_structure_model
+    from mspectmol.structure.model.tokens import Vocabulary
 
     torch.manual_seed(0)
     cfg = PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)

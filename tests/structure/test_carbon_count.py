@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.carbon_count import (
+from mspectmol.structure.evidence.carbon_count import (
     carbon_regions,
     carbon_regions_many,
     observed_carbon_regions,

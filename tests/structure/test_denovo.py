@@ -10,7 +10,7 @@ import torch
 
 from mspectmol.cli.main import main
 from mspectmol.errors import ModelFileError, MspectmolError
-from mspectmol.structure.tokens import canonical, smiles_formula
+from mspectmol.structure.model.tokens import canonical, smiles_formula
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / "examples"
 C3H6O = sorted({canonical(s) for s in ("CC(C)=O", "CCC=O", "C=CCO", "C1COC1", "CC1CO1",
@@ -20,9 +20,10 @@ C3H6O = sorted({canonical(s) for s in ("CC(C)=O", "CCC=O", "C=CCO", "C1COC1", "C
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tiny_model_builder):
     """A tiny encoder + structure decoder and a tiny generator fitted to C3H6O isomers."""
-    from mspectmol.structure.decoder import StructureConfig
-    from mspectmol.structure.io import save_structure_model
-    from mspectmol.structure.prior import EVIDENCE, N_FEATURES, corpus_features, describe
+    from mspectmol.structure.generation.corpus import describe
+    from mspectmol.structure.generation.prior import EVIDENCE, N_FEATURES, corpus_features
+    from mspectmol.structure.model.decoder import StructureConfig
+    from mspectmol.structure.model.io import save_structure_model
     from mspectmol.structure.training import (
         DecoderData,
         TrainSettings,
@@ -70,8 +71,8 @@ def test_cli_generate_argument_errors(tmp_path, capsys, extra, message):
 
 
 def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
-    from mspectmol.structure import ranking
-    from mspectmol.structure.ranking import NMRRecord
+    from mspectmol.structure.ranking import simulation
+    from mspectmol.structure.ranking.simulation import NMRRecord
 
     monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path / "cache"))
     simulated = []
@@ -80,7 +81,7 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
         simulated.append(smiles)
         return NMRRecord([(1.0 + 0.5 * len(smiles), 3)], [(10.0 * len(smiles), 1)])
 
-    monkeypatch.setattr(ranking, "simulate_nmr_fast", toy_nmr)
+    monkeypatch.setattr(simulation, "simulate_nmr_fast", toy_nmr)
     refined = []
 
     def toy_full(smiles, settings=None):  # the second stage's full recipe, IR included
@@ -135,13 +136,13 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
 
 
 def test_generator_loading_errors(tmp_path, models):
-    from mspectmol.structure.denovo import Generator
+    from mspectmol.structure.generation.generator import Generator
 
     with pytest.raises(ModelFileError, match="not found"):
         Generator.load(tmp_path / "missing")
     gen = Generator.load(models / "generator")
     # a generator of an older evidence layout is refused, saying how to rebuild it
-    from mspectmol.structure.io import save_structure_model
+    from mspectmol.structure.model.io import save_structure_model
 
     save_structure_model(tmp_path / "old", gen.decoder, gen.vocab,
                          ["evidence:groups", "evidence:c13_lines", "evidence:h1_protons",
@@ -156,13 +157,13 @@ def test_generator_loading_errors(tmp_path, models):
 
 
 def test_benchmark_row_planning(models):
-    from mspectmol.structure.isomer_benchmark import QM9_DEFAULTS
-    from mspectmol.structure.prior_benchmark import PREFIX, PRIOR_DEFAULTS, plan_rows
+    from mspectmol.structure.benchmark.prior_rows import PREFIX, PRIOR_DEFAULTS, plan_rows
+    from mspectmol.structure.benchmark.qm9_rows import QM9_DEFAULTS
 
     opts = {"rerank_n": 50, "only": "", "n_mces": 5, **QM9_DEFAULTS, **PRIOR_DEFAULTS,
             "prior_model": str(models / "generator"), "prior_n": 4}
     ctx = {"opts": opts, "quick": False, "rerank_subset": np.arange(0, 100, 2)}
-    rows = plan_rows(ctx, None, {"seed": 0})
+    rows = plan_rows(ctx, {"seed": 0})
     assert [r[0] for r in rows] == [f"{PREFIX}/IR+1H+13C/by-count", f"{PREFIX}/IR/by-count",
                                     f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr",
                                     f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr+gen",
@@ -176,13 +177,13 @@ def test_benchmark_row_planning(models):
     assert key["seed"] == 0 and "prior_jobs" not in key  # jobs do not change results
     assert all("de novo" in r[1]["method"] for r in rows)
     ctx["opts"] = {**opts, "prior_model": str(models / "missing")}
-    assert plan_rows(ctx, None, {}) == []  # no generator: not planned ...
+    assert plan_rows(ctx, {}) == []  # no generator: not planned ...
     ctx["opts"]["only"] = PREFIX
     with pytest.raises(ModelFileError):  # ... unless asked for
-        plan_rows(ctx, None, {})
+        plan_rows(ctx, {})
     ctx["opts"] = {**opts, "prior_jobs": 0}
     with pytest.raises(MspectmolError, match="prior_jobs"):
-        plan_rows(ctx, None, {})
+        plan_rows(ctx, {})
     ctx["opts"] = {**opts, "prior_draws": 0}
     with pytest.raises(MspectmolError, match="prior_draws"):
-        plan_rows(ctx, None, {})
+        plan_rows(ctx, {})

@@ -1,4 +1,5 @@
-"""QM9 isomer library (structure/isomers.py) on a fake qm9pack-like CSV folder."""
+"""QM9 isomer library (structure/libraries/qm9.py) and its pre-filter
+(structure/ranking/prefilter.py) on a fake qm9pack-like CSV folder."""
 
 import csv
 import json
@@ -9,9 +10,11 @@ import pytest
 
 from mspectmol.cli.main import main
 from mspectmol.errors import MspectmolError
-from mspectmol.structure import isomers
-from mspectmol.structure.isomers import QM9Source, hill, load_index, prefilter
-from mspectmol.structure.tokens import canonical
+from mspectmol.structure.libraries import qm9 as isomers
+from mspectmol.structure.libraries.qm9 import QM9Source, load_index
+from mspectmol.structure.model.tokens import canonical, hill
+from mspectmol.structure.ranking import prefilter as first_stage
+from mspectmol.structure.ranking.prefilter import prefilter
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / "examples"
 #: A dozen QM9-like entries: 7 distinct C3H6O isomers (a stereo pair merges), 2 of C2H6O, a
@@ -171,8 +174,8 @@ def tiny_model(tmp_path_factory, tiny_model_builder):
 
 
 def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, capsys):
-    from mspectmol.structure import ranking
-    from mspectmol.structure.ranking import NMRRecord
+    from mspectmol.structure.ranking import simulation
+    from mspectmol.structure.ranking.simulation import NMRRecord
 
     source = _fake_qm9(tmp_path / "qm9")
     monkeypatch.setattr(QM9Source, "installed", classmethod(lambda cls: source))
@@ -184,7 +187,7 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
         n = len(smiles)
         return NMRRecord([(1.0 + 0.5 * n, 3)], [(10.0 * n, 1)])
 
-    monkeypatch.setattr(ranking, "simulate_nmr_fast", toy_nmr)
+    monkeypatch.setattr(simulation, "simulate_nmr_fast", toy_nmr)
     base = ["elucidate", "--model", str(tiny_model), "--ir", str(EXAMPLES / "aspirin_ir.jdx"),
             "--formula", "C3H6O", "--library", "qm9"]
     assert main([*base, "-o", str(tmp_path / "x")]) == 2  # no NMR spectrum
@@ -197,8 +200,8 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
     assert "kept by agreement with the functional groups, 1H integrals and" in printed
     doc = json.loads((out / "structures.json").read_text())
     assert doc["library"]["isomers"] == 7 and doc["library"]["kept"] == 3
-    assert doc["library"]["h1_weight"] == isomers.H1_WEIGHT
-    assert doc["weights"] == isomers.FAST_NMR_WEIGHTS.to_dict() and doc["spec_smooth"] == 10.0
+    assert doc["library"]["h1_weight"] == first_stage.H1_WEIGHT
+    assert doc["weights"] == first_stage.FAST_NMR_WEIGHTS.to_dict() and doc["spec_smooth"] == 10.0
     rows = doc["structures"]
     assert len(rows) == 3 and all(r["source"] == "qm9" and r["spec"] is not None for r in rows)
     assert sorted(simulated) == sorted(r["smiles"] for r in rows)
@@ -223,14 +226,14 @@ def test_cli_ranks_prefiltered_qm9_isomers(tmp_path, tiny_model, monkeypatch, ca
         doc3 = json.loads((out3 / "structures.json").read_text())
         assert doc3["library"]["c13_weight"] == float(weight)
         picks.append(doc3["structures"][0]["smiles"])
-    from mspectmol.structure.carbon_count import carbon_regions
+    from mspectmol.structure.evidence.carbon_count import carbon_regions
     # closest C3H6O isomers to [1, 6, 2]: two sp2 carbons and one sp3 (e.g. allyl alcohol);
     # the functional groups alone keep another one
     assert carbon_regions(picks[1]).tolist() == [1, 2, 0] != carbon_regions(picks[0]).tolist()
 
 
 def test_benchmark_row_planning():
-    from mspectmol.structure.isomer_benchmark import (
+    from mspectmol.structure.benchmark.qm9_rows import (
         QM9_DEFAULTS,
         ROW,
         ROW_C13,
@@ -240,10 +243,10 @@ def test_benchmark_row_planning():
 
     opts = {"rerank_n": 50, "only": "", **QM9_DEFAULTS}
     ctx = {"opts": opts, "quick": True, "rerank_subset": np.arange(0, 100, 2)}
-    assert plan_rows(ctx, None, {}) == []  # --quick: only when asked for
+    assert plan_rows(ctx, {}) == []  # --quick: only when asked for
     ctx["opts"] = {**opts, "only": "library_qm9", "library_qm9_n": 3}
     [(name, info, _, mces_k, key), (name13, info13, _, _, key13),
-     (name1, info1, _, _, key1)] = plan_rows(ctx, None, {"seed": 0})
+     (name1, info1, _, _, key1)] = plan_rows(ctx, {"seed": 0})
     assert name == ROW and "not de novo" in info["method"] and mces_k == (1, 10)
     assert key["subset"] == [0, 2, 4] and key["prefilter"] == 200 and key["seed"] == 0
     # each row keys its own weights; the functional-group row's key does not change with them
@@ -252,18 +255,18 @@ def test_benchmark_row_planning():
     assert name1 == ROW_H1 and "1H integrals" in info1["method"]
     assert key1 == {**key13, "h1_weight": QM9_DEFAULTS["h1_weight"]}
     ctx["opts"] = {**opts, "only": "library_qm9", "h1_weight": 0.0}
-    assert [r[0] for r in plan_rows(ctx, None, {})] == [ROW, ROW_C13]
+    assert [r[0] for r in plan_rows(ctx, {})] == [ROW, ROW_C13]
     ctx["opts"] = {**opts, "only": "library_qm9", "c13_weight": 0.0}
-    assert [r[0] for r in plan_rows(ctx, None, {})] == [ROW]
+    assert [r[0] for r in plan_rows(ctx, {})] == [ROW]
     for bad in ({"c13_weight": -1.0}, {"h1_weight": float("nan")}, {"prefilter": 0}):
         ctx["opts"] = {**opts, "only": "library_qm9", **bad}
         with pytest.raises(MspectmolError, match=next(iter(bad))):
-            plan_rows(ctx, None, {})
+            plan_rows(ctx, {})
 
 
 def test_fast_nmr_spectra_remember_failures(tmp_path, monkeypatch):
     from mspectmol.data.simulator.errors import SimulationError
-    from mspectmol.structure import ranking
+    from mspectmol.structure.ranking import simulation
 
     monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path))
     calls = []
@@ -272,10 +275,10 @@ def test_fast_nmr_spectra_remember_failures(tmp_path, monkeypatch):
         calls.append(smiles)
         raise SimulationError("conformers", "toy failure", smiles)
 
-    monkeypatch.setattr(ranking, "simulate_nmr_fast", failing)
-    sim = isomers.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
+    monkeypatch.setattr(simulation, "simulate_nmr_fast", failing)
+    sim = first_stage.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
     assert sim.fast_nmr and sim.get("C1CC2CC12") is None and sim.get("C1CC2CC12") is None
     assert calls == ["C1CC2CC12"] and sim.stats["failed"] == 2  # simulated once
-    again = isomers.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
+    again = first_stage.fast_nmr_spectra({"h_nmr": np.linspace(0, 12, 600)})
     assert again.get("C1CC2CC12") is None and calls == ["C1CC2CC12"]  # remembered on disk
     assert "toy failure" in next(tmp_path.rglob("*.failed")).read_text()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mspectmol.structure.library import perturb
+from mspectmol.structure.ranking.library_search import perturb
 
 
 def _spectra() -> dict[str, np.ndarray]:

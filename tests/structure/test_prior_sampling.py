@@ -5,22 +5,21 @@ import pytest
 import torch
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.decoder import StructureConfig
-from mspectmol.structure.prior import (
+from mspectmol.structure.generation.corpus import describe, held_out
+from mspectmol.structure.generation.generator import observed_evidence
+from mspectmol.structure.generation.prior import (
     C13_CENTRES,
     EVIDENCE,
     N_FEATURES,
     CorpusAugment,
     EvidenceNoise,
     corpus_features,
-    describe,
     evidence_features,
-    held_out,
-    observed_evidence,
     shift_histogram,
 )
-from mspectmol.structure.sampling import sample_structures
-from mspectmol.structure.tokens import canonical, smiles_formula
+from mspectmol.structure.generation.sampling import sample_structures
+from mspectmol.structure.model.decoder import StructureConfig
+from mspectmol.structure.model.tokens import canonical, smiles_formula
 from mspectmol.structure.training import DecoderData, TrainSettings, train_decoder
 
 # Two pairs of isomers: C4H8O (butanal, butanone) and C3H6O2 (propanoic acid, methyl acetate).

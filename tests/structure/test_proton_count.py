@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.isomers import prefilter
-from mspectmol.structure.proton_count import (
+from mspectmol.structure.evidence.proton_count import (
     PROTON_TYPES,
     REGION_EDGES_PPM,
     fit_from_dataset,
@@ -18,6 +17,7 @@ from mspectmol.structure.proton_count import (
     proton_types_many,
     region_integrals,
 )
+from mspectmol.structure.ranking.prefilter import prefilter
 
 
 def _types(smiles):

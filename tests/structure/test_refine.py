@@ -1,4 +1,4 @@
-"""The second ranking stage (structure/refine.py): the best candidates re-ranked by their
+"""The second ranking stage (structure/ranking/refine.py): the best candidates re-ranked by their
 full-recipe simulation."""
 
 from types import SimpleNamespace
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure import refine
-from mspectmol.structure.elucidation import RankedCandidate
-from mspectmol.structure.ranking import record_spectra, spectral_distance
+from mspectmol.structure.elucidation.elucidator import RankedCandidate
+from mspectmol.structure.ranking import refine
+from mspectmol.structure.ranking.simulation import SimulatedSpectra, record_spectra
+from mspectmol.structure.ranking.spectral_match import spectral_distance
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600), "raman": np.linspace(400, 4000, 600)}
@@ -40,8 +41,6 @@ def test_full_spectra_keeps_the_full_recipe_modalities(tmp_path):
 
 
 def test_refine_moves_the_best_spectral_match_first(tmp_path, toy_simulator):
-    from mspectmol.structure.ranking import SimulatedSpectra
-
     calls = []
     grids = {m: GRID[m] for m in refine.MODALITIES}
     sim = SimulatedSpectra(grids, directory=tmp_path, remember_failures=True,
@@ -70,8 +69,6 @@ def test_refine_moves_the_best_spectral_match_first(tmp_path, toy_simulator):
 
 
 def test_refine_refuses_bad_settings(tmp_path, toy_simulator):
-    from mspectmol.structure.ranking import SimulatedSpectra
-
     sim = SimulatedSpectra({"ir": GRID["ir"]}, directory=tmp_path, simulator=toy_simulator(TOY, []))
     first = _ranked(["CCO", "COC"])
     observed = {"ir": np.ones(600, dtype=np.float32)}
@@ -107,8 +104,6 @@ def test_aligned_distance_finds_a_whole_spectrum_shift():
 
 
 def test_refine_tolerates_a_referencing_offset(tmp_path, toy_simulator):
-    from mspectmol.structure.ranking import SimulatedSpectra
-
     grids = {m: GRID[m] for m in ("h_nmr", "c_nmr")}
     sim = SimulatedSpectra(grids, directory=tmp_path, remember_failures=True,
                            simulator=toy_simulator(TOY, [], "optimise"))

@@ -1,4 +1,5 @@
-"""De novo "generate and rank" (structure/rerank.py) and the fast NMR simulation."""
+"""De novo "generate and rank" (``Elucidator.generate_and_rank``) and the fast NMR
+simulation."""
 
 import json
 from pathlib import Path
@@ -9,15 +10,15 @@ import pytest
 import torch
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.beam import BeamResult
-from mspectmol.structure.ranking import (
+from mspectmol.structure.generation.beam import BeamResult
+from mspectmol.structure.model.tokens import canonical
+from mspectmol.structure.ranking.scores import RankWeights
+from mspectmol.structure.ranking.simulation import (
     NMRRecord,
-    RankWeights,
     SimulatedSpectra,
     record_spectra,
     simulate_nmr_fast,
 )
-from mspectmol.structure.tokens import canonical
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600)}
@@ -31,9 +32,9 @@ TOY = {"CCO": NMRRecord([(1.2, 3), (3.6, 2), (2.5, 1)], [(18.0, 1), (58.0, 1)]),
 @pytest.fixture(scope="module")
 def elucidator():
     from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
-    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-    from mspectmol.structure.elucidation import Elucidator
-    from mspectmol.structure.tokens import Vocabulary
+    from mspectmol.structure.elucidation.elucidator import Elucidator
+    from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.model.tokens import Vocabulary
 
     torch.manual_seed(0)
     encoder = PAIBModel(PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)).eval()
@@ -51,8 +52,6 @@ def _observed(smiles):
 
 
 def test_reranked_list_holds_only_decoder_candidates(elucidator, tmp_path):
-    from mspectmol.structure.rerank import rerank_one
-
     obs = {m: np.random.default_rng(1).random(600).astype(np.float32) for m in GRID}
     avail = np.ones(3, dtype=bool)
     feats = elucidator.features({m: v[None] for m, v in obs.items()})
@@ -60,7 +59,7 @@ def test_reranked_list_holds_only_decoder_candidates(elucidator, tmp_path):
     assert beam.smiles, "the toy decoder should produce some valid structure"
     sim = SimulatedSpectra(GRID, directory=tmp_path, simulator=lambda s: TOY["CCO"],
                            fast_nmr=True)
-    ranked = rerank_one(elucidator, obs, avail, None, 8, sim)
+    ranked = elucidator.generate_and_rank(obs, avail, None, 8, sim)
     smiles = [r.smiles for r in ranked]
     assert sorted(smiles) == sorted(beam.smiles)  # the beam's structures, nothing else
     assert len(set(smiles)) == len(smiles)
@@ -68,15 +67,13 @@ def test_reranked_list_holds_only_decoder_candidates(elucidator, tmp_path):
     assert all(r.source == "generated" and r.spec is not None for r in ranked)
     assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
     with pytest.raises(MspectmolError, match=">= 1"):
-        rerank_one(elucidator, obs, avail, None, 0, sim)
+        elucidator.generate_and_rank(obs, avail, None, 0, sim)
     with pytest.raises(MspectmolError, match="only ir spectra are observed"):
-        rerank_one(elucidator, obs, np.array([True, False, False]), None, 8, sim)
+        elucidator.generate_and_rank(obs, np.array([True, False, False]), None, 8, sim)
 
 
 def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch,
                                               toy_simulator):
-    from mspectmol.structure.rerank import rerank_one
-
     order = ["c1ccccc1", "CC#N", "CCO", "OCCO"]  # the beam's order; OCCO cannot be simulated
 
     def fake_generate(features, available, formulas, k=10, beam_width=None):
@@ -88,8 +85,9 @@ def test_rerank_puts_matching_candidate_first(elucidator, tmp_path, monkeypatch,
     sim = SimulatedSpectra(GRID, directory=tmp_path, simulator=toy_simulator(TOY, calls),
                            fast_nmr=True)
     for truth in TOY:
-        ranked = rerank_one(elucidator, _observed(truth), np.ones(3, dtype=bool), None, 4, sim,
-                            weights=RankWeights(ll=0.1, fg=0.1, spec=10.0))
+        ranked = elucidator.generate_and_rank(_observed(truth), np.ones(3, dtype=bool), None,
+                                              4, sim,
+                                              weights=RankWeights(ll=0.1, fg=0.1, spec=10.0))
         assert ranked[0].smiles == truth
         assert ranked[0].spec == pytest.approx(0.0, abs=1e-6)
         assert sorted(r.smiles for r in ranked) == sorted(order)
@@ -170,7 +168,7 @@ def test_elucidate_rerank_cli(tmp_path, monkeypatch):
 
 
 def test_smoothed_spectral_distance_tolerates_small_shifts():
-    from mspectmol.structure.ranking import spectral_distance
+    from mspectmol.structure.ranking.spectral_match import spectral_distance
 
     grid = GRID["h_nmr"]
     a = {"h_nmr": np.exp(-0.5 * ((grid - 3.0) / 0.02) ** 2)}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mspectmol.structure import shift_corpus
-from mspectmol.structure.shift_corpus import cached_c13_lines, predict_c13_lines
+from mspectmol.structure.generation import shift_corpus
+from mspectmol.structure.generation.shift_corpus import cached_c13_lines, predict_c13_lines
 
 
 def test_predict_c13_lines_gives_one_line_per_distinct_carbon():

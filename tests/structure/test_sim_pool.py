@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.ranking import SimulatedSpectra
-from mspectmol.structure.sim_pool import picklable
+from mspectmol.structure.ranking.sim_pool import picklable
+from mspectmol.structure.ranking.simulation import SimulatedSpectra
 
 GRIDS = {"h_nmr": np.linspace(-1, 13, 300), "c_nmr": np.linspace(-20, 230, 300)}
 MOLECULES = ["CCO", "CC=O", "CCO", "OCC#N"]
@@ -49,7 +49,7 @@ def test_jobs_are_checked_and_unpicklable_simulators_run_here(tmp_path):
 def _init_then_sleep(parent: int) -> None:
     import time
 
-    from mspectmol.structure.sim_pool import _init_worker
+    from mspectmol.structure.ranking.sim_pool import _init_worker
 
     _init_worker(parent)
     time.sleep(60)

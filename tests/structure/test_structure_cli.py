@@ -55,8 +55,8 @@ def test_elucidate_errors(tmp_path, tiny_models):
 
 
 def test_elucidate_de_novo_with_packaged_model(tmp_path):
+    from mspectmol.structure.model.tokens import canonical
     from mspectmol.structure.pretrained import DEFAULT_STRUCTURE_MODEL
-    from mspectmol.structure.tokens import canonical
 
     if not (DEFAULT_STRUCTURE_MODEL / "model.json").is_file():
         pytest.skip("no packaged structure model")

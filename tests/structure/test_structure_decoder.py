@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from mspectmol.errors import ModelFileError
-from mspectmol.structure.beam import generate, rank_hypotheses
-from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-from mspectmol.structure.io import load_structure_model, save_structure_model
-from mspectmol.structure.tokens import Vocabulary, canonical, smiles_formula
+from mspectmol.structure.generation.beam import generate, rank_hypotheses
+from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder
+from mspectmol.structure.model.io import load_structure_model, save_structure_model
+from mspectmol.structure.model.tokens import Vocabulary, canonical, smiles_formula
 from mspectmol.structure.training import DecoderData, TrainSettings, train_decoder
 
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)N", "C#CCC#N"]
@@ -115,8 +115,8 @@ def test_memory_shape_mismatch_is_an_error():
 
 
 def test_token_elements_and_constrained_beam(overfit):
-    from mspectmol.structure.beam import token_elements
-    from mspectmol.structure.tokens import ELEMENTS
+    from mspectmol.structure.generation.beam import token_elements
+    from mspectmol.structure.model.tokens import ELEMENTS
 
     vocab = Vocabulary(("<pad>", "<bos>", "<eos>", "<unk>", "Cl", "[nH]", "c", "=", "%10",
                         "[13CH3]"))

@@ -7,15 +7,14 @@ import pytest
 import torch
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.ranking import (
+from mspectmol.structure.ranking.scores import (
     RankWeights,
-    SimulatedSpectra,
     choose_weights,
     combine,
     fg_agreement,
-    record_spectra,
-    spectral_distance,
 )
+from mspectmol.structure.ranking.simulation import SimulatedSpectra, record_spectra
+from mspectmol.structure.ranking.spectral_match import spectral_distance
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600)}
@@ -94,9 +93,9 @@ def test_record_spectra_and_cache(tmp_path):
 @pytest.fixture(scope="module")
 def elucidator():
     from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
-    from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-    from mspectmol.structure.elucidation import Elucidator
-    from mspectmol.structure.tokens import Vocabulary
+    from mspectmol.structure.elucidation.elucidator import Elucidator
+    from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.model.tokens import Vocabulary
 
     torch.manual_seed(0)
     encoder = PAIBModel(PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)).eval()

@@ -5,7 +5,7 @@ import pytest
 
 from mspectmol.errors import InvalidSmilesError, MspectmolError
 from mspectmol.structure import metrics as sm
-from mspectmol.structure.tokens import (
+from mspectmol.structure.model.tokens import (
     Vocabulary,
     canonical,
     formula_counts,

@@ -9,8 +9,8 @@ import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_write
-from mspectmol.structure.decoder import StructureConfig
-from mspectmol.structure.tokens import Vocabulary, canonical
+from mspectmol.structure.model.decoder import StructureConfig
+from mspectmol.structure.model.tokens import Vocabulary, canonical
 from mspectmol.structure.training import DecoderData, TrainSettings, train_decoder
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_structure_prior.py"
@@ -92,7 +92,7 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
 
 
 def test_training_pack_round_trip_and_corrupt_pack(tmp_path):
-    from mspectmol.structure.prior import describe
+    from mspectmol.structure.generation.corpus import describe
 
     script = runpy.run_path(str(SCRIPT))
     corpus = describe(MOLECULES)

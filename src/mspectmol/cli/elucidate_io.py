@@ -1,13 +1,23 @@
-"""File and drawing helpers of ``mspectmol elucidate``: candidate files, the embedded
-library's spectra of a formula, the drawing of the top structures."""
+"""File and output helpers of ``mspectmol elucidate``: candidate files, and the report of an
+elucidation (the printed table, ``structures.csv``, ``structures.json`` and the drawing of the
+top structures in ``structures.svg``)."""
 
 from __future__ import annotations
 
-import argparse
+import csv
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from mspectmol.errors import MspectmolError
+
+if TYPE_CHECKING:  # the structure package loads torch and RDKit: imported when used
+    from mspectmol.structure.elucidation import ElucidationResult
 
 FILE_MODALITIES = {"ir": "--ir", "h_nmr": "--h-nmr", "c_nmr": "--c-nmr"}
+#: The numeric columns of the printed table: name, width, decimals.
+_CELLS = (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3), ("gen", 5, 2),
+          ("full", 6, 3))
 
 
 def read_candidates(path: Path) -> list[tuple[str, str]]:
@@ -18,8 +28,8 @@ def read_candidates(path: Path) -> list[tuple[str, str]]:
     MspectmolError
         A missing or empty file, or an invalid SMILES (naming the file and line).
     """
-    from mspectmol.errors import MspectmolError
-    from mspectmol.structure.tokens import canonical
+    # imported here: RDKit loads only when the command runs
+    from mspectmol.structure.model.tokens import canonical
 
     if not path.is_file():
         raise MspectmolError(f"{path}: candidate file not found")
@@ -37,53 +47,54 @@ def read_candidates(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def observed_spectra(args: argparse.Namespace, meta: Any, modalities: tuple[str, ...]) -> Any:
-    """The spectra given on the command line, read with the PA-IB model's grids, and
-    their availability."""
-    from mspectmol.data.samples import SampleSpec
-    from mspectmol.errors import MspectmolError
-    from mspectmol.models.inputs import load_sample
-
-    files = {m: getattr(args, f"file_{m}") for m in FILE_MODALITIES
-             if getattr(args, f"file_{m}") is not None}
-    if "ir" not in files:
-        raise MspectmolError("elucidate needs an IR spectrum (--ir FILE): it is the PA-IB "
-                             "model's primary spectrum")
-    sample = load_sample(meta, SampleSpec("sample", files, None))
-    return ({m: sample.spectra[m] for m in modalities},
-            [sample.available[m] for m in modalities])
+def result_rows(result: ElucidationResult) -> list[dict[str, Any]]:
+    """One row per ranked structure: rank, SMILES, score, its terms and source."""
+    return [{"rank": i + 1, "smiles": c.smiles, "score": c.score, "ll": c.ll, "fg": c.fg,
+             "spec": c.spec, "gen": c.gen, "full": c.full, "source": c.source}
+            for i, c in enumerate(result.candidates)]
 
 
-def library_spectra(formula: str | None, extra: list[str], grids: dict[str, Any]
-                     ) -> tuple[dict[str, Any], list[str]]:
-    """Embedded-dataset molecules of ``formula`` and the dataset's simulated spectra of those
-    and of any ``extra`` candidate found in the dataset (only those rows are broadened)."""
-    import pyarrow.parquet as pq
+def result_document(result: ElucidationResult, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``structures.json``: the mode, inputs, model, training-domain warning, ranking
+    settings, candidate pool and the ranked structures."""
+    return {"mode": result.label, "formula": result.formula, "spectra": result.spectra,
+            "model": None if result.model is None else str(result.model),
+            "out_of_domain": result.out_of_domain,
+            **({"weights": result.weights.to_dict(), "spec_smooth": result.spec_smooth}
+               if result.weights is not None else {}),
+            **({"library": result.library} if result.library else {}), "structures": rows}
 
-    from mspectmol.data.dataset import EMBEDDED_DIR
-    from mspectmol.structure.library import embedded_spectra
-    from mspectmol.structure.tokens import canonical, same_formula, smiles_formula
 
-    index = pq.read_table(EMBEDDED_DIR / "index.parquet", columns=["id", "smiles"])
-    wanted = {c for c in (canonical(s) for s in extra) if c is not None}
-    of_formula, rows = [], {}
-    for mol_id, smi in zip(index.column("id").to_pylist(), index.column("smiles").to_pylist(),
-                           strict=True):
-        c = canonical(smi)
-        if c is None:
-            continue
-        f = smiles_formula(c) if formula is not None else None
-        if f is not None and same_formula(f, formula):
-            of_formula.append(c)
-            rows.setdefault(mol_id, c)
-        elif c in wanted:
-            rows.setdefault(mol_id, c)
-    spectra = embedded_spectra(list(rows), grids)
-    library = {rows[i]: spectra[i] for i in spectra}
-    return library, list(dict.fromkeys(of_formula))
+def write_outputs(result: ElucidationResult, output: Path, draw: int) -> None:
+    """Print the report and write ``structures.csv``, ``.json`` and ``.svg`` (the first
+    ``draw`` structures) to ``output``."""
+    rows = result_rows(result)
+    of_formula = f" of formula {result.formula}" if result.formula else ""
+    for line in result.out_of_domain or []:
+        print(f"WARNING: {line}")
+    for note in result.notes:
+        print(note)
+    print(f"{result.label}: {len(rows)} structure(s){of_formula}")
+    print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  {'gen':>5}  "
+          f"{'full':>6}  smiles (source)")
+    for r in rows:
+        cells = [f"{r[k]:>{w}.{d}f}" if r[k] is not None else f"{'-':>{w}}"
+                 for k, w, d in _CELLS]
+        print(f"  {r['rank']:>4}  {'  '.join(cells)}  {r['smiles']} ({r['source']})")
+    output.mkdir(parents=True, exist_ok=True)
+    with (output / "structures.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (output / "structures.json").write_text(
+        json.dumps(result_document(result, rows), indent=1) + "\n", encoding="utf-8")
+    draw_structures(output / "structures.svg", rows, draw)
+    print(f"wrote structures.csv, structures.json and structures.svg to {output}")
 
 
 def draw_structures(path: Path, rows: list[dict[str, Any]], n: int) -> None:
+    """The first ``n`` structures drawn in a grid, with their rank and score (SVG)."""
+    # imported here: RDKit's drawing code loads only when a report is written
     from rdkit import Chem
     from rdkit.Chem import Draw
 

@@ -19,8 +19,12 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from rdkit import Chem, DataStructs, RDLogger
+from rdkit.Chem import rdFingerprintGenerator
 
-from mspectmol.structure.tokens import mol_or_none
+from mspectmol.chem.molecules import heavy_atom_count
+from mspectmol.errors import MspectmolError
+from mspectmol.structure.model.tokens import mol_or_none
 
 MCES_THRESHOLD = 15.0
 MCES_INVALID = 100.0
@@ -28,8 +32,6 @@ MCES_INVALID = 100.0
 
 def inchikey_block(smiles: str | None) -> str | None:
     """First 14 characters of the InChIKey (connectivity, no stereo), or None if invalid."""
-    from rdkit import Chem, RDLogger
-
     mol = mol_or_none(smiles) if smiles else None
     if mol is None:
         return None
@@ -65,9 +67,6 @@ def top_k_accuracy(ranks: Sequence[int | None], k: int) -> float:
 
 def tanimoto(a: str | None, b: str | None) -> float:
     """Tanimoto similarity of Morgan (r=2, 2048 bits) fingerprints; 0 when either is invalid."""
-    from rdkit import DataStructs
-    from rdkit.Chem import rdFingerprintGenerator
-
     ma, mb = (mol_or_none(a) if a else None), (mol_or_none(b) if b else None)
     if ma is None or mb is None:
         return 0.0
@@ -95,10 +94,8 @@ def _quiet_stdout():
 def mces(a: str | None, b: str | None, threshold: float = MCES_THRESHOLD) -> float:
     """Myopic MCES distance (see the module docstring); 100 for an invalid molecule."""
     try:
-        import myopic_mces
+        import myopic_mces  # optional: the ``structure`` extra
     except ImportError:
-        from mspectmol.errors import MspectmolError
-
         raise MspectmolError("MCES needs the myopic-mces package: pip install "
                              "'mspectmol[structure]' (or myopic-mces)") from None
 
@@ -127,8 +124,6 @@ def candidate_metrics(candidates: Sequence[str], truth: str, ks: Sequence[int] =
     parse; NaN for none), and for each ``k``: ``tanimoto@k``, and with ``with_mces``
     ``mces@k`` and ``mces_score@k`` (best of the first ``k``; invalid/missing = 100 / 0).
     """
-    from mspectmol.chem.molecules import heavy_atom_count
-
     out: dict[str, float | int | None] = {"rank": hit_rank(candidates, truth)}
     out["valid"] = (float(np.mean([mol_or_none(c) is not None for c in candidates]))
                     if candidates else float("nan"))

@@ -11,7 +11,9 @@ kept. Training stops after ``epochs`` or ``max_minutes``, whichever comes first;
 budget the cosine decay runs over whichever ends first, so a budget-limited run still ends at
 a low learning rate. ``device`` trains on a GPU (``"cuda"``, bfloat16 autocast); the returned
 model is on the CPU either way. Randomised SMILES may be precomputed (``DecoderData.variants``)
-so that training needs no RDKit (e.g. on a GPU node that lacks it).
+so that training needs no RDKit (e.g. on a GPU node that lacks it): this module imports
+only torch, NumPy and the model modules. The structure-model variants are trained on the
+embedded dataset by :func:`~mspectmol.structure.model.variants.train_variant`.
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ import torch
 import torch.nn.functional as F
 
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.decoder import StructureConfig, StructureDecoder
-from mspectmol.structure.tokens import Vocabulary, canonical, formula_vector, randomised
+from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder, pad_batch
+from mspectmol.structure.model.memory import memory_features
+from mspectmol.structure.model.tokens import (
+    Vocabulary,
+    canonical,
+    formula_vector,
+    randomised,
+    smiles_formula,
+)
 
 log = logging.getLogger("mspectmol.structure")
 
@@ -104,15 +113,6 @@ class DecoderData:
         return options[int(rng.integers(len(options)))] if len(options) else self.smiles[i]
 
 
-def pad_batch(seqs: Sequence[list[int]]) -> torch.Tensor:
-    """Right-pad token lists with ``<pad>`` (0) into a ``(B, L)`` tensor."""
-    width = max(len(s) for s in seqs)
-    out = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = torch.as_tensor(s)
-    return out
-
-
 def build_vocabulary(smiles: Sequence[str], seed: int = 0, n_random: int = 2) -> Vocabulary:
     """Tokens of the canonical and ``n_random`` randomised SMILES of each molecule."""
     rng = np.random.default_rng(seed)
@@ -160,7 +160,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
 
     ``augment(features, available, rng, rows)`` corrupts each training batch's memory
     (``rows``: the batch's indices into ``train``; e.g.
-    :class:`~mspectmol.structure.prior.CorpusAugment`) before the auxiliary dropout.
+    :class:`~mspectmol.structure.generation.prior.CorpusAugment`) before the auxiliary dropout.
     """
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1:
@@ -242,9 +242,6 @@ def embedded_decoder_data(ds: Any, source: str, modalities: Sequence[str], *,
                           readout: bool = False) -> DecoderData:
     """Memory features, availability (all True), SMILES and formulas of every molecule of
     an :class:`~mspectmol.data.dataset.EmbeddedDataset` (formulas by RDKit CalcMolFormula)."""
-    from mspectmol.structure.memory import memory_features
-    from mspectmol.structure.tokens import smiles_formula
-
     feats = memory_features(source, ds.spectra, tuple(modalities), encoder=encoder, pool=pool,
                             patch=patch, readout=readout)
     avail = np.ones(feats.shape[:2], dtype=bool)

@@ -1,0 +1,82 @@
+"""Simulating many candidates at once in worker processes (``SimulatedSpectra(jobs=N)``).
+
+Ranking simulates up to a few hundred candidates per molecule, one after another, each in a
+fraction of a second to several seconds (a failed embedding). With ``jobs > 1``
+:meth:`~mspectmol.structure.ranking.simulation.SimulatedSpectra.get_many` first hands the candidates
+that are not cached yet to a pool of ``jobs`` worker processes (spawned, one thread each);
+each worker writes its result to the same disk cache (or a failure marker, when failures are
+remembered), and the ranking then reads the cache as usual, so results do not depend on
+``jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from mspectmol.errors import MspectmolError
+
+log = logging.getLogger("mspectmol.structure")
+
+#: How often a worker checks that the process that started it is still alive.
+WATCH_SECONDS = 2.0
+
+
+def _init_worker(parent: int) -> None:
+    """One thread per worker, and a watchdog that ends the worker when ``parent`` is gone
+    (killed owners otherwise leave workers simulating their queue)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch  # after OMP_NUM_THREADS is set, so that the worker's torch uses one thread
+
+    torch.set_num_threads(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+class SimulationPool:
+    """A lazily started pool of ``jobs`` spawned worker processes, shut down with its
+    owner (or :meth:`close`)."""
+
+    def __init__(self, jobs: int) -> None:
+        if int(jobs) < 1:
+            raise MspectmolError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = int(jobs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, task: Callable[..., Any], arguments: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``task(*args)`` for each of ``arguments`` in the workers (``task`` a module-level
+        function, so that it pickles), results in order."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.jobs, multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker,
+                                             initargs=(os.getpid(),))
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        futures = [self._pool.submit(task, *args) for args in arguments]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def picklable(obj: Any) -> bool:
+    """Whether ``obj`` can be sent to a worker process."""
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
