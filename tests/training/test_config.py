@@ -6,8 +6,9 @@ from datetime import datetime
 import pytest
 
 from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.models.baselines_nn import CNNConfig
 from mspectmol.models.pa_ib import PAIBConfig
-from mspectmol.models.registry import CNNConfig, available_models, get_model_spec
+from mspectmol.models.registry import available_models, get_model_spec
 from mspectmol.training.config import (
     CONFIG_DIR,
     TrainConfig,

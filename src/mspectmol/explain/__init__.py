@@ -7,29 +7,30 @@ counts functional groups that are mispredicted together (the paper's appendix P)
 importance, the predicted groups and the molecule with those groups highlighted;
 :mod:`~mspectmol.explain.onevsall` trains one gated binary model per group on the joined
 spectra (appendix O) and :mod:`~mspectmol.explain.report` builds ``docs/interpretability.md``.
+Names are imported on first use: computing importance does not load the plotting modules.
 """
 
-from mspectmol.explain.coerror import coerror_matrix, plot_coerror, top_pairs
-from mspectmol.explain.importance import (
-    CARBONYL_GROUPS,
-    GatedOutput,
-    bands_to_points,
-    carbonyl_window_fraction,
-    gate_importance,
-    group_attribution,
-    group_importance,
-    importance_from_gates,
-    run_with_gates,
-    top_regions,
-)
-from mspectmol.explain.molecule import draw_molecule, group_atoms
-from mspectmol.explain.onevsall import OneVsAllConfig, train_one_vs_all
-from mspectmol.explain.plots import plot_group_importance, plot_spectra_importance, save_figure
+from __future__ import annotations
 
-__all__ = [
-    "CARBONYL_GROUPS", "GatedOutput", "bands_to_points", "carbonyl_window_fraction",
-    "coerror_matrix", "draw_molecule", "gate_importance", "group_atoms", "group_attribution",
-    "group_importance", "importance_from_gates", "plot_coerror", "plot_group_importance",
-    "plot_spectra_importance", "run_with_gates", "save_figure", "top_pairs", "top_regions",
-    "OneVsAllConfig", "train_one_vs_all",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    **dict.fromkeys(("coerror_matrix", "plot_coerror", "top_pairs"), "coerror"),
+    **dict.fromkeys(("CARBONYL_GROUPS", "GatedOutput", "bands_to_points",
+                     "carbonyl_window_fraction", "gate_importance", "group_attribution",
+                     "group_importance", "importance_from_gates", "run_with_gates",
+                     "top_regions"), "importance"),
+    **dict.fromkeys(("draw_molecule", "group_atoms"), "molecule"),
+    **dict.fromkeys(("OneVsAllConfig", "train_one_vs_all"), "onevsall"),
+    **dict.fromkeys(("plot_group_importance", "plot_spectra_importance", "save_figure"),
+                    "plots"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mspectmol.explain' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mspectmol.explain.{_EXPORTS[name]}"), name)

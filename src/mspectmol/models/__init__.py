@@ -1,23 +1,28 @@
-"""Models: the PA-IB classifier (paper section 2), its loss (eq. 14) and neural baselines."""
+"""Models: the PA-IB classifier (paper section 2), its loss (eq. 14), neural baselines, model
+files and inference.
 
-from mspectmol.models.baselines_nn import JungCNN, MultiModalCNN
-from mspectmol.models.encoders import SpectrumEncoder, prepare_batch
-from mspectmol.models.gates import BandGate, apply_gate, gate_kl
-from mspectmol.models.losses import PAIBLoss, pa_ib_loss
-from mspectmol.models.pa_ib import PAIBConfig, PAIBModel, PAIBOutput, count_parameters
+Names are imported on first use, so ``import mspectmol.models`` does not load every model
+family (a PA-IB prediction never imports the baselines).
+"""
 
-__all__ = [
-    "BandGate",
-    "JungCNN",
-    "MultiModalCNN",
-    "PAIBConfig",
-    "PAIBLoss",
-    "PAIBModel",
-    "PAIBOutput",
-    "SpectrumEncoder",
-    "apply_gate",
-    "count_parameters",
-    "gate_kl",
-    "pa_ib_loss",
-    "prepare_batch",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "JungCNN": "baselines_nn", "MultiModalCNN": "baselines_nn",
+    "SpectrumEncoder": "encoders", "prepare_batch": "encoders",
+    "BandGate": "gates", "apply_gate": "gates", "gate_kl": "gates",
+    "PAIBLoss": "losses", "pa_ib_loss": "losses",
+    "PAIBConfig": "pa_ib", "PAIBModel": "pa_ib", "PAIBOutput": "pa_ib",
+    "count_parameters": "pa_ib",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mspectmol.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mspectmol.models.{_EXPORTS[name]}"), name)

@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mspectmol.errors import MspectmolError
+from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.encoders import SpectrumEncoder, encoded_length, prepare_batch
+from mspectmol.models.registry import config_field_names, register_model
 from mspectmol.spectra.modalities import get_modality
 
 #: Convolution filters of the two stages (Jung et al. 2023).
@@ -160,3 +163,58 @@ class MultiModalCNN(nn.Module):
             return self.nets["all"](torch.cat(xs, dim=1))
         logits = torch.stack([self.nets[m](x) for m, x in zip(self.modalities, xs, strict=True)])
         return mean_probability_logit(logits, mask)
+
+
+@dataclass
+class CNNConfig:
+    """Settings of :class:`~mspectmol.models.baselines_nn.MultiModalCNN`.
+
+    ``width_scale`` 1.0 is the published network (155.7 M parameters on three spectra);
+    benchmark runs on CPU may use e.g. 0.1 (report it).
+    """
+
+    modalities: tuple[str, ...] = ("ir", "h_nmr", "c_nmr")
+    fusion: str = "early"
+    n_points: int = 600
+    n_labels: int = 37
+    width_scale: float = 1.0
+    dropout: float = JUNG_DROPOUT
+
+    def __post_init__(self) -> None:
+        self.modalities = tuple(get_modality(m).name for m in self.modalities)
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"CNNConfig.fusion must be one of {', '.join(FUSIONS)}, "
+                              f"got {self.fusion!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"CNNConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict."""
+        return {**asdict(self), "modalities": list(self.modalities)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CNNConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = sorted(set(data) - set(config_field_names(cls)))
+        if unknown:
+            raise ConfigError(f"unknown CNNConfig keys: {', '.join(unknown)}")
+        kwargs = dict(data)
+        if "modalities" in kwargs:
+            kwargs["modalities"] = tuple(kwargs["modalities"])
+        return cls(**kwargs)
+
+
+def build_cnn(config: CNNConfig) -> MultiModalCNN:
+    """The CNN baseline for a :class:`CNNConfig`."""
+    return MultiModalCNN(config.modalities, config.fusion, config.n_points, config.n_labels,
+                         config.width_scale, config.dropout)
+
+
+register_model("cnn", "neural", build_cnn, CNNConfig, title="1D-CNN",
+               description="Jung et al. (2023) CNN, fusion set by the config")
+for _fusion in FUSIONS:
+    # concatenation is the published network's fusion: its column is plain "1D-CNN"
+    register_model(f"cnn_{_fusion}", "neural", build_cnn, CNNConfig,
+                   defaults={"fusion": _fusion}, fixed=("fusion",),
+                   title="1D-CNN" if _fusion == "concat" else f"1D-CNN ({_fusion})",
+                   description=f"Jung et al. (2023) CNN, {_fusion} fusion")

@@ -19,9 +19,11 @@ A registration also gives the model's ``title``, the column title of the benchma
 (:func:`mspectmol.suites.cells.model_title`), and a one-line ``description``; the names of
 :func:`available_models` are the choices of the command line and of suite files.
 
-Built in: ``pa_ib`` (:class:`~mspectmol.models.pa_ib.PAIBModel`) and the Jung et al. CNN
-through :class:`~mspectmol.models.baselines_nn.MultiModalCNN`: ``cnn`` (fusion chosen by the
-config, ``early`` by default), ``cnn_early``, ``cnn_concat`` and ``cnn_late`` (fusion fixed).
+Built in: ``pa_ib`` (:class:`~mspectmol.models.pa_ib.PAIBModel`). The Jung et al. CNN
+(:mod:`~mspectmol.models.baselines_nn`: ``cnn`` with the fusion chosen by the config, and
+``cnn_early``, ``cnn_concat``, ``cnn_late``) and the other baselines register themselves when
+their modules are imported; a name that is not registered yet imports the plugin modules
+first, so loading a PA-IB model imports none of them.
 Further models register themselves when their modules (:data:`PLUGIN_MODULES`) are
 imported; :func:`get_model_spec` and :func:`available_models` import them lazily. Adding a
 model is a module that calls :func:`register_model` at import time plus its entry in
@@ -39,7 +41,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.baselines_nn import FUSIONS, JUNG_DROPOUT, MultiModalCNN
 from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
 from mspectmol.spectra.modalities import get_modality
 
@@ -49,6 +50,7 @@ KINDS = ("neural", "classical")
 #: Modules that register further models when imported (absent modules are skipped); a
 #: module added here is imported by the next :func:`load_plugins`.
 PLUGIN_MODULES = (
+    "mspectmol.models.baselines_nn",
     "mspectmol.models.fusion",
     "mspectmol.models.baselines_transformer",
     "mspectmol.models.baselines_classical",
@@ -273,70 +275,18 @@ def get_model_spec(name: str) -> ModelSpec:
     ConfigError
         For an unknown name (the message lists the known ones and failed plugin imports).
     """
-    load_plugins()
     key = str(name).strip().lower()
+    if key not in _REGISTRY:
+        load_plugins()
     if key not in _REGISTRY:
         hint = "".join(f"; {m} failed to import ({e})" for m, e in _PLUGIN_ERRORS.items())
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}{hint}")
     return _REGISTRY[key]
 
 
-@dataclass
-class CNNConfig:
-    """Settings of :class:`~mspectmol.models.baselines_nn.MultiModalCNN`.
-
-    ``width_scale`` 1.0 is the published network (155.7 M parameters on three spectra);
-    benchmark runs on CPU may use e.g. 0.1 (report it).
-    """
-
-    modalities: tuple[str, ...] = ("ir", "h_nmr", "c_nmr")
-    fusion: str = "early"
-    n_points: int = 600
-    n_labels: int = 37
-    width_scale: float = 1.0
-    dropout: float = JUNG_DROPOUT
-
-    def __post_init__(self) -> None:
-        self.modalities = tuple(get_modality(m).name for m in self.modalities)
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"CNNConfig.fusion must be one of {', '.join(FUSIONS)}, "
-                              f"got {self.fusion!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"CNNConfig.dropout must be in [0, 1), got {self.dropout!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible dict."""
-        return {**asdict(self), "modalities": list(self.modalities)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CNNConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = sorted(set(data) - set(config_field_names(cls)))
-        if unknown:
-            raise ConfigError(f"unknown CNNConfig keys: {', '.join(unknown)}")
-        kwargs = dict(data)
-        if "modalities" in kwargs:
-            kwargs["modalities"] = tuple(kwargs["modalities"])
-        return cls(**kwargs)
-
-
-def build_cnn(config: CNNConfig) -> MultiModalCNN:
-    """The CNN baseline for a :class:`CNNConfig`."""
-    return MultiModalCNN(config.modalities, config.fusion, config.n_points, config.n_labels,
-                         config.width_scale, config.dropout)
-
-
 def _register_builtins() -> None:
     register_model("pa_ib", "neural", PAIBModel, PAIBConfig, title="MSpecTmol",
                    description="primary-auxiliary information bottleneck (the paper's model)")
-    register_model("cnn", "neural", build_cnn, CNNConfig, title="1D-CNN",
-                   description="Jung et al. (2023) CNN, fusion set by the config")
-    for fusion in FUSIONS:
-        # concatenation is the published network's fusion: its column is plain "1D-CNN"
-        register_model(f"cnn_{fusion}", "neural", build_cnn, CNNConfig,
-                       defaults={"fusion": fusion}, fixed=("fusion",),
-                       title="1D-CNN" if fusion == "concat" else f"1D-CNN ({fusion})",
-                       description=f"Jung et al. (2023) CNN, {fusion} fusion")
 
 
 _register_builtins()
