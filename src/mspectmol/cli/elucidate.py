@@ -60,6 +60,17 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--formula", default=None,
                    help="molecular formula (e.g. C9H8O4): conditions the decoder, filters "
                         "generated structures and selects library candidates")
+    p.add_argument("--ms", type=Path, default=None, metavar="FILE",
+                   help="mass spectrum (MGF, MSP, JCAMP-DX, text; MS/MS with its precursor or "
+                        "MS1/EI): without --formula its best formula is used (said in the "
+                        "output), and an MS/MS term scores how well each candidate's "
+                        "fragments explain the peaks")
+    p.add_argument("--ms-adduct", default=None,
+                   help="ion type of --ms ([M+H]+, [M-H]-, [M+Na]+, [M]+ ...; default: the "
+                        "file's, else [M+H]+ with a precursor and [M]+ without)")
+    p.add_argument("--ms-weight", type=float, default=None, metavar="W",
+                   help="weight of the MS/MS term (default 10: explaining 10%% more of the "
+                        "fragment intensity is worth one log unit)")
     p.add_argument("--candidates", type=Path, default=None, metavar="FILE",
                    help="candidate structures to rank: one SMILES per line (an optional "
                         "name after whitespace; # starts a comment)")
@@ -153,9 +164,9 @@ def _check_generate(args: argparse.Namespace) -> None:
         return
     if args.generate < 1:
         raise MspectmolError(f"--generate N needs N >= 1 draws, got {args.generate}")
-    if args.formula is None:
-        raise MspectmolError("--generate needs --formula (the generator draws structures of "
-                             "that formula)")
+    if args.formula is None and args.ms is None:
+        raise MspectmolError("--generate needs --formula or --ms (the generator draws "
+                             "structures of that formula)")
     if args.library is not None or args.rerank is not None:
         raise MspectmolError("--generate ranks the generator's own structures: it cannot be "
                              "combined with --library or --rerank")
@@ -233,9 +244,13 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
                              f"{len(args.weights)}")
     if args.formula is not None:
         formula_counts(args.formula)
-    if args.library is not None and args.formula is None:
-        raise MspectmolError(f"--library {args.library} needs --formula (library candidates "
-                             "share it)")
+    if args.library is not None and args.formula is None and args.ms is None:
+        raise MspectmolError(f"--library {args.library} needs --formula or --ms (library "
+                             "candidates share the formula)")
+    if (args.ms_adduct is not None or args.ms_weight is not None) and args.ms is None:
+        raise MspectmolError("--ms-adduct and --ms-weight apply with --ms FILE only")
+    if args.ms_weight is not None and not args.ms_weight >= 0:
+        raise MspectmolError(f"--ms-weight must be >= 0, got {args.ms_weight}")
     _check_generate(args)
     generating = args.generate is not None
     qm9 = args.library == "qm9" or generating  # generated isomers are ranked as QM9's are
@@ -257,7 +272,8 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
         spec_smooth=args.spec_smooth, prefilter=args.prefilter, c13_weight=args.c13_weight,
         h1_weight=args.h1_weight, refine=args.refine, refine_shift=args.refine_shift,
         simulate=not args.no_simulate, fast_nmr=args.fast_nmr and mode in ("rank", "rerank"),
-        model=args.model, generator=args.generator, jobs=args.jobs)
+        model=args.model, generator=args.generator, jobs=args.jobs, ms=args.ms,
+        ms_adduct=args.ms_adduct, ms_weight=args.ms_weight)
 
 
 def run(args: argparse.Namespace) -> int:

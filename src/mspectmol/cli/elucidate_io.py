@@ -48,9 +48,12 @@ def read_candidates(path: Path) -> list[tuple[str, str]]:
 
 
 def result_rows(result: ElucidationResult) -> list[dict[str, Any]]:
-    """One row per ranked structure: rank, SMILES, score, its terms and source."""
+    """One row per ranked structure: rank, SMILES, score, its terms and source (and the MS/MS
+    term when a mass spectrum was given)."""
+    with_ms = any(c.ms is not None for c in result.candidates)
     return [{"rank": i + 1, "smiles": c.smiles, "score": c.score, "ll": c.ll, "fg": c.fg,
-             "spec": c.spec, "gen": c.gen, "full": c.full, "source": c.source}
+             "spec": c.spec, "gen": c.gen, "full": c.full,
+             **({"ms": c.ms} if with_ms else {}), "source": c.source}
             for i, c in enumerate(result.candidates)]
 
 
@@ -75,11 +78,12 @@ def write_outputs(result: ElucidationResult, output: Path, draw: int) -> None:
     for note in result.notes:
         print(note)
     print(f"{result.label}: {len(rows)} structure(s){of_formula}")
-    print(f"  {'rank':>4}  {'score':>8}  {'ll':>8}  {'fg':>7}  {'spec':>6}  {'gen':>5}  "
-          f"{'full':>6}  smiles (source)")
+    cells_shown = _CELLS + ((("ms", 5, 2),) if rows and "ms" in rows[0] else ())
+    print(f"  {'rank':>4}  " + "  ".join(f"{k:>{w}}" for k, w, _ in cells_shown)
+          + "  smiles (source)")
     for r in rows:
         cells = [f"{r[k]:>{w}.{d}f}" if r[k] is not None else f"{'-':>{w}}"
-                 for k, w, d in _CELLS]
+                 for k, w, d in cells_shown]
         print(f"  {r['rank']:>4}  {'  '.join(cells)}  {r['smiles']} ({r['source']})")
     output.mkdir(parents=True, exist_ok=True)
     with (output / "structures.csv").open("w", newline="", encoding="utf-8") as fh:

@@ -37,7 +37,9 @@ from mspectmol.structure.ranking.spectral_match import spectral_distance
 class RankedCandidate:
     """One ranked structure with its score and terms (None: term not used). ``full`` is the
     second ranking stage's term (:mod:`~mspectmol.structure.ranking.refine`), None when the
-    candidate was not refined. ``explanation`` is the score as the sum of its weighted terms
+    candidate was not refined; ``ms`` the MS/MS fragment term
+    (:mod:`~mspectmol.structure.elucidation.mass`), None without a mass spectrum.
+    ``explanation`` is the score as the sum of its weighted terms
     (:func:`~mspectmol.structure.ranking.scores.explain`), when the caller wrote one."""
 
     smiles: str
@@ -49,6 +51,7 @@ class RankedCandidate:
     gen: float | None = None
     full: float | None = None
     explanation: str | None = None
+    ms: float | None = None
 
 
 class Elucidator:

@@ -22,6 +22,7 @@ import numpy as np
 
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.elucidation.elucidator import Elucidator, RankedCandidate
+from mspectmol.structure.elucidation.mass import MS_WEIGHT, MassEvidence, ms_terms
 from mspectmol.structure.elucidation.options import (
     ElucidationOptions,
     ElucidationResult,
@@ -137,9 +138,10 @@ def _out_of_domain(run: _Run) -> list[str] | None:
             f"it has {' and '.join(reasons)}; expect wrong structures"]
 
 
-def run(service: Models, options: ElucidationOptions,
-        obs: Observation) -> ElucidationResult:
-    """Run the options' mode on an observation (see the module docstring)."""
+def run(service: Models, options: ElucidationOptions, obs: Observation,
+        ms: MassEvidence | None = None) -> ElucidationResult:
+    """Run the options' mode on an observation (see the module docstring); with a mass
+    spectrum, every ranked candidate gets the MS/MS term and the ranking is redone with it."""
     mods = service.modalities
     _check_spectra(options, obs, mods)
     weights = _weights(options, service.elucidator.meta.training)
@@ -161,11 +163,19 @@ def run(service: Models, options: ElucidationOptions,
             raise MspectmolError(f"{exc}; {result.out_of_domain[0]}") from exc
         raise
     result.timings["candidates"] = time.perf_counter() - started
+    ms_weight = None
+    if ms is not None and ranked:
+        ms_weight = MS_WEIGHT if options.ms_weight is None else options.ms_weight
+        started = time.perf_counter()
+        terms = ms_terms(ms, [r.smiles for r in ranked])
+        ranked = sorted((dataclasses.replace(r, ms=float(t), score=r.score + ms_weight * t)
+                         for r, t in zip(ranked, terms, strict=True)), key=lambda r: -r.score)
+        result.timings["ms"] = time.perf_counter() - started
     full_weight = refine.WEIGHT if result.library and "refine" in result.library else None
     shown = ranked if options.k is None else ranked[:options.k]
     result.candidates = [dataclasses.replace(r, explanation=explain(
-        {"ll": r.ll, "fg": r.fg, "spec": r.spec, "gen": r.gen, "full": r.full},
-        weights or RankWeights(1.0, 0.0, 0.0), full_weight)) for r in shown]
+        {"ll": r.ll, "fg": r.fg, "spec": r.spec, "gen": r.gen, "full": r.full, "ms": r.ms},
+        weights or RankWeights(1.0, 0.0, 0.0), full_weight, ms_weight)) for r in shown]
     return result
 
 

@@ -123,6 +123,11 @@ class ElucidationOptions:
         ``generate``: draws already made for this sample (reused instead of drawing again).
     jobs
         Processes simulating candidates.
+    ms, ms_adduct, ms_weight
+        A mass spectrum file (MS/MS with its precursor, or MS1/EI), its ion type (default:
+        the file's, else ``[M+H]+`` with a precursor, ``[M]+`` without) and the weight of the
+        MS/MS fragment term (default :data:`~mspectmol.structure.elucidation.mass.MS_WEIGHT`);
+        without a formula, the spectrum's best formula is used and a note says so.
     """
 
     sample: SpectrumFiles | Observation
@@ -148,6 +153,9 @@ class ElucidationOptions:
     generator: Path | None = None
     drawn: Sampled | None = None
     jobs: int = 1
+    ms: Path | None = None
+    ms_adduct: str | None = None
+    ms_weight: float | None = None
 
     @property
     def label(self) -> str:
@@ -196,6 +204,9 @@ def check_options(options: ElucidationOptions) -> None:
     if o.fast_nmr and (o.mode not in ("rerank", "rank") or o.embedded_library):
         raise MspectmolError("fast_nmr applies to the rerank and rank modes, without the "
                              "embedded library (the qm9 and generate modes always use it)")
+    if (o.ms_weight is not None or o.ms_adduct is not None) and o.ms is None:
+        raise MspectmolError("ms_weight and ms_adduct apply with a mass spectrum (ms) only")
+    _at_least("ms_weight", o.ms_weight, 0)
     if o.drawn is not None and o.mode != "generate":
         raise MspectmolError("drawn structures are ranked in the generate mode only")
 

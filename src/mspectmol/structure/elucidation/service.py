@@ -31,6 +31,7 @@ from mspectmol.models.inference import find_model, model_grid
 from mspectmol.models.inputs import load_sample
 from mspectmol.models.io import ModelMeta, load_model
 from mspectmol.structure.elucidation.elucidator import Elucidator
+from mspectmol.structure.elucidation.mass import read_mass_evidence, with_ms_formula
 from mspectmol.structure.elucidation.modes import run as run_mode
 from mspectmol.structure.elucidation.options import (
     ElucidationOptions,
@@ -252,6 +253,10 @@ class ElucidationService:
             nothing to rank (naming the training-domain limit the formula exceeds, if any).
         """
         started = time.perf_counter()
+        evidence, notes = None, []
+        if options.ms is not None:
+            evidence = read_mass_evidence(options.ms, adduct=options.ms_adduct)
+            options, notes = with_ms_formula(options, evidence)
         check_options(options)
         if options.model is not None and self.model_path is not None and (
                 Path(options.model).resolve() != Path(self.model_path).resolve()):
@@ -259,7 +264,8 @@ class ElucidationService:
                                  f"not {options.model}")
         observation = self.observe(options.sample)
         observed_s = time.perf_counter() - started
-        result = run_mode(self, options, observation)
+        result = run_mode(self, options, observation, evidence)
+        result.notes = [*notes, *result.notes]
         result.timings = {"load": self.load_seconds, "observe": observed_s,
                           **result.timings, "total": time.perf_counter() - started}
         return result
@@ -273,6 +279,7 @@ def elucidate(options: ElucidationOptions) -> ElucidationResult:
     MspectmolError
         See :meth:`ElucidationService.load` and :meth:`ElucidationService.run`.
     """
-    check_options(options)
+    if options.ms is None:  # else the formula may come from the mass spectrum (in run)
+        check_options(options)
     with ElucidationService.for_options(options) as service:
         return service.run(options)
