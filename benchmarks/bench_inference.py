@@ -10,17 +10,26 @@ line width); the same model with the paper's point interpolation (eq. 3,
 :func:`~mspectmol.spectra.batch.plan_interpolation`) runs beside it and the ratio is printed.
 Each configuration runs in a fresh process so peak memory (max RSS) is its own.
 
-    python benchmarks/bench_inference.py [--n 10000] [--n-cnn 2000] [--threads 2]
+Precision: ``auto`` is :func:`mspectmol.models.precision.choose_precision` (bfloat16 only
+where the CPU has it natively), run beside float32; ``bf16`` forces bfloat16. The ``avx2``
+rows run the same in a process whose torch is limited to AVX2 kernels
+(``ATEN_CPU_CAPABILITY=avx2``), as on a CPU without AVX-512 and bfloat16: there ``auto`` must
+not be slower than float32.
+
+    python benchmarks/bench_inference.py [--n 10000] [--n-cnn 2000] [--threads 2] [--no-avx2]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import time
 
 import numpy as np
+
+from mspectmol.models.precision import cpu_description
 
 AXES = {"ir": np.linspace(400.0, 4000.0, 1800), "h_nmr": np.linspace(10.0, -2.0, 10000),
         "c_nmr": np.linspace(230.0, -20.0, 10000)}
@@ -31,12 +40,13 @@ def _raw(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return {m: rng.random((n, x.size), dtype=np.float32) ** 8 for m, x in AXES.items()}
 
 
-def _measure(model_name: str, n: int, threads: int, bf16: bool, resampling: str,
+def _measure(model_name: str, n: int, threads: int, precision: str, resampling: str,
              queue) -> None:
     import torch
 
     from mspectmol.models.baselines_nn import MultiModalCNN
     from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+    from mspectmol.models.precision import choose_precision
     from mspectmol.spectra.batch import (
         ResamplingPlan,
         normalise_rows_max,
@@ -47,6 +57,8 @@ def _measure(model_name: str, n: int, threads: int, bf16: bool, resampling: str,
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    chosen = choose_precision("cpu", precision)
+    bf16 = chosen.dtype is torch.bfloat16
     if model_name == "pa_ib":
         model = PAIBModel(PAIBConfig(primary="ir", auxiliary=("h_nmr", "c_nmr")))
     else:
@@ -76,15 +88,26 @@ def _measure(model_name: str, n: int, threads: int, bf16: bool, resampling: str,
     seconds = run(n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     params = sum(p.numel() for p in model.parameters())
-    queue.put((seconds, peak / 1024, (peak - rss0) / 1024, params))
+    queue.put((seconds, peak / 1024, (peak - rss0) / 1024, params, chosen.name))
 
 
-def measure(model_name: str, n: int, threads: int, bf16: bool, resampling: str = "cells"
-            ) -> tuple[float, float, float, int]:
+def measure(model_name: str, n: int, threads: int, precision: str, resampling: str = "cells",
+            capability: str | None = None) -> tuple[float, float, float, int, str]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_measure, args=(model_name, n, threads, bf16, resampling, queue))
-    proc.start()
+    proc = ctx.Process(target=_measure, args=(model_name, n, threads, precision, resampling,
+                                              queue))
+    before = os.environ.get("ATEN_CPU_CAPABILITY")
+    if capability:
+        os.environ["ATEN_CPU_CAPABILITY"] = capability
+    try:
+        proc.start()
+    finally:
+        if capability:
+            if before is None:
+                os.environ.pop("ATEN_CPU_CAPABILITY")
+            else:
+                os.environ["ATEN_CPU_CAPABILITY"] = before
     result = queue.get()
     proc.join()
     return result
@@ -97,29 +120,41 @@ def main() -> None:
                         help="molecules for the (slow, 156M-parameter) CNN; scaled to --n")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bf16", action="store_true",
-                        help="skip the bf16 row (slow on CPUs without native bf16)")
+                        help="skip the forced-bf16 row (slow on CPUs without native bf16)")
+    parser.add_argument("--no-avx2", action="store_true",
+                        help="skip the rows limited to AVX2 kernels")
     args = parser.parse_args()
     rows = []
-    configs = [("pa_ib", args.n, False, "interpolation"), ("pa_ib", args.n, False, "cells")]
+    configs = [("pa_ib", args.n, "fp32", "interpolation", None),
+               ("pa_ib", args.n, "fp32", "cells", None), ("pa_ib", args.n, "auto", "cells", None)]
     if not args.no_bf16:
-        configs.append(("pa_ib", args.n, True, "cells"))
-    configs.append(("cnn", args.n_cnn, False, "cells"))
-    for name, n, bf16, resampling in configs:
-        sec, peak, delta, params = measure(name, n, args.threads, bf16, resampling)
+        configs.append(("pa_ib", args.n, "bf16", "cells", None))
+    if not args.no_avx2:
+        configs += [("pa_ib", args.n, "fp32", "cells", "avx2"),
+                    ("pa_ib", args.n, "auto", "cells", "avx2")]
+    configs.append(("cnn", args.n_cnn, "fp32", "cells", None))
+    for name, n, precision, resampling, capability in configs:
+        sec, peak, delta, params, chosen = measure(name, n, args.threads, precision,
+                                                   resampling, capability)
         per_10k = sec * 10_000 / n
-        label = name + (" bf16" if bf16 else " fp32") + (" eq.3" if resampling != "cells"
-                                                          else "")
+        label = (f"{name} {precision}" + (f"={chosen}" if precision == "auto" else "")
+                 + (" eq.3" if resampling != "cells" else "")
+                 + (f" [{capability}]" if capability else ""))
         rows.append((label, n, sec, per_10k, n / sec, peak, delta, params))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown CPU")
-    print(f"CPU: {cpu}; {args.threads} threads")
-    print(f"{'model':<16} {'n':>6} {'seconds':>8} {'s per 10000':>12} {'mol/s':>8} "
+    print(f"CPU: {cpu_description()}; {args.threads} threads")
+    print(f"{'model':<24} {'n':>6} {'seconds':>8} {'s per 10000':>12} {'mol/s':>8} "
           f"{'peak MB':>8} {'+MB':>6} {'params':>11}")
     for r in rows:
-        print(f"{r[0]:<16} {r[1]:>6} {r[2]:>8.2f} {r[3]:>12.2f} {r[4]:>8.0f} {r[5]:>8.0f} "
+        print(f"{r[0]:<24} {r[1]:>6} {r[2]:>8.2f} {r[3]:>12.2f} {r[4]:>8.0f} {r[5]:>8.0f} "
               f"{r[6]:>6.0f} {r[7]:>11,}")
     print(f"cell-means resampling vs point interpolation (PA-IB fp32): "
           f"{rows[1][3] / rows[0][3]:.2f}x the time")
+    for suffix in ("", " [avx2]"):
+        fp32 = next((r for r in rows if r[0] == f"pa_ib fp32{suffix}"), None)
+        auto = next((r for r in rows if r[0].startswith("pa_ib auto=")
+                     and r[0].endswith(suffix) and (suffix or not r[0].endswith("]"))), None)
+        if fp32 and auto:
+            print(f"{auto[0]} vs {fp32[0]}: {auto[3] / fp32[3]:.2f}x the time")
     base = rows[-1][4]
     for r in rows[:-1]:
         print(f"{r[0]}: {r[4] / base:.1f}x the 1D-CNN's throughput; target <= 3 s per 10,000: "
