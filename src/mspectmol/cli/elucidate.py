@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import torch
 
 from mspectmol.cli.elucidate_io import FILE_MODALITIES, read_candidates, write_outputs
 from mspectmol.errors import MspectmolError
-
-if TYPE_CHECKING:  # the structure package loads torch and RDKit: imported when run
-    from mspectmol.structure.elucidation import ElucidationOptions
+from mspectmol.structure.elucidation import ElucidationOptions, SpectrumFiles, elucidate
+from mspectmol.structure.model.tokens import formula_counts
+from mspectmol.structure.ranking.scores import RankWeights
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -232,10 +233,6 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
     MspectmolError
         Naming the flags that do not go together or a value out of range.
     """
-    # imported here, not at the top: torch and RDKit load only when the command runs
-    from mspectmol.structure.elucidation import ElucidationOptions, SpectrumFiles
-    from mspectmol.structure.model.tokens import formula_counts
-    from mspectmol.structure.ranking.scores import RankWeights
 
     if args.k < 1 or args.draw < 0 or (args.beam_width or 1) < 1 or args.threads < 1:
         raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")
@@ -277,10 +274,6 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    # imported here, not at the top: torch and RDKit load only when the command runs
-    import torch
-
-    from mspectmol.structure.elucidation import elucidate
 
     options = options_from_args(args)
     torch.set_num_threads(args.threads)

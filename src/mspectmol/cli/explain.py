@@ -31,11 +31,32 @@ from mspectmol.cli.spectra_options import (
     add_preparation_options,
     preparation_options,
 )
-from mspectmol.models.inference import model_grid, model_thresholds
+from mspectmol.data.batches import make_split
+from mspectmol.errors import MspectmolError
+from mspectmol.explain.importance import (
+    group_attribution,
+    importance_from_gates,
+    run_with_gates,
+    top_regions,
+)
+from mspectmol.explain.plots import FIGURE_SUFFIXES, plot_spectra_importance
+from mspectmol.models.inference import (
+    dataset_for,
+    find_model,
+    is_neural,
+    model_grid,
+    model_thresholds,
+    predict_logits,
+    probabilities,
+)
+from mspectmol.models.io import load_model
+from mspectmol.models.ood import ood_report, ood_scores, representations
 from mspectmol.predict.common import format_regions
 from mspectmol.predict.common import probability_table as _table
 from mspectmol.spectra.modalities import MODALITIES
 from mspectmol.spectra.modalities import option_name as _option
+from mspectmol.spectra.pipeline import prepare
+from mspectmol.spectra.readers import read_spectrum
 from mspectmol.training.trainer import torch_threads
 
 log = logging.getLogger("mspectmol.explain")
@@ -94,9 +115,6 @@ def inputs_from_files(meta: Any, files: dict[str, Path], options: Any = None) ->
     MspectmolError
         When the primary spectrum is missing; reader and preprocessing errors name the file.
     """
-    from mspectmol.errors import MspectmolError
-    from mspectmol.spectra.pipeline import prepare
-    from mspectmol.spectra.readers import read_spectrum
 
     modalities = (meta.primary, *meta.auxiliary)
     for m in files:
@@ -123,8 +141,6 @@ def inputs_from_files(meta: Any, files: dict[str, Path], options: Any = None) ->
 
 def inputs_from_dataset(meta: Any, dataset_id: str, data: Path | None) -> Inputs:
     """One molecule of the (embedded or given) dataset, on the model's grids."""
-    from mspectmol.errors import MspectmolError
-    from mspectmol.models.inference import dataset_for
 
     ds = dataset_for(meta, data)
     rows = np.flatnonzero(ds.ids == dataset_id)
@@ -151,9 +167,6 @@ def inputs_from_dataset(meta: Any, dataset_id: str, data: Path | None) -> Inputs
 
 def predict(model: Any, meta: Any, inputs: Inputs) -> tuple[np.ndarray, Any]:
     """Calibrated probabilities ``(n_labels,)`` and the gated output (None if classical)."""
-    from mspectmol.data.batches import make_split
-    from mspectmol.explain.importance import run_with_gates
-    from mspectmol.models.inference import is_neural, predict_logits, probabilities
 
     batch = {m: x[None, :] for m, x in inputs.spectra.items()}
     avail = {m: np.array([a]) for m, a in inputs.available.items()}
@@ -172,11 +185,6 @@ def run(args: argparse.Namespace) -> int:
 
 def explain(args: argparse.Namespace) -> int:
     """Print the calls and regions of one molecule's spectra and draw the figure."""
-    from mspectmol.errors import MspectmolError
-    from mspectmol.explain.importance import group_attribution, importance_from_gates, top_regions
-    from mspectmol.explain.plots import FIGURE_SUFFIXES, plot_spectra_importance
-    from mspectmol.models.inference import find_model
-    from mspectmol.models.io import load_model
 
     files = {m: getattr(args, f"file_{m}") for m in MODALITIES
              if getattr(args, f"file_{m}") is not None}
@@ -208,7 +216,6 @@ def explain(args: argparse.Namespace) -> int:
     out.append(f"probabilities: {calib}; calls at the model's {rule}")
     out += [f"WARNING: {w}" for w in inputs.warnings]
     if getattr(meta, "ood", None) and gated is not None:
-        from mspectmol.models.ood import ood_report, ood_scores, representations
 
         avail = {m: np.array([a]) for m, a in inputs.available.items()}
         (ood,) = ood_report(ood_scores(representations(
