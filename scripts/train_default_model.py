@@ -56,7 +56,7 @@ from mspectmol.models.inference import dataset_for, predict_logits
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import ood_scores, representations
-from mspectmol.models.pretrained import PRETRAINED_DIR
+from mspectmol.models.packaged import PACKAGED_DIRS
 from mspectmol.predict.transfer import transfer_report
 from mspectmol.suites.robustness import mask_modalities
 from mspectmol.training.config import TrainConfig
@@ -70,7 +70,7 @@ SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
 #: Test-time inputs of the card's missing-spectrum table (the primary IR is always given).
 INPUTS = {"IR + 1H + 13C": (), "IR + 1H": ("c_nmr",), "IR + 13C": ("h_nmr",),
           "IR alone": ("h_nmr", "c_nmr")}
-TARGET = PRETRAINED_DIR / "default"
+TARGET = PACKAGED_DIRS["classifier"] / "default"
 #: The transfer validation set (another group's simulated spectra; never trained on).
 ALBERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alberts-example" / \
     "example_data_1.parquet"

@@ -20,7 +20,8 @@ def test_model_round_trip(model_dir, make_config):
     model, meta = load_conformer_model(model_dir)
     assert model.config == make_config()
     assert meta["training"] == {"note": "test"}
-    assert "ir" in meta["modalities"] and meta["format"] == "mspectmol-conformer-model"
+    assert "ir" in meta["modalities"] and meta["kind"] == "conformers"
+    assert meta["format_version"] == 2
     torch.manual_seed(0)
     fresh = ConformerDenoiser(make_config())  # same seed: the saved weights
     for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
@@ -30,10 +31,10 @@ def test_model_round_trip(model_dir, make_config):
 def test_corrupt_model_files_raise(model_dir, tmp_path):
     weights = model_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
-    with pytest.raises(ModelFileError, match="do not match the hash"):
+    with pytest.raises(ModelFileError, match="content hash mismatch"):
         load_conformer_model(model_dir)
     (model_dir / "model.json").write_text("{not json")
-    with pytest.raises(ModelFileError, match="unreadable"):
+    with pytest.raises(ModelFileError, match="not valid JSON"):
         load_conformer_model(model_dir)
     with pytest.raises(ModelFileError, match="no conformer model"):
         load_conformer_model(tmp_path / "nowhere")

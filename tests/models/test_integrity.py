@@ -14,7 +14,8 @@ from mspectmol.conformers.io import PRETRAINED_DIR as CONFORMER_DIR
 from mspectmol.conformers.io import load_conformer_model
 from mspectmol.errors import ModelFileError
 from mspectmol.models.integrity import check_weights_file
-from mspectmol.models.io import ModelMeta, grid_info, load_model, model_paths, save_model
+from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
+from mspectmol.models.modelfile import model_paths
 from mspectmol.models.registry import get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.structure.model.io import load_structure_model

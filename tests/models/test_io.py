@@ -14,10 +14,10 @@ from mspectmol.models.io import (
     ModelMeta,
     grid_info,
     load_model,
-    model_paths,
     read_meta,
     save_model,
 )
+from mspectmol.models.modelfile import model_paths
 from mspectmol.models.registry import get_model_spec, register_model, unregister_model
 from mspectmol.spectra.preprocessing import canonical_grid
 
@@ -75,7 +75,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, name, overrides):
     loaded, meta = load_model(tmp_path / "model")
     assert not loaded.training
     assert torch.equal(_logits(loaded, batch), expected)
-    assert meta.model_name == name and meta.kind == "neural"
+    assert meta.model_name == name and meta.family == "neural"
     assert meta.label_names == NAMES and meta.thresholds == [0.4] * N_LABELS
     assert meta.temperature == 1.5 and meta.n_points == N_POINTS
     assert meta.modalities["c_nmr"] == {"x_min": -20.0, "x_max": 230.0, "n_points": N_POINTS,
@@ -256,7 +256,7 @@ def test_classical_round_trip(tmp_path, linear_registered, monkeypatch):
     save_model(tmp_path / "lin", model, meta)
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("pickle used"))
     loaded, meta2 = load_model(tmp_path / "lin")
-    assert meta2.kind == "classical" and meta2.state["ridge"] == 0.5
+    assert meta2.family == "classical" and meta2.state["ridge"] == 0.5
     assert meta2.config == {"modalities": ["ir", "h_nmr"], "n_points": N_POINTS,
                             "n_labels": N_LABELS, "ridge": 0.5}
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))

@@ -12,31 +12,33 @@ import mspectmol
 from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.cli.main import main
 from mspectmol.errors import ModelFileError
-from mspectmol.models import pretrained
 from mspectmol.models.inference import find_model
 from mspectmol.models.io import load_model
+from mspectmol.models.packaged import PACKAGED_DIRS, find_packaged, packaged_models
 
 EXAMPLES = Path(mspectmol.__file__).parent / "data" / "examples"
-HAS_DEFAULT = (pretrained.PRETRAINED_DIR / "default" / "model.json").is_file()
+CLASSIFIERS = PACKAGED_DIRS["classifier"]
+HAS_DEFAULT = (CLASSIFIERS / "default" / "model.json").is_file()
 needs_default = pytest.mark.skipif(not HAS_DEFAULT, reason="no packaged default model")
 
 
 def test_unknown_packaged_name_is_reported():
-    with pytest.raises(ModelFileError, match="no packaged model named 'nope'"):
-        pretrained.pretrained_path("nope")
+    with pytest.raises(ModelFileError, match="no packaged classifier model named 'nope'; "
+                                             "packaged: default, fixed-rendering"):
+        find_packaged("classifier", "nope")
 
 
 def test_an_existing_path_wins_over_a_packaged_name(tmp_path, monkeypatch):
     (tmp_path / "default").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert pretrained.resolve_model("default") == Path("default")
-    assert pretrained.resolve_model(tmp_path / "x") == tmp_path / "x"
+    assert find_model("default") == Path("default")
+    assert find_model(tmp_path / "x") == tmp_path / "x"
 
 
 @needs_default
 def test_default_model_loads_with_its_card():
     folder = find_model(None)
-    assert folder == pretrained.PRETRAINED_DIR / "default"
+    assert folder == CLASSIFIERS / "default"
     assert find_model("default") == folder
     model, meta = load_model(folder)
     assert meta.model_name == "pa_ib" and meta.primary == "ir"
@@ -45,7 +47,7 @@ def test_default_model_loads_with_its_card():
     assert meta.thresholds is not None and len(meta.thresholds) == len(GROUP_NAMES)
     card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "time per epoch" in card and "| test (" in card
-    assert "default" in pretrained.available_pretrained()
+    assert "default" in packaged_models("classifier")
 
 
 @needs_default

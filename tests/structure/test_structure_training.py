@@ -110,3 +110,45 @@ def test_training_pack_round_trip_and_corrupt_pack(tmp_path):
     path.write_bytes(b"not a pack")
     with pytest.raises(MspectmolError, match="pack.npz: not a readable training pack"):
         script["read_pack"](path)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_fixed_seed_runs_agree_and_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+    import mspectmol.structure.training as training
+
+    data = _data(variants=VARIANTS)
+    vocab = Vocabulary.build(MOLECULES + [v for row in VARIANTS for v in row])
+    settings = TrainSettings(epochs=3, batch_size=2, warmup_steps=1, random_smiles=0.5,
+                             formula_dropout=0.3, aux_dropout=0.3, bf16=False, seed=4)
+    first, history = train_decoder(_config(vocab), vocab, data, data, settings)
+    second, _ = train_decoder(_config(vocab), vocab, data, data, settings)
+    assert all(torch.equal(a, b) for a, b in zip(_state(first).values(),
+                                                   _state(second).values(), strict=True))
+    assert [r["epoch"] for r in history["epochs"]] == [1, 2, 3]
+    assert history["best_epoch"] in (1, 2, 3) and history["minutes"] > 0
+
+    calls = []
+    real = training.validation_loss
+
+    def crash_in_epoch_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "validation_loss", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_decoder(_config(vocab), vocab, data, data, settings, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(training, "validation_loss", real)
+    resumed, again = train_decoder(_config(vocab), vocab, data, data, settings,
+                                   checkpoint_dir=tmp_path)
+    assert [r["train_loss"] for r in again["epochs"]] == \
+        [r["train_loss"] for r in history["epochs"]]
+    assert all(torch.equal(a, b) for a, b in zip(_state(first).values(),
+                                                   _state(resumed).values(), strict=True))
+    other = TrainSettings(**{**settings.__dict__, "lr": 0.5})
+    with pytest.raises(MspectmolError, match="checkpoint of different settings .*lr"):
+        train_decoder(_config(vocab), vocab, data, data, other, checkpoint_dir=tmp_path)

@@ -20,10 +20,10 @@ from mspectmol import fileio
 from mspectmol.cli.main import main
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import OutputError
-from mspectmol.training.checkpoint import (
+from mspectmol.models.checkpoint import (
     LAST_NAME,
     Checkpointer,
-    TrainingState,
+    LoopState,
     load_checkpoint,
     save_checkpoint,
 )
@@ -52,7 +52,7 @@ def _train(model, optimizer, scheduler, steps):
 
 def _state(model, **kw):
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return TrainingState(best_state=best, **kw)
+    return LoopState(best_state=best, **kw)
 
 
 def _same(a, b):
@@ -79,8 +79,8 @@ def test_round_trip_restores_everything(tmp_path):
     model, optimizer, scheduler = _parts()
     _train(model, optimizer, scheduler, 3)
     state = _state(model, epoch=2, step=3, sums={"loss": 1.5, "kl": float("nan")},
-                   augment_state=np.random.default_rng(5).bit_generator.state,
-                   best_val_micro_f1=0.25, best_epoch=1, waited=1, seconds=1.5,
+                   step_state=np.random.default_rng(5).bit_generator.state,
+                   best_score=0.25, best_epoch=1, waited=1, seconds=1.5,
                    history=[{"epoch": 1, "lr": 0.01, "train_loss": 0.3, "improved": 1}])
     random.seed(1)
     np.random.seed(2)  # noqa: NPY002
@@ -97,7 +97,7 @@ def test_round_trip_restores_everything(tmp_path):
     got = loaded.restore(model2, optimizer2, scheduler2, FINGERPRINT)
     assert _same(_draws(), expected)
     assert _same(got.progress(), state.progress()) and _same(got.best_state, state.best_state)
-    assert got.augment_state["state"]["state"] == state.augment_state["state"]["state"]
+    assert got.step_state["state"]["state"] == state.step_state["state"]["state"]
 
     model, optimizer, scheduler = _parts()
     _train(model, optimizer, scheduler, 3)

@@ -17,9 +17,9 @@ import torch
 from mspectmol.cli.main import main
 from mspectmol.data.batches import augment_rng, iterate_batches, make_split, shard_positions
 from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.models.checkpoint import Checkpointer
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.training import distributed
-from mspectmol.training.checkpoint import Checkpointer
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.pipeline import run_training
 

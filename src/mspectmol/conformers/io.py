@@ -1,36 +1,34 @@
-"""Conformer model files: ``model.safetensors`` (weights) + ``model.json`` (everything else).
+"""Conformer model files: the one model-file format (:mod:`mspectmol.models.modelfile`),
+kind ``"conformers"``.
 
-The JSON holds the format name and version, the :class:`ConformerConfig`, the spectrum grids,
-the training summary, the training domain (:mod:`mspectmol.conformers.domain`; optional),
-package versions and the SHA-256 and size of the weights file, which
-:func:`load_conformer_model` checks before parsing it. Nothing is ever unpickled.
+The JSON body holds the :class:`ConformerConfig`, the spectrum grids, the intensity
+normalisation, the training summary and the training domain
+(:mod:`mspectmol.conformers.domain`; optional); the file format adds the package versions and
+the SHA-256 and size of the weights file, which :func:`load_conformer_model` checks before
+parsing it. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import safetensors.torch
+from safetensors import SafetensorError
 
 from mspectmol.conformers.domain import TrainingDomain, domain_from_dict
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
 from mspectmol.errors import ConfigError, ModelFileError
-from mspectmol.fileio import atomic_write
-from mspectmol.models.integrity import check_weights_file
-from mspectmol.models.io import (
-    META_NAME,
-    WEIGHTS_NAME,
-    file_sha256,
-    grid_info,
-    package_versions,
-)
+from mspectmol.models.io import grid_info
+from mspectmol.models.modelfile import ModelDocument, read_document, read_weights, write_model
+from mspectmol.models.packaged import PACKAGED_DIRS, resolve_model
+from mspectmol.spectra.preprocessing import canonical_grid
 
-FORMAT_NAME = "mspectmol-conformer-model"
-FORMAT_VERSION = 1
-#: The model shipped with the package (trained by scripts/train_conformer_model.py).
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+KIND = "conformers"
+#: The folder of the model shipped with the package (``mspectmol train --task conformers``).
+PRETRAINED_DIR = PACKAGED_DIRS[KIND]
 
 
 def unique_state(model: ConformerDenoiser) -> dict:
@@ -53,81 +51,51 @@ def save_conformer_model(folder: str | os.PathLike[str], model: ConformerDenoise
     ``domain``, the heavy-atom count and elements of the training molecules, is stored as
     ``"domain"`` for the out-of-domain warning of ``mspectmol conformers``.
     """
-    import numpy as np
-    import safetensors.torch
-
-    from mspectmol.spectra.preprocessing import canonical_grid
-
-    folder = Path(folder)
     cfg = model.config
-    data = safetensors.torch.save(unique_state(model))
-    meta = {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-        "config": cfg.to_dict(),
-        "modalities": {m: grid_info(m, np.asarray(canonical_grid(m, cfg.n_points)))
-                       for m in cfg.modalities},
-        "normalisation": "max",
-        "training": training or {},
-        **({"domain": domain.to_dict()} if domain is not None else {}),
-        "versions": package_versions(),
-        "content_hash": file_sha256(data), "content_size": len(data),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    atomic_write(folder / WEIGHTS_NAME, data)
-    atomic_write(folder / META_NAME,
-                  (json.dumps(meta, indent=2, allow_nan=False) + "\n").encode("utf-8"))
-    return folder / META_NAME
+    body = {"config": cfg.to_dict(),
+            "modalities": {m: grid_info(m, np.asarray(canonical_grid(m, cfg.n_points)))
+                           for m in cfg.modalities},
+            "normalisation": "max", "training": training or {},
+            **({"domain": domain.to_dict()} if domain is not None else {})}
+    return write_model(folder, KIND, safetensors.torch.save(unique_state(model)), body)
+
+
+def _meta(doc: ModelDocument) -> dict[str, Any]:
+    """The description as a dict: kind, format version, body, versions, hash and size."""
+    meta = {"kind": doc.kind, "format_version": doc.format_version, **doc.body,
+            "versions": doc.versions, "content_hash": doc.content_hash,
+            "content_size": doc.content_size, "created": doc.created}
+    if "config" not in meta:
+        raise ModelFileError(f"{doc.meta_path}: missing field 'config'")
+    if meta.get("domain") is not None:
+        if not isinstance(meta["domain"], dict):
+            raise ModelFileError(f"{doc.meta_path}: the training domain must be an object")
+        domain_from_dict(meta["domain"], str(doc.meta_path))
+    return meta
 
 
 def read_conformer_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed and checked ``model.json`` of a conformer model folder."""
-    path = Path(folder) / META_NAME
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no conformer model file (expected {META_NAME} and "
-                             f"{WEIGHTS_NAME} in {Path(folder)})")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: unreadable model description ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path}: not a {FORMAT_NAME} file")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {meta.get('format_version')!r} is not "
-                             f"supported (this mspectmol reads version {FORMAT_VERSION})")
-    for key in ("config", "content_hash", "content_size"):
-        if key not in meta:
-            raise ModelFileError(f"{path}: missing field {key!r}")
-    if meta.get("domain") is not None:
-        if not isinstance(meta["domain"], dict):
-            raise ModelFileError(f"{path}: the training domain must be an object")
-        domain_from_dict(meta["domain"], str(path))
-    return meta
+    return _meta(read_document(folder, KIND))
 
 
 def load_conformer_model(folder: str | os.PathLike[str] | None = None
                          ) -> tuple[ConformerDenoiser, dict[str, Any]]:
-    """Load a conformer model (default: the shipped one) in eval mode, with its JSON meta."""
-    import safetensors.torch
-    from safetensors import SafetensorError
+    """Load a conformer model in eval mode, with its JSON description.
 
-    folder = Path(folder) if folder is not None else PRETRAINED_DIR
-    meta = read_conformer_meta(folder)
-    weights = folder / WEIGHTS_NAME
-    if not isinstance(meta["content_size"], int):
-        raise ModelFileError(f"{folder / META_NAME}: content_size must be a byte count")
-    check_weights_file(weights, meta["content_size"])  # stat and header, before reading
-    try:
-        data = weights.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"{weights}: cannot read the weights ({exc})") from None
-    if len(data) != meta["content_size"] or file_sha256(data) != meta["content_hash"]:
-        raise ModelFileError(f"{weights}: the weights do not match the hash in {META_NAME} "
-                             "(corrupt or replaced file)")
+    ``folder`` is a model folder, a run folder holding ``model/`` or a packaged conformer
+    model's name; None is the packaged model.
+    """
+    path = resolve_model(folder, KIND)
+    doc = read_document(path, KIND)
+    meta = _meta(doc)
+    data = read_weights(doc)
     try:
         config = ConformerConfig.from_dict(meta["config"])
     except (ConfigError, TypeError) as exc:
-        raise ModelFileError(f"{folder / META_NAME}: invalid config ({exc})") from None
+        raise ModelFileError(f"{doc.meta_path}: invalid config ({exc})") from None
     model = ConformerDenoiser(config)
+    weights = doc.weights_path
     try:
         tensors = safetensors.torch.load(data)
         expected = set(unique_state(model))

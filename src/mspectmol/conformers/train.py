@@ -1,27 +1,44 @@
-"""Training loop of the conformer diffusion model (eq. 32), resumable by epoch.
+"""Training of the conformer diffusion model (eq. 32), resumable from a checkpoint.
 
-The model with the lowest validation loss (fixed seeded steps and noise, so comparable between
-epochs) is kept. A checkpoint folder (a normal model folder plus ``progress.json``) is written
-after every epoch; a rerun with the same folder continues from it (the Adam state restarts).
+The epochs are run by the shared training loop (:func:`mspectmol.models.loop.run_loop`):
+Adam with cosine annealing over the epochs, gradient clipping, the model with the lowest
+validation loss (fixed seeded steps and noise, so comparable between epochs) kept, one log
+line per epoch. Given a checkpoint folder, a checkpoint (:mod:`mspectmol.models.checkpoint`:
+model, optimiser, scheduler and generator states) is written after every epoch and a rerun
+with the same folder continues from it exactly. :func:`train_model` also picks the
+refinement start step on validation molecules and writes the model file; it is what
+``mspectmol train --task conformers`` runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from mspectmol.conformers.data import ConformerRecord, training_batch
+from mspectmol.conformers.baselines import embed_etkdg
+from mspectmol.conformers.data import ConformerRecord, mol_with_hs, training_batch
 from mspectmol.conformers.diffusion import Schedule, diffusion_loss
 from mspectmol.conformers.domain import domain_of_records
 from mspectmol.conformers.io import load_conformer_model, save_conformer_model
 from mspectmol.conformers.model import ConformerConfig, ConformerDenoiser
+from mspectmol.conformers.rmsd import rmsd_to_coords
+from mspectmol.conformers.sample import generate_conformers
+from mspectmol.models.checkpoint import LAST_NAME, Checkpointer, LoopState, load_checkpoint
+from mspectmol.models.loop import (
+    LoopSettings,
+    StepHook,
+    optimizer_step,
+    run_loop,
+    seed_everything,
+)
 from mspectmol.models.pa_ib import count_parameters
 
 log = logging.getLogger("mspectmol.conformers")
@@ -58,6 +75,17 @@ def validation_loss(model: ConformerDenoiser, records: list[ConformerRecord],
     return total / max(count, 1)
 
 
+def _fingerprint(config: ConformerConfig, settings: TrainSettings,
+                 train: list[ConformerRecord], val: list[ConformerRecord]) -> dict[str, Any]:
+    """What a checkpoint must share with the run resuming it: settings, model and data."""
+    def digest(records: list[ConformerRecord]) -> str:
+        ids = [(r.id, r.smiles) for r in records]
+        return hashlib.sha256(json.dumps(ids).encode("utf-8")).hexdigest()
+
+    return {"config": {**asdict(settings), "model": config.to_dict()}, "train": digest(train),
+            "val": digest(val)}
+
+
 def train_conformer_model(config: ConformerConfig, train: list[ConformerRecord],
                           val: list[ConformerRecord], settings: TrainSettings,
                           folder: Path | None = None) -> tuple[ConformerDenoiser, dict[str, Any]]:
@@ -65,69 +93,54 @@ def train_conformer_model(config: ConformerConfig, train: list[ConformerRecord],
 
     Returns the best-validation model (eval mode) and a training summary.
     """
-    torch.manual_seed(settings.seed)
+    seed_everything(settings.seed)
     rng = np.random.default_rng(settings.seed)
     if settings.max_train and len(train) > settings.max_train:
         train = [train[i] for i in sorted(rng.choice(len(train), settings.max_train,
                                                      replace=False))]
     val = val[:settings.val_molecules] if settings.val_molecules else val
     model = ConformerDenoiser(config)
-    progress: dict[str, Any] = {"epoch": 0, "best_val": float("inf"), "history": [],
-                                "seconds": 0.0}
-    best_dir = folder / "best" if folder is not None else None
-    if folder is not None and (folder / "progress.json").is_file():
-        progress = json.loads((folder / "progress.json").read_text())
-        model, _ = load_conformer_model(folder / "last")
-        model.train()
-        log.info("resuming %s at epoch %d", folder, progress["epoch"])
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    if best_dir is not None and (best_dir / "model.json").is_file():
-        best_state = load_conformer_model(best_dir)[0].state_dict()
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(settings.epochs, 1))
-    for _ in range(progress["epoch"]):
-        sched.step()
     schedule = Schedule(config.n_steps)
-    gen = torch.Generator().manual_seed(settings.seed + progress["epoch"])
-    for epoch in range(progress["epoch"], settings.epochs):
-        started, cpu_started = time.perf_counter(), time.process_time()
+    gen = torch.Generator().manual_seed(settings.seed)
+    state, saver = None, None
+    if folder is not None:
+        fingerprint = _fingerprint(config, settings, train, val)
+        if (Path(folder) / LAST_NAME).is_file():
+            state = load_checkpoint(folder).restore(model, opt, sched, fingerprint)
+            gen.set_state(torch.tensor(state.carry["generator"], dtype=torch.uint8))
+            log.info("resuming %s at epoch %d", folder, state.epoch)
+        steps = -(-len(train) // settings.batch_size)
+        saver = Checkpointer(folder, None, steps, model=model, optimizer=opt, scheduler=sched,
+                             fingerprint=fingerprint)
+
+    def epoch_fn(epoch: int, state: LoopState, on_step: StepHook) -> dict[str, float]:
         model.train()
-        order = np.random.default_rng(settings.seed + epoch).permutation(len(train))
+        order = np.random.default_rng(settings.seed + epoch - 1).permutation(len(train))
         losses = []
         for start in range(0, len(order), settings.batch_size):
             chunk = [train[i] for i in order[start:start + settings.batch_size]]
             x0, graph, spectra, avail = training_batch(chunk, config.modalities)
             out = diffusion_loss(model, x0, graph, schedule, spectra, avail, generator=gen)
-            opt.zero_grad()
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            opt.step()
+            optimizer_step(out["loss"], opt, clip=(model.parameters(), settings.grad_clip))
             losses.append(float(out["loss"].detach()))
         sched.step()
-        v = validation_loss(model, val)
-        progress["seconds"] += time.perf_counter() - started
-        progress["cpu_seconds"] = progress.get("cpu_seconds", 0.0) + (time.process_time()
-                                                                      - cpu_started)
-        progress["epoch"] = epoch + 1
-        progress["history"].append({"epoch": epoch + 1, "train": float(np.mean(losses)),
-                                    "val": v})
-        if v < progress["best_val"]:
-            progress["best_val"], progress["best_epoch"] = v, epoch + 1
-            best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-            if best_dir is not None:
-                save_conformer_model(best_dir, model)
-        log.info("epoch %d: train %.4f val %.4f (%.0f s)", epoch + 1, np.mean(losses), v,
-                 progress["seconds"])
-        if folder is not None:
-            save_conformer_model(folder / "last", model)
-            (folder / "progress.json").write_text(json.dumps(progress, indent=1))
-    model.load_state_dict(best_state)
+        state.carry["generator"] = gen.get_state().tolist()
+        return {"train_loss": float(np.mean(losses))}
+
+    def validate(epoch: int) -> dict[str, float]:
+        return {"val_loss": validation_loss(model, val)}
+
+    done = run_loop(model, epoch_fn, validate, LoopSettings(epochs=settings.epochs,
+                                                            desc="train conformers"),
+                    state=state, checkpointer=saver, logger=log)
     model.eval()
-    summary = {"settings": settings.__dict__, "n_train": len(train), "n_val": len(val),
-               "parameters": count_parameters(model), "wall_seconds": progress["seconds"],
-               "cpu_seconds": progress.get("cpu_seconds", 0.0),
-               "best_epoch": progress.get("best_epoch", 0), "best_val_loss": progress["best_val"],
-               "history": progress["history"], "torch_threads": torch.get_num_threads()}
+    summary = {"settings": asdict(settings), "n_train": len(train), "n_val": len(val),
+               "parameters": count_parameters(model), "wall_seconds": done.seconds,
+               "cpu_seconds": done.cpu_seconds, "best_epoch": done.best_epoch,
+               "best_val_loss": done.best_score, "history": done.history,
+               "torch_threads": torch.get_num_threads()}
     return model, summary
 
 
@@ -140,11 +153,6 @@ def choose_refine_start(model: ConformerDenoiser, val: list[ConformerRecord],
     step 0 (no refinement, i.e. ETKDG + MMFF itself) is always included for reference.
     Default candidates: 4, 10, 20, 30 and 50% of ``T``.
     """
-    from mspectmol.conformers.baselines import embed_etkdg
-    from mspectmol.conformers.data import mol_with_hs
-    from mspectmol.conformers.rmsd import rmsd_to_coords
-    from mspectmol.conformers.sample import generate_conformers
-
     n_steps = model.config.n_steps
     if candidates is None:
         candidates = tuple(max(1, round(f * n_steps)) for f in (0.04, 0.1, 0.2, 0.3, 0.5))
@@ -165,21 +173,20 @@ def choose_refine_start(model: ConformerDenoiser, val: list[ConformerRecord],
     return best, means
 
 
-def train_variant(config: ConformerConfig, records: list[ConformerRecord],
-                  settings: TrainSettings, folder: Path, *, refine_val: int = 48
-                  ) -> tuple[ConformerDenoiser, dict[str, Any]]:
-    """Train one variant on the ``train`` records, pick its refinement step on ``val``, save.
+def train_model(config: ConformerConfig, records: list[ConformerRecord],
+                settings: TrainSettings, out: Path, *, checkpoint: Path | None = None,
+                refine_val: int = 48) -> tuple[ConformerDenoiser, dict[str, Any]]:
+    """Train on the ``train`` records, pick the refinement step on ``val``, save to ``out``.
 
-    The finished model is written to ``folder/model`` (a rerun that finds it loads it).
+    ``checkpoint`` is the checkpoint folder of :func:`train_conformer_model` (a rerun
+    continues from it); its checkpoint is removed once the model is written. The model file
+    records the training summary and the training domain.
     """
-    final = folder / "model"
-    if (final / "model.json").is_file():
-        return load_conformer_model(final)
     train = [r for r in records if r.split == "train"]
     val = [r for r in records if r.split == "val"]
     if not train or not val:
         raise ValueError("training needs train and val molecules")
-    model, summary = train_conformer_model(config, train, val, settings, folder / "checkpoint")
+    model, summary = train_conformer_model(config, train, val, settings, checkpoint)
     started = time.perf_counter()
     subset = [val[i] for i in np.random.default_rng(settings.seed).permutation(len(val))
               [:refine_val]]
@@ -190,5 +197,19 @@ def train_variant(config: ConformerConfig, records: list[ConformerRecord],
                                    "seconds": time.perf_counter() - started}
     domain = domain_of_records((r.smiles for r in train),
                                f"{len(train)} training molecules of the embedded dataset")
-    save_conformer_model(final, model, summary, domain)
-    return load_conformer_model(final)
+    save_conformer_model(out, model, summary, domain)
+    if checkpoint is not None:
+        (checkpoint / LAST_NAME).unlink(missing_ok=True)
+    return load_conformer_model(out)
+
+
+def train_variant(config: ConformerConfig, records: list[ConformerRecord],
+                  settings: TrainSettings, folder: Path, *, refine_val: int = 48
+                  ) -> tuple[ConformerDenoiser, dict[str, Any]]:
+    """:func:`train_model` into ``folder/model`` (checkpoints in ``folder/checkpoint``); a
+    rerun that finds the finished model loads it."""
+    final = folder / "model"
+    if (final / "model.json").is_file():
+        return load_conformer_model(final)
+    return train_model(config, records, settings, final, checkpoint=folder / "checkpoint",
+                       refine_val=refine_val)

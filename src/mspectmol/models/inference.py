@@ -22,8 +22,8 @@ from scipy.special import expit, logit
 from mspectmol.data.batches import SplitData, iterate_batches
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
 from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.io import ModelMeta, grid_info, model_paths
-from mspectmol.models.pretrained import resolve_model
+from mspectmol.models.io import ModelMeta, grid_info
+from mspectmol.models.packaged import resolve_model
 
 EVAL_BATCH = 256
 
@@ -126,14 +126,12 @@ def model_thresholds(meta: Any) -> np.ndarray:
 
 
 def find_model(path: str | os.PathLike[str] | None) -> Path:
-    """A model folder/file pair, a run folder holding ``model/``, or a packaged model's name.
+    """A classifier: a model folder or file pair, a run folder holding ``model/``, or a
+    packaged classifier's name (:func:`~mspectmol.models.packaged.resolve_model`).
 
-    None is the packaged default model (:mod:`mspectmol.models.pretrained`).
+    None is the packaged default classifier.
     """
-    p = resolve_model(path)
-    if p.is_dir() and not model_paths(p)[1].is_file() and model_paths(p / "model")[1].is_file():
-        return p / "model"
-    return p
+    return resolve_model(path, "classifier")
 
 
 def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None

@@ -1,12 +1,14 @@
-"""Model files: weights in safetensors, everything else in JSON; never pickle.
+"""Classifier model files: weights in safetensors, everything else in JSON; never pickle.
 
-A saved model is a pair of files, ``model.safetensors`` (tensors, or a classical model's
-arrays) and ``model.json`` (:class:`ModelMeta`): format name and version, the registered
-model name and kind, its config, label names in output order, the input modalities and their
-grids, the intensity normalisation, optional per-label thresholds and calibration
-temperature, package versions, a hash of the training data and the SHA-256 and size of the
-safetensors file, which :func:`load_model` checks before parsing it (the size with
-:func:`os.stat` and against the safetensors header before the file is read).
+A classifier is saved in the one model-file format (:mod:`mspectmol.models.modelfile`), kind
+``"classifier"``: ``model.safetensors`` (tensors, or a classical model's arrays) and
+``model.json``, whose body is a :class:`ModelMeta`: the registered model name and its
+family (``"neural"`` or ``"classical"``), its config, label names in output order, the input
+modalities and their grids, the intensity normalisation, optional per-label thresholds and
+calibration temperature, a hash of the training data, the training record, a classical
+model's JSON state and the out-of-distribution score. :func:`load_model` checks the weights'
+size (with :func:`os.stat` and against the safetensors header, before the file is read) and
+SHA-256, and refuses a model of another kind with a message naming the file and its kind.
 
 The hash proves the weights are the ones the description was saved with (integrity), not
 who made them (authenticity): whoever can replace the weights can replace ``model.json``
@@ -19,33 +21,36 @@ ending in ``.safetensors`` or ``.json`` (the pair ``stem.safetensors`` + ``stem.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import re
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mspectmol.errors import ConfigError, ModelFileError
-from mspectmol.fileio import atomic_write
-from mspectmol.models.integrity import check_weights_file, file_digest
+from mspectmol.models.integrity import file_digest
+from mspectmol.models.modelfile import (
+    FORMAT_VERSION,
+    ModelDocument,
+    model_paths,
+    read_document,
+    read_weights,
+    write_model,
+)
 from mspectmol.models.registry import ModelSpec, config_to_dict, get_model_spec
 from mspectmol.spectra.modalities import get_modality
 
-FORMAT_NAME = "mspectmol-model"
-FORMAT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-META_NAME = "model.json"
-#: Fields every model.json must carry.
-REQUIRED_FIELDS = ("format", "format_version", "model_name", "kind", "config", "label_names",
-                   "modalities", "primary", "auxiliary", "normalisation", "versions",
-                   "content_hash", "content_size")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+__all__ = ["FORMAT_VERSION", "ModelMeta", "grid_info", "load_model", "model_file_hashes",
+           "read_meta", "save_model"]
+
+KIND = "classifier"
+#: Fields the body of every classifier's model.json must carry.
+REQUIRED_FIELDS = ("model_name", "family", "config", "label_names", "modalities", "primary",
+                   "auxiliary", "normalisation")
+#: Fields of :class:`ModelMeta` that the file format writes (not part of the body).
+_ENVELOPE_FIELDS = ("versions", "content_hash", "content_size", "created")
 
 
 def grid_info(modality: str, grid: np.ndarray) -> dict[str, Any]:
@@ -55,24 +60,12 @@ def grid_info(modality: str, grid: np.ndarray) -> dict[str, Any]:
             "x_unit": get_modality(modality).x_unit}
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages a model file depends on."""
-    import safetensors
-    import torch
-
-    from mspectmol import __version__
-
-    return {"mspectmol": __version__, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "safetensors": safetensors.__version__}
-
-
 @dataclass
 class ModelMeta:
-    """The JSON half of a model file (see the module docstring).
+    """A classifier's description: the body of its ``model.json`` and the file's hash.
 
-    ``kind``, ``versions``, ``content_hash``, ``content_size``, ``created`` and ``state`` are
-    filled in by :func:`save_model`.
+    ``family``, ``versions``, ``content_hash``, ``content_size``, ``created`` and ``state``
+    are filled in by :func:`save_model`.
     """
 
     model_name: str
@@ -86,7 +79,7 @@ class ModelMeta:
     temperature: float | None = None
     data_hash: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
-    kind: str = "neural"
+    family: str = "neural"
     versions: dict[str, str] = field(default_factory=dict)
     content_hash: str = ""
     content_size: int = 0
@@ -95,50 +88,47 @@ class ModelMeta:
     ood: dict[str, Any] | None = None
 
     @property
+    def kind(self) -> str:
+        """The model family, ``"neural"`` or ``"classical"`` (as ``predict`` reports it)."""
+        return self.family
+
+    @property
     def n_points(self) -> int:
         """Points per input spectrum (from the primary modality's grid)."""
         return int(self.modalities[self.primary]["n_points"])
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON document written to ``model.json``."""
-        out: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    def body(self) -> dict[str, Any]:
+        """The classifier's fields of ``model.json`` (the file format adds the rest)."""
+        out: dict[str, Any] = {}
         for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+            if f.name not in _ENVELOPE_FIELDS:
+                value = getattr(self, f.name)
+                out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
-    def from_json_dict(cls, data: Any, source: Path) -> ModelMeta:
-        """Validate a ``model.json`` document.
+    def from_document(cls, doc: ModelDocument) -> ModelMeta:
+        """Check a classifier's ``model.json`` (read by
+        :func:`~mspectmol.models.modelfile.read_document`).
 
         Raises
         ------
         ModelFileError
-            Naming ``source`` and the problem: not an object, wrong format or version, a
-            missing field or a field of the wrong type.
+            Naming the file and the problem: a missing field or one of the wrong type.
         """
-        if not isinstance(data, dict):
-            raise ModelFileError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        if data.get("format") != FORMAT_NAME:
-            raise ModelFileError(f"{source}: not an mspectmol model file (format "
-                                 f"{data.get('format')!r}, expected {FORMAT_NAME!r})")
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            newer = isinstance(version, int) and version > FORMAT_VERSION
-            raise ModelFileError(f"{source}: unsupported format version {version!r} (this "
-                                 f"mspectmol reads version {FORMAT_VERSION}"
-                                 f"{'; upgrade mspectmol' if newer else ''})")
+        data, source = doc.body, doc.meta_path
         missing = [k for k in REQUIRED_FIELDS if k not in data]
         if missing:
             raise ModelFileError(f"{source}: missing field(s) {', '.join(missing)}")
         for key in ("label_names", "auxiliary"):
             if not isinstance(data[key], list):
                 raise ModelFileError(f"{source}: {key} must be a list")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - set(_ENVELOPE_FIELDS)
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["label_names"] = tuple(data["label_names"])
         kwargs["auxiliary"] = tuple(data["auxiliary"])
-        meta = cls(**kwargs)
+        meta = cls(**kwargs, versions=doc.versions, content_hash=doc.content_hash,
+                   content_size=doc.content_size, created=doc.created)
         problem = meta.problem()
         if problem:
             raise ModelFileError(f"{source}: {problem}")
@@ -157,10 +147,6 @@ class ModelMeta:
             (all(isinstance(g, dict) and {"x_min", "x_max", "n_points"} <= set(g)
                  for g in (self.modalities.values() if isinstance(self.modalities, dict)
                            else ())), "each modality grid needs x_min, x_max and n_points"),
-            (isinstance(self.content_hash, str) and _HEX64.match(self.content_hash),
-             "content_hash must be a SHA-256 hex digest"),
-            (isinstance(self.content_size, int) and self.content_size >= 0,
-             "content_size must be a byte count"),
             (self.thresholds is None or (isinstance(self.thresholds, list)
                                          and len(self.thresholds) == len(self.label_names)
                                          and all(isinstance(t, (int, float)) and 0 <= t <= 1
@@ -169,7 +155,7 @@ class ModelMeta:
             (self.temperature is None or (isinstance(self.temperature, (int, float))
                                           and 0 < self.temperature < float("inf")),
              "temperature must be a positive number"),
-            (self.kind in ("neural", "classical"), "kind must be 'neural' or 'classical'"),
+            (self.family in ("neural", "classical"), "family must be 'neural' or 'classical'"),
             (self.state is None or isinstance(self.state, dict), "state must be an object"),
             (self.ood is None or (isinstance(self.ood, dict) and {"mean", "components",
                                                                    "variances", "residual",
@@ -180,19 +166,6 @@ class ModelMeta:
             if not ok:
                 return message
         return None
-
-
-def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``(weights, meta)`` file paths of a model folder or file pair."""
-    p = Path(path)
-    if p.suffix in (".safetensors", ".json"):
-        return p.with_suffix(".safetensors"), p.with_suffix(".json")
-    return p / WEIGHTS_NAME, p / META_NAME
-
-
-def file_sha256(data: bytes) -> str:
-    """SHA-256 hex digest of bytes."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def _spec_for(meta: ModelMeta, source: Path) -> ModelSpec:
@@ -227,7 +200,7 @@ def _payload(model: Any, spec: ModelSpec) -> tuple[bytes, dict[str, Any] | None]
 
 
 def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Path:
-    """Write ``model`` and ``meta`` as a safetensors + JSON pair (atomically, file by file).
+    """Write ``model`` and ``meta`` as a classifier model file (atomically, file by file).
 
     Parameters
     ----------
@@ -236,7 +209,7 @@ def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Pat
     model
         A registered neural (``nn.Module``) or classical model.
     meta
-        Its description; ``kind``, ``versions``, ``content_hash``, ``content_size``,
+        Its description; ``family``, ``versions``, ``content_hash``, ``content_size``,
         ``created`` and ``state`` are filled in here.
 
     Returns
@@ -244,39 +217,30 @@ def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Pat
     pathlib.Path
         The JSON file written.
     """
-    weights_path, meta_path = model_paths(path)
     spec = get_model_spec(meta.model_name)
     data, state = _payload(model, spec)
-    meta.kind, meta.state = spec.kind, state
-    meta.versions = package_versions()
-    meta.content_hash, meta.content_size = file_sha256(data), len(data)
-    meta.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    meta.family, meta.state = spec.kind, state
     meta.config = config_to_dict(meta.config) if not isinstance(meta.config, dict) else meta.config
     problem = meta.problem()
     if problem:
         raise ConfigError(f"cannot save model: {problem}")
-    document = json.dumps(meta.to_json_dict(), indent=2, allow_nan=False) + "\n"
-    atomic_write(weights_path, data)
-    atomic_write(meta_path, document.encode("utf-8"))
+    meta_path = write_model(path, KIND, data, meta.body())
+    doc = read_document(meta_path, KIND)
+    meta.versions, meta.created = doc.versions, doc.created
+    meta.content_hash, meta.content_size = doc.content_hash, doc.content_size
     return meta_path
 
 
 def read_meta(path: str | os.PathLike[str]) -> ModelMeta:
-    """Read and validate the JSON half of a model file.
+    """Read and check the JSON half of a classifier model file.
 
     Raises
     ------
     ModelFileError
-        When the file is missing, not JSON, or not a valid model description.
+        When the file is missing, not JSON, not a valid model description, or a model of
+        another kind.
     """
-    _, meta_path = model_paths(path)
-    if not meta_path.is_file():
-        raise ModelFileError(f"{meta_path}: model description not found")
-    try:
-        data = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{meta_path}: not valid JSON ({exc})") from None
-    return ModelMeta.from_json_dict(data, meta_path)
+    return ModelMeta.from_document(read_document(path, KIND))
 
 
 def model_file_hashes(path: str | os.PathLike[str]) -> dict[Path, str]:
@@ -305,25 +269,6 @@ def model_file_hashes(path: str | os.PathLike[str]) -> dict[Path, str]:
         raise ModelFileError(f"{weights_path}: content hash mismatch: SHA-256 {out[weights_path]}"
                              f", {meta_path.name} records {recorded}")
     return out
-
-
-def read_weights_bytes(weights_path: Path, meta: ModelMeta) -> bytes:
-    """The safetensors file's bytes after checking its size and SHA-256 against ``meta``.
-
-    The size and header are checked (:func:`check_weights_file`) before the file is read.
-    """
-    check_weights_file(weights_path, meta.content_size)
-    try:
-        data = weights_path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"{weights_path}: cannot read the weights ({exc})") from None
-    if len(data) != meta.content_size:
-        raise ModelFileError(f"{weights_path}: truncated or altered file: {len(data)} bytes, "
-                             f"the model description expects {meta.content_size}")
-    if file_sha256(data) != meta.content_hash:
-        raise ModelFileError(f"{weights_path}: content hash mismatch: the file was modified or "
-                             "corrupted after saving")
-    return data
 
 
 def _load_neural(spec: ModelSpec, meta: ModelMeta, data: bytes, source: Path) -> Any:
@@ -358,24 +303,25 @@ def _load_classical(spec: ModelSpec, meta: ModelMeta, data: bytes, source: Path)
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[Any, ModelMeta]:
-    """Load a model saved by :func:`save_model`, in eval mode, without unpickling anything.
+    """Load a classifier saved by :func:`save_model`, in eval mode, without unpickling.
 
     Raises
     ------
     ModelFileError
-        Naming the file: missing, not JSON, wrong format or version, missing fields, size or
-        hash mismatch (tampered or truncated), unknown model name, bad config or weights.
+        Naming the file: missing, not JSON, wrong format or version, a model of another
+        kind, missing fields, size or hash mismatch (tampered or truncated), unknown model
+        name, bad config or weights.
     """
-    weights_path, meta_path = model_paths(path)
-    meta = read_meta(path)
-    spec = _spec_for(meta, meta_path)
-    if spec.kind != meta.kind:
-        raise ModelFileError(f"{meta_path}: model {meta.model_name!r} is {spec.kind}, the file "
-                             f"says {meta.kind}")
-    data = read_weights_bytes(weights_path, meta)
+    doc = read_document(path, KIND)
+    meta = ModelMeta.from_document(doc)
+    spec = _spec_for(meta, doc.meta_path)
+    if spec.kind != meta.family:
+        raise ModelFileError(f"{doc.meta_path}: model {meta.model_name!r} is {spec.kind}, the "
+                             f"file says {meta.family}")
+    data = read_weights(doc)
     try:
         if spec.kind == "neural":
-            return _load_neural(spec, meta, data, weights_path), meta
-        return _load_classical(spec, meta, data, weights_path), meta
+            return _load_neural(spec, meta, data, doc.weights_path), meta
+        return _load_classical(spec, meta, data, doc.weights_path), meta
     except ConfigError as exc:
-        raise ModelFileError(f"{meta_path}: {exc}") from None
+        raise ModelFileError(f"{doc.meta_path}: {exc}") from None

@@ -10,7 +10,10 @@ state with the lowest validation loss (canonical SMILES, formula and spectra all
 kept. Training stops after ``epochs`` or ``max_minutes``, whichever comes first; with a time
 budget the cosine decay runs over whichever ends first, so a budget-limited run still ends at
 a low learning rate. ``device`` trains on a GPU (``"cuda"``, bfloat16 autocast); the returned
-model is on the CPU either way. Randomised SMILES may be precomputed (``DecoderData.variants``)
+model is on the CPU either way. The epochs are run by the shared training loop
+(:func:`mspectmol.models.loop.run_loop`: per-epoch log line, best state, time budget); given a
+checkpoint folder it writes a checkpoint at each epoch end, and a rerun with the same folder
+continues from it. Randomised SMILES may be precomputed (``DecoderData.variants``)
 so that training needs no RDKit (e.g. on a GPU node that lacks it): this module imports
 only torch, NumPy and the model modules. The structure-model variants are trained on the
 embedded dataset by :func:`~mspectmol.structure.model.variants.train_variant`.
@@ -18,11 +21,14 @@ embedded dataset by :func:`~mspectmol.structure.model.variants.train_variant`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +36,16 @@ import torch
 import torch.nn.functional as F
 
 from mspectmol.errors import MspectmolError
+from mspectmol.models.checkpoint import LAST_NAME, Checkpointer, LoopState, load_checkpoint
+from mspectmol.models.loop import (
+    LoopSettings,
+    StepHook,
+    autocast,
+    optimizer_step,
+    run_loop,
+    seed_everything,
+    training_device,
+)
 from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder, pad_batch
 from mspectmol.structure.model.memory import memory_features
 from mspectmol.structure.model.tokens import (
@@ -150,28 +166,42 @@ def validation_loss(model: StructureDecoder, vocab: Vocabulary, data: DecoderDat
     return total / max(count, 1)
 
 
+#: ``augment(features, available, rng, rows)``: corrupts a training batch's memory.
+Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator, np.ndarray],
+                   tuple[np.ndarray, np.ndarray]]
+
+
+def _fingerprint(s: TrainSettings, config: StructureConfig, vocab: Vocabulary,
+                 train: DecoderData, val: DecoderData | None) -> dict[str, Any]:
+    """What a checkpoint must share with the run resuming it: settings, model and data."""
+    def digest(value: Any) -> str:
+        return hashlib.sha256(json.dumps(value).encode("utf-8")).hexdigest()
+
+    settings = {k: v for k, v in asdict(s).items() if k != "device"}
+    return {"config": {**settings, "model": config.to_dict(), "vocabulary": list(vocab.tokens)},
+            "train": digest(train.smiles), "val": digest(val.smiles if val else None)}
+
+
 def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData,
-                  val: DecoderData | None = None, settings: TrainSettings | None = None,
-                  progress: Callable[[dict[str, Any]], None] | None = None,
-                  augment: Callable[[np.ndarray, np.ndarray, np.random.Generator, np.ndarray],
-                                    tuple[np.ndarray, np.ndarray]] | None = None
+                  val: DecoderData | None = None, settings: TrainSettings | None = None, *,
+                  augment: Augment | None = None, checkpoint_dir: Path | None = None
                   ) -> tuple[StructureDecoder, dict[str, Any]]:
     """Train a :class:`StructureDecoder`; returns it (best validation state) and a history.
 
     ``augment(features, available, rng, rows)`` corrupts each training batch's memory
     (``rows``: the batch's indices into ``train``; e.g.
     :class:`~mspectmol.structure.generation.prior.CorpusAugment`) before the auxiliary dropout.
+    ``checkpoint_dir`` receives a checkpoint at each epoch end; when it holds one of this
+    run, training continues from it. The history holds the settings, one row per epoch
+    (``epoch``, ``train_loss``, ``val_loss``, ``seconds``, ``improved``), the training
+    ``minutes`` and, with validation, ``best_val_loss`` and ``best_epoch``; ``stopped`` says
+    why training ended before ``epochs``.
     """
     s = settings or TrainSettings()
     if s.epochs < 1 or s.batch_size < 1:
         raise MspectmolError("epochs and batch_size must be >= 1")
-    try:
-        device = torch.device(s.device)
-    except RuntimeError as exc:
-        raise MspectmolError(f"unknown training device {s.device!r}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MspectmolError(f"training device {s.device!r} asked for, but torch sees no GPU")
-    torch.manual_seed(s.seed)
+    device = training_device(s.device)
+    seed_everything(s.seed)
     rng = np.random.default_rng(s.seed)
     model = StructureDecoder(config)
     model.set_standardisation(torch.as_tensor(train.features))
@@ -180,21 +210,30 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     n = len(train.smiles)
     steps_per_epoch = math.ceil(n / s.batch_size)
     total_steps = steps_per_epoch * s.epochs
+    clock = {"start": time.perf_counter()}
 
     def lr_at(step: int) -> float:
         if step < s.warmup_steps:
             return (step + 1) / s.warmup_steps
         frac = (step - s.warmup_steps) / max(1, total_steps - s.warmup_steps)
         if s.max_minutes:
-            frac = max(frac, (time.perf_counter() - started) / 60 / s.max_minutes)
+            frac = max(frac, (time.perf_counter() - clock["start"]) / 60 / s.max_minutes)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
-    started = time.perf_counter()
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     fvec = np.stack([formula_vector(f) for f in train.formulas])
-    history: dict[str, Any] = {"settings": asdict(s), "epochs": []}
-    best_loss, best_state = float("inf"), None
-    for epoch in range(s.epochs):
+    state, saver = None, None
+    if checkpoint_dir is not None:
+        fingerprint = _fingerprint(s, config, vocab, train, val)
+        if (Path(checkpoint_dir) / LAST_NAME).is_file():
+            state = load_checkpoint(checkpoint_dir).restore(model, opt, sched, fingerprint)
+            rng.bit_generator.state = state.carry["rng"]
+            clock["start"] -= state.seconds
+            log.info("resuming %s at epoch %d", checkpoint_dir, state.epoch)
+        saver = Checkpointer(checkpoint_dir, None, steps_per_epoch, model=model, optimizer=opt,
+                             scheduler=sched, fingerprint=fingerprint)
+
+    def epoch_fn(epoch: int, state: LoopState, on_step: StepHook) -> dict[str, float]:
         model.train()
         order = rng.permutation(n)
         run_loss = 0.0
@@ -208,32 +247,27 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
             if augment is not None:
                 feats, avail = augment(feats, avail, rng, idx)
             avail[rng.random(len(idx)) < s.aux_dropout, 1:] = False
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=s.bf16):
+            with autocast(s.bf16, device):
                 loss = _loss(model, tokens, torch.as_tensor(feats),
                              torch.as_tensor(avail), torch.as_tensor(form))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            optimizer_step(loss, opt, clip=(model.parameters(), 1.0), scheduler=sched)
             run_loss += float(loss.detach()) * len(idx)
-        record = {"epoch": epoch + 1, "train_loss": run_loss / n,
-                  "minutes": (time.perf_counter() - started) / 60}
-        if val is not None:
-            record["val_loss"] = validation_loss(model, vocab, val)
-            if record["val_loss"] < best_loss:
-                best_loss = record["val_loss"]
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history["epochs"].append(record)
-        log.info("epoch %d: %s", epoch + 1, record)
-        if progress is not None:
-            progress(record)
-        if s.max_minutes and record["minutes"] >= s.max_minutes:
-            history["stopped"] = f"time budget of {s.max_minutes} min"
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        history["best_val_loss"] = best_loss
+        state.carry["rng"] = rng.bit_generator.state
+        return {"train_loss": run_loss / n}
+
+    def validate(epoch: int) -> dict[str, float]:
+        return {"val_loss": validation_loss(model, vocab, val)}
+
+    done = run_loop(model, epoch_fn, validate if val is not None else None,
+                    LoopSettings(epochs=s.epochs, max_minutes=s.max_minutes,
+                                 desc="train structure"),
+                    state=state, checkpointer=saver, logger=log)
+    history: dict[str, Any] = {"settings": asdict(s), "epochs": done.history,
+                               "minutes": done.seconds / 60}
+    if done.stop_reason is not None:
+        history["stopped"] = done.stop_reason
+    if done.best_score is not None:
+        history["best_val_loss"], history["best_epoch"] = done.best_score, done.best_epoch
     return model.cpu().eval(), history
 
 

@@ -109,7 +109,7 @@ class TrainConfig:
     checkpoint_every
         Also checkpoint every this many optimiser steps (unset: at epoch ends only; 0: no
         checkpoints). Neural training writes a checkpoint
-        (:mod:`mspectmol.training.checkpoint`) at each epoch end otherwise.
+        (:mod:`mspectmol.models.checkpoint`) at each epoch end otherwise.
     devices
         Data-parallel training in this many processes on this machine. One per GPU on
         CUDA; gloo on the CPU. ``batch_size`` stays the global batch, so this changes

@@ -8,7 +8,7 @@
     model/         model.safetensors + model.json (see mspectmol.models.io)
     metrics.json   validation and test reports at 0.5 and at the tuned thresholds
     checkpoint/    last.safetensors while a neural run is in progress (removed at the end;
-                   see mspectmol.training.checkpoint)
+                   see mspectmol.models.checkpoint)
 
 ``run_training(config, resume=run_dir)`` continues an interrupted run in its folder from its
 checkpoint (or from the start when it has none) and ends as the uninterrupted run would.
@@ -38,13 +38,13 @@ from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dat
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.models.checkpoint import LAST_NAME
 from mspectmol.models.inference import dataset_for, find_model, is_neural, predict_logits
 from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
 from mspectmol.models.ood import fit_ood, representations
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.training import distributed
-from mspectmol.training.checkpoint import LAST_NAME
 from mspectmol.training.config import (
     RESUME_SETTINGS,
     TrainConfig,

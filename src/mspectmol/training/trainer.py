@@ -6,11 +6,12 @@ optional augmentation of training batches, and after each epoch the validation m
 macro-F1 at threshold 0.5. The state with the best validation micro-F1 is kept and restored
 at the end; training stops after ``patience`` epochs without improvement. The loss is
 :func:`~mspectmol.models.losses.pa_ib_loss` (eq. 14) for PA-IB outputs and binary
-cross-entropy with logits otherwise. Each epoch appends a row to a CSV log and logs one INFO
-line (:mod:`~mspectmol.training.epoch_log`), with or without the progress bar. Training runs on
-``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU. Given a
-checkpoint folder, the loop writes checkpoints (:mod:`mspectmol.training.checkpoint`) at
-epoch ends and every ``config.checkpoint_every`` steps, and can resume from one exactly.
+cross-entropy with logits otherwise. The epochs are run by the shared training loop
+(:func:`mspectmol.models.loop.run_loop`): each appends a row to a CSV log and logs one INFO
+line, with or without the progress bar; given a checkpoint folder, the loop writes
+checkpoints (:mod:`mspectmol.models.checkpoint`) at epoch ends and every
+``config.checkpoint_every`` steps, and a fit resumes from one exactly. Training runs on
+``config.device`` (CPU by default, or CUDA); the fitted model is returned on the CPU.
 ``config.amp`` runs the forward pass and loss under bfloat16 autocast on CUDA.
 
 Inside a process group (torchrun or ``config.devices > 1``) the model is wrapped in
@@ -22,11 +23,9 @@ Classical models are fitted once, with the validation split passed for their own
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,24 +34,36 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from mspectmol.data.batches import SplitData, augment_rng, epoch_order, iterate_batches
+from mspectmol.data.batches import (
+    SplitData,
+    augment_rng,
+    dataset_hash,
+    epoch_order,
+    iterate_batches,
+)
 from mspectmol.errors import ConfigError
 from mspectmol.evaluation import macro_f1, micro_f1
+from mspectmol.models.checkpoint import Checkpointer, LoopState, load_checkpoint
+from mspectmol.models.epoch_log import CSVLog
 from mspectmol.models.inference import is_neural, model_device, predict_proba
+from mspectmol.models.loop import (
+    LoopSettings,
+    StepHook,
+    autocast,
+    run_loop,
+    seed_everything,
+    torch_threads,
+)
 from mspectmol.models.losses import pa_ib_loss
 from mspectmol.models.pa_ib import PAIBOutput
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.training import distributed
-from mspectmol.training.checkpoint import (
-    Checkpointer,
-    TrainingState,
-    load_checkpoint,
-    run_fingerprint,
-)
-from mspectmol.training.config import TrainConfig
-from mspectmol.training.epoch_log import CSVLog, epoch_line, log_above_bar
+from mspectmol.training.config import RESUME_SETTINGS, TrainConfig
+
+__all__ = ["TrainResult", "fit_classical", "fit_model", "fit_neural", "loss_terms",
+           "run_fingerprint", "seed_everything", "torch_threads", "train_epoch",
+           "validation_f1"]
 
 log = logging.getLogger("mspectmol.training")
 
@@ -97,23 +108,15 @@ class TrainResult:
         return out
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global, for third-party code
-    torch.manual_seed(seed)
+def run_fingerprint(config: TrainConfig, train: SplitData, val: SplitData) -> dict[str, Any]:
+    """What a checkpoint must share with the run resuming it: settings and data.
 
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``torch.set_num_threads(n)`` (unchanged when None), restoring afterwards."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    The settings that may change on resume (:data:`~mspectmol.training.config.RESUME_SETTINGS`)
+    are left out; the training and validation molecules and labels enter as hashes.
+    """
+    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_SETTINGS}
+    return {"config": settings, "train": dataset_hash(train.ids, train.labels),
+            "val": dataset_hash(val.ids, val.labels)}
 
 
 def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, dict[str, float]]:
@@ -132,26 +135,16 @@ def loss_terms(model: nn.Module, output: Any, targets: Tensor) -> tuple[Tensor, 
     return loss, {"loss": float(loss.detach())}
 
 
-#: ``on_step(step, sums, rng)``: called after each optimiser step of an epoch.
-StepHook = Callable[[int, dict[str, float], np.random.Generator], None]
-
-
-def autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA when ``enabled``; a no-op context otherwise."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitData,
                 config: TrainConfig, epoch: int, augmenter: Augmenter | None, *,
-                resume: TrainingState | None = None,
+                resume: LoopState | None = None,
                 on_step: StepHook | None = None) -> dict[str, float]:
     """One pass over ``data``; returns the sample-weighted mean of each loss term.
 
     ``resume`` (a state inside ``epoch``) skips its ``step`` batches, starting from their
-    loss sums and augmentation generator state; ``on_step`` receives the batches done so far,
-    the loss sums and the augmentation generator after each optimiser step. ``model`` may be
+    loss sums and augmentation generator state (``step_state``); ``on_step`` receives the
+    batches done so far, the loss sums and the augmentation generator's state after each
+    optimiser step. ``model`` may be
     wrapped in DDP: each rank then takes its share of every batch and the loss sums are
     summed over the ranks after each step (the same on all of them).
     """
@@ -165,8 +158,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
     step = 0
     if resume is not None and resume.step:
         step, sums = resume.step, dict(resume.sums)
-        if resume.augment_state is not None:
-            rng.bit_generator.state = resume.augment_state
+        if resume.step_state is not None:
+            rng.bit_generator.state = resume.step_state
         order = order[step * config.batch_size:]
     dropout = {m: config.modality_dropout for m in config.auxiliary}
     for batch in iterate_batches(data, config.batch_size, order=order, augmenter=augmenter,
@@ -174,7 +167,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
         batch = batch.to(device)
         distributed.step_seed(config.seed, epoch, step)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(config.amp, device):
+        with autocast(config.amp and device.type == "cuda", device):
             output = model(batch.spectra, batch.available)
             loss, terms = loss_terms(core, output, batch.labels)
         if not torch.isfinite(loss):
@@ -186,7 +179,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: SplitD
             sums[key] = sums.get(key, 0.0) + value
         step += 1
         if on_step is not None:
-            on_step(step, sums, rng)
+            on_step(step, sums, rng.bit_generator.state)
     return {key: value / len(data) for key, value in sums.items()}
 
 
@@ -202,10 +195,6 @@ def validation_f1(model: Any, val: SplitData, batch_size: int) -> tuple[float, f
     pred = distributed.gather_rows(predict, len(val), val.labels.shape[1]).astype(np.int8)
     truth = val.labels.astype(np.int8)
     return micro_f1(truth, pred), macro_f1(truth, pred)
-
-
-def _state_copy(model: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: TrainConfig, *,
@@ -230,7 +219,7 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
         no checkpoints).
     resume_from
         Checkpoint file (or folder) of this run to continue from; the result equals that of
-        an uninterrupted run (:mod:`mspectmol.training.checkpoint`).
+        an uninterrupted run (:mod:`mspectmol.models.checkpoint`).
     render_epoch
         ``render_epoch(epoch)`` gives the training split to use in that epoch (the same rows
         in the same order, newly rendered spectra; deterministic in the epoch, so resuming
@@ -249,7 +238,7 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     fingerprint = run_fingerprint(config, train, val)
-    state = TrainingState(best_state=_state_copy(model))
+    state = None
     if resume_from is not None:
         state = load_checkpoint(resume_from).restore(model, optimizer, scheduler, fingerprint)
         log.info("resuming at epoch %d after %d batches", state.epoch, state.step)
@@ -259,60 +248,30 @@ def fit_neural(model: nn.Module, train: SplitData, val: SplitData, config: Train
         saver = Checkpointer(checkpoint_dir, config.checkpoint_every,
                              -(-len(train) // config.batch_size), model=model,
                              optimizer=optimizer, scheduler=scheduler, fingerprint=fingerprint)
-    csv_log = CSVLog(log_path if main else None, state.history)
-    start = time.perf_counter() - state.seconds
-    bar = tqdm(total=config.epochs, initial=state.epoch - 1, desc=f"train {config.model}",
-               unit="epoch", disable=not (config.progress and main), leave=False)
-    with torch_threads(config.threads), log_above_bar(config.progress and main):
-        while not state.finished:
-            epoch, tick = state.epoch, time.perf_counter() - state.epoch_seconds
-            lr = optimizer.param_groups[0]["lr"]
 
-            def on_step(step: int, sums: dict[str, float], rng: np.random.Generator) -> None:
-                if saver is not None and saver.due(epoch, step):  # noqa: B023 - called now
-                    state.step, state.sums = step, sums
-                    state.augment_state = rng.bit_generator.state
-                    state.epoch_seconds = time.perf_counter() - tick  # noqa: B023
-                    state.seconds = time.perf_counter() - start
-                    saver.save(state)
+    def epoch_fn(epoch: int, state: LoopState, on_step: StepHook) -> dict[str, float]:
+        lr = optimizer.param_groups[0]["lr"]
+        data = render_epoch(epoch) if render_epoch is not None else train
+        terms = train_epoch(net, optimizer, data, config, epoch, augmenter, resume=state,
+                            on_step=on_step)
+        scheduler.step()
+        distributed.sync_buffers(model)
+        return {"lr": lr, **{f"train_{k}": v for k, v in terms.items()}}
 
-            data = render_epoch(epoch) if render_epoch is not None else train
-            terms = train_epoch(net, optimizer, data, config, epoch, augmenter,
-                                resume=state, on_step=on_step)
-            scheduler.step()
-            distributed.sync_buffers(model)
-            val_micro, val_macro = validation_f1(model, val, config.eval_batch_size)
-            improved = val_micro > state.best_val_micro_f1
-            if improved:
-                state.best_val_micro_f1, state.best_epoch = val_micro, epoch
-                state.best_state, state.waited = _state_copy(model), 0
-            else:
-                state.waited += 1
-            row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in terms.items()},
-                   "val_micro_f1": val_micro, "val_macro_f1": val_macro,
-                   "seconds": round(time.perf_counter() - tick, 4), "improved": int(improved)}
-            state.history.append(row)
-            csv_log.write(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{terms['loss']:.4f}", val_f1=f"{val_micro:.3f}")
-            if main:
-                log.info("%s", epoch_line(row, config.epochs))
-            state.stopped_early = state.waited >= config.patience and epoch < config.epochs
-            state.finished = state.stopped_early or epoch >= config.epochs
-            state.epoch, state.step, state.sums, state.augment_state = epoch + 1, 0, {}, None
-            state.epoch_seconds, state.seconds = 0.0, time.perf_counter() - start
-            if saver is not None:
-                saver.save(state)
-            if state.stopped_early:
-                log.info("early stop after epoch %d (best %d)", epoch, state.best_epoch)
-    bar.close()
-    model.load_state_dict(state.best_state)
+    def validate(epoch: int) -> dict[str, float]:
+        micro, macro = validation_f1(model, val, config.eval_batch_size)
+        return {"val_micro_f1": micro, "val_macro_f1": macro}
+
+    settings = LoopSettings(epochs=config.epochs, monitor="val_micro_f1", mode="max",
+                            patience=config.patience, threads=config.threads,
+                            progress=config.progress, desc=f"train {config.model}")
+    state = run_loop(model, epoch_fn, validate, settings, state=state, checkpointer=saver,
+                     log_path=log_path, main=main, logger=log)
     model.cpu().eval()
+    best = state.best_score if state.best_score is not None else float("nan")
     return TrainResult(model=model, history=state.history, best_epoch=state.best_epoch,
-                       best_val_micro_f1=state.best_val_micro_f1,
-                       stopped_early=state.stopped_early,
-                       seconds=time.perf_counter() - start,
-                       processes=distributed.world_size())
+                       best_val_micro_f1=best, stopped_early=state.stopped_early,
+                       seconds=state.seconds, processes=distributed.world_size())
 
 
 def _check_amp(amp: bool, device: torch.device) -> None:

@@ -1,27 +1,25 @@
-"""The structure model that ships with mspectmol (``default/``: model.safetensors,
-model.json, MODEL_CARD.md), rebuilt by ``scripts/train_structure_model.py``."""
+"""The structure models that ship with mspectmol, one folder per model named after it
+(model.safetensors, model.json, MODEL_CARD.md): ``default`` (the SMILES decoder on PA-IB
+features) and ``prior`` (the evidence-conditioned generator). Each card gives the
+``mspectmol train --task structure`` command that rebuilds it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mspectmol.errors import ModelFileError
+from mspectmol.models.packaged import DEFAULT_NAME, PACKAGED_DIRS, resolve_model
 
-PRETRAINED_DIR = Path(__file__).resolve().parent
-DEFAULT_STRUCTURE_MODEL = PRETRAINED_DIR / "default"
+PRETRAINED_DIR = PACKAGED_DIRS["structure"]
+DEFAULT_STRUCTURE_MODEL = PRETRAINED_DIR / DEFAULT_NAME
 
 
 def structure_model_path(path: str | Path | None = None) -> Path:
-    """A structure model folder: ``path`` as given, or the packaged default.
+    """A structure model: ``path`` as given, a packaged structure model's name, or (None) the
+    packaged default (:func:`~mspectmol.models.packaged.resolve_model`).
 
     Raises
     ------
     ModelFileError
         When the packaged default is missing.
     """
-    if path is not None:
-        return Path(path)
-    if not (DEFAULT_STRUCTURE_MODEL / "model.json").is_file():
-        raise ModelFileError(f"{DEFAULT_STRUCTURE_MODEL}: no packaged structure model; build "
-                             "it with scripts/train_structure_model.py")
-    return DEFAULT_STRUCTURE_MODEL
+    return resolve_model(path, "structure")

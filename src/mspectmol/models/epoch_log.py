@@ -1,8 +1,11 @@
-"""The record of each epoch: a row of the CSV log and one INFO log line.
+"""The record of each epoch of any trainer: a row of the CSV log and one INFO log line.
 
-:class:`CSVLog` appends the rows (``log.csv`` of a run folder); :func:`epoch_line` is the
-log line of a row, logged every epoch whatever the progress setting; :func:`log_above_bar`
-keeps those lines from breaking the progress bar while it is shown.
+A row (:func:`mspectmol.models.loop.run_loop`) holds ``epoch``, the training entries
+(``lr``, ``train_loss`` and other ``train_*`` loss terms), the validation entries
+(``val_*``), ``seconds`` and ``improved``. :class:`CSVLog` appends the rows (``log.csv`` of a
+run folder); :func:`epoch_line` is the log line of a row, logged every epoch whatever the
+progress setting; :func:`log_above_bar` keeps those lines from breaking the progress bar
+while it is shown.
 """
 
 from __future__ import annotations
@@ -60,12 +63,23 @@ def log_above_bar(enabled: bool) -> Iterator[None]:
         yield
 
 
+def score_name(key: str) -> str:
+    """How a log line names a validation entry: ``val_micro_f1`` -> ``micro-F1``,
+    ``val_loss`` -> ``loss``."""
+    name = key.removeprefix("val_")
+    if name.endswith("_f1"):
+        name = name[:-3] + "-F1"
+    return name.replace("_", " ")
+
+
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
     """``"epoch 3/100: loss 0.2104 (sup 0.19, pred 0.0201), val micro-F1 0.8123 macro-F1
     0.5012, 12.3 s, best"``: the log line of one row of the epoch log."""
     terms = {k.removeprefix("train_"): v for k, v in row.items() if k.startswith("train_")}
     loss = terms.pop("loss", float("nan"))
     parts = ", ".join(f"{k} {v:.4g}" for k, v in terms.items())
+    scores = " ".join(f"{score_name(k)} {v:.4f}" for k, v in row.items()
+                      if k.startswith("val_"))
     return (f"epoch {row['epoch']}/{epochs}: loss {loss:.4f}" + (f" ({parts})" if parts else "")
-            + f", val micro-F1 {row['val_micro_f1']:.4f} macro-F1 {row['val_macro_f1']:.4f}, "
-            f"{row['seconds']:.1f} s" + (", best" if row.get("improved") else ""))
+            + (f", val {scores}" if scores else "") + f", {row['seconds']:.1f} s"
+            + (", best" if row.get("improved") else ""))

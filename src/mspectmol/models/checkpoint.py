@@ -1,14 +1,17 @@
-"""Training checkpoints of neural fits: atomic writes, checks on reading, exact resumption.
+"""Training checkpoints of any trainer: atomic writes, checks on reading, exact resumption.
 
-A checkpoint is one file, ``<run>/checkpoint/last.safetensors``. Its tensors are the model
+A checkpoint is one file, ``<run>/checkpoint/last.safetensors``, written by the training loop
+(:func:`mspectmol.models.loop.run_loop`) through a :class:`Checkpointer`. Its tensors are the
+model
 state (``model/<name>``), the best state so far (``best/<name>``), the optimiser's and the
 scheduler's tensors (``optim/<i>``, ``sched/<i>``) and torch's generator states
 (``rng/torch``, ``rng/cuda/<i>``). Its header metadata holds one JSON document (key
 ``mspectmol.checkpoint``) with everything else: format and version, the run's fingerprint
-(:func:`run_fingerprint`), the epoch in progress and the batches of it already done, their
-loss sums, the augmentation generator's state, the best validation micro-F1, its epoch and
-the patience counter, the history rows, elapsed time, the structure of the optimiser and
-scheduler states (tensors referenced by name) and the Python and NumPy generator states.
+(its settings and hashes of its data, given by the trainer), the :class:`LoopState` (the
+epoch in progress and the batches of it already done, their loss sums, the trainer's state
+inside the epoch and across epochs, the best validation score, its epoch and the patience
+counter, the history rows, elapsed time), the structure of the optimiser and scheduler
+states (tensors referenced by name) and the Python and NumPy generator states.
 Nothing is pickled: values other than tensors, JSON scalars, lists, tuples and dicts are
 refused.
 
@@ -25,9 +28,9 @@ temporary name in the same folder, flushed to disk (``fsync``) and moved onto
 leaves the previous checkpoint intact (a killed process leaves a stray temporary file, which
 the next :class:`Checkpointer` removes once its process is gone).
 
-Resuming restores all of the above; the data order of an epoch is fixed by (seed, epoch)
-(:func:`~mspectmol.data.batches.epoch_order`), so the batches already done are skipped
-and the augmentation generator continues from its saved state. On the CPU with the same
+Resuming restores all of the above; a trainer whose data order is fixed by (seed, epoch)
+skips the batches already done and continues its generators from their saved states. On the
+CPU with the same
 number of torch threads, a resumed run reproduces the weights, logs and metrics of an
 uninterrupted run bitwise (tolerance 0; the tests compare tensors exactly). On CUDA,
 non-deterministic kernels can make the two differ as much as two uninterrupted runs do.
@@ -48,13 +51,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mspectmol.data.batches import SplitData, dataset_hash
 from mspectmol.errors import ModelFileError, MspectmolError
 from mspectmol.fileio import atomic_write, remove_stale_temps
+from mspectmol.models.checkpoint_file import META_KEY as _META_KEY
+from mspectmol.models.checkpoint_file import check_hash, encode_checkpoint, split_file
 from mspectmol.models.integrity import MAX_CHECKPOINT_BYTES, check_weights_file
-from mspectmol.training.checkpoint_file import META_KEY as _META_KEY
-from mspectmol.training.checkpoint_file import check_hash, encode_checkpoint, split_file
-from mspectmol.training.config import RESUME_SETTINGS, TrainConfig
 
 FORMAT_NAME = "mspectmol-checkpoint"
 FORMAT_VERSION = 1
@@ -63,57 +64,55 @@ _SPECIAL = ("__tensor__", "__tuple__", "__items__", "__float__")
 
 
 @dataclass
-class TrainingState:
-    """Progress of a neural fit besides the model, optimiser and scheduler states.
+class LoopState:
+    """Progress of a training loop besides the model, optimiser and scheduler states.
 
     Attributes
     ----------
     best_state
-        Model state with the best validation micro-F1 so far.
+        Model state with the best validation score so far (the initial state before one).
     epoch, step
         The epoch in progress (1-based) and how many of its batches are done.
     sums
-        Sample-weighted loss sums of those batches.
-    augment_state
-        ``bit_generator.state`` of the epoch's augmentation generator after them.
-    best_val_micro_f1, best_epoch, waited
-        Best validation micro-F1, its epoch and the epochs since it (patience counter).
+        The trainer's loss sums over those batches.
+    step_state
+        The trainer's JSON state inside the epoch in progress (e.g. its augmentation
+        generator's ``bit_generator.state``), or None.
+    carry
+        The trainer's JSON state carried from epoch to epoch (e.g. a generator used by every
+        epoch), set by the trainer at the end of each epoch.
+    best_score, best_epoch, waited
+        Best validation score (None before one), its epoch and the epochs since it (the
+        patience counter).
     history
         The log rows of the finished epochs.
-    seconds, epoch_seconds
-        Training time so far, and within the epoch in progress.
-    finished, stopped_early
-        The loop has ended (all epochs or early stop), and whether it stopped early.
+    seconds, epoch_seconds, cpu_seconds
+        Training time so far, within the epoch in progress, and process CPU time so far.
+    finished, stopped_early, stop_reason
+        The loop has ended, whether patience ran out before the last epoch, and why it
+        ended before the last epoch (``"early stop"``, ``"time budget of N min"``) or None.
     """
 
     best_state: dict[str, Tensor]
     epoch: int = 1
     step: int = 0
     sums: dict[str, float] = field(default_factory=dict)
-    augment_state: dict[str, Any] | None = None
-    best_val_micro_f1: float = -1.0
+    step_state: Any = None
+    carry: dict[str, Any] = field(default_factory=dict)
+    best_score: float | None = None
     best_epoch: int = 0
     waited: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     epoch_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     finished: bool = False
     stopped_early: bool = False
+    stop_reason: str | None = None
 
     def progress(self) -> dict[str, Any]:
         """Every field but ``best_state``, JSON-ready."""
         return {k: v for k, v in vars(self).items() if k != "best_state"}
-
-
-def run_fingerprint(config: TrainConfig, train: SplitData, val: SplitData) -> dict[str, Any]:
-    """What a checkpoint must share with the run resuming it: settings and data.
-
-    The settings that may change on resume (:data:`~mspectmol.training.config.RESUME_SETTINGS`)
-    are left out; the training and validation molecules and labels enter as hashes.
-    """
-    settings = {k: v for k, v in config.to_dict().items() if k not in RESUME_SETTINGS}
-    return {"config": settings, "train": dataset_hash(train.ids, train.labels),
-            "val": dataset_hash(val.ids, val.labels)}
 
 
 class _Encoder:
@@ -205,7 +204,7 @@ def write_atomic(path: Path, tensors: Mapping[str, Tensor], metadata: dict[str, 
 
 def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module,
                     optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, state: TrainingState,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler | None, state: LoopState,
                     fingerprint: Mapping[str, Any]) -> Path:
     """Write a checkpoint file atomically (see the module docstring) and return its path."""
     encoder = _Encoder()
@@ -214,7 +213,8 @@ def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module,
     doc = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
            "fingerprint": dict(fingerprint), "state": encoder.encode(state.progress(), "s/"),
            "optimizer": encoder.encode(optimizer.state_dict(), "optim/"),
-           "scheduler": encoder.encode(scheduler.state_dict(), "sched/"),
+           "scheduler": encoder.encode(scheduler.state_dict() if scheduler is not None
+                                       else None, "sched/"),
            "rng": _rng_states(tensors)}
     if any(name.startswith("s/") for name in encoder.tensors):
         raise MspectmolError("the training state must not hold tensors besides best_state")
@@ -243,15 +243,19 @@ class Checkpoint:
         return int(self.doc["state"]["epoch"]), int(self.doc["state"]["step"])
 
     def check(self, fingerprint: Mapping[str, Any], model: nn.Module) -> None:
-        """Refuse a checkpoint of other settings, data or model architecture."""
+        """Refuse a checkpoint of other settings, data or model architecture.
+
+        ``fingerprint["config"]`` holds the settings (a dict); its other entries describe
+        the data (e.g. hashes of the training and validation molecules).
+        """
         saved = self.doc.get("fingerprint", {})
         if saved.get("config") != fingerprint["config"]:
             old, new = saved.get("config", {}), fingerprint["config"]
             diff = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted({*old, *new})
                     if old.get(k) != new.get(k)]
             raise self._fail(f"checkpoint of different settings ({'; '.join(diff)})")
-        for part in ("train", "val"):
-            if saved.get(part) != fingerprint[part]:
+        for part in fingerprint:
+            if part != "config" and saved.get(part) != fingerprint[part]:
                 raise self._fail(f"checkpoint of different {part} data (molecules or labels)")
         want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         have = {k: tuple(v.shape) for k, v in self._group("model/").items()}
@@ -263,8 +267,8 @@ class Checkpoint:
                              f"{' ...' if len(wrong) > 5 else ''})")
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler,
-                fingerprint: Mapping[str, Any]) -> TrainingState:
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+                fingerprint: Mapping[str, Any]) -> LoopState:
         """Load model, optimiser, scheduler and generator states; return the progress.
 
         Raises
@@ -277,12 +281,13 @@ class Checkpoint:
         try:
             model.load_state_dict(self._group("model/"))
             optimizer.load_state_dict(_decode(self.doc["optimizer"], self.tensors))
-            scheduler.load_state_dict(_decode(self.doc["scheduler"], self.tensors))
+            if scheduler is not None:
+                scheduler.load_state_dict(_decode(self.doc["scheduler"], self.tensors))
             _set_rng_states(self.doc["rng"], self.tensors)
             progress = _decode(self.doc["state"], self.tensors)
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
             best = {k: v.to(device) for k, v in self._group("best/").items()}
-            return TrainingState(best_state=best, **progress)
+            return LoopState(best_state=best, **progress)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise self._fail(f"checkpoint does not fit this run ({exc})") from None
 
@@ -348,7 +353,7 @@ class Checkpointer:
 
     def __init__(self, directory: str | os.PathLike[str], every: int | None,
                  steps_per_epoch: int, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None,
                  fingerprint: Mapping[str, Any]) -> None:
         self.path = Path(directory) / LAST_NAME
         self.every, self.steps_per_epoch = every, steps_per_epoch
@@ -367,6 +372,6 @@ class Checkpointer:
             return False
         return ((epoch - 1) * self.steps_per_epoch + step) % self.every == 0
 
-    def save(self, state: TrainingState) -> Path:
+    def save(self, state: LoopState) -> Path:
         """Write ``state`` with the current model, optimiser, scheduler and RNG states."""
         return save_checkpoint(self.path, state=state, **self.parts)

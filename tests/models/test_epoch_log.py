@@ -3,7 +3,7 @@
 import io
 import logging
 
-from mspectmol.training.epoch_log import epoch_line, log_above_bar
+from mspectmol.models.epoch_log import epoch_line, log_above_bar
 
 
 def test_epoch_line_names_losses_scores_and_time():
@@ -15,6 +15,10 @@ def test_epoch_line_names_losses_scores_and_time():
              "seconds": 1.0, "improved": 0}
     assert epoch_line(plain, 2) == "epoch 1/2: loss 0.5000, val micro-F1 0.1000 macro-F1 " \
                                    "0.2000, 1.0 s"
+    decoder = {"epoch": 2, "train_loss": 2.5, "val_loss": 2.25, "seconds": 0.5, "improved": 1}
+    assert epoch_line(decoder, 8) == "epoch 2/8: loss 2.5000, val loss 2.2500, 0.5 s, best"
+    assert epoch_line({"epoch": 1, "train_loss": 1.0, "seconds": 2.0}, 1) == \
+        "epoch 1/1: loss 1.0000, 2.0 s"
 
 
 def test_log_above_bar_keeps_the_console_level(monkeypatch):
