@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from mspectmol.data.splits import murcko_scaffold, random_split, scaffold_split
+from mspectmol.data.splits import (
+    extend_scaffold_split,
+    murcko_scaffold,
+    random_split,
+    scaffold_split,
+)
 from mspectmol.errors import InvalidSmilesError, MspectmolError
 
 SMILES = (["c1ccccc1" + "C" * k for k in range(1, 11)]            # benzene scaffold
@@ -42,3 +47,41 @@ def test_scaffold_split_keeps_scaffolds_together():
 def test_bad_fractions():
     with pytest.raises(MspectmolError, match="fractions"):
         random_split(10, 0, (0.5, 0.5, 0.5))
+
+
+def test_extended_scaffold_split_keeps_the_known_split_and_its_scaffolds():
+    known = SMILES[:22]
+    known_split = scaffold_split(known, seed=0)
+    new = (["c1ccccc1CC(=O)O", "C1CCCCC1CCN", "CCCCCO"]                   # known scaffolds
+           + ["c1ccc2ccccc2c1" + "C" * k for k in range(1, 5)]             # new: naphthalene
+           + ["C1CCOC1C", "c1ccc(-c2ccccc2)cc1", "C1CCC2CCCCC2C1", "c1cnc2ccccc2c1"])
+    out = extend_scaffold_split(known, known_split, new, seed=1)
+    assert len(out) == len(new) and set(out) <= {"train", "val", "test"}
+    part_of = {murcko_scaffold(s): p for s, p in zip(known, known_split, strict=True)}
+    for smi, part in zip(new, out, strict=True):
+        if murcko_scaffold(smi) in part_of:
+            assert part == part_of[murcko_scaffold(smi)], smi
+    union = list(known) + new
+    parts = list(known_split) + list(out)
+    by_scaffold = {}
+    for smi, part in zip(union, parts, strict=True):
+        by_scaffold.setdefault(murcko_scaffold(smi), set()).add(part)
+    assert all(len(p) == 1 for p in by_scaffold.values())
+    np.testing.assert_array_equal(out, extend_scaffold_split(known, known_split, new, seed=1))
+
+
+def test_extended_scaffold_split_fills_the_fractions_of_the_union():
+    known = [f"c1ccc({'C' * k}O)cc1" for k in range(1, 41)]  # one scaffold, all train
+    new = [f"C1CC{'C' * (k % 5)}C1{'C' * (k // 5 + 1)}N" for k in range(30)]
+    new += [f"c1ccc2c(c1){'C' * (k % 4 + 1)}C2{'C' * (k // 4 + 1)}" for k in range(20)]
+    out = extend_scaffold_split(known, ["train"] * 40, new, seed=0)
+    counts = {p: int((out == p).sum()) for p in ("train", "val", "test")}
+    assert counts["train"] + 40 <= 72 and counts["val"] <= 9
+    assert counts["test"] >= 1 and counts["val"] >= 1
+
+
+def test_extended_scaffold_split_refuses_a_straddling_known_split():
+    with pytest.raises(MspectmolError, match="both"):
+        extend_scaffold_split(["c1ccccc1C", "c1ccccc1CC"], ["train", "test"], ["CCO"], 0)
+    with pytest.raises(MspectmolError, match="unknown split part"):
+        extend_scaffold_split(["CCO"], ["holdout"], ["CCN"], 0)

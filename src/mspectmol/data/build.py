@@ -10,6 +10,9 @@ The build is resumable and can span several runs on different machines:
    finished chunk is one parquet file (records + id, source, reference DFT geometry and
    frequencies for QM9) plus a CSV of its failures, ready to be committed. Chunks already on
    disk are skipped; molecules already in the simulation cache are not simulated again.
+3. :func:`finalize_index` writes the first part's index with its labels and splits; the
+   drug-size part (:func:`make_plan_v2`, folder :data:`V2_DIR`) gets its index, which also
+   holds the first part's molecules, from :mod:`mspectmol.data.build_v2`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.data.build import chunk_plan, read_plan
-from mspectmol.data.dataset import BROADENING, EMBEDDED_DIR, read_chunks
+from mspectmol.data.card_v2 import v2_sections
+from mspectmol.data.dataset import BROADENING, EMBEDDED_DIR, EMBEDDED_V2_DIR, read_chunks
 from mspectmol.data.validation import compare_frequencies
 
 SOURCES = {
@@ -61,11 +62,20 @@ def _throughput(root: Path) -> list[str]:
             "not counted):", "", *lines, ""]
 
 
-def render_data_card(root: Path = EMBEDDED_DIR, extra: Path | None = None) -> str:
-    """The data card of the dataset folder ``root`` as markdown.
+def render_data_card(root: Path = EMBEDDED_DIR, extra: Path | None = None,
+                     v2: Path | None = EMBEDDED_V2_DIR) -> str:
+    """The data card of the dataset folder ``root`` (v1) and of the drug-size part ``v2``.
 
-    ``extra``: a markdown file (e.g. the saved output of ``benchmarks/bench_simulator.py``)
-    included verbatim as the section "Simulator throughput benchmark".
+    Parameters
+    ----------
+    root
+        The v1 dataset folder.
+    extra
+        A markdown file (e.g. the saved output of ``benchmarks/bench_simulator.py``) included
+        verbatim as the section "Simulator throughput benchmark".
+    v2
+        The drug-size part's folder; its sections (:func:`~mspectmol.data.card_v2.v2_sections`)
+        follow v1's when it holds a plan.
     """
     index = pq.read_table(root / "index.parquet").to_pylist()
     chunks = read_chunks(root, ["id", "source", "frequencies", "ref_frequencies", "timings",
@@ -85,6 +95,11 @@ def render_data_card(root: Path = EMBEDDED_DIR, extra: Path | None = None) -> st
               f"**build in progress: {done_chunks} of {n_chunks} chunks**")
     out += [f"Status: {status}. {len(index)} molecules with simulated IR, Raman, 1H-NMR and "
             f"13C-NMR peak lists and GFN2-xTB geometries ({len(plan)} planned).", ""]
+    with_v2 = v2 is not None and (v2 / "plan.csv").is_file()
+    if with_v2:
+        out += ["Two versions ship: **v1** (described first; the default of `load_dataset`, "
+                "used by every recorded result) and **v2** (v1 plus drug-size molecules of "
+                "12-40 heavy atoms; section \"Version v2\" below).", ""]
     out += ["## Sources and licences", "", "| source | molecules | description |",
             "|---|---|---|"]
     for key, text in SOURCES.items():
@@ -161,4 +176,8 @@ def render_data_card(root: Path = EMBEDDED_DIR, extra: Path | None = None) -> st
     for s in ("random", "scaffold"):
         out.append(f"| {s} | {split_rows[(s, 'train')]} | {split_rows[(s, 'val')]} | "
                    f"{split_rows[(s, 'test')]} |")
+    if with_v2:
+        out += ["", *v2_sections(root, v2, index)]
+        while out[-1] == "":
+            out.pop()
     return "\n".join(out) + "\n"

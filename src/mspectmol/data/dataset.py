@@ -5,10 +5,16 @@ index (``data/embedded/index.parquet``: id, canonical SMILES, source, heavy atom
 labels and the fixed random and scaffold splits). :func:`load_dataset` broadens the peak
 lists onto the canonical grids of the requested modalities with the settings of
 :data:`BROADENING` and returns arrays ready for training.
+
+Two versions ship: ``v1`` (the default, 6,397 molecules of at most 16 heavy atoms) and
+``v2`` (``data/embedded/v2``: v1 plus drug-size molecules of 12-40 heavy atoms). The v2
+index covers the molecules of both parts, with v1's random and scaffold splits unchanged and
+a stored ``split_size``; its ``chunk_dirs`` metadata names the chunk folders it draws on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +29,10 @@ from mspectmol.errors import MspectmolError, UnknownModalityError
 from mspectmol.spectra.preprocessing import canonical_grid, line_kernel
 
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
+#: Folder of the v2 index (v1 + drug-size molecules) and of the drug-size chunks.
+EMBEDDED_V2_DIR = EMBEDDED_DIR / "v2"
+#: Dataset versions of :func:`load_dataset` and their folders.
+DATASET_VERSIONS = {"v1": EMBEDDED_DIR, "v2": EMBEDDED_V2_DIR}
 #: Modalities the embedded dataset simulates.
 DATASET_MODALITIES = ("ir", "raman", "h_nmr", "c_nmr")
 #: (line shape, FWHM in the canonical unit) used to broaden each modality's peak list.
@@ -47,7 +57,8 @@ class EmbeddedDataset:
     Attributes
     ----------
     ids, smiles, source
-        Molecule ids (``qm9-...``/``ext-...``), canonical SMILES and source name.
+        Molecule ids (``qm9-...``/``ext-...``; ``drug-...`` in v2), canonical SMILES and
+        source name.
     heavy_atoms
         Heavy-atom counts.
     labels
@@ -59,8 +70,8 @@ class EmbeddedDataset:
         Modality -> the x grid.
     splits
         Split scheme (``"random"``, ``"scaffold"``, and ``"size"``: appendix K's stress split
-        derived from the heavy-atom counts by :func:`~mspectmol.data.splits.size_split`) ->
-        array of ``train``/``val``/``test``.
+        of :func:`~mspectmol.data.splits.size_split`, stored in the v2 index and derived from
+        the heavy-atom counts for v1) -> array of ``train``/``val``/``test``.
     """
 
     ids: np.ndarray
@@ -135,24 +146,65 @@ def _normalise_rows(y: np.ndarray) -> np.ndarray:
     return y
 
 
+def chunk_dirs(root: Path) -> list[Path]:
+    """The chunk folders of the dataset folder ``root``.
+
+    ``root/chunks``, unless ``root/index.parquet`` names its folders in its ``chunk_dirs``
+    metadata (a JSON list of paths relative to ``root``), as the v2 index does.
+    """
+    index = root / "index.parquet"
+    meta = (pq.read_schema(index).metadata or {}) if index.is_file() else {}
+    if b"chunk_dirs" not in meta:
+        return [root / "chunks"]
+    return [(root / d).resolve() for d in json.loads(meta[b"chunk_dirs"].decode())]
+
+
 def read_chunks(path: Path | None = None, columns: Sequence[str] | None = None) -> pa.Table:
-    """All chunk tables of the dataset folder, concatenated (explicit columns)."""
+    """All chunk tables of the dataset folder, concatenated (explicit columns).
+
+    Columns only some chunks have (v2's per-atom NMR columns) are null in the others.
+    """
     root = Path(path) if path is not None else EMBEDDED_DIR
-    files = sorted((root / "chunks").glob("*.parquet"))
+    dirs = chunk_dirs(root)
+    files = [f for d in dirs for f in sorted(d.glob("*.parquet"))]
     if not files:
-        raise MspectmolError(f"{root / 'chunks'}: no dataset chunks; build the dataset with "
-                             "scripts/build_dataset.py")
-    tables = []
+        raise MspectmolError(f"{', '.join(map(str, dirs))}: no dataset chunks; build the "
+                             "dataset with scripts/build_dataset.py")
+    tables, seen = [], set()
     for f in files:
         try:
-            tables.append(pq.read_table(f, columns=list(columns) if columns else None))
+            names = set(pq.read_schema(f).names)
+            tables.append(_read_columns(f, columns, names))
         except (pa.ArrowInvalid, OSError) as exc:
             raise MspectmolError(f"{f}: unreadable dataset chunk ({exc})") from None
+        seen |= names
+    absent = [c for c in columns or () if c not in seen]
+    if absent:
+        raise MspectmolError(f"no dataset chunk has the column(s) {', '.join(absent)}")
     return pa.concat_tables(tables, promote_options="default")
 
 
+def _read_columns(path: Path, columns: Sequence[str] | None, names: set[str]) -> pa.Table:
+    """The ``columns`` of one chunk whose columns are ``names``; those it lacks are nulls."""
+    if not columns:
+        return pq.read_table(path)
+    table = pq.read_table(path, columns=[c for c in columns if c in names])
+    for c in columns:
+        if c not in names:
+            table = table.append_column(c, pa.nulls(table.num_rows))
+    return table.select(list(columns))
+
+
+def dataset_dir(version: str = "v1") -> Path:
+    """The folder of a shipped dataset version (:data:`DATASET_VERSIONS`)."""
+    if version not in DATASET_VERSIONS:
+        raise MspectmolError(f"unknown dataset version {version!r}; known: "
+                             f"{', '.join(DATASET_VERSIONS)}")
+    return DATASET_VERSIONS[version]
+
+
 def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int = 600, *,
-                 path: Path | None = None) -> EmbeddedDataset:
+                 path: Path | None = None, version: str = "v1") -> EmbeddedDataset:
     """Load the embedded dataset with each modality broadened onto its canonical grid.
 
     Parameters
@@ -162,13 +214,16 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
     n_points
         Grid size (the paper's N = 600).
     path
-        Dataset folder (default: the one inside the package).
+        Dataset folder (default: the folder of ``version`` inside the package).
+    version
+        ``"v1"`` (the default: every recorded result uses it) or ``"v2"`` (v1 plus the
+        drug-size molecules); ignored when ``path`` is given.
     """
     for m in modalities:
         if m not in DATASET_MODALITIES:
             raise UnknownModalityError(f"the embedded dataset has no {m!r} spectra; it has "
                                        f"{', '.join(DATASET_MODALITIES)}")
-    root = Path(path) if path is not None else EMBEDDED_DIR
+    root = Path(path) if path is not None else dataset_dir(version)
     index_path = root / "index.parquet"
     if not index_path.is_file():
         raise MspectmolError(f"{index_path}: missing dataset index; run "
@@ -194,12 +249,16 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
         splits={s: np.asarray(index.column(f"split_{s}").to_pylist())
                 for s in ("random", "scaffold")},
     )
-    # appendix K's stress split, derived from the heavy-atom counts (not stored in the index);
-    # left out for a dataset whose molecules all have one size (asking for it then says why)
-    try:
-        ds.splits["size"] = size_split(ds.heavy_atoms, SIZE_SPLIT_SEED)
-    except MspectmolError:
-        pass
+    # appendix K's stress split: stored in the v2 index, else derived from the heavy-atom
+    # counts; left out for a dataset whose molecules all have one size (asking for it then
+    # says why)
+    if "split_size" in index.column_names:
+        ds.splits["size"] = np.asarray(index.column("split_size").to_pylist())
+    else:
+        try:
+            ds.splits["size"] = size_split(ds.heavy_atoms, SIZE_SPLIT_SEED)
+        except MspectmolError:
+            pass
     inverse = np.empty(len(ids), dtype=np.int64)
     inverse[:] = -1
     inverse[rows] = np.arange(n)

@@ -1,7 +1,9 @@
 """Dataset splits: random 8:1:1, Bemis-Murcko scaffold and heavy-atom size splits.
 
 All are deterministic by seed. The size split (:func:`size_split`) is the stress test of the
-paper's appendix K: train on the smaller molecules, test on the largest tenth.
+paper's appendix K: train on the smaller molecules, test on the largest tenth. A scaffold
+split is extended to new molecules without changing it by :func:`extend_scaffold_split`
+(how the drug-size part of the embedded dataset joins the splits of the first part).
 """
 
 from __future__ import annotations
@@ -118,4 +120,76 @@ def size_split(heavy_atoms: Sequence[int] | np.ndarray, seed: int = 0, *,
     rest = np.flatnonzero(counts < threshold)
     n_val = int(round(val_fraction * rest.size))
     out[np.random.default_rng(seed).permutation(rest)[:n_val]] = "val"
+    return out.astype(str)
+
+
+def extend_scaffold_split(known_smiles: Sequence[str], known_splits: Sequence[str],
+                          new_smiles: Sequence[str], seed: int,
+                          fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> np.ndarray:
+    """Assign new molecules to an existing scaffold split without changing it.
+
+    The rule of :func:`scaffold_split`, continued over the union of both sets: a new
+    molecule whose Bemis-Murcko scaffold is already in a split joins that split (so no
+    scaffold straddles two splits); the other new molecules are grouped by scaffold, groups
+    larger than half the validation size of the union come first, the rest are shuffled with
+    ``seed``, and the groups fill train, then validation, then test up to the ``fractions``
+    of the union, counting the molecules already assigned.
+
+    Parameters
+    ----------
+    known_smiles, known_splits
+        The molecules of the existing split and their parts (``train``/``val``/``test``);
+        they are left as they are.
+    new_smiles
+        The molecules to assign.
+    seed
+        Seed of the shuffle of the new scaffold groups.
+    fractions
+        Train, validation and test fractions of the union.
+
+    Returns
+    -------
+    numpy.ndarray
+        The part of each new molecule.
+
+    Raises
+    ------
+    MspectmolError
+        When the known split puts one scaffold into two parts or has unknown part names.
+    """
+    if len(known_smiles) != len(known_splits):
+        raise MspectmolError(f"{len(known_smiles)} known molecules but {len(known_splits)} "
+                             "split labels")
+    n_train, n_val, _ = _sizes(len(known_smiles) + len(new_smiles), fractions)
+    part_of: dict[str, str] = {}
+    for smi, part in zip(known_smiles, known_splits, strict=True):
+        if part not in SPLIT_NAMES:
+            raise MspectmolError(f"unknown split part {part!r}; expected one of {SPLIT_NAMES}")
+        scaffold = murcko_scaffold(smi)
+        if part_of.setdefault(scaffold, part) != part:
+            raise MspectmolError(f"the known split puts scaffold {scaffold!r} into both "
+                                 f"{part_of[scaffold]!r} and {part!r}")
+    counts = dict(zip(*np.unique(np.asarray(known_splits, dtype=str), return_counts=True),
+                      strict=True))
+    out = np.empty(len(new_smiles), dtype=object)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, smi in enumerate(new_smiles):
+        scaffold = murcko_scaffold(smi)
+        if scaffold in part_of:
+            out[i] = part_of[scaffold]
+            counts[part_of[scaffold]] = counts.get(part_of[scaffold], 0) + 1
+        else:
+            groups[scaffold].append(i)
+    big = sorted((g for g in groups.values() if len(g) > n_val / 2), key=len, reverse=True)
+    small = [g for g in groups.values() if len(g) <= n_val / 2]
+    small = [small[i] for i in np.random.default_rng(seed).permutation(len(small))]
+    for group in big + small:
+        if counts.get("train", 0) + len(group) <= n_train:
+            name = "train"
+        elif counts.get("val", 0) + len(group) <= n_val:
+            name = "val"
+        else:
+            name = "test"
+        counts[name] = counts.get(name, 0) + len(group)
+        out[group] = name
     return out.astype(str)
