@@ -2,6 +2,9 @@
 
 import csv
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +252,151 @@ def test_classical_model_gives_probabilities_without_regions(models, files, tmp_
     calibrated = 1 / (1 + (1 / 0.75 - 1) ** (1 / 1.3))   # prevalence 3/4 at temperature 1.3
     assert ketone.split()[1:] == [f"{calibrated:.3f}", "0.500", "yes"]
     assert "a classical model: no spectral regions" in text and "missing: h_nmr, c_nmr" in text
+
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+ASPIRIN_MGF = ("BEGIN IONS\nTITLE=aspirin\nPEPMASS=181.0495\nCHARGE=1+\n93.0335 12\n"
+               "121.0284 100\n139.0390 45\n150.0 5\n163.0390 30\n181.0495 20\nEND IONS\n")
+
+
+def _mgf(path):
+    path.write_text(ASPIRIN_MGF)
+    return path
+
+
+def test_ms_file_adds_formulas_and_explained_peaks_to_every_report(models, files, tmp_path,
+                                                                   capsys):
+    out = tmp_path / "out"
+    mgf = _mgf(tmp_path / "s1_ms.mgf")
+    assert main(["predict", str(models["run"]), *_single(files), "--ms", str(mgf),
+                 "--smiles", ASPIRIN, "-o", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "ignoring --ms" not in captured.err          # used, not ignored
+    text = captured.out
+    assert f"  mass spectrum {mgf}: ion m/z 181.04950 ([M+H]+" in text
+    assert "assumed [M+H]+ (set it with --ms-adduct)" in text
+    rank1 = next(ln for ln in text.splitlines() if ln.split()[:2] == ["1", "C9H8O4"])
+    assert rank1.startswith("         1  C9H8O4")
+    assert "peaks explained by CC(=O)Oc1ccccc1C(=O)O (C9H8O4, rank 1 of the formulas)" in text
+    explained = {ln.split()[0]: ln.split()[2] for ln in text.splitlines()
+                 if re.match(r"\s+\d+\.\d{4}\s+\d", ln)}
+    assert explained == {"163.0390": "C9H7O3+", "150.0000": "unexplained",
+                         "139.0390": "C7H7O3+", "121.0284": "C7H5O2+", "93.0335": "C6H5O+"}
+    doc = json.loads((out / "s1.json").read_text())
+    assert doc["status"] == "predicted" and len(doc["calls"]) == N_CALLS
+    assert "ms" not in doc["ignored_files"]
+    assert doc["formulas"]["candidates"][0]["formula"] == "C9H8O4"
+    assert set(doc["formulas"]) == {"source", "ion_mz", "adduct", "ppm", "ion", "nominal_mass",
+                                    "isotopes", "notes", "candidates"}
+    peaks = doc["explained_peaks"]
+    assert peaks["structure_formula_rank"] == 1 and peaks["explained_peaks"] == 4
+    assert {p["formula"] for p in peaks["peaks"] if p["status"] == "explained"} == {
+        "C9H7O3+", "C7H7O3+", "C7H5O2+", "C6H5O+"}
+    html = (out / "s1.html").read_text()
+    assert "<h2>Molecular formula from the mass spectrum</h2>" in html
+    assert '<svg class="ms-peaks"' in html and '<table class="explained">' in html
+    assert "not a model input: read for the molecular formula" in html
+
+
+def test_ms_without_smiles_gives_formulas_only_and_options_apply(models, files, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "out"
+    mgf = _mgf(tmp_path / "s1_ms.mgf")
+    assert main(["predict", str(models["run"]), "--ir", str(files["ir"]), "--ms", str(mgf),
+                 "--ms-adduct", "M+H", "--ms-ppm", "20", "--ms-elements", "CHNO",
+                 "-o", str(out), "--no-progress", "--format", "json"]) == 0
+    doc = json.loads((out / "s1.json").read_text())
+    assert doc["explained_peaks"] is None and doc["formulas"]["notes"] == []
+    assert doc["formulas"]["ppm"] == 20.0
+    found = {c["formula"] for c in doc["formulas"]["candidates"]}
+    assert "C9H8O4" in found and all(set(re.findall(r"[A-Z][a-z]?", f)) <= set("CHNO")
+                                     for f in found)
+
+
+def test_ms_file_alone_gives_the_formulas_and_says_why_no_groups(models, tmp_path, capsys):
+    out = tmp_path / "out"
+    mgf = _mgf(tmp_path / "aspirin_ms.mgf")
+    assert main(["predict", str(models["run"]), "--ms", str(mgf), "--smiles", ASPIRIN,
+                 "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].startswith("sample aspirin: model pa_ib")
+    assert lines[1] == ("  functional groups not predicted: the model needs its primary IR "
+                        "spectrum and was not trained without it; the mass spectrum gives "
+                        "the molecular formula only")
+    assert "peaks explained by" in text and "threshold" not in text   # no group table
+    assert "1 with molecular formulas only: no ir spectrum" in text
+    doc = json.loads((out / "aspirin.json").read_text())
+    assert doc["status"] == "formulas only" and doc["groups"] == [] and doc["calls"] == []
+    assert "needs its primary IR spectrum" in doc["not_predicted"]
+    assert doc["formulas"]["candidates"][0]["formula"] == "C9H8O4"
+    assert doc["explained_peaks"]["explained_share"] > 0.8
+    html = (out / "aspirin.html").read_text()
+    assert "Functional groups not predicted" in html and "data:image/png" not in html
+
+
+def test_manifest_and_folder_with_mass_spectra(models, files, tmp_path, capsys):
+    mgf = _mgf(tmp_path / "a_ms.mgf")
+    manifest = tmp_path / "samples.csv"
+    manifest.write_text("sample,ir,ms,smiles\n"
+                        f"a,{files['ir']},{mgf.name},{ASPIRIN}\n"
+                        f"b,,{mgf.name},\n"
+                        f"c,{files['ir']},,\n")
+    out = tmp_path / "out"
+    assert main(["predict", str(models["run"]), "--manifest", str(manifest), "-o", str(out),
+                 "--format", "json", "--no-progress"]) == 0
+    rows = {r["sample"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert [rows[s]["status"] for s in "abc"] == ["ok", "formulas only", "ok"]
+    assert [rows[s]["best_formula"] for s in "abc"] == ["C9H8O4", "C9H8O4", ""]
+    assert "needs its primary IR spectrum" in rows["b"]["error"]
+    assert json.loads((out / "a.json").read_text())["explained_peaks"]["explained_peaks"] == 4
+    assert json.loads((out / "c.json").read_text())["formulas"] is None
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _mgf(folder / "x_ms.mgf")
+    _ir(folder / "y_ir.jdx")
+    assert main(["predict", str(models["run"]), "--folder", str(folder), "-o", str(out),
+                 "--format", "json", "--no-progress"]) == 0
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["sample"], r["status"], r["best_formula"]) for r in rows] == [
+        ("x", "formulas only", "C9H8O4"), ("y", "ok", "")]
+
+
+def test_mass_spectrum_errors_are_one_line(models, files, tmp_path, capsys):
+    mgf = _mgf(tmp_path / "s1_ms.mgf")
+    broken = tmp_path / "broken_ms.mgf"
+    broken.write_text("BEGIN IONS\nTITLE=x\nEND IONS\n")
+    for argv, message in [(["--ms", str(broken)], "broken_ms.mgf"),
+                          (["--ms", str(mgf), "--ms-adduct", "[M+Xe]+"], "unknown adduct"),
+                          (["--ms", str(mgf), "--ms-ppm", "0"], "--ms-ppm and --fragment-ppm"),
+                          (["--ms", str(mgf), "--ms-elements", "CHXx"],
+                           "--ms-elements: unsupported element 'Xx'"),
+                          (["--ms", str(mgf), "--ir", str(files["ir"]), "--smiles", "C1CC"],
+                           "C1CC")]:
+        assert main(["predict", str(models["run"]), *argv, "-o", str(tmp_path / "o"),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["predict", str(models["run"]), "--ir", str(files["ir"]), "--ms-adduct", "M+H",
+                 "-o", str(tmp_path / "o"), "--no-progress", "--format", "json"]) == 0
+    assert "--ms-adduct: no sample has a mass spectrum" in capsys.readouterr().err
+
+
+def _modules(argv):
+    code = (f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0\n"
+            "import sys\nprint('\\n'.join(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())
+
+
+def test_mass_code_loads_only_with_a_mass_spectrum(models, files, tmp_path):
+    """pyteomics (and with it pandas) only for a mass spectrum; never matplotlib for JSON."""
+    base = ["predict", str(models["run"]), "--ir", str(files["ir"]), "--format", "json",
+            "--no-progress", "-o", str(tmp_path / "o")]
+    without = _modules(base)
+    assert "pyteomics" not in without and "mspectmol.predict.mass" not in without
+    mgf = _mgf(tmp_path / "s1_ms.mgf")
+    with_ms = _modules([*base, "--ms", str(mgf), "--smiles", ASPIRIN])
+    assert "mspectmol.predict.mass" in with_ms and "matplotlib" not in with_ms

@@ -17,12 +17,12 @@ from mspectmol.models.inputs import SampleInputs
 from mspectmol.predict.common import DEFAULT_ROWS, probability_table, table_rows
 from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
 from mspectmol.predict.report import (
-    SummaryWriter,
     prediction_dict,
     render_html,
     text_report,
     write_json,
 )
+from mspectmol.predict.summary import SummaryWriter
 from mspectmol.spectra.pipeline import PreparedSpectrum
 from mspectmol.spectra.preprocessing import canonical_grid
 

@@ -24,6 +24,8 @@ from mspectmol.web.guard import CSP  # noqa: E402
 LIMIT = 20 * 2**20
 ASPIRIN_SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 TOO_LARGE = "upload too large"
+MGF = (b"BEGIN IONS\nTITLE=aspirin\nPEPMASS=181.0495\nCHARGE=1+\n93.0335 12\n121.0284 100\n"
+       b"139.0390 45\n163.0390 30\n181.0495 20\nEND IONS\n")
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,11 @@ def test_api_predict(client, aspirin):
     ({}, {}, "no spectrum file uploaded"),
     ({"ir": "ir"}, {"colour": "red"}, "unknown field 'colour'"),
     ({"ir": "ir"}, {"denoise": "perhaps"}, "field 'denoise' must be on/off"),
+    ({"ms": ("junk.mgf", b"BEGIN IONS\nPEPMASS=abc\nEND IONS\n")}, {}, "junk.mgf (MS upload)"),
+    ({"ms": ("a.mgf", MGF)}, {"ms_adduct": "[M+Xe]+"}, "unknown adduct '[M+Xe]+'"),
+    ({"ms": ("a.mgf", MGF)}, {"ms_ppm": "lots"}, "MS tolerance 'lots': not a number of ppm"),
+    ({"ms": ("a.mgf", MGF)}, {"ms_elements": "CHXx"}, "MS elements: unsupported element 'Xx'"),
+    ({"ms": ("a.mgf", MGF)}, {"smiles": "C1CC(("}, "invalid SMILES 'C1CC(('"),
 ])
 def test_bad_uploads_clear_errors(client, aspirin, files, data, message):
     real = aspirin()
@@ -120,6 +127,58 @@ def test_bad_uploads_clear_errors(client, aspirin, files, data, message):
     assert r.status_code == 400
     assert message in r.json()["error"]
     assert "/tmp" not in r.json()["error"]  # the temporary folder is not named
+    _alive(client)
+
+
+def test_page_offers_a_mass_spectrum(client):
+    page = client.get("/").text
+    assert 'type="file" id="file-ms" name="ms"' in page
+    assert 'name="ms_adduct"' in page and '<option value="[M-H]-">' in page
+    assert 'name="ms_ppm"' in page and 'name="ms_elements"' in page
+
+
+def test_mass_spectrum_with_ir_shows_formulas_and_explained_peaks(client, aspirin):
+    files = {**aspirin("ir"), "ms": ("aspirin_ms.mgf", MGF)}
+    r = client.post("/predict", files=files, data={"smiles": ASPIRIN_SMILES,
+                                                   "ms_adduct": "[M+H]+", "ms_ppm": "5"})
+    assert r.status_code == 200, r.text[:500]
+    page = r.text
+    assert '<table class="groups">' in page                  # the groups are still there
+    assert "<h2>Molecular formula from the mass spectrum</h2>" in page
+    formulas = re.search(r'<table class="formulas">.*?</table>', page, re.S).group(0)
+    assert '<tr class="call"><td class="num">1</td><td>C9H8O4</td>' in formulas
+    explained = re.search(r'<table class="explained">.*?</table>', page, re.S).group(0)
+    assert "<td>C7H5O2+</td>" in explained and "<td>C9H7O3+</td>" in explained
+    assert '<svg class="ms-peaks"' in page and "aspirin_ms.mgf" in page
+    assert "mspectmol-web-" not in page and "assumed [M+H]+" not in page   # ion type given
+    assert '<option value="[M+H]+" selected>' in page     # the form keeps the choice
+    doc = json.loads(_download(page, "aspirin.json"))
+    assert doc["status"] == "predicted" and doc["formulas"]["source"] == "aspirin_ms.mgf"
+    assert doc["explained_peaks"]["structure_formula_rank"] == 1
+    assert "<svg" in _download(page, "aspirin.html")
+
+
+def test_mass_spectrum_alone_gives_the_formulas(client):
+    r = client.post("/api/predict", files={"ms": ("aspirin_ms.mgf", MGF)},
+                    data={"smiles": ASPIRIN_SMILES})
+    assert r.status_code == 200, r.text[:500]
+    doc = r.json()
+    assert doc["status"] == "formulas only" and doc["groups"] == []
+    assert "needs its primary IR spectrum" in doc["not_predicted"]
+    assert doc["formulas"]["candidates"][0]["formula"] == "C9H8O4"
+    assert "set it with the MS ion type field" in doc["formulas"]["notes"][0]
+    peaks = {p["mz"]: p["formula"] for p in doc["explained_peaks"]["peaks"]}
+    assert peaks[121.0284] == "C7H5O2+" and peaks[139.039] == "C7H7O3+"
+    page = client.post("/predict", files={"ms": ("aspirin_ms.mgf", MGF)}).text
+    assert "Functional groups not predicted" in page and '<svg class="ms-peaks"' in page
+    assert "Give the structure (SMILES)" in page
+
+
+def test_one_line_mass_spectrum_refused(client):
+    body = b"BEGIN IONS\nPEPMASS=181.05\n" + b"1 " * (2**19 + 100) + b"\nEND IONS\n"
+    r = client.post("/api/predict", files={"ms": ("long.mgf", body)})
+    assert r.status_code == 400
+    assert "long.mgf (MS upload): line 3 is longer than 1024 KB" in r.json()["error"]
     _alive(client)
 
 

@@ -10,6 +10,13 @@ behind each call, and writes ``<sample>.json`` and ``<sample>.html`` (self-conta
 output folder; with several samples it also writes ``summary.csv``. A sample whose files
 cannot be read is reported (naming the file) and the others are still predicted; the exit
 status is then 2.
+
+A mass spectrum (``--ms FILE``, an ``ms`` manifest column, ``<sample>_ms.<ext>`` files) is not
+an input of the packaged models: it gives the ranked molecular formulas of its ion
+(:mod:`mspectmol.predict.mass`, as ``mspectmol formula``) and, with the sample's SMILES, the
+MS/MS peaks that fragments of the structure explain, in every report. A sample with a mass
+spectrum but without the primary spectrum the model needs gets the formulas only (said in its
+reports, status ``formulas only`` in the summary; not an error).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from mspectmol.spectra.readers.formats import format_help, formats
 log = logging.getLogger("mspectmol.predict")
 
 FORMATS = ("table", "json", "html")
+#: Defaults of the mass-spectrum options.
+_MASS_DEFAULTS: dict[str, Any] = {"ms_adduct": None, "ms_ppm": 5.0, "ms_elements": None,
+                                  "fragment_ppm": 10.0}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -47,7 +57,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
             "Predict the functional groups of one or many samples from their measured "
             "spectra with a saved model: print the probabilities and the spectral regions "
             "behind each confident call, write JSON and self-contained HTML reports per "
-            "sample and a summary CSV.", 79),
+            "sample and a summary CSV.", 79) + "\n\n" + textwrap.fill(
+            "A mass spectrum (--ms FILE, an 'ms' manifest column or <sample>_ms.<ext> files) "
+            "is not a model input: its ion's molecular formulas are ranked as by 'mspectmol "
+            "formula' and reported with the groups, and with a SMILES the reports say which "
+            "MS/MS peaks fragments of the structure explain. A sample with a mass spectrum but "
+            "without the primary spectrum the model needs (e.g. --ms FILE alone) gets the "
+            "formulas only: its reports say the functional groups need the primary spectrum, "
+            "the summary's status is 'formulas only', and the exit status is 0.", 79),
         epilog="spectrum files (the format is told by the content, else the extension):\n"
                + format_help(formats(dataset=False)),
     )
@@ -59,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     add_file_options(p, "one sample's spectrum files")
     p.add_argument("--smiles", default=None,
                    help="the sample's structure, if known: drawn in the HTML report with the "
-                        "predicted groups highlighted (one sample only)")
+                        "predicted groups highlighted and, with --ms, the MS/MS peaks its "
+                        "fragments explain (one sample only)")
     many = p.add_argument_group("many samples")
     many.add_argument("--manifest", type=Path, default=None, metavar="CSV",
                       help="CSV with a 'sample' column, a column of file paths per modality "
@@ -68,6 +86,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     many.add_argument("--folder", type=Path, default=None, metavar="DIR",
                       help="folder of files named <sample>_<modality>.<ext>")
     add_preparation_options(p)
+    _add_mass_options(p)
     out = p.add_argument_group("output")
     out.add_argument("-o", "--output", type=Path, default=Path("predictions"), metavar="OUTDIR",
                      help="folder for the JSON, HTML and summary files (default: predictions)")
@@ -85,6 +104,49 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                      help="torch threads (default: torch's choice; 1 is fastest on a busy "
                           "machine)")
     p.set_defaults(run=run)
+
+
+def _add_mass_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the mass-spectrum part (formulas and explained peaks)."""
+    ms = parser.add_argument_group("mass spectrum: molecular formula and explained peaks")
+    ms.add_argument("--ms-adduct", default=None, metavar="ION",
+                    help="ion type of the mass spectra: [M+H]+, [M+Na]+, [M-H]-, [M]+ (EI), ... "
+                         "as for 'mspectmol formula --adduct' (default: the file's, else "
+                         "[M+H]+ with a precursor m/z and [M]+ without, said in the reports)")
+    ms.add_argument("--ms-ppm", type=float, default=_MASS_DEFAULTS["ms_ppm"], metavar="PPM",
+                    help="m/z tolerance of the formulas (default 5 ppm; nominal-mass "
+                         "spectra: 0.3 Da)")
+    ms.add_argument("--ms-elements", default=None, metavar="ELEMENTS",
+                    help="elements of the formulas, with optional maximum counts (default "
+                         "CHNOPSFClBrI; e.g. CHNOS2Cl3)")
+    ms.add_argument("--fragment-ppm", type=float, default=_MASS_DEFAULTS["fragment_ppm"],
+                    metavar="PPM",
+                    help="m/z tolerance of a fragment explaining an MS/MS peak (default 10 "
+                         "ppm, at least 0.002 m/z)")
+
+
+def _mass_options(args: argparse.Namespace, samples: list[Any]) -> Any:
+    """The :class:`~mspectmol.predict.mass.MassOptions` the options ask for; None (and a
+    warning for mass-spectrum options given) when no sample has a mass spectrum."""
+    from mspectmol.errors import MspectmolError
+
+    if not any("ms" in s.files for s in samples):
+        given = [k for k, v in _MASS_DEFAULTS.items() if getattr(args, k) != v]
+        if given:
+            log.warning("%s: no sample has a mass spectrum (--ms FILE, an 'ms' column or "
+                        "<sample>_ms files)", ", ".join("--" + k.replace("_", "-")
+                                                       for k in given))
+        return None
+    # the formula code loads pyteomics (and pandas): only when there is a mass spectrum
+    from mspectmol.predict.mass import MassOptions, parse_ms_elements
+
+    if not (args.ms_ppm > 0 and args.fragment_ppm > 0):
+        raise MspectmolError("--ms-ppm and --fragment-ppm must be positive")
+    options = MassOptions(adduct=args.ms_adduct, ppm=args.ms_ppm,
+                          fragment_ppm=args.fragment_ppm,
+                          elements=parse_ms_elements(args.ms_elements))
+    options.check()
+    return options
 
 
 def _sample_name(path: Path) -> str:
@@ -119,7 +181,7 @@ def gather_samples(args: argparse.Namespace) -> tuple[list[Any], bool]:
 
 def _warn_ignored(samples: list[Any], meta: Any, many: bool) -> None:
     modalities = model_modalities(meta)
-    counts = Counter(m for s in samples for m in s.files if m not in modalities)
+    counts = Counter(m for s in samples for m in s.files if m not in modalities and m != "ms")
     for m, n in counts.items():
         what = f"{n} {m} file(s)" if many else f"{option_name(m)} {samples[0].files[m]}"
         log.warning("ignoring %s: the model's inputs are %s", what, ", ".join(modalities))
@@ -160,8 +222,9 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model
-    from mspectmol.predict.pipeline import ModelInfo, SampleFailure, predict_samples
-    from mspectmol.predict.report import SummaryWriter, text_report, write_html, write_json
+    from mspectmol.predict.pipeline import MassOnly, ModelInfo, SampleFailure, predict_samples
+    from mspectmol.predict.report import text_report, write_html, write_json
+    from mspectmol.predict.summary import SummaryWriter
     from mspectmol.training.trainer import torch_threads
 
     if args.hash:
@@ -170,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         raise MspectmolError("--batch-size, --regions and --threads must be at least 1")
     samples, many = gather_samples(args)
     options = _options(args)
+    mass = _mass_options(args, samples)
     formats = set(args.format or FORMATS)
     model_path = find_model(args.model)
     model, meta = load_model(model_path)
@@ -177,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     _warn_ignored(samples, meta, many)
     names = _Names()
     failures: list[SampleFailure] = []
-    written = 0
+    written = formulas_only = 0
     summary = (SummaryWriter(args.output / "summary.csv", meta.label_names) if many
                else contextlib.nullcontext())
     with summary as table, torch_threads(args.threads), tqdm(
@@ -185,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             disable=True if args.no_progress else None) as bar:
         for result in predict_samples(model, meta, samples, options=options,
                                       batch_size=args.batch_size, regions=args.regions,
-                                      progress=bar.update):
+                                      progress=bar.update, mass=mass):
             if table is not None:
                 table.add(result)
             if isinstance(result, SampleFailure):
@@ -202,10 +266,13 @@ def run(args: argparse.Namespace) -> int:
             if "html" in formats:
                 write_html(args.output / f"{stem}.html", result, info)
             written += 1
+            formulas_only += isinstance(result, MassOnly)
     outputs = sorted(formats - {"table"})
     if outputs or many:
         what = ", ".join(f"{f.upper()}" for f in outputs) or "no per-sample files"
-        print(f"{written} sample(s) predicted; {what} in {args.output}"
+        only = (f" ({formulas_only} with molecular formulas only: no {meta.primary} "
+                "spectrum)" if formulas_only else "")
+        print(f"{written} sample(s) predicted{only}; {what} in {args.output}"
               + ("; summary: " + str(args.output / "summary.csv") if many else ""))
     if failures:
         raise MspectmolError(f"{len(failures)} of {len(samples)} samples could not be "

@@ -23,6 +23,7 @@ from mspectmol.chem.formula.peaks import IonPeaks, find_ion
 from mspectmol.chem.formula.search import FormulaCandidate, search_formulas
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.readers import read_spectrum
+from mspectmol.spectra.spectrum import Spectrum
 
 #: Mass tolerance used for a nominal-mass spectrum (Da), where ppm means nothing.
 NOMINAL_TOLERANCE_DA = 0.3
@@ -46,8 +47,8 @@ class FormulaResult:
                 "isotopes": None if self.ion.isotopes is None else list(self.ion.isotopes),
                 "notes": self.notes, "candidates": [c.to_dict() for c in self.candidates]}
 
-    def text(self) -> str:
-        """A table for the terminal."""
+    def text(self, top: int | None = None) -> str:
+        """A table for the terminal (the first ``top`` candidates; None: all)."""
         iso = ("not used (none in the spectrum)" if self.ion.isotopes is None else
                ", ".join(f"M+{k + 1} {v:.1%}" for k, v in enumerate(self.ion.isotopes)))
         lines = [f"{self.source}: ion m/z {self.ion.mz:.5f} ({self.adduct}, {self.ion.how}); "
@@ -57,10 +58,14 @@ class FormulaResult:
             return "\n".join(lines)
         lines.append(f"  {'rank':>4}  {'formula':<18} {'ppm':>7} {'RDBE':>5} {'score':>7} "
                      f"{'mass':>6} {'isotopes':>8} {'prior':>6}")
-        for k, c in enumerate(self.candidates, 1):
+        shown = self.candidates if top is None else self.candidates[:top]
+        for k, c in enumerate(shown, 1):
             iso_s = "-" if c.isotope_score is None else f"{c.isotope_score:.1f}"
             lines.append(f"  {k:>4}  {c.name:<18} {c.ppm:>7.2f} {c.rdbe:>5.1f} {c.score:>7.1f} "
                          f"{c.mass_score:>6.1f} {iso_s:>8} {c.prior_score:>6.1f}")
+        if len(shown) < len(self.candidates):
+            lines.append(f"  ({len(self.candidates) - len(shown)} more candidates in the JSON "
+                         "report)")
         return "\n".join(lines)
 
 
@@ -68,12 +73,14 @@ def formulas_for_peaks(mz: Sequence[float] | np.ndarray, intensity: Sequence[flo
                        *, source: str = "peaks", precursor_mz: float | None = None,
                        adduct: str | None = None, ppm: float = 5.0,
                        limits: Mapping[str, int] | None = None, top: int = 10,
-                       use_isotopes: bool = True) -> FormulaResult:
-    """Ranked formulas of the monoisotopic ion of a peak list (see the module docstring)."""
+                       use_isotopes: bool = True, adduct_option: str = "--adduct"
+                       ) -> FormulaResult:
+    """Ranked formulas of the monoisotopic ion of a peak list (see the module docstring);
+    ``adduct_option`` is how the notes name the way to set the ion type."""
     notes = []
     if adduct is None:
         adduct = "[M+H]+" if precursor_mz is not None else "[M]+"
-        notes.append(f"ion type not given: assumed {adduct} (set it with --adduct)")
+        notes.append(f"ion type not given: assumed {adduct} (set it with {adduct_option})")
     ion_type = get_adduct(adduct)
     ion = find_ion(np.asarray(mz, float), np.asarray(intensity, float),
                    precursor_mz=precursor_mz, ppm=ppm, charge=ion_type.charge)
@@ -95,7 +102,19 @@ def formulas_for_file(path: str | os.PathLike[str], *, precursor_mz: float | Non
                       use_isotopes: bool = True) -> FormulaResult:
     """Ranked formulas from a mass spectrum file (its precursor m/z and adduct when it has
     them, overridden by the arguments)."""
-    spectrum = read_spectrum(path, "ms")
+    return formulas_for_spectrum(read_spectrum(path, "ms"), str(path),
+                                 precursor_mz=precursor_mz, adduct=adduct, ppm=ppm,
+                                 limits=limits, top=top, use_isotopes=use_isotopes)
+
+
+def formulas_for_spectrum(spectrum: Spectrum, source: str, *,
+                          precursor_mz: float | None = None, adduct: str | None = None,
+                          ppm: float = 5.0, limits: Mapping[str, int] | None = None,
+                          top: int = 10, use_isotopes: bool = True,
+                          adduct_option: str = "--adduct") -> FormulaResult:
+    """Ranked formulas of a mass spectrum already read (``source`` names it in the result and
+    in errors), as :func:`formulas_for_file`; ``adduct_option`` as in
+    :func:`formulas_for_peaks`."""
     meta = spectrum.metadata or {}
     if precursor_mz is None and meta.get("precursor_mz") is not None:
         precursor_mz = float(meta["precursor_mz"])
@@ -104,8 +123,8 @@ def formulas_for_file(path: str | os.PathLike[str], *, precursor_mz: float | Non
         try:
             adduct = get_adduct(str(file_adduct)).name
         except MspectmolError:
-            raise MspectmolError(f"{path}: the file's adduct {file_adduct!r} is not one "
-                                 "mspectmol knows; give it with --adduct") from None
-    return formulas_for_peaks(spectrum.x, spectrum.y, source=str(path),
+            raise MspectmolError(f"{source}: the file's adduct {file_adduct!r} is not one "
+                                 f"mspectmol knows; give it with {adduct_option}") from None
+    return formulas_for_peaks(spectrum.x, spectrum.y, source=source,
                               precursor_mz=precursor_mz, adduct=adduct, ppm=ppm, limits=limits,
-                              top=top, use_isotopes=use_isotopes)
+                              top=top, use_isotopes=use_isotopes, adduct_option=adduct_option)

@@ -9,6 +9,14 @@ each call (gate importance x |gradient x input| for PA-IB models, gradient x inp
 models without gates; :mod:`mspectmol.explain.importance`). :func:`predict_samples` streams
 any number of samples in batches and reports unreadable samples instead of stopping.
 
+Mass spectra
+------------
+Given :class:`~mspectmol.predict.mass.MassOptions`, a sample's mass spectrum (``ms`` file)
+also gives the formulas of its ion and, with a SMILES, the peaks the structure explains
+(:func:`~mspectmol.predict.mass.mass_report`, in ``Prediction.mass``). A sample with a mass
+spectrum but without the primary spectrum its model needs is not refused: it yields a
+:class:`MassOnly` result (the formulas, and why the groups were not predicted).
+
 Missing spectra
 ---------------
 A modality the model uses but the sample lacks is passed as unavailable (zeros and a False
@@ -25,15 +33,21 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mspectmol.chem.molecules import mol_from_smiles
 from mspectmol.data.samples import SampleSpec
 from mspectmol.errors import MspectmolError
 from mspectmol.models.inference import model_grid, model_modalities, model_thresholds
 from mspectmol.models.inputs import SampleInputs, load_sample, missing_allowed
+from mspectmol.predict.common import plain_label
+from mspectmol.spectra.modalities import get_modality
 from mspectmol.spectra.pipeline import PrepareOptions
+
+if TYPE_CHECKING:
+    from mspectmol.predict.mass import MassOptions, MassReport
 
 log = logging.getLogger("mspectmol.predict")
 
@@ -68,6 +82,16 @@ class ModelInfo:
                    meta.content_hash, meta.temperature, meta.thresholds is not None,
                    tuple(sorted(missing_allowed(meta))))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``model`` object of the JSON reports."""
+        return {"file": self.path, "name": self.name, "kind": self.kind,
+                "primary": self.primary, "auxiliary": list(self.auxiliary),
+                "mspectmol_version": self.mspectmol_version,
+                "format_version": self.format_version, "created": self.created,
+                "sha256": self.content_hash, "temperature": self.temperature,
+                "thresholds": "tuned per group" if self.tuned_thresholds else "0.5",
+                "may_be_missing": list(self.missing_allowed)}
+
 
 @dataclass
 class Prediction:
@@ -90,6 +114,7 @@ class Prediction:
         default_factory=dict)
     attribution: str | None = None
     ood: dict[str, Any] | None = None
+    mass: MassReport | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -120,6 +145,57 @@ class SampleFailure:
 
     sample: str
     error: str
+
+
+@dataclass
+class MassOnly:
+    """A sample with a mass spectrum but without the primary spectrum the model needs: the
+    formulas (and explained peaks) of its mass spectrum, and why no groups were predicted
+    (``reason``, a sentence without the leading "functional groups not predicted")."""
+
+    sample: str
+    mass: MassReport
+    reason: str
+
+    @property
+    def smiles(self) -> str | None:
+        """The sample's SMILES, when given."""
+        return self.mass.smiles
+
+
+def lacks_primary(meta: Any, spec: SampleSpec) -> bool:
+    """Whether the sample lacks the primary spectrum that the model needs."""
+    return meta.primary not in spec.files and meta.primary not in missing_allowed(meta)
+
+
+def load_for_prediction(meta: Any, spec: SampleSpec, options: PrepareOptions | None = None,
+                        mass: MassOptions | None = None
+                        ) -> tuple[SampleInputs | MassOnly, MassReport | None]:
+    """A sample's model inputs and its mass report (None without ``mass`` or an ``ms`` file);
+    a :class:`MassOnly` instead of the inputs when the sample has a mass spectrum but lacks
+    the primary spectrum (see the module docstring).
+
+    Raises
+    ------
+    MspectmolError
+        As :func:`~mspectmol.models.inputs.load_sample`, and for an unreadable mass spectrum.
+    """
+    has_ms = mass is not None and "ms" in spec.files
+    if has_ms:  # the formula code loads pyteomics (and pandas): only for a mass spectrum
+        from mspectmol.predict.mass import mass_report
+    if has_ms and lacks_primary(meta, spec):
+        if spec.smiles is not None:
+            mol_from_smiles(spec.smiles, source=f"sample {spec.name!r}")
+        report = mass_report(spec.files["ms"], spec.smiles, mass)
+        label = plain_label(get_modality(meta.primary).label)
+        reason = (f"the model needs its primary {label} spectrum and was not trained without "
+                  "it; the mass spectrum gives the molecular formula only")
+        return MassOnly(spec.name, report, reason), report
+    inputs = load_sample(meta, spec, options)
+    if not has_ms:
+        return inputs, None
+    inputs.ignored.pop("ms", None)
+    return inputs, mass_report(spec.files["ms"], spec.smiles, mass)
 
 
 def _regions(maps: dict[str, np.ndarray], row: int, grids: dict[str, np.ndarray],
@@ -210,27 +286,38 @@ def _chunks(items: Iterable[SampleSpec], size: int) -> Iterator[list[SampleSpec]
 def predict_samples(model: Any, meta: Any, samples: Iterable[SampleSpec], *,
                     options: PrepareOptions | None = None, batch_size: int = 256,
                     regions: int = N_REGIONS,
-                    progress: Callable[[int], None] | None = None
-                    ) -> Iterator[Prediction | SampleFailure]:
+                    progress: Callable[[int], None] | None = None,
+                    mass: MassOptions | None = None
+                    ) -> Iterator[Prediction | MassOnly | SampleFailure]:
     """Predict any number of samples, ``batch_size`` at a time, in the given order.
 
     A sample whose files cannot be read or prepared yields a :class:`SampleFailure` with
-    the error message; the others are predicted. ``progress(n)`` is called after each
-    batch with the number of samples it held.
+    the error message; the others are predicted. With ``mass``, mass spectra give formulas
+    (see the module docstring). ``progress(n)`` is called after each batch with the number
+    of samples it held.
     """
     if batch_size < 1:
         raise MspectmolError(f"the batch size must be at least 1, got {batch_size}")
     for chunk in _chunks(samples, batch_size):
         loaded: list[SampleInputs] = []
-        results: list[Prediction | SampleFailure | None] = []
+        reports: list[MassReport | None] = []
+        results: list[Prediction | MassOnly | SampleFailure | None] = []
         for spec in chunk:
             try:
-                loaded.append(load_sample(meta, spec, options))
-                results.append(None)
+                inputs, report = load_for_prediction(meta, spec, options, mass)
             except MspectmolError as exc:
                 results.append(SampleFailure(spec.name, str(exc)))
-        done = iter(predict_inputs(model, meta, loaded, regions=regions,
-                                   batch_size=batch_size))
+                continue
+            if isinstance(inputs, MassOnly):
+                results.append(inputs)
+                continue
+            loaded.append(inputs)
+            reports.append(report)
+            results.append(None)
+        preds = predict_inputs(model, meta, loaded, regions=regions, batch_size=batch_size)
+        for pred, report in zip(preds, reports, strict=True):
+            pred.mass = report
+        done = iter(preds)
         yield from (r if r is not None else next(done) for r in results)
         if progress is not None:
             progress(len(chunk))

@@ -1,35 +1,41 @@
-"""Prediction reports: text tables, JSON, a self-contained HTML page and a summary CSV.
+"""Prediction reports: text tables, JSON and a self-contained HTML page (the summary CSV of
+many samples is :mod:`mspectmol.predict.summary`).
 
 The HTML report needs no other file: the figure of the spectra (on chemists' axes, shaded by
 the model's gate importance, :func:`mspectmol.explain.plots.plot_spectra_importance`) and the
 molecule drawing (:func:`mspectmol.explain.molecule.draw_molecule`, when a SMILES is given)
 are PNG images embedded as base64 ``data:`` URLs. Every text taken from the input (sample
 names, file names, SMILES, metadata) is HTML-escaped.
+
+A sample with a mass spectrum also gets its molecular formulas and, with a SMILES, the peaks
+the structure explains (:mod:`mspectmol.predict.mass`): ``formulas`` and ``explained_peaks``
+in the JSON (null without a mass spectrum or a structure), a table in the text and a section
+in the HTML (:mod:`mspectmol.predict.mass_html`). A :class:`~.pipeline.MassOnly` sample (a
+mass spectrum without the primary spectrum) gets the same JSON layout with ``status``
+``"formulas only"``, the reason in ``not_predicted`` and no groups.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import csv
 import io
 import json
 import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
-from mspectmol.fileio import atomic_open, atomic_write
+from mspectmol.fileio import atomic_write
 from mspectmol.predict.common import (
     format_regions,
     plain_label,
     probability_table,
     table_rows,
 )
-from mspectmol.predict.pipeline import ModelInfo, Prediction, SampleFailure
+from mspectmol.predict.pipeline import MassOnly, ModelInfo, Prediction
 from mspectmol.spectra.modalities import get_modality
 
 #: Version of the JSON report layout.
@@ -60,13 +66,8 @@ def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
         "mspectmol_version": __version__,
         "sample": pred.sample,
         "smiles": pred.smiles,
-        "model": {"file": model.path, "name": model.name, "kind": model.kind,
-                  "primary": model.primary, "auxiliary": list(model.auxiliary),
-                  "mspectmol_version": model.mspectmol_version,
-                  "format_version": model.format_version, "created": model.created,
-                  "sha256": model.content_hash, "temperature": model.temperature,
-                  "thresholds": "tuned per group" if model.tuned_thresholds else "0.5",
-                  "may_be_missing": list(model.missing_allowed)},
+        "status": "predicted",
+        "model": model.to_dict(),
         "warnings": pred.warnings,
         "out_of_distribution": pred.ood,
         "spectra_used": pred.inputs.used,
@@ -81,14 +82,33 @@ def prediction_dict(pred: Prediction, model: ModelInfo) -> dict[str, Any]:
         "gate_importance_regions": {m: _region_dicts(m, r) for m, r in pred.gate_regions.items()},
         "call_regions": {g: {m: _region_dicts(m, r) for m, r in by_mod.items()}
                          for g, by_mod in pred.call_regions.items()},
+        "formulas": None if pred.mass is None else pred.mass.formulas_dict(),
+        "explained_peaks": None if pred.mass is None else pred.mass.explained_dict(),
     }
 
 
-def write_json(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo) -> Path:
-    """Write :func:`prediction_dict` as indented JSON; returns the path."""
-    p = Path(path)
-    text = json.dumps(prediction_dict(pred, model), indent=2, allow_nan=False) + "\n"
-    return _write(p, text)
+def mass_only_dict(result: MassOnly, model: ModelInfo) -> dict[str, Any]:
+    """The JSON document of a :class:`~.pipeline.MassOnly` sample: the layout of
+    :func:`prediction_dict` without groups."""
+    from mspectmol import __version__
+
+    return {"report_version": REPORT_VERSION, "mspectmol_version": __version__,
+            "sample": result.sample, "smiles": result.smiles, "status": "formulas only",
+            "not_predicted": result.reason, "model": model.to_dict(), "warnings": [],
+            "out_of_distribution": None, "spectra_used": [], "spectra_missing": [],
+            "ignored_files": {}, "spectra": {}, "groups": [], "calls": [],
+            "attribution": None, "gate_importance_regions": {}, "call_regions": {},
+            "formulas": result.mass.formulas_dict(),
+            "explained_peaks": result.mass.explained_dict()}
+
+
+def write_json(path: str | os.PathLike[str], pred: Prediction | MassOnly,
+               model: ModelInfo) -> Path:
+    """Write :func:`prediction_dict` (:func:`mass_only_dict`) as indented JSON; returns the
+    path."""
+    doc = (mass_only_dict(pred, model) if isinstance(pred, MassOnly)
+           else prediction_dict(pred, model))
+    return _write(Path(path), json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -96,13 +116,19 @@ def _write(path: Path, text: str) -> Path:
     return atomic_write(path, text, what="cannot write the report")
 
 
-def text_report(pred: Prediction, model: ModelInfo, top: int | None = None) -> list[str]:
-    """Lines printed for one sample: inputs, the group table, the regions behind each call.
+def text_report(pred: Prediction | MassOnly, model: ModelInfo, top: int | None = None
+                ) -> list[str]:
+    """Lines printed for one sample: inputs, the group table, the regions behind each call
+    and, with a mass spectrum, the formulas and the explained peaks.
 
     ``top`` groups are listed by decreasing probability (0: all of them; None: at least
     :data:`~mspectmol.predict.common.DEFAULT_ROWS` and every call,
     :func:`~mspectmol.predict.common.table_rows`); the JSON report keeps every group.
     """
+    if isinstance(pred, MassOnly):
+        return [f"sample {pred.sample}: model {model.name} ({model.path})",
+                f"  functional groups not predicted: {pred.reason}",
+                *("  " + ln for ln in pred.mass.text_lines())]
     inputs = pred.inputs
     used = ", ".join(f"{m} {inputs.prepared[m].source}" for m in inputs.used)
     lines = [f"sample {pred.sample}: model {model.name} ({model.path})",
@@ -126,6 +152,8 @@ def text_report(pred: Prediction, model: ModelInfo, top: int | None = None) -> l
             lines.append(f"    {name} ({pred.probabilities[i]:.2f}):")
             lines += ["      " + format_regions(m, r, pred.grids[m])
                       for m, r in pred.call_regions.get(name, {}).items()]
+    if pred.mass is not None:
+        lines += ["  " + ln for ln in pred.mass.text_lines()]
     return lines
 
 
@@ -183,7 +211,8 @@ REPORT_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:70em;color:#2
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
 text-align:left}tr.call{background:#fde3da;font-weight:bold}td.num{text-align:right}
 img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}
-.warnings{background:#fff4ce;border:1px solid #e0b400;padding:.4em .8em;margin:.6em 0}"""
+.warnings{background:#fff4ce;border:1px solid #e0b400;padding:.4em .8em;margin:.6em 0}
+svg.ms-peaks{max-width:100%;height:auto;display:block;margin:.5em 0}"""
 
 
 def _groups_table(pred: Prediction) -> str:
@@ -212,6 +241,9 @@ def _spectra_table(pred: Prediction) -> str:
         steps = "".join(f"<li>{escape(s)}</li>" for s in prep.steps)
         rows.append(f"<tr><td>{label}</td><td><code>{escape(str(prep.source))}</code></td>"
                     f"<td><ol>{steps}</ol></td></tr>")
+    if pred.mass is not None and "ms" not in pred.inputs.available:
+        rows.append(f"<tr><td>MS</td><td><code>{escape(pred.mass.source)}</code></td>"
+                    "<td>not a model input: read for the molecular formula</td></tr>")
     for m, path in pred.inputs.ignored.items():
         rows.append(f"<tr><td>{escape(m)}</td><td><code>{escape(path)}</code></td>"
                     "<td>ignored: the model does not use this modality</td></tr>")
@@ -273,58 +305,43 @@ def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = No
         mol_png, shown = molecule_png(pred.smiles, [pred.label_names[i] for i in pred.calls])
         body += ["<h2>Molecule</h2>", f"<p><code>{escape(pred.smiles)}</code>; called groups "
                  f"highlighted: {_legend(shown)}</p>", _img(mol_png, f"molecule {pred.smiles}")]
+    if pred.mass is not None:  # the formula code loads pyteomics: only with a mass spectrum
+        from mspectmol.predict.mass_html import mass_section
+
+        body.append(mass_section(pred.mass))
     body += ["<h2>Spectra used and preprocessing applied</h2>", _spectra_table(pred)]
     return "\n".join(body)
 
 
-def render_html(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
+def mass_only_body(result: MassOnly, model: ModelInfo) -> str:
+    """The HTML of a :class:`~.pipeline.MassOnly` sample's report without the page around it:
+    why no groups were predicted, then the mass-spectrum section."""
+    from mspectmol.predict.mass_html import mass_section  # pyteomics: see report_body
+
+    return "\n".join([f"<h1>{escape(f'mspectmol: {result.sample}')}</h1>",
+                      f"<p>Model <code>{escape(model.path)}</code>: {escape(model.name)} "
+                      f"({escape(model.kind)}).</p>",
+                      f'<div class="warnings" role="alert"><strong>Functional groups not '
+                      f"predicted</strong><p>{escape(result.reason)}.</p></div>",
+                      mass_section(result.mass)])
+
+
+def render_html(pred: Prediction | MassOnly, model: ModelInfo, *,
+                figure: bytes | None = None) -> str:
     """The self-contained HTML report of one prediction (see the module docstring).
 
     ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
     """
     title = f"mspectmol prediction: {pred.sample}"
+    body = (mass_only_body(pred, model) if isinstance(pred, MassOnly)
+            else report_body(pred, model, figure=figure))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>\n"
-            + report_body(pred, model, figure=figure) + "\n</body></html>\n")
+            + body + "\n</body></html>\n")
 
 
-def write_html(path: str | os.PathLike[str], pred: Prediction, model: ModelInfo) -> Path:
+def write_html(path: str | os.PathLike[str], pred: Prediction | MassOnly,
+               model: ModelInfo) -> Path:
     """Write :func:`render_html`; returns the path."""
     return _write(Path(path), render_html(pred, model))
 
-
-class SummaryWriter:
-    """A CSV with one row per sample: status, spectra used and missing, calls, probabilities.
-
-    Rows are written as they come (``with SummaryWriter(path, names) as w: w.add(pred)``) to
-    a temporary file that replaces ``path`` when the block ends without an error; after an
-    error the previous summary is kept and the error is not hidden by one of the summary.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], label_names: Sequence[str]) -> None:
-        self.path = Path(path)
-        self.names = tuple(label_names)
-        self._stack = contextlib.ExitStack()
-        self._writer: Any = None
-
-    def __enter__(self) -> SummaryWriter:
-        handle: TextIO = self._stack.enter_context(
-            atomic_open(self.path, "w", newline="", what="cannot write the summary"))
-        self._writer = csv.writer(handle)
-        self._writer.writerow(["sample", "status", "used", "missing", "calls", "error",
-                               *(f"p_{n}" for n in self.names)])
-        return self
-
-    def add(self, result: Prediction | SampleFailure) -> None:
-        """Write one sample's row."""
-        if isinstance(result, SampleFailure):
-            self._writer.writerow([result.sample, "error", "", "", "", result.error,
-                                   *([""] * len(self.names))])
-            return
-        self._writer.writerow([result.sample, "ok", ";".join(result.inputs.used),
-                               ";".join(result.inputs.missing),
-                               ";".join(result.label_names[i] for i in result.calls), "",
-                               *(f"{p:.4f}" for p in result.probabilities)])
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stack.__exit__(*exc)

@@ -3,14 +3,19 @@
 Routes
 ------
 ``GET /``
-    The page: one file input per modality of the model, SMILES, NMR solvent, preprocessing.
+    The page: one file input per modality of the model and one for a mass spectrum, SMILES,
+    NMR solvent, preprocessing, the mass spectrum's ion type, tolerance and elements.
 ``POST /predict``
     The form's target: the page again with the report (group table, shaded spectra, regions,
-    molecule, input warnings) and download links for the JSON and HTML reports, or with the error.
+    molecule, input warnings; with a mass spectrum the formula candidates and, with a SMILES,
+    the explained MS/MS peaks) and download links for the JSON and HTML reports, or with the
+    error. A mass spectrum without the primary spectrum gives the formulas only.
 ``POST /api/predict``
-    The same multipart fields (``ir``, ``h_nmr``, ... files; ``smiles``, ``solvent``,
-    ``no_baseline``, ``denoise``); answers :func:`~mspectmol.predict.report.prediction_dict`
-    as JSON, or ``{"error": message}`` with status 400 (bad input), 408 (body too slow),
+    The same multipart fields (``ir``, ``h_nmr``, ``ms``, ... files; ``smiles``, ``solvent``,
+    ``no_baseline``, ``denoise``, ``ms_adduct``, ``ms_ppm``, ``ms_elements``); answers
+    :func:`~mspectmol.predict.report.prediction_dict` (``formulas`` and ``explained_peaks``
+    included; :func:`~mspectmol.predict.report.mass_only_dict` for the formulas only) as
+    JSON, or ``{"error": message}`` with status 400 (bad input), 408 (body too slow),
     413 (too large), 422 (reading the files went over the memory or time limit), 503 (busy,
     with ``Retry-After``) or 500.
 ``GET /api/model``, ``GET /api/health``

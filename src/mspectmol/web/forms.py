@@ -21,8 +21,10 @@ from mspectmol.spectra.modalities import MODALITIES, get_modality
 from mspectmol.web.guard import BodyRefused
 from mspectmol.web.page import FormState
 
-#: Text fields of the form and the API, besides one file field per modality.
-TEXT_FIELDS = ("smiles", "solvent", "no_baseline", "denoise")
+#: Text fields of the form and the API, besides one file field per modality (``ms``: a mass
+#: spectrum, with its ion type, m/z tolerance in ppm and element limits).
+TEXT_FIELDS = ("smiles", "solvent", "no_baseline", "denoise", "ms_adduct", "ms_ppm",
+               "ms_elements")
 _TRUE = ("1", "on", "true", "yes")
 _FALSE = ("", "0", "off", "false", "no")
 _CHUNK = 2**20
@@ -143,9 +145,7 @@ def _flag(name: str, value: str) -> bool:
 
 
 def _text_field(state: FormState, key: str, value: str) -> None:
-    if key == "smiles":
-        state.smiles = value.strip()
-    elif key == "solvent":
-        state.solvent = value.strip()
-    else:
+    if key in ("no_baseline", "denoise"):
         setattr(state, key, _flag(key, value))
+    else:
+        setattr(state, key, value.strip())

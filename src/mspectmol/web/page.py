@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from mspectmol.chem.formula.composition import ADDUCTS
 from mspectmol.predict.common import plain_label
 from mspectmol.predict.report import REPORT_CSS
 from mspectmol.spectra.modalities import get_modality
@@ -42,6 +43,9 @@ class FormState:
     solvent: str = ""
     no_baseline: bool = False
     denoise: bool = False
+    ms_adduct: str = ""
+    ms_ppm: str = ""
+    ms_elements: str = ""
     #: Names of the files of the last request, by modality (browsers cannot refill inputs).
     files: dict[str, str] = field(default_factory=dict)
 
@@ -84,11 +88,15 @@ def modality_title(modality: str) -> str:
 
 def _file_rows(model: PageModel, state: FormState) -> str:
     rows = []
-    for m in model.modalities:
+    extra = [] if "ms" in model.modalities else ["ms"]
+    for m in [*model.modalities, *extra]:
         if m == model.primary and m not in model.optional:
-            hint = "the model's primary spectrum, required"
+            hint = ("the model's primary spectrum, required for the functional groups")
         elif m == model.primary:
             hint = "the model's primary spectrum"
+        elif m == "ms" and m in extra:
+            hint = ("optional, not a model input: the molecular formula of its ion and, "
+                    "with a SMILES, the MS/MS peaks the structure explains")
         else:
             hint = "optional"
         if m in state.files:
@@ -107,6 +115,23 @@ def _solvent_select(chosen: str) -> str:
     return f'<select id="solvent" name="solvent">{items}</select>'
 
 
+def _mass_row(state: FormState) -> str:
+    """The mass spectrum's ion type, m/z tolerance and elements."""
+    options = [("", "from the file, else [M+H]+ (MS/MS) or [M]+ (EI)"),
+               *((a, a) for a in ADDUCTS)]
+    items = "".join(f'<option value="{escape(v)}"{" selected" if v == state.ms_adduct else ""}>'
+                    f"{escape(text)}</option>" for v, text in options)
+    return ('<div class="row"><label for="ms_adduct">MS ion type</label>'
+            f'<select id="ms_adduct" name="ms_adduct">{items}</select></div>'
+            '<div class="row"><label for="ms_ppm">MS tolerance (ppm)</label><input '
+            f'type="text" id="ms_ppm" name="ms_ppm" value="{escape(state.ms_ppm)}" '
+            'placeholder="5" style="width:5em"> <label for="ms_elements" style="min-width:0">'
+            'elements</label> <input type="text" id="ms_elements" name="ms_elements" '
+            f'value="{escape(state.ms_elements)}" placeholder="CHNOPSFClBrI" '
+            'style="width:12em"><span class="hint">with optional maximum counts, e.g. '
+            "CHNOS2Cl3</span></div>")
+
+
 def _form(model: PageModel, state: FormState) -> str:
     limit_mb = model.max_upload_bytes / 2**20
     checked = {True: " checked", False: ""}
@@ -119,7 +144,7 @@ def _form(model: PageModel, state: FormState) -> str:
         f"{_file_rows(model, state)}"
         '<div class="row"><label for="smiles">SMILES (optional)</label><input type="text" '
         f'id="smiles" name="smiles" value="{escape(state.smiles)}" '
-        'placeholder="if known: drawn with the called groups highlighted"></div>'
+        'placeholder="if known: called groups highlighted, MS/MS peaks explained"></div>'
         f'<div class="row"><label for="solvent">NMR solvent</label>'
         f"{_solvent_select(state.solvent)}"
         '<span class="hint">its residual, water and TMS peaks are zeroed</span></div>'
@@ -130,6 +155,7 @@ def _form(model: PageModel, state: FormState) -> str:
         f'<input type="checkbox" id="denoise" name="denoise"{checked[state.denoise]}> '
         '<label for="denoise" style="min-width:0;font-weight:normal">light smoothing'
         "</label></div>"
+        f"{_mass_row(state)}"
         '<button type="submit" id="submit">Predict</button><span id="busy"></span>'
         f'<p class="note">Formats: {escape(accepted_formats())}. At most {limit_mb:.3g} MB per '
         "request.</p></form>")
@@ -155,7 +181,8 @@ def render_page(model: PageModel, *, state: FormState | None = None,
              f"<p>Model <code>{escape(model.name)}</code> (<code>{escape(model.path)}</code>), "
              f"inputs: {escape(inputs)}. Upload one file per spectrum, any subset that "
              f"includes the {escape(plain_label(get_modality(model.primary).label))} "
-             "spectrum.</p>",
+             "spectrum; a mass spectrum alone gives the molecular formula (and, with a "
+             "SMILES, the explained MS/MS peaks) without the functional groups.</p>",
              _form(model, state)]
     if error is not None:
         parts.append(f'<div class="error" id="error" role="alert"><strong>Error:</strong> '

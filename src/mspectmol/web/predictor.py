@@ -1,8 +1,11 @@
 """The model behind the web app: check a request, read its files safely, predict, report.
 
 The uploaded files are read and prepared in a limited child process
-(:func:`mspectmol.web.sandbox.read_sample`); only the prepared spectra (small arrays on the
-model's grids) come back, and the model runs here, one prediction at a time.
+(:func:`mspectmol.web.sandbox.read_for_prediction`); only the prepared spectra (small arrays
+on the model's grids) and the mass spectrum's formulas come back, and the model runs here,
+one prediction at a time. A mass spectrum (the ``ms`` upload) gives the molecular formulas of
+its ion and, with a SMILES, the explained MS/MS peaks (:mod:`mspectmol.predict.mass`); with a
+mass spectrum but without the primary spectrum the answer holds the formulas only.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from mspectmol.predict.common import plain_label
 from mspectmol.spectra.modalities import get_modality
 from mspectmol.web.forms import PredictForm, WebError, modality_name, upload_label
 from mspectmol.web.page import PageModel
-from mspectmol.web.sandbox import ReadLimits, ReadRefused, plain_meta, read_sample
+from mspectmol.web.sandbox import ReadLimits, ReadRefused, plain_meta, read_for_prediction
+
+#: How the notes of the formulas name the setting of the ion type.
+ADDUCT_FIELD = "the MS ion type field"
+#: Added to a refusal over the memory or time limit of a request with a mass spectrum.
+MASS_HINT = ("; the formula search of a large ion costs the most: the MS elements field "
+             "narrows it (e.g. CHNO)")
 
 
 @dataclass
@@ -66,12 +75,14 @@ class Predictor:
                          sorted(self.optional), max_upload_bytes)
 
     def check(self, form: PredictForm) -> None:
-        """Refuse a request without files or without the primary spectrum the model needs."""
+        """Refuse a request without files, or without the primary spectrum the model needs
+        and without a mass spectrum (which alone gives the formulas)."""
         primary = self.meta.primary
         if not form.uploads:
             raise WebError(400, f"no spectrum file uploaded: choose at least "
                                 f"{modality_name(primary)}")
-        if primary not in form.uploads and primary not in self.optional:
+        if primary not in form.uploads and primary not in self.optional \
+                and "ms" not in form.uploads:
             given = ", ".join(plain_label(get_modality(m).label) for m in form.uploads)
             raise WebError(400, f"the model needs {modality_name(primary)} (its primary "
                                 f"input) and was not trained without it; uploaded: {given}")
@@ -91,11 +102,12 @@ class Predictor:
 
         self.check(form)
         state = form.state
-        if state.solvent:
-            try:
+        try:
+            if state.solvent:
                 canonical_solvent(state.solvent)
-            except MspectmolError as exc:
-                raise WebError(400, str(exc)) from None
+            mass = mass_options(form)
+        except MspectmolError as exc:
+            raise WebError(400, str(exc)) from None
         options = PrepareOptions(solvent=state.solvent or None,
                                  baseline=not state.no_baseline, denoise=state.denoise)
         first = form.uploads.get(self.meta.primary) or next(iter(form.uploads.values()))
@@ -104,31 +116,68 @@ class Predictor:
         files = {m: up.path for m, up in form.uploads.items()}
         spec = SampleSpec(sample, files, state.smiles or None)
         try:
-            inputs = read_sample(self.plain_meta, spec, options, self.read_limits)
-            return self._run(inputs, form)
+            inputs, report = read_for_prediction(self.plain_meta, spec, options, mass,
+                                                 self.read_limits)
+            return self._run(inputs, report, form)
         except ReadRefused as exc:
-            raise WebError(exc.status, public_message(str(exc), form)) from None
+            hint = MASS_HINT if "ms" in form.uploads else ""
+            raise WebError(exc.status, public_message(str(exc), form) + hint) from None
         except MspectmolError as exc:
             raise WebError(400, public_message(str(exc), form)) from None
 
-    def _run(self, inputs: Any, form: PredictForm) -> Outcome:
-        from mspectmol.predict.pipeline import predict_inputs
+    def _run(self, inputs: Any, report: Any, form: PredictForm) -> Outcome:
+        from mspectmol.predict.pipeline import MassOnly, predict_inputs
         from mspectmol.predict.report import (
             figure_png,
+            mass_only_body,
+            mass_only_dict,
             prediction_dict,
             render_html,
             report_body,
         )
 
+        if report is not None:
+            report.rename(form.uploads["ms"].filename)
+        if isinstance(inputs, MassOnly):
+            return Outcome(inputs.sample, mass_only_dict(inputs, self.info),
+                           mass_only_body(inputs, self.info), render_html(inputs, self.info))
         for m, prepared in inputs.prepared.items():
             prepared.source = form.uploads[m].filename
         inputs.ignored = {m: form.uploads[m].filename for m in inputs.ignored}
         with self._lock:
             pred = predict_inputs(self.model, self.meta, [inputs])[0]
+        pred.mass = report
         png = figure_png(pred, f"{self.info.name}: {pred.sample}")
         return Outcome(pred.sample, prediction_dict(pred, self.info),
                        report_body(pred, self.info, figure=png),
                        render_html(pred, self.info, figure=png))
+
+
+def mass_options(form: PredictForm) -> Any:
+    """The :class:`~mspectmol.predict.mass.MassOptions` of the form's MS fields (None
+    without a mass spectrum).
+
+    Raises
+    ------
+    MspectmolError
+        An unknown ion type or elements, a tolerance that is not a positive number.
+    """
+    if "ms" not in form.uploads:
+        return None
+    from mspectmol.predict.mass import MassOptions, parse_ms_elements
+
+    state = form.state
+    try:
+        ppm = float(state.ms_ppm) if state.ms_ppm else 5.0
+    except ValueError:
+        raise MspectmolError(f"MS tolerance {state.ms_ppm!r}: not a number of ppm") from None
+    if not 0 < ppm <= 1000:
+        raise MspectmolError(f"MS tolerance {state.ms_ppm!r}: give 0 to 1000 ppm")
+    options = MassOptions(adduct=state.ms_adduct or None, ppm=ppm,
+                          elements=parse_ms_elements(state.ms_elements, "MS elements"),
+                          adduct_option=ADDUCT_FIELD)
+    options.check()
+    return options
 
 
 def public_message(message: str, form: PredictForm) -> str:

@@ -2,15 +2,19 @@
 
 A reader that a hostile or damaged file drives into a memory explosion or an endless loop
 must not take the web server with it. :func:`read_sample` runs
-:func:`~mspectmol.predict.pipeline.load_sample` (read, check and prepare every file of one
-request) in a child forked from a ``multiprocessing`` fork server that has the readers
+:func:`~mspectmol.models.inputs.load_sample` (read, check and prepare every file of one
+request), and :func:`read_for_prediction` runs
+:func:`~mspectmol.predict.pipeline.load_for_prediction` (the same, and the molecular formulas
+of a mass spectrum and its explained peaks, whose search grows with the ion's mass), in a
+child forked from a ``multiprocessing`` fork server that has the readers
 already imported (a fork costs milliseconds, not an interpreter start). The child
 
 * first refuses text files with a line longer than :data:`MAX_LINE_BYTES` (no spectrum
   format writes such lines; a 20 MB one-line file is refused in milliseconds),
 * limits its address space (``RLIMIT_AS``) to what it has plus ``memory_mb`` and its CPU
   time (``RLIMIT_CPU``), so an allocation past the limit raises ``MemoryError``,
-* sends back the prepared spectra (small arrays on the model's grids) or the error message.
+* sends back the prepared spectra (small arrays on the model's grids) and the formulas, or
+  the error message.
 
 The parent kills a child that runs past its deadline. Whatever happened, the memory the
 reading took goes away with the child; the server's own memory does not grow.
@@ -27,6 +31,7 @@ import multiprocessing
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,6 +41,8 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError, SpectrumFileError
+from mspectmol.models.inputs import load_sample
+from mspectmol.predict.pipeline import load_for_prediction
 
 try:
     import resource
@@ -188,15 +195,14 @@ def _limit_self(memory_mb: int, seconds: float) -> None:
             pass
 
 
-def _child(conn: Connection, meta: Any, spec: Any, options: Any, memory_mb: int,
-           seconds: float) -> None:
-    from mspectmol.models.inputs import load_sample
-
+def _child(conn: Connection, work: Callable[..., Any], spec: Any, args: tuple[Any, ...],
+           memory_mb: int, seconds: float) -> None:
+    """Run ``work(*args)`` under the limits, after checking the lines of ``spec``'s files."""
     try:
         _limit_self(memory_mb, seconds)
         for path in spec.files.values():
             check_lines(Path(path))
-        result: tuple[str, Any] = ("ok", load_sample(meta, spec, options))
+        result: tuple[str, Any] = ("ok", work(*args))
     except MemoryError:
         result = ("memory", None)
     except MspectmolError as exc:
@@ -211,7 +217,7 @@ def _child(conn: Connection, meta: Any, spec: Any, options: Any, memory_mb: int,
 
 
 def read_sample(meta: Any, spec: Any, options: Any, limits: ReadLimits) -> Any:
-    """:func:`~mspectmol.predict.pipeline.load_sample` in a limited child process.
+    """:func:`~mspectmol.models.inputs.load_sample` in a limited child process.
 
     Parameters
     ----------
@@ -235,12 +241,25 @@ def read_sample(meta: Any, spec: Any, options: Any, limits: ReadLimits) -> Any:
     RuntimeError
         The reader failed with an unexpected error (a bug; 500).
     """
+    return _in_child(load_sample, (meta, spec, options), spec, limits)
+
+
+def read_for_prediction(meta: Any, spec: Any, options: Any, mass: Any,
+                        limits: ReadLimits) -> tuple[Any, Any]:
+    """:func:`~mspectmol.predict.pipeline.load_for_prediction` in a limited child process:
+    the sample's inputs (or a ``MassOnly`` result) and its mass report (``mass``: the
+    :class:`~mspectmol.predict.mass.MassOptions`, or None); errors as :func:`read_sample`."""
+    return _in_child(load_for_prediction, (meta, spec, options, mass), spec, limits)
+
+
+def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
+              limits: ReadLimits) -> Any:
     size = sum(Path(p).stat().st_size for p in spec.files.values())
     seconds = limits.deadline(size)
     ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, name="mspectmol-read", daemon=True,
-                          args=(sender, meta, spec, options, limits.memory_mb, seconds))
+                          args=(sender, work, spec, args, limits.memory_mb, seconds))
     start = time.monotonic()
     process.start()
     sender.close()
