@@ -138,3 +138,13 @@ def test_element_limits_and_the_prior():
     lp = prior.log_prob(["C", "H", "N", "O", "P"],
                         np.array([[6, 7, 1, 0, 0], [6, 7, 0, 0, 1]]))
     assert lp[0] > lp[1] + 3  # N seen in the reference set, P never
+
+
+def test_too_many_combinations_is_one_clear_error(monkeypatch):
+    from mspectmol.chem.formula import search
+
+    monkeypatch.setattr(search, "MAX_COMBINATIONS", 1000)
+    with pytest.raises(MspectmolError, match="name fewer elements"):
+        search.search_formulas(900.0, "[M+H]+")
+    # a narrower element set fits
+    assert search.search_formulas(301.1, "[M+H]+", limits=parse_elements("CHNO"))

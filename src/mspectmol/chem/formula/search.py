@@ -44,6 +44,10 @@ ISOTOPE_ABS_ERROR = 0.005
 ISOTOPE_REL_ERROR = 0.05
 #: Candidates above this many are cut before the isotope term (best mass and prior first).
 MAX_CANDIDATES = 20_000
+#: Most heteroatom combinations enumerated (about 16 bytes each); more is refused.
+MAX_COMBINATIONS = 20_000_000
+#: Combinations x carbon counts solved at a time (bounds the working memory to ~100 MB).
+BLOCK_CELLS = 2_000_000
 
 
 @dataclass
@@ -100,40 +104,75 @@ def parse_elements(text: str | None) -> dict[str, int]:
     return out
 
 
-def enumerate_formulas(mass: float, tolerance: float,
-                       limits: Mapping[str, int] | None = None) -> tuple[list[str], np.ndarray]:
-    """Every formula with monoisotopic mass within ``tolerance`` Da of ``mass``.
+def _heteroatom_combinations(mass: float, limits: Mapping[str, int], hetero: Sequence[str]
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Every combination of heteroatom counts (``int16``) whose mass fits below ``mass``, and
+    its mass.
 
-    Returns
-    -------
-    elements, counts
-        Element order and an ``(n, len(elements))`` integer array of counts.
+    Raises
+    ------
+    MspectmolError
+        When the combinations would exceed :data:`MAX_COMBINATIONS` (ask for fewer elements).
     """
-    limits = dict(DEFAULT_LIMITS if limits is None else limits)
-    hetero = [e for e in limits if e not in ("C", "H")]
-    m_h, m_c = monoisotopic("H"), monoisotopic("C")
-    combos = np.zeros((1, len(hetero)), dtype=np.int64)
+    combos = np.zeros((1, len(hetero)), dtype=np.int16)
     masses = np.zeros(1)
     for j, e in enumerate(hetero):
         m_e = monoisotopic(e)
-        top = min(int(limits[e]), int((mass + tolerance) // m_e))
-        parts_c, parts_m = [], []
+        top = min(int(limits[e]), int(mass // m_e))
+        parts_c, parts_m, size = [], [], 0
         for n in range(top + 1):
-            keep = masses + n * m_e <= mass + tolerance
+            keep = masses + n * m_e <= mass
             if not keep.any():
                 break
             block = combos[keep].copy()
             block[:, j] = n
             parts_c.append(block)
             parts_m.append(masses[keep] + n * m_e)
+            size += len(block)
+            if size > MAX_COMBINATIONS:
+                raise MspectmolError(
+                    f"a neutral mass of {mass:.1f} Da with elements "
+                    f"{''.join(f'{x}{limits[x]}' for x in hetero)} gives more than "
+                    f"{MAX_COMBINATIONS:,} heteroatom combinations: name fewer elements or "
+                    "lower counts (--elements, e.g. CHNOS)")
         combos, masses = np.concatenate(parts_c), np.concatenate(parts_m)
-    rest = mass - masses
+    return combos, masses
+
+
+def enumerate_formulas(mass: float, tolerance: float,
+                       limits: Mapping[str, int] | None = None) -> tuple[list[str], np.ndarray]:
+    """Every formula with monoisotopic mass within ``tolerance`` Da of ``mass``.
+
+    Heteroatom combinations are enumerated under the mass, then carbon and hydrogen solved
+    for blocks of them at a time, so memory stays bounded (:data:`BLOCK_CELLS`).
+
+    Returns
+    -------
+    elements, counts
+        Element order and an ``(n, len(elements))`` integer array of counts.
+
+    Raises
+    ------
+    MspectmolError
+        See :func:`_heteroatom_combinations`.
+    """
+    limits = dict(DEFAULT_LIMITS if limits is None else limits)
+    hetero = [e for e in limits if e not in ("C", "H")]
+    m_h, m_c = monoisotopic("H"), monoisotopic("C")
+    combos, masses = _heteroatom_combinations(mass + tolerance, limits, hetero)
     n_c = np.arange(min(int(limits.get("C", 0)), int((mass + tolerance) // m_c)) + 1)
-    left = rest[:, None] - n_c[None, :] * m_c
-    n_h = np.rint(left / m_h)
-    ok = (np.abs(left - n_h * m_h) <= tolerance) & (n_h >= 0) & (n_h <= limits.get("H", 0))
-    rows, cols = np.nonzero(ok)
-    counts = np.column_stack([n_c[cols], n_h[rows, cols].astype(np.int64), combos[rows]])
+    block = max(1, BLOCK_CELLS // n_c.size)
+    found = []
+    for start in range(0, len(combos), block):
+        rest = mass - masses[start:start + block]
+        left = rest[:, None] - n_c[None, :] * m_c
+        n_h = np.rint(left / m_h)
+        ok = (np.abs(left - n_h * m_h) <= tolerance) & (n_h >= 0) & \
+            (n_h <= limits.get("H", 0))
+        rows, cols = np.nonzero(ok)
+        found.append(np.column_stack([n_c[cols], n_h[rows, cols].astype(np.int64),
+                                      combos[start:start + block][rows].astype(np.int64)]))
+    counts = np.concatenate(found) if found else np.zeros((0, 2 + len(hetero)), np.int64)
     return ["C", "H", *hetero], counts
 
 
