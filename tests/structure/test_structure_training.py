@@ -1,19 +1,17 @@
 """Decoder training options: precomputed randomised SMILES, devices, time budgets, packs."""
 
-import runpy
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_write
+from mspectmol.structure.generation.corpus import describe
+from mspectmol.structure.generation.prior_training import read_pack, save_pack
 from mspectmol.structure.model.decoder import StructureConfig
 from mspectmol.structure.model.tokens import Vocabulary, canonical
 from mspectmol.structure.training import DecoderData, TrainSettings, train_decoder
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_structure_prior.py"
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)N"]
 VARIANTS = [["OCC", "C(O)C"], ["Oc1ccccc1"], []]
 
@@ -92,16 +90,13 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
 
 
 def test_training_pack_round_trip_and_corrupt_pack(tmp_path):
-    from mspectmol.structure.generation.corpus import describe
-
-    script = runpy.run_path(str(SCRIPT))
     corpus = describe(MOLECULES)
     lines = [np.array([58.0, 18.0], np.float32), None, np.zeros(0, np.float32)]
     vocab = Vocabulary.build(MOLECULES + ["OCC"])
     path = tmp_path / "pack.npz"
-    script["save_pack"](path, corpus, lines, vocab, [["OCC"], ["Oc1ccccc1"], ["NC(C)=O"]],
+    save_pack(path, corpus, lines, vocab, [["OCC"], ["Oc1ccccc1"], ["NC(C)=O"]],
                         "toy")
-    back, back_lines, back_vocab, variants, source = script["read_pack"](path)
+    back, back_lines, back_vocab, variants, source = read_pack(path)
     assert back.smiles == corpus.smiles and back.formulas == corpus.formulas
     assert np.array_equal(back.labels, corpus.labels) and np.allclose(back.h1, corpus.h1)
     assert np.allclose(back_lines[0], [58.0, 18.0]) and back_lines[1] is None
@@ -109,7 +104,7 @@ def test_training_pack_round_trip_and_corrupt_pack(tmp_path):
     assert back_vocab == vocab and variants[1] == ["Oc1ccccc1"] and source == "toy"
     path.write_bytes(b"not a pack")
     with pytest.raises(MspectmolError, match="pack.npz: not a readable training pack"):
-        script["read_pack"](path)
+        read_pack(path)
 
 
 def _state(model):

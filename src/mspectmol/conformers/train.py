@@ -6,8 +6,10 @@ validation loss (fixed seeded steps and noise, so comparable between epochs) kep
 line per epoch. Given a checkpoint folder, a checkpoint (:mod:`mspectmol.models.checkpoint`:
 model, optimiser, scheduler and generator states) is written after every epoch and a rerun
 with the same folder continues from it exactly. :func:`train_model` also picks the
-refinement start step on validation molecules and writes the model file; it is what
-``mspectmol train --task conformers`` runs.
+refinement start step on validation molecules and writes the model file;
+:func:`build_conformer_model` does so on the QM9 molecules of the embedded dataset (DFT
+geometries as targets, spectra as conditions): ``mspectmol train --task conformers``, whose
+defaults (:class:`ConformerRecipe`) build the packaged model.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ import numpy as np
 import torch
 
 from mspectmol.conformers.baselines import embed_etkdg
-from mspectmol.conformers.data import ConformerRecord, mol_with_hs, training_batch
+from mspectmol.conformers.data import (
+    ConformerRecord,
+    load_conformer_records,
+    mol_with_hs,
+    training_batch,
+)
 from mspectmol.conformers.diffusion import Schedule, diffusion_loss
 from mspectmol.conformers.domain import domain_of_records
 from mspectmol.conformers.io import load_conformer_model, save_conformer_model
@@ -38,6 +45,7 @@ from mspectmol.models.loop import (
     optimizer_step,
     run_loop,
     seed_everything,
+    torch_threads,
 )
 from mspectmol.models.pa_ib import count_parameters
 
@@ -200,6 +208,8 @@ def train_model(config: ConformerConfig, records: list[ConformerRecord],
     save_conformer_model(out, model, summary, domain)
     if checkpoint is not None:
         (checkpoint / LAST_NAME).unlink(missing_ok=True)
+        if not any(checkpoint.iterdir()):
+            checkpoint.rmdir()
     return load_conformer_model(out)
 
 
@@ -213,3 +223,56 @@ def train_variant(config: ConformerConfig, records: list[ConformerRecord],
         return load_conformer_model(final)
     return train_model(config, records, settings, final, checkpoint=folder / "checkpoint",
                        refine_val=refine_val)
+
+
+@dataclass
+class ConformerRecipe:
+    """How :func:`build_conformer_model` trains (the defaults build the packaged model).
+
+    Attributes
+    ----------
+    variant
+        The spectrum encoder: ``pa_ib``, ``attention`` or ``none`` (no spectra).
+    primary, auxiliary
+        The spectra the model is conditioned on.
+    split
+        The embedded dataset's split scheme (``scaffold`` or ``random``).
+    epochs, batch_size, lr, seed, max_train
+        Optimisation settings (``max_train``: a seeded subset of the training molecules,
+        0: all).
+    hidden, n_steps
+        Hidden width and diffusion steps of the model.
+    refine_val
+        Validation molecules for choosing the refinement start step.
+    threads
+        Torch threads.
+    """
+
+    variant: str = "pa_ib"
+    primary: str = "ir"
+    auxiliary: tuple[str, ...] = ("raman",)
+    split: str = "scaffold"
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    max_train: int = 0
+    hidden: int = 96
+    n_steps: int = 50
+    refine_val: int = 32
+    threads: int | None = 1
+
+
+def build_conformer_model(out: Path, recipe: ConformerRecipe | None = None
+                          ) -> tuple[ConformerDenoiser, dict[str, Any]]:
+    """Train a conformer model on the embedded dataset into the folder ``out`` (checkpoints
+    in ``out/checkpoint`` until it is written; a rerun continues from them)."""
+    r = recipe or ConformerRecipe()
+    config = ConformerConfig(spectrum_encoder=r.variant, primary=r.primary,
+                             auxiliary=tuple(r.auxiliary), hidden=r.hidden, n_steps=r.n_steps)
+    settings = TrainSettings(epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
+                             max_train=r.max_train)
+    with torch_threads(r.threads):
+        records = load_conformer_records((r.primary, *r.auxiliary), split_scheme=r.split)
+        return train_model(config, records, settings, Path(out),
+                           checkpoint=Path(out) / "checkpoint", refine_val=r.refine_val)

@@ -1,0 +1,241 @@
+"""Building the evidence-conditioned structure generator (:mod:`.prior`):
+``mspectmol train --task structure --variant prior``.
+
+Corpus: every QM9 structure (qm9pack) except the embedded dataset's validation and test
+molecules of the scaffold split and every structure sharing a Murcko scaffold with one;
+2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and four
+evidence tokens (functional groups, 13C lines and 1H protons per shift region, and the 13C
+line density predicted by CSP5: run ``python -m mspectmol.structure.generation.shift_corpus``
+first, or the structures it has not reached train without that token), corrupted in training
+(:class:`~mspectmol.structure.generation.prior.CorpusAugment`), with randomised-SMILES
+augmentation. :func:`build_prior` writes a structure-model folder (float16 weights) and its
+``MODEL_CARD.md``, which records the command that built it.
+
+To train where RDKit, qm9pack or the caches are missing (a GPU node), first write a training
+pack (:func:`write_pack`: the corpus, its 13C lines, the vocabulary and precomputed
+randomised SMILES per structure; one compressed ``.npz``, no pickles), then train from it
+there (``PriorRecipe.pack``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mspectmol.errors import MspectmolError
+from mspectmol.fileio import atomic_write
+from mspectmol.models.loop import torch_threads
+from mspectmol.structure.generation.corpus import training_corpus
+from mspectmol.structure.generation.prior import (
+    EVIDENCE,
+    N_FEATURES,
+    Corpus,
+    CorpusAugment,
+    EvidenceNoise,
+    corpus_features,
+)
+from mspectmol.structure.generation.shift_corpus import cached_c13_lines, corpus_folder
+from mspectmol.structure.model.decoder import StructureConfig
+from mspectmol.structure.model.io import read_structure_meta, save_structure_model
+from mspectmol.structure.model.tokens import Vocabulary, randomised
+from mspectmol.structure.training import (
+    DecoderData,
+    TrainSettings,
+    build_vocabulary,
+    train_decoder,
+)
+
+log = logging.getLogger("mspectmol.structure")
+
+#: Bumped when the training pack's arrays change.
+PACK_VERSION = 1
+#: Corpus, 13C lines, vocabulary, randomised SMILES per structure (or None), source.
+Pack = tuple[Corpus, list[np.ndarray | None], Vocabulary, list[list[str]] | None, str]
+
+
+@dataclass
+class PriorRecipe:
+    """How :func:`build_prior` trains the generator (``pack``: from a training pack).
+
+    Attributes
+    ----------
+    pack
+        Training pack to train from (None: gather the corpus here, which needs RDKit,
+        qm9pack and the caches).
+    epochs, minutes, batch_size, lr, seed
+        Optimisation settings (``minutes``: time budget, 0 for none).
+    d_model, layers
+        Decoder width and decoder layers.
+    max_train
+        Train on the first this many training structures (0: all; smoke runs).
+    device, threads
+        Torch device and torch threads.
+    command
+        The command line recorded in the model and its card.
+    """
+
+    pack: Path | None = None
+    epochs: int = 3
+    minutes: float = 0.0
+    batch_size: int = 128
+    lr: float = 1e-3
+    d_model: int = 128
+    layers: int = 3
+    max_train: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = 2
+    command: str = ""
+
+
+def gather(seed: int, n_variants: int) -> Pack:
+    """Corpus, 13C lines, vocabulary and (``n_variants`` > 0) randomised SMILES, built here
+    (needs RDKit, qm9pack and the caches)."""
+    corpus = training_corpus()
+    lines, not_computed = cached_c13_lines(corpus.smiles, corpus_folder(), compute=False)
+    log.info("13C lines known for %d of %d structures (%d not computed)",
+             sum(x is not None for x in lines), len(corpus), not_computed)
+    vocab = build_vocabulary(corpus.smiles, seed=seed, n_random=1)
+    variants = None
+    if n_variants:
+        rng = np.random.default_rng(seed + 1)
+        variants = [[randomised(s, rng) for _ in range(n_variants)] for s in corpus.smiles]
+    return corpus, lines, vocab, variants, "QM9 (qm9pack)"
+
+
+def save_pack(path: Path, corpus: Corpus, lines: list[np.ndarray | None], vocab: Vocabulary,
+              variants: list[list[str]] | None, source: str) -> None:
+    """One compressed ``.npz`` (strings as JSON or joined text; no pickles), written atomically."""
+    sizes = np.array([-1 if x is None else len(x) for x in lines], dtype=np.int32)
+    flat = np.concatenate([np.zeros(0, np.float32)] + [x for x in lines if x is not None]
+                          ).astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, version=np.array(PACK_VERSION), source=np.array(source),
+        smiles=np.array(json.dumps(corpus.smiles)),
+        formulas=np.array(json.dumps(corpus.formulas)), labels=corpus.labels,
+        c13=corpus.c13, h1=corpus.h1, line_sizes=sizes, lines=flat,
+        vocabulary=np.array(json.dumps(list(vocab.tokens))),
+        variants=np.array("\n".join(" ".join(v) for v in variants or [])))
+    atomic_write(path, buffer.getvalue())
+
+
+def write_pack(path: Path, seed: int = 0, n_variants: int = 8) -> Path:
+    """Write :func:`gather`'s output as a training pack (:func:`save_pack`)."""
+    save_pack(Path(path), *gather(seed, n_variants))
+    return Path(path)
+
+
+def read_pack(path: Path) -> Pack:
+    """What :func:`save_pack` wrote; needs neither RDKit nor qm9pack."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["version"]) != PACK_VERSION:
+                raise MspectmolError(f"{path}: training pack version {int(z['version'])}, "
+                                     f"this mspectmol reads {PACK_VERSION}")
+            smiles = json.loads(str(z["smiles"]))
+            corpus = Corpus(smiles, json.loads(str(z["formulas"])), z["labels"], z["c13"],
+                            z["h1"])
+            sizes, flat = z["line_sizes"], z["lines"]
+            vocab = Vocabulary(tuple(json.loads(str(z["vocabulary"]))))
+            text = str(z["variants"])
+            source = str(z["source"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise MspectmolError(f"{path}: not a readable training pack ({exc})") from exc
+    ends = np.cumsum(np.clip(sizes, 0, None))
+    lines = [None if n < 0 else flat[e - n:e] for n, e in zip(sizes, ends, strict=True)]
+    variants = [row.split(" ") for row in text.split("\n")] if text else None
+    if len(lines) != len(smiles) or (variants is not None and len(variants) != len(smiles)):
+        raise MspectmolError(f"{path}: the pack's arrays differ in length")
+    return corpus, lines, vocab, variants, source
+
+
+def write_card(folder: Path) -> None:
+    """``MODEL_CARD.md`` from the model file's training record."""
+    meta = read_structure_meta(folder)
+    rec, cfg = meta.training, meta.config
+    epochs = rec.get("epochs", [])
+    lines = [
+        f"# Structure generator `{folder.name}`", "",
+        "Evidence-conditioned SMILES generator (`mspectmol elucidate --generate N`, benchmark "
+        "rows `denovo_prior/...`): the formula plus four evidence tokens (functional-group "
+        "probabilities, 13C lines per shift region, 1H protons per shift region, 13C line "
+        "density) -> SMILES, sampled many times and re-ranked by simulated NMR "
+        "(`mspectmol.structure.generation.generator`).", "",
+        f"- Corpus: {rec.get('corpus')}: {rec.get('n_train')} training structures, "
+        f"{rec.get('n_val')} for epoch selection. Test molecules and their scaffolds are "
+        "not in it. 13C lines (CSP5 on one ETKDG conformer, "
+        "`python -m mspectmol.structure.generation.shift_corpus`) known for "
+        f"{rec.get('c13_lines_known')} structures.",
+        f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
+        f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "
+        "float16 weights.",
+        f"- Training: {len(epochs)} epochs, {rec.get('minutes', float('nan')):.1f} min on "
+        f"{rec.get('device')}; best validation token cross-entropy "
+        f"{rec.get('best_val_loss', float('nan')):.4f}; randomised SMILES (p=0.5); evidence "
+        f"corrupted as {rec.get('noise')}.",
+        "- Test scores: `mspectmol benchmark --suite structure --set only=denovo_prior` "
+        "(benchmarks/results/structure-prior).", "",
+        f"Rebuild: `{rec.get('command')}` (needs qm9pack, or a training pack written with "
+        "`mspectmol train --task structure --variant prior --write-pack PACK`).", "",
+        "```json", json.dumps(epochs, indent=1), "```", ""]
+    (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
+    """Train the generator into the folder ``out`` and write its card; returns the
+    training record."""
+    r = recipe or PriorRecipe()
+    started = time.perf_counter()
+    with torch_threads(r.threads):
+        corpus, lines, vocab, variants, source = (read_pack(r.pack) if r.pack
+                                                  else gather(r.seed, 0))
+        order = np.random.default_rng(r.seed).permutation(len(corpus))
+        n_val = max(1, len(corpus) // 50)
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        if r.max_train:
+            train_idx = train_idx[:r.max_train]
+        feats, avail = corpus_features(corpus, lines)
+
+        def data(idx: np.ndarray) -> DecoderData:
+            return DecoderData(feats[idx], avail[idx], [corpus.smiles[i] for i in idx],
+                               [corpus.formulas[i] for i in idx],
+                               None if variants is None else [variants[i] for i in idx],
+                               canonicalise=r.pack is None)
+
+        train, val = data(train_idx), data(val_idx)
+        config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES,
+                                 n_modalities=len(EVIDENCE), n_tokens=1, memory="evidence",
+                                 d_model=r.d_model, n_heads=4, n_encoder_layers=1,
+                                 n_decoder_layers=r.layers, ff_dim=4 * r.d_model,
+                                 dropout=0.1, max_len=64)
+        settings = TrainSettings(epochs=r.epochs, batch_size=r.batch_size, lr=r.lr,
+                                 warmup_steps=300, random_smiles=0.5, formula_dropout=0.0,
+                                 aux_dropout=0.0, max_minutes=r.minutes, seed=r.seed,
+                                 device=r.device)
+        noise = CorpusAugment(EvidenceNoise(), [lines[i] for i in train_idx])
+        model, history = train_decoder(config, vocab, train, val, settings, augment=noise)
+    device = (torch.cuda.get_device_name() if r.device.startswith("cuda")
+              else f"CPU, {r.threads or torch.get_num_threads()} threads")
+    record = {"variant": "evidence-prior", "corpus": f"{source} minus the embedded "
+              "dataset's scaffold-split validation/test molecules and their scaffolds",
+              "device": device,
+              "smiles_variants": "precomputed, pack" if variants is not None else "RDKit",
+              "n_train": len(train.smiles), "n_val": len(val.smiles),
+              "evidence": list(EVIDENCE), "noise": noise.settings(),
+              "c13_lines_known": sum(x is not None for x in lines),
+              "command": r.command or f"mspectmol train --task structure --variant prior "
+                                      f"--output {out}",
+              **history, "wall_minutes": (time.perf_counter() - started) / 60}
+    save_structure_model(out, model, vocab, [f"evidence:{e}" for e in EVIDENCE],
+                         training=record, half=True)
+    write_card(Path(out))
+    return record

@@ -1,0 +1,120 @@
+"""``mspectmol train --task structure|conformers``: options, recipes and the model written."""
+
+import json
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+import mspectmol.conformers.train as conformer_train
+import mspectmol.structure.generation.prior_training as prior_training
+from mspectmol.cli.main import main
+from mspectmol.conformers.data import ConformerRecord
+from mspectmol.conformers.graph import graph_from_mol
+from mspectmol.models.modelfile import read_document
+from mspectmol.structure.generation.corpus import describe
+from mspectmol.structure.generation.prior_training import read_pack, save_pack
+from mspectmol.structure.model.io import load_structure_model
+from mspectmol.structure.model.tokens import Vocabulary
+
+MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)N", "CCN", "OCC(=O)O", "CC#N", "CCCO", "CC(C)O"]
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    corpus = describe(MOLECULES)
+    lines = [np.array([58.0, 18.0], np.float32)] + [None] * (len(MOLECULES) - 1)
+    vocab = Vocabulary.build(MOLECULES + ["OCC", "Oc1ccccc1"])
+    path = tmp_path_factory.mktemp("pack") / "pack.npz"
+    save_pack(path, corpus, lines, vocab, [[s] for s in corpus.smiles], "toy")
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "structure", "--patience", "3"], "--patience: not an option of --task "
+                                                 "structure"),
+    (["--task", "structure", "--variant", "prior", "--ranking-val", "5"],
+     "--ranking-val: not an option of --task structure --variant prior"),
+    (["--task", "conformers", "--device", "cuda", "--config", "quick"],
+     "--device, --config: not an option of --task conformers"),
+    (["--task", "classifier", "--hidden", "8"], "--hidden: not an option of --task "
+                                                "classifier"),
+    (["--hidden", "8"], "--hidden: not an option of --task classifier"),
+    (["--task", "structure", "--variant", "nope"], "unknown structure variant 'nope'"),
+])
+def test_options_of_another_task_are_refused(argv, message, capsys):
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_prior_trains_from_a_pack_into_the_one_format(pack, tmp_path, capsys):
+    out = tmp_path / "prior"
+    argv = ["train", "--task", "structure", "--variant", "prior", "--pack", str(pack),
+            "--epochs", "2", "--batch-size", "4", "--d-model", "16", "--layers", "1",
+            "--threads", "1", "-o", str(out)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    doc = read_document(out, "structure")
+    assert doc.format_version == 2 and doc.body["config"]["d_model"] == 16
+    record = doc.body["training"]
+    assert record["command"].startswith("mspectmol train --task structure --variant prior "
+                                        f"--pack {pack} --d-model 16 --layers 1 --epochs 2")
+    assert sorted(record["command"].split()) == sorted(["mspectmol", "--output",
+                                                        *argv[:-2], str(out)])
+    assert [r["epoch"] for r in record["epochs"]] == [1, 2]
+    assert record["smiles_variants"] == "precomputed, pack" and record["n_val"] == 1
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"Rebuild: `{record['command']}`" in card
+    load_structure_model(out)
+
+
+def test_write_pack_gathers_and_stops(pack, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(prior_training, "gather", lambda seed, n: read_pack(pack))
+    out = tmp_path / "new.npz"
+    assert main(["train", "--task", "structure", "--variant", "prior", "--write-pack",
+                 str(out), "--smiles-variants", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert read_pack(out)[0].smiles == read_pack(pack)[0].smiles
+
+
+def test_structure_decoder_is_trained_with_its_ranking_weights(tmp_path, capsys):
+    out = tmp_path / "decoder"
+    assert main(["train", "--task", "structure", "--variant", "transformer", "--epochs", "1",
+                 "--max-train", "16", "--ranking-val", "2", "--minutes", "0", "-o",
+                 str(out)]) == 0
+    _, _, meta = load_structure_model(out)
+    assert meta.training["variant"] == "transformer" and meta.training["n_train"] == 16
+    assert set(meta.training["ranking_weights"]) >= {"ll", "fg", "spec"}
+    assert "Rebuild: `mspectmol train --task structure --variant transformer --minutes 0.0 " \
+           "--ranking-val 2 --epochs 1" in \
+           (out / "MODEL_CARD.md").read_text()
+
+
+def test_conformer_task_builds_the_recipe(tmp_path, monkeypatch, capsys):
+    records = []
+    for i, smi in enumerate(["CCO", "CC=O", "CCN", "OCO", "CC#N", "NCO"]):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        AllChem.EmbedMolecule(mol, randomSeed=1)
+        xyz = mol.GetConformer().GetPositions()
+        spectra = {m: np.random.default_rng(i).random(600).astype(np.float32)
+                   for m in ("ir", "h_nmr")}
+        records.append(ConformerRecord(str(i), smi, graph_from_mol(mol), xyz, xyz, spectra,
+                                       split="train" if i < 4 else "val"))
+    asked = {}
+
+    def fake_records(modalities, *, split_scheme):
+        asked.update(modalities=modalities, split=split_scheme)
+        return records
+
+    monkeypatch.setattr(conformer_train, "load_conformer_records", fake_records)
+    out = tmp_path / "conformers"
+    assert main(["train", "--task", "conformers", "--auxiliary", "h_nmr", "--split", "random",
+                 "--epochs", "2", "--batch-size", "2", "--hidden", "16", "--n-steps", "10",
+                 "--refine-val", "1", "-o", str(out)]) == 0
+    assert asked == {"modalities": ("ir", "h_nmr"), "split": "random"}
+    doc = read_document(out, "conformers")
+    assert doc.body["config"]["hidden"] == 16 and doc.body["config"]["auxiliary"] == ["h_nmr"]
+    assert json.loads((out / "model.json").read_text())["training"]["settings"]["epochs"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.safetensors"]
