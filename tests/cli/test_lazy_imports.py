@@ -18,7 +18,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "mspectmol" / "data" / 
 HEAVY = ("matplotlib", "mspectmol.models.baselines_nn", "mspectmol.models.baselines_transformer",
          "mspectmol.models.baselines_classical", "mspectmol.models.baselines_xgboost", "xgboost",
          "sklearn", "mspectmol.explain.plots", "mspectmol.explain.coerror", "mspectmol.suites",
-         "mspectmol.structure", "mspectmol.conformers", "torch_geometric", "rdkit.Chem.Draw")
+         "mspectmol.structure", "mspectmol.conformers", "mspectmol.training", "torch_geometric",
+         "rdkit.Chem.Draw")
 
 
 def _imported(code: str) -> set[str]:

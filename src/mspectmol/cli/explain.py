@@ -50,6 +50,7 @@ from mspectmol.models.inference import (
     probabilities,
 )
 from mspectmol.models.io import load_model
+from mspectmol.models.loop import torch_threads
 from mspectmol.models.ood import ood_report, ood_scores, representations
 from mspectmol.predict.common import format_regions
 from mspectmol.predict.common import probability_table as _table
@@ -57,7 +58,6 @@ from mspectmol.spectra.modalities import MODALITIES
 from mspectmol.spectra.modalities import option_name as _option
 from mspectmol.spectra.pipeline import prepare
 from mspectmol.spectra.readers import read_spectrum
-from mspectmol.training.trainer import torch_threads
 
 log = logging.getLogger("mspectmol.explain")
 

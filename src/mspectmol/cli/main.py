@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("convert", "put spectrum files on the canonical grid (CSV or parquet)"),
     "simulate": ("simulate", "simulate IR, Raman and NMR peak lists of molecules "
                              "(GFN2-xTB, CSP5)"),
-    "train": ("train", "train a functional-group classifier and write a run folder"),
+    "train": ("train", "train a classifier, structure or conformer model"),
     "finetune": ("finetune", "adapt a model to your own library of measured spectra"),
     "evaluate": ("evaluate", "evaluate a saved model on the embedded dataset"),
     "explain": ("explain", "explain a model's functional-group calls on one molecule's "

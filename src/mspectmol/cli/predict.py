@@ -222,10 +222,10 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.models.inference import find_model
     from mspectmol.models.io import load_model
+    from mspectmol.models.loop import torch_threads
     from mspectmol.predict.pipeline import MassOnly, ModelInfo, SampleFailure, predict_samples
     from mspectmol.predict.report import text_report, write_html, write_json
     from mspectmol.predict.summary import SummaryWriter
-    from mspectmol.training.trainer import torch_threads
 
     if args.hash:
         return print_hashes(find_model(args.model))

@@ -77,7 +77,7 @@ class ModelInfo:
         """Describe a loaded model's :class:`~mspectmol.models.io.ModelMeta`."""
         from mspectmol.models.io import FORMAT_VERSION
 
-        return cls(str(path), meta.model_name, meta.kind, meta.primary, tuple(meta.auxiliary),
+        return cls(str(path), meta.model_name, meta.family, meta.primary, tuple(meta.auxiliary),
                    meta.versions.get("mspectmol"), FORMAT_VERSION, meta.created,
                    meta.content_hash, meta.temperature, meta.thresholds is not None,
                    tuple(sorted(missing_allowed(meta))))

@@ -21,8 +21,9 @@ import torch
 
 from mspectmol.data.batches import split_data
 from mspectmol.models.inference import is_neural
+from mspectmol.models.loop import torch_threads
 from mspectmol.spectra.augmentation import Augmenter
-from mspectmol.training.trainer import torch_threads, train_epoch
+from mspectmol.training.trainer import train_epoch
 
 
 def _rss_bytes() -> int | None:
