@@ -1,6 +1,6 @@
 #!/bin/bash
 # GPU training of three structure generators side by side on one GPU from a training pack
-# (session 13, NVIDIA H200, 7 min each; docs/results.md "A generator trained on a GPU").
+# (the packaged `prior` was candidate c: NVIDIA H200, 7 min; docs/cli.md).
 # Write the pack on a machine with RDKit and qm9pack first:
 #   python scripts/train_structure_prior.py --write-pack .devpack/pack.npz --variants 8
 # then, on the GPU machine (needs only torch, numpy, safetensors): OUT=DIR bash this-script

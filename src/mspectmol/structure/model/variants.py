@@ -77,7 +77,7 @@ def check_encoder(meta_encoder: dict[str, Any] | None, encoder_meta_hash: str,
                              f"PA-IB model {meta_encoder.get('model')!r} with weights "
                              f"{meta_encoder.get('content_hash', '')[:12]}..., but that model "
                              f"now has {encoder_meta_hash[:12]}...; retrain it with "
-                             "scripts/train_structure_model.py")
+                             "mspectmol train --task structure")
 
 
 def make_config(variant: str, vocab: Vocabulary, n_features: int, n_tokens: int,

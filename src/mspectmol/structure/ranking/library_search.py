@@ -2,7 +2,7 @@
 
 Used by the benchmark ("library search" settings, which include the true molecule among the
 candidates and are therefore not de-novo results) and by
-``scripts/train_structure_model.py`` to choose the ranking weights on the validation split.
+``mspectmol train --task structure`` to choose the ranking weights on the validation split.
 The "observed" spectra of dataset molecules are their simulated spectra; :func:`perturb`
 shifts each by up to 5 grid points and adds 5% intensity noise (appendix Q's augmentation)
 so that the spectral term is not trivially exact.
