@@ -17,3 +17,8 @@ def test_readme_formats_table_is_the_registry():
     assert table.strip() == format_table_markdown().strip(), (
         "README formats table is stale: paste mspectmol.spectra.readers.formats."
         "format_table_markdown() between the markers")
+
+
+def test_results_page_stays_a_summary():
+    results = README.parent / "docs" / "results.md"
+    assert len(results.read_text(encoding="utf-8").splitlines()) < 400
