@@ -51,6 +51,7 @@ KINDS = ("neural", "classical")
 #: module added here is imported by the next :func:`load_plugins`.
 PLUGIN_MODULES = (
     "mspectmol.models.baselines_nn",
+    "mspectmol.models.baselines_mlp",
     "mspectmol.models.fusion",
     "mspectmol.models.baselines_transformer",
     "mspectmol.models.baselines_classical",
