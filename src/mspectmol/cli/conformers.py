@@ -16,27 +16,13 @@ import argparse
 import logging
 from pathlib import Path
 
+from mspectmol.cli.flags import add_deprecated_alias
+
 log = logging.getLogger("mspectmol.conformers")
 
 #: Modalities a conformer model can be conditioned on (the option is ``--`` + the name, as in
 #: ``predict``, ``explain`` and ``convert``) and their labels.
 SPECTRUM_MODALITIES = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis"}
-
-
-class DeprecatedAlias(argparse.Action):
-    """A hidden old spelling of an option: stores the value and notes its use for ``run``."""
-
-    def __init__(self, option_strings: list[str], dest: str, new: str = "",
-                 **kwargs: object) -> None:
-        super().__init__(option_strings, dest, **kwargs)
-        self.new = new
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: object, option_string: str | None = None) -> None:
-        setattr(namespace, self.dest, values)
-        notes = list(getattr(namespace, "deprecated_options", []))
-        notes.append(f"{option_string} is deprecated; use {self.new}")
-        namespace.deprecated_options = notes
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -61,16 +47,16 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "warned about and marked out_of_domain.",
     )
     p.add_argument("--smiles", required=True, help="the molecule (isomeric SMILES)")
+    options = {}
     for name, label in SPECTRUM_MODALITIES.items():
-        p.add_argument("--" + name, dest=f"file_{name}", type=Path, default=None,
-                       metavar="FILE",
-                       help=f"{label} spectrum file (any format mspectmol reads); needed when "
-                            "the model uses this modality as its primary, optional as an "
-                            "auxiliary")
-    p.add_argument("--uv-vis", dest="file_uv", type=Path, default=argparse.SUPPRESS,
-                   action=DeprecatedAlias, new="--uv", help=argparse.SUPPRESS)
-    p.add_argument("-n", "--num-conformers", type=int, default=5, metavar="N",
-                   help="conformers to generate (default 5)")
+        options[name] = p.add_argument(
+            "--" + name, dest=f"file_{name}", type=Path, default=None, metavar="FILE",
+            help=f"{label} spectrum file (any format mspectmol reads); needed when the model "
+                 "uses this modality as its primary, optional as an auxiliary")
+    add_deprecated_alias(p, "--uv-vis", options["uv"])
+    count = p.add_argument("-n", "--n-conformers", dest="num_conformers", type=int, default=5,
+                           metavar="N", help="conformers to generate (default 5)")
+    add_deprecated_alias(p, "--num-conformers", count)
     p.add_argument("-o", "--output", type=Path, required=True, metavar="SDF",
                    help="output SDF file")
     p.add_argument("--model", type=Path, default=None, metavar="DIR",
@@ -154,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
     from mspectmol.errors import MspectmolError
     from mspectmol.fileio import atomic_write
 
-    for note in getattr(args, "deprecated_options", []):
-        log.warning(note)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.num_conformers < 1:

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from mspectmol.cli.elucidate_io import FILE_MODALITIES, read_candidates, write_outputs
+from mspectmol.cli.flags import add_deprecated_alias
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.elucidation import ElucidationOptions, SpectrumFiles, elucidate
 from mspectmol.structure.model.tokens import formula_counts
@@ -134,7 +135,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="blur observed and simulated spectra with a Gaussian of this standard "
                         "deviation (grid points) before comparing them, so that slightly "
                         "shifted lines still match (default 0; 10 with --library qm9)")
-    p.add_argument("-k", type=int, default=10, help="structures reported (default 10)")
+    p.add_argument("-k", "--top", dest="k", type=int, default=10,
+                   help="structures reported (default 10)")
     p.add_argument("--beam-width", type=int, default=None,
                    help="beam width of de-novo generation (default 2k with a formula, else k)")
     p.add_argument("--weights", type=float, nargs="+", default=None,
@@ -152,8 +154,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("elucidation"), metavar="OUTDIR",
                    help="output folder (default: elucidation)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes that simulate candidates' spectra (default 1)")
+    workers = p.add_argument("--workers", dest="jobs", type=int, default=1, metavar="N",
+                             help="processes that simulate candidates' spectra (default 1)")
+    add_deprecated_alias(p, "--jobs", workers)
     p.set_defaults(run=run)
 
 
