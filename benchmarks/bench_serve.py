@@ -1,30 +1,32 @@
-"""Benchmark: ``mspectmol serve`` under load and hostile uploads, on 127.0.0.1 only.
+"""Benchmark: ``mspectmol serve`` warm, under load and hostile uploads, on 127.0.0.1 only.
 
 Starts the server (``python -m mspectmol serve``, shipped defaults, packaged default model)
 in a subprocess on a free loopback port, then
 
-1. baseline: a few sequential predictions (concurrency 1) with the example spectra;
-2. load: ``--requests`` predictions at ``--concurrency`` (the examples of
-   ``mspectmol/data/examples``, each request a random subset with the IR file);
-3. hostile: a 20 MB one-line JCAMP-DX upload, a 3 KB JCAMP-DX DUP bomb, a 100 MB declared
+1. warm: ``--warm`` sequential requests with the aspirin IR, 1H and 13C NMR files to the
+   page (``POST /predict``) and the API (``POST /api/predict``) on kept-alive connections:
+   client latency and the server's time by phase (its ``Server-Timing`` header,
+   :mod:`mspectmol.web.timing`), p50 of each; ``--baseline-src DIR`` runs a second server
+   from another source tree (e.g. a ``git worktree`` of an earlier commit) and alternates
+   the requests between the two, so both see the same load;
+2. sequential: a few predictions at concurrency 1, each the IR example of a random sample
+   with a random subset of its NMR files; 3. load: ``--requests`` of them at
+   ``--concurrency``;
+4. hostile: a 20 MB one-line JCAMP-DX upload, a 3 KB JCAMP-DX DUP bomb, a 100 MB declared
    body, a client trickling its headers, one trickling its body, and a burst of requests
-   beyond the server's parallel + queued capacity;
-4. reading cost: the same files read in-process vs in the limited child process.
+   beyond the server's parallel + queued capacity; then the load again.
 
-It prints throughput, p50/p95 latency, every hostile answer (status, seconds), the server's
-memory (its own RSS and that of its process tree, the fork server of the reading children
-included) before and after, and writes a markdown table to ``benchmarks/results/serve.md``.
-Every request goes to 127.0.0.1; the counts are bounded and ``--time-limit`` stops the
-load phase; the server is stopped at the end.
+It prints and writes to ``benchmarks/results/serve.md`` the CPU and load average, phases,
+throughput, p50/p95 latency, hostile answers and the server's memory (own and process-tree
+RSS); the counts are bounded and ``--time-limit`` stops the load phases.
 
-    python benchmarks/bench_serve.py [--requests 120] [--concurrency 4] [--time-limit 300]
+    python benchmarks/bench_serve.py [--warm 20] [--baseline-src DIR] [--requests 120]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import socket
 import statistics
@@ -33,7 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,8 @@ from typing import Any
 import httpx
 
 import mspectmol
+from mspectmol.models.precision import cpu_description
+from mspectmol.web.timing import PHASES, parse_server_timing
 
 EXAMPLES = Path(mspectmol.__file__).parent / "data" / "examples"
 SAMPLES = ("aspirin", "paracetamol", "chloroacetophenone")
@@ -59,15 +65,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``) and the number of cores."""
+def machine() -> str:
+    """The CPU (model, torch capability, native bf16), its cores and the load average."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+        load = "/".join(f"{v:.1f}" for v in os.getloadavg())
     except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        load = "unknown"
+    return f"{cpu_description()}; {os.cpu_count()} cores; load average {load} (1/5/15 min)"
 
 
 def rss_mb(pid: int) -> float:
@@ -222,61 +226,103 @@ def hostile(url: str, port: int, pid: int, capacity: int) -> list[tuple[str, str
     return rows
 
 
-def reading_cost() -> tuple[float, float]:
-    """:func:`measure_reading` in a ``python -c`` process: started from this script's path,
-    multiprocessing would re-import the script in every child (``mspectmol serve`` runs as
-    a module, whose children import nothing)."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from bench_serve import "
-            "measure_reading; print(*measure_reading())")
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)],
-                         capture_output=True, text=True, timeout=300, check=True)
-    inproc, child = out.stdout.split()[-2:]
-    return float(inproc), float(child)
+def warm(urls: dict[str, str], n: int) -> dict[tuple[str, str], dict[str, float]]:
+    """``n`` sequential requests with the three aspirin files per route and server (the
+    servers alternate, one kept-alive connection each, after two unmeasured requests):
+    ``{(server, route): {"client": p50 ms, phase: p50 ms of its Server-Timing}}``."""
+    files = {m: (FILES[m].format("aspirin"), (EXAMPLES / FILES[m].format("aspirin"))
+                 .read_bytes()) for m in FILES}
+    clients = {name: httpx.Client(base_url=url, timeout=120) for name, url in urls.items()}
+    seen: dict[tuple[str, str], list[dict[str, float]]] = {}
+    try:
+        for i in range(n + 2 if n else 0):
+            for name in (list(urls) if i % 2 else list(urls)[::-1]):
+                for route in ("/predict", "/api/predict"):
+                    start = time.perf_counter()
+                    r = clients[name].post(route, files=files)
+                    took = 1000 * (time.perf_counter() - start)
+                    if r.status_code != 200:
+                        raise SystemExit(f"{name} {route}: {r.status_code} {r.text[:300]}")
+                    if i >= 2:
+                        seen.setdefault((name, route), []).append(
+                            {"client": took, **parse_server_timing(
+                                r.headers.get("server-timing", ""))})
+    finally:
+        for client in clients.values():
+            client.close()
+    out = {key: {k: statistics.median(r[k] for r in rows if k in r)
+                 for k in ["client", *PHASES] if any(k in r for r in rows)}
+           for key, rows in seen.items()}
+    for key, t in sorted(out.items()):
+        print(f"warm {key}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in t.items()), flush=True)
+    return out
 
 
-def measure_reading(repeats: int = 10) -> tuple[float, float]:
-    """Median seconds to read and prepare the aspirin files in-process and in the limited
-    child (:func:`mspectmol.web.sandbox.read_sample`)."""
-    from mspectmol.data.samples import SampleSpec
-    from mspectmol.models.inference import find_model
-    from mspectmol.models.inputs import load_sample
-    from mspectmol.models.io import load_model
-    from mspectmol.web.sandbox import ReadLimits, plain_meta, read_sample
-
-    _, meta = load_model(find_model(None))
-    light = plain_meta(meta)
-    spec = SampleSpec("aspirin", {m: EXAMPLES / f.format("aspirin") for m, f in FILES.items()})
-    read_sample(light, spec, None, ReadLimits())  # starts the fork server
-    inproc, child = [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        load_sample(meta, spec, None)
-        inproc.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        read_sample(light, spec, None, ReadLimits())
-        child.append(time.perf_counter() - t)
-    return statistics.median(inproc), statistics.median(child)
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    """``mspectmol serve`` on ``127.0.0.1:port``, waited for until it answers."""
+@contextmanager
+def serving(port: int, log: Path, src: Path | None = None) -> Iterator[subprocess.Popen]:
+    """``mspectmol serve`` on ``127.0.0.1:port`` (the package of source tree ``src`` when
+    given) until the ``with`` block ends, waited for until it answers."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src / "src"), env.get("PYTHONPATH", "")])
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "mspectmol", "serve", "--host", HOST,
                                     "--port", str(port), "--quiet"],
-                                   stdout=out, stderr=subprocess.STDOUT)
-    end = time.monotonic() + 180
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"the server stopped: {log.read_text()}")
+                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        end = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the server stopped: {log.read_text()}")
+            try:
+                if httpx.get(f"http://{HOST}:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > end:
+                raise SystemExit(f"the server did not start in 180 s: {log.read_text()}")
+            time.sleep(0.3)
+        yield process
+    finally:
+        process.terminate()
         try:
-            if httpx.get(f"http://{HOST}:{port}/api/health", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > end:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise SystemExit(f"the server did not start in 180 s: {log.read_text()}")
-        time.sleep(0.3)
+            process.wait()
+
+
+def source_name(src: Path) -> str:
+    """The commit of a source tree (else its path)."""
+    out = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h %s"],
+                         capture_output=True, text=True)
+    return f"commit {out.stdout.strip()[:70]}" if out.returncode == 0 else str(src)
+
+
+def warm_markdown(args: argparse.Namespace, timings: dict[tuple[str, str], dict[str, float]]
+                  ) -> list[str]:
+    """The table of the warm requests by phase (before/after when there is a baseline)."""
+    phases = [k for k in PHASES if any(k in t for t in timings.values())]
+    lines = ["## A warm request (IR + 1H + 13C NMR of aspirin) by phase", "",
+             f"p50 over {args.warm} sequential requests per row, milliseconds; the server "
+             "phases come from its `Server-Timing` header (`src/mspectmol/web/timing.py`: "
+             "form = upload received and saved, queue = wait for a slot, read = reading and "
+             "preparing in the limited child, child = the rest of the child's round trip, "
+             "predict = the model with gate importance and the regions behind each call, "
+             "render = JSON or page with report, figure and downloads). Each column is its own "
+             "p50, so the phases need not add up to the total."]
+    if args.baseline_src is not None:
+        lines += ["", f"before = {source_name(args.baseline_src)}; after = this tree. The "
+                  "two servers ran side by side and the requests alternated between them, so "
+                  "both saw the same load."]
+    lines += ["", "| request | code | client | " + " | ".join(phases) + " |",
+              "|---|---|" + "---:|" * (len(phases) + 1)]
+    for (name, route), t in sorted(timings.items(), key=lambda kv: (kv[0][1], kv[0][0] !=
+                                                                     "before")):
+        what = "page, POST /predict" if route == "/predict" else "API, POST /api/predict"
+        cells = " | ".join(f"{t[k]:.0f}" if k in t else "-" for k in phases)
+        lines.append(f"| {what} | {name} | {t['client']:.0f} | {cells} |")
+    return lines + [""]
 
 
 def write_markdown(path: Path, args: argparse.Namespace, rows: dict[str, Any]) -> None:
@@ -284,20 +330,22 @@ def write_markdown(path: Path, args: argparse.Namespace, rows: dict[str, Any]) -
     base, loaded, after = rows["baseline"], rows["load"], rows["after"]
     mem = rows["memory"]
     lines = [
-        "# `mspectmol serve` under load and hostile uploads",
+        "# `mspectmol serve`: warm requests, load and hostile uploads",
         "",
-        f"Measured {date.today().isoformat()} on {cpu_name()} (a shared machine: another "
-        "long job kept one core busy) with `python benchmarks/bench_serve.py --requests "
-        f"{args.requests} --concurrency {args.concurrency}`: the server with its shipped "
-        "limits (2 requests read and predicted at once, 8 queued, reading in a child with "
-        "1024 MB and 10-60 s, body 120 s / 32 KB/s, headers 10 s), the packaged default "
-        "model, the example spectra (IR plus a random subset of 1H and 13C NMR), all traffic "
-        "on 127.0.0.1.",
-        "",
+        f"Measured {date.today().isoformat()} on {rows['machine']} at the start (a shared "
+        "machine: other jobs kept the cores busy). `python benchmarks/bench_serve.py --warm "
+        f"{args.warm} --requests {args.requests} --concurrency {args.concurrency}`: the "
+        "server with its shipped limits (2 requests read and predicted at once, 8 queued, "
+        "reading in a child with 1024 MB and 10-60 s, body 120 s / 32 KB/s, headers 10 s), "
+        "the packaged default model, the example spectra, all traffic on 127.0.0.1.",
+        "", *(warm_markdown(args, rows["warm"]) if rows["warm"] else []),
+        "## Load", "",
+        "Each request: the IR example of a random sample plus a random subset of its 1H and "
+        "13C NMR files.", "",
         "| phase | requests | ok | throughput (req/s) | p50 (s) | p95 (s) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, r, conc in (("baseline", base, 1), ("load", loaded, args.concurrency),
+    for name, r, conc in (("sequential", base, 1), ("load", loaded, args.concurrency),
                           ("after the hostile uploads", after, args.concurrency)):
         lines.append(f"| {name}, concurrency {conc} | {r['sent']} | {r['ok']} | "
                      f"{r['throughput']:.2f} | {r['p50']:.2f} | {r['p95']:.2f} |")
@@ -316,26 +364,22 @@ def write_markdown(path: Path, args: argparse.Namespace, rows: dict[str, Any]) -
     first, last = mem["before the load"], mem["at the end"]
     lines += ["", f"Memory at the end vs before the load: own RSS {last[0] / first[0]:.2f}x, "
               f"process tree {last[1] / first[1]:.2f}x."]
-    inproc, child = rows["reading"]
-    lines += ["", f"Reading and preparing the three aspirin files: {inproc * 1000:.0f} ms "
-              f"in-process, {child * 1000:.0f} ms in the limited child process (median of 10; "
-              f"{child / inproc:.1f}x, +{(child - inproc) * 1000:.0f} ms per request).", "",
-              "Notes: the process tree is the server plus the fork server of the reading "
-              "children (its preloaded readers, about 160 MB) and any child reading at the "
-              "moment. The one-line upload is refused by the child's line-length check before "
-              "any reader runs; the DUP bomb by the JCAMP-DX reader's own repeat-count check. "
-              "A file that got past both would meet the child's address-space limit "
-              "(MemoryError, 422) or its deadline (killed, 422); tests/web/test_hardening.py "
-              "checks both mechanisms. For comparison, the issue measured before this change: "
-              "the one-line upload cost 2.3 GB per request (3.0 GB with four at once) and the "
-              "server kept 1.25 GB; the DUP bomb took the server down. Those numbers come from "
-              "the issue, not from this run.", ""]
+    lines += ["", "Notes: the process tree is the server, the fork server of the reading "
+              "children and any child reading at the moment. The one-line upload is refused by "
+              "the child's line-length check, the DUP bomb by the JCAMP-DX reader's repeat-"
+              "count check; a file past both meets the child's address-space limit or its "
+              "deadline (422; tests/web/test_hardening.py checks both).", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--warm", type=int, default=20,
+                   help="sequential warm requests per route and server (0: none)")
+    p.add_argument("--baseline-src", type=Path, default=None,
+                   help="a source tree (e.g. a git worktree of an earlier commit) whose "
+                        "server is measured beside this one in the warm phase")
     p.add_argument("--requests", type=int, default=120, help="requests of the load phase")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--baseline", type=int, default=10, help="sequential requests first")
@@ -346,49 +390,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args(argv)
-    if not (0 < args.requests <= 5000 and 0 < args.concurrency <= 32):
-        p.error("--requests must be 1-5000 and --concurrency 1-32")
+    if not (0 < args.requests <= 5000 and 0 < args.concurrency <= 32
+            and 0 <= args.warm <= 1000):
+        p.error("--requests must be 1-5000, --concurrency 1-32 and --warm 0-1000")
+    if args.baseline_src is not None and not (args.baseline_src / "src" / "mspectmol").is_dir():
+        p.error(f"--baseline-src {args.baseline_src}: no src/mspectmol there")
     port = free_port()
     url = f"http://{HOST}:{port}"
-    rows: dict[str, Any] = {"memory": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        log = Path(tmp) / "server.log"
-        server = start_server(port, log)
+    rows: dict[str, Any] = {"memory": {}, "machine": machine(), "warm": {}}
+    print(rows["machine"], flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, \
+            serving(port, Path(tmp) / "server.log") as server:
         pid = server.pid
-        try:
-            def memory(name: str) -> None:
-                rows["memory"][name] = (rss_mb(pid), tree_rss_mb(pid))
-                print(f"{name}: server RSS {rows['memory'][name][0]:.0f} MB, process tree "
-                      f"{rows['memory'][name][1]:.0f} MB", flush=True)
 
-            print(f"server pid {pid} on {url}; CPU: {cpu_name()}", flush=True)
-            rows["baseline"] = load(url, args.baseline, 1, args.time_limit, seed=0)
-            print(f"baseline (concurrency 1): {rows['baseline']}", flush=True)
-            memory("before the load")
-            rows["load"] = load(url, args.requests, args.concurrency, args.time_limit, seed=1)
-            print(f"load (concurrency {args.concurrency}): {rows['load']}", flush=True)
-            memory("after the load")
-            print("hostile requests:", flush=True)
-            rows["hostile"] = hostile(url, port, pid, args.capacity)
-            memory("after the hostile requests")
-            rows["after"] = load(url, max(args.requests // 4, 1), args.concurrency,
-                                 args.time_limit, seed=2)
-            print(f"after the hostile requests: {rows['after']}", flush=True)
-            memory("at the end")
-            alive = server.poll() is None
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        def memory(name: str) -> None:
+            rows["memory"][name] = (rss_mb(pid), tree_rss_mb(pid))
+            print(f"{name}: server RSS {rows['memory'][name][0]:.0f} MB, process tree "
+                  f"{rows['memory'][name][1]:.0f} MB", flush=True)
+
+        print(f"server pid {pid} on {url}", flush=True)
+        other = free_port()
+        with (serving(other, Path(tmp) / "before.log", args.baseline_src)
+              if args.warm and args.baseline_src else nullcontext()) as before:
+            rows["warm"] = warm({"after" if before else "this tree": url} | (
+                {"before": f"http://{HOST}:{other}"} if before else {}), args.warm)
+        rows["baseline"] = load(url, args.baseline, 1, args.time_limit, seed=0)
+        print(f"sequential (concurrency 1): {rows['baseline']}", flush=True)
+        memory("before the load")
+        rows["load"] = load(url, args.requests, args.concurrency, args.time_limit, seed=1)
+        print(f"load (concurrency {args.concurrency}): {rows['load']}", flush=True)
+        memory("after the load")
+        print("hostile requests:", flush=True)
+        rows["hostile"] = hostile(url, port, pid, args.capacity)
+        memory("after the hostile requests")
+        rows["after"] = load(url, max(args.requests // 4, 1), args.concurrency,
+                             args.time_limit, seed=2)
+        print(f"after the hostile requests: {rows['after']}", flush=True)
+        memory("at the end")
+        alive = server.poll() is None
     if not alive:
         raise SystemExit("the server died during the benchmark")
-    rows["reading"] = reading_cost()
-    inproc, child = rows["reading"]
-    print(f"reading the aspirin files: {inproc * 1000:.0f} ms in-process, {child * 1000:.0f} "
-          f"ms in the child ({child / inproc:.1f}x)")
     first, last = rows["memory"]["before the load"], rows["memory"]["at the end"]
     print(f"memory end/before: own {last[0] / first[0]:.2f}x, tree {last[1] / first[1]:.2f}x; "
           f"throughput c={args.concurrency} vs c=1: "

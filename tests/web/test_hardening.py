@@ -162,10 +162,10 @@ def test_busy_server_answers_503_at_once(server, monkeypatch):
     entered, release = threading.Event(), threading.Event()
     real = predictor.predict
 
-    def slow(form):
+    def slow(form, *args):
         entered.set()
         release.wait(30)
-        return real(form)
+        return real(form, *args)
 
     monkeypatch.setattr(predictor, "predict", slow)
     first = {}

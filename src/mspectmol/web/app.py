@@ -23,6 +23,9 @@ Routes
 ``GET /static/page.js``
     The page's script.
 
+Both prediction routes answer with a ``Server-Timing`` header: the milliseconds of each
+phase of the request (:mod:`mspectmol.web.timing`), also logged at debug level.
+
 Hostile and unlucky input
 -------------------------
 The body of a request is limited in size and pace while it streams in
@@ -44,6 +47,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -70,6 +74,7 @@ from mspectmol.web.guard import (
 from mspectmol.web.page import SCRIPT, PageResult, render_page
 from mspectmol.web.predictor import Outcome, Predictor
 from mspectmol.web.sandbox import ReadLimits, context
+from mspectmol.web.timing import Timer
 
 log = logging.getLogger("mspectmol.web")
 
@@ -184,15 +189,19 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
             return {"connection": "close"}
         return {}
 
-    async def run(request: Request) -> tuple[PredictForm | None, Outcome | WebError]:
+    async def run(request: Request, timer: Timer
+                  ) -> tuple[PredictForm | None, Outcome | WebError]:
         form = None
         try:
             with tempfile.TemporaryDirectory(prefix="mspectmol-web-") as tmp:
-                form = await read_form(request, Path(tmp))
+                with timer.phase("form"):
+                    form = await read_form(request, Path(tmp))
                 predictor.check(form)
                 try:
+                    waiting = time.perf_counter()
                     async with gate.slot():
-                        return form, await run_in_threadpool(predictor.predict, form)
+                        timer.add("queue", time.perf_counter() - waiting)
+                        return form, await run_in_threadpool(predictor.predict, form, timer)
                 finally:
                     if form.upload_bytes > TRIM_AFTER_BYTES:
                         release_memory()
@@ -218,27 +227,39 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     async def page_js() -> Response:
         return Response(script, media_type="text/javascript; charset=utf-8")
 
+    def timed(answer: Response, timer: Timer) -> Response:
+        timer.finish()
+        answer.headers["server-timing"] = timer.header()
+        log.debug("request %s: %s", answer.status_code, timer.line())
+        return answer
+
     @app.post("/predict", response_class=HTMLResponse)
-    async def predict_page(request: Request) -> HTMLResponse:
-        form, outcome = await run(request)
+    async def predict_page(request: Request) -> Response:
+        timer = Timer()
+        form, outcome = await run(request, timer)
         state = form.state if form is not None else None
         if isinstance(outcome, WebError):
             answer = page(outcome.status, state=state, error=outcome.message)
             answer.headers.update(headers(outcome))
-            return answer
-        stem = safe_name(outcome.sample)
-        downloads = {f"{stem}.json": ("application/json", (json.dumps(
-            outcome.document, indent=2, allow_nan=False) + "\n").encode()),
-                     f"{stem}.html": ("text/html;charset=utf-8", outcome.html.encode())}
-        return page(state=state, result=PageResult(outcome.body, downloads))
+            return timed(answer, timer)
+        with timer.phase("render"):
+            stem = safe_name(outcome.sample)
+            downloads = {f"{stem}.json": ("application/json", (json.dumps(
+                outcome.document, indent=2, allow_nan=False) + "\n").encode()),
+                         f"{stem}.html": ("text/html;charset=utf-8", outcome.html.encode())}
+            answer = page(state=state, result=PageResult(outcome.body, downloads))
+        return timed(answer, timer)
 
     @app.post("/api/predict")
-    async def predict_api(request: Request) -> JSONResponse:
-        _, outcome = await run(request)
+    async def predict_api(request: Request) -> Response:
+        timer = Timer()
+        _, outcome = await run(request, timer)
         if isinstance(outcome, WebError):
-            return JSONResponse({"error": outcome.message}, status_code=outcome.status,
-                                headers=headers(outcome))
-        return JSONResponse(outcome.document)
+            return timed(JSONResponse({"error": outcome.message}, status_code=outcome.status,
+                                      headers=headers(outcome)), timer)
+        with timer.phase("render"):
+            answer = JSONResponse(outcome.document)
+        return timed(answer, timer)
 
     @app.get("/api/model")
     async def model_api() -> JSONResponse:

@@ -23,6 +23,7 @@ from mspectmol.spectra.modalities import get_modality
 from mspectmol.web.forms import PredictForm, WebError, modality_name, upload_label
 from mspectmol.web.page import PageModel
 from mspectmol.web.sandbox import ReadLimits, ReadRefused, plain_meta, read_for_prediction
+from mspectmol.web.timing import Timer
 
 #: How the notes of the formulas name the setting of the ion type.
 ADDUCT_FIELD = "the MS ion type field"
@@ -87,8 +88,9 @@ class Predictor:
             raise WebError(400, f"the model needs {modality_name(primary)} (its primary "
                                 f"input) and was not trained without it; uploaded: {given}")
 
-    def predict(self, form: PredictForm) -> Outcome:
-        """Read, prepare and predict the uploaded sample (files already on disk).
+    def predict(self, form: PredictForm, timer: Timer | None = None) -> Outcome:
+        """Read, prepare and predict the uploaded sample (files already on disk); ``timer``
+        gets the phases (:mod:`mspectmol.web.timing`).
 
         Raises
         ------
@@ -115,17 +117,18 @@ class Predictor:
         sample = (parsed[0] if parsed else Path(first.filename).stem)[:100] or "sample"
         files = {m: up.path for m, up in form.uploads.items()}
         spec = SampleSpec(sample, files, state.smiles or None)
+        timer = timer or Timer()
         try:
             inputs, report = read_for_prediction(self.plain_meta, spec, options, mass,
-                                                 self.read_limits)
-            return self._run(inputs, report, form)
+                                                 self.read_limits, timer.phases)
+            return self._run(inputs, report, form, timer)
         except ReadRefused as exc:
             hint = MASS_HINT if "ms" in form.uploads else ""
             raise WebError(exc.status, public_message(str(exc), form) + hint) from None
         except MspectmolError as exc:
             raise WebError(400, public_message(str(exc), form)) from None
 
-    def _run(self, inputs: Any, report: Any, form: PredictForm) -> Outcome:
+    def _run(self, inputs: Any, report: Any, form: PredictForm, timer: Timer) -> Outcome:
         from mspectmol.predict.pipeline import MassOnly, predict_inputs
         from mspectmol.predict.report import (
             figure_png,
@@ -144,13 +147,14 @@ class Predictor:
         for m, prepared in inputs.prepared.items():
             prepared.source = form.uploads[m].filename
         inputs.ignored = {m: form.uploads[m].filename for m in inputs.ignored}
-        with self._lock:
+        with self._lock, timer.phase("predict"):
             pred = predict_inputs(self.model, self.meta, [inputs])[0]
         pred.mass = report
-        png = figure_png(pred, f"{self.info.name}: {pred.sample}")
-        return Outcome(pred.sample, prediction_dict(pred, self.info),
-                       report_body(pred, self.info, figure=png),
-                       render_html(pred, self.info, figure=png))
+        with timer.phase("render"):
+            png = figure_png(pred, f"{self.info.name}: {pred.sample}")
+            return Outcome(pred.sample, prediction_dict(pred, self.info),
+                           report_body(pred, self.info, figure=png),
+                           render_html(pred, self.info, figure=png))
 
 
 def mass_options(form: PredictForm) -> Any:

@@ -198,21 +198,22 @@ def _limit_self(memory_mb: int, seconds: float) -> None:
 def _child(conn: Connection, work: Callable[..., Any], spec: Any, args: tuple[Any, ...],
            memory_mb: int, seconds: float) -> None:
     """Run ``work(*args)`` under the limits, after checking the lines of ``spec``'s files."""
+    start = time.perf_counter()
     try:
         _limit_self(memory_mb, seconds)
         for path in spec.files.values():
             check_lines(Path(path))
-        result: tuple[str, Any] = ("ok", work(*args))
+        result: tuple[str, Any, float] = ("ok", work(*args), 0.0)
     except MemoryError:
-        result = ("memory", None)
+        result = ("memory", None, 0.0)
     except MspectmolError as exc:
-        result = ("error", str(exc))
+        result = ("error", str(exc), 0.0)
     except Exception as exc:  # a reader bug: the parent reports it as one
-        result = ("bug", f"{type(exc).__name__}: {exc}")
+        result = ("bug", f"{type(exc).__name__}: {exc}", 0.0)
     try:
-        conn.send(result)
+        conn.send((*result[:2], time.perf_counter() - start))
     except MemoryError:  # the result itself does not fit: say so in a few bytes
-        conn.send(("memory", None))
+        conn.send(("memory", None, 0.0))
     conn.close()
 
 
@@ -244,16 +245,20 @@ def read_sample(meta: Any, spec: Any, options: Any, limits: ReadLimits) -> Any:
     return _in_child(load_sample, (meta, spec, options), spec, limits)
 
 
-def read_for_prediction(meta: Any, spec: Any, options: Any, mass: Any,
-                        limits: ReadLimits) -> tuple[Any, Any]:
+def read_for_prediction(meta: Any, spec: Any, options: Any, mass: Any, limits: ReadLimits,
+                        timings: dict[str, float] | None = None) -> tuple[Any, Any]:
     """:func:`~mspectmol.predict.pipeline.load_for_prediction` in a limited child process:
     the sample's inputs (or a ``MassOnly`` result) and its mass report (``mass``: the
-    :class:`~mspectmol.predict.mass.MassOptions`, or None); errors as :func:`read_sample`."""
-    return _in_child(load_for_prediction, (meta, spec, options, mass), spec, limits)
+    :class:`~mspectmol.predict.mass.MassOptions`, or None); errors as :func:`read_sample`.
+
+    ``timings``, when given, gets the seconds of the reading in the child (``"read"``) and
+    of the rest of the child's round trip (``"child"``: start, job, result).
+    """
+    return _in_child(load_for_prediction, (meta, spec, options, mass), spec, limits, timings)
 
 
 def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
-              limits: ReadLimits) -> Any:
+              limits: ReadLimits, timings: dict[str, float] | None = None) -> Any:
     size = sum(Path(p).stat().st_size for p in spec.files.values())
     seconds = limits.deadline(size)
     ctx = context()
@@ -263,11 +268,11 @@ def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
     start = time.monotonic()
     process.start()
     sender.close()
-    kind, payload = "timeout", None
+    kind, payload, worked = "timeout", None, 0.0
     try:
         if receiver.poll(seconds):
             try:
-                kind, payload = receiver.recv()
+                kind, payload, worked = receiver.recv()
             except (EOFError, OSError):
                 kind = "died"
     finally:
@@ -276,6 +281,9 @@ def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
         if process.is_alive():
             process.kill()
             process.join()
+    if timings is not None:
+        timings["read"] = timings.get("read", 0.0) + worked
+        timings["child"] = (timings.get("child", 0.0) + time.monotonic() - start - worked)
     if kind == "ok":
         return payload
     if kind == "error":
