@@ -110,3 +110,53 @@ def small_disk(tmp_path):
     yield make
     for where in mounted:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+#: Molecules of :func:`write_alberts_dataset` (rings and chains, so scaffold splits vary).
+ALBERTS_SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "C=CC", "CC#N", "CC(=O)OC", "O=C1CCCCC1",
+                  "c1ccncc1", "OCC(O)CO", "Cc1ccccc1O", "CCOC(=O)c1ccccc1", "ClCCCl", "CCS",
+                  "NC(=O)c1ccccc1", "C1CCNCC1", "O=Cc1ccco1", "CC(C)=O", "c1ccc2ccccc2c1",
+                  "CCCCBr", "OC1CCCC1", "c1ccsc1", "CC(N)C(=O)O", "FC(F)(F)c1ccccc1"]
+
+
+def write_alberts_dataset(path, *, n=48, seed=0, row_group=16, bad_smiles_row=None,
+                          old_msms_names=False):
+    """Write an Alberts et al. style parquet chunk: SMILES, IR (1800 points), 1H and 13C
+    (10000 points, descending axes) and CFM-ID MS/MS at 10/20/40 eV in both modes (lists of
+    [m/z, intensity 0-100] pairs; row 1's negative-mode lists are empty). Returns ``path``."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    smiles = [ALBERTS_SMILES[(seed + i) % len(ALBERTS_SMILES)] for i in range(n)]
+    if bad_smiles_row is not None:
+        smiles[bad_smiles_row] = "C1CC"
+
+    def matrix(width):
+        x = (rng.random((n, width)) ** 8).astype(np.float32)
+        offsets = pa.array(np.arange(0, x.size + 1, width), pa.int32())
+        return pa.ListArray.from_arrays(offsets, pa.array(x.ravel(), pa.float32()))
+
+    cols = {"smiles": pa.array(smiles), "molecular_formula": pa.array(["X"] * n),
+            "ir_spectra": matrix(1800), "h_nmr_spectra": matrix(10000),
+            "c_nmr_spectra": matrix(10000)}
+    prefix = "msms" if old_msms_names else "msms_cfmid"
+    for mode in ("positive", "negative"):
+        for energy in (10, 20, 40):
+            rows = []
+            for i in range(n):
+                k = 0 if mode == "negative" and i == 1 else int(rng.integers(1, 12))
+                mz = np.sort(rng.uniform(20.0, 400.0, k))
+                top = rng.uniform(1.0, 100.0, k)
+                rows.append(np.column_stack([mz, top / top.max(initial=1.0) * 100]).tolist())
+            pairs = pa.list_(pa.list_(pa.float64()))
+            cols[f"{prefix}_{mode}_{energy}ev"] = pa.array(rows, pairs)
+    pq.write_table(pa.table(cols), path, row_group_size=row_group)
+    return path
+
+
+@pytest.fixture(scope="session")
+def alberts_dataset():
+    """The :func:`write_alberts_dataset` helper, for module-scoped parquet fixtures."""
+    return write_alberts_dataset

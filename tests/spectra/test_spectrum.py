@@ -9,7 +9,8 @@ from mspectmol.spectra.spectrum import Spectrum
 
 
 def test_registry_ranges_and_directions():
-    assert modality_names() == ["ir", "raman", "uv", "h_nmr", "c_nmr", "ms"]
+    assert modality_names() == ["ir", "raman", "uv", "h_nmr", "c_nmr", "ms", "msms_pos",
+                                "msms_neg"]
     assert get_modality("IR").x_range == (400.0, 4000.0)
     assert get_modality("raman").x_range == (400.0, 4000.0)
     assert get_modality("uv-vis").x_range == (1.0, 15.0)

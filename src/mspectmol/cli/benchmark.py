@@ -84,8 +84,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "a final call without --shard writes the tables")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default benchmarks/<suite>)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="dataset folder (default: the dataset shipped with mspectmol)")
+    p.add_argument("--data", type=Path, default=None, metavar="PATH",
+                   help="dataset folder, or Alberts et al. parquet data (a chunk or a folder "
+                        "of chunks; a suite may name configurations of its own for it, e.g. "
+                        "table1's IR + (MS/MS+, MS/MS-); default output "
+                        "benchmarks/<suite>-alberts) (default: the dataset shipped with "
+                        "mspectmol)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE",
                    help="override a setting: a training field (--set batch_size=64), a model "

@@ -1,4 +1,5 @@
-"""``mspectmol evaluate``: metrics of a saved model on a split of the embedded dataset."""
+"""``mspectmol evaluate``: metrics of a saved model on a split of the embedded dataset, a
+folder of its format or Alberts et al. parquet data."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--split", choices=("scaffold", "random", "size"), default=None,
                    help="split scheme (default: the one the model was trained with)")
     p.add_argument("--part", choices=PARTS, default="test", help="split part (default test)")
-    p.add_argument("--data", type=Path, default=None,
-                   help="dataset folder (default: the dataset shipped with mspectmol)")
+    p.add_argument("--data", type=Path, default=None, metavar="PATH",
+                   help="dataset folder, or Alberts et al. parquet data (a chunk or a folder "
+                        "of chunks; converted once into a cache, with fixed splits) (default: "
+                        "the dataset shipped with mspectmol)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="write the metrics as JSON here (default: print them)")
     p.set_defaults(run=run)

@@ -24,6 +24,7 @@ option without touching this module. Tables (``model_config``) are set with ``--
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import logging
 import re
@@ -33,6 +34,7 @@ from typing import Any
 
 from mspectmol.cli.flags import add_deprecated_alias
 from mspectmol.conformers.train import ConformerRecipe, build_conformer_model
+from mspectmol.data.alberts_data import is_alberts_data
 from mspectmol.errors import ConfigError
 from mspectmol.models.registry import available_models
 from mspectmol.structure.generation.prior_training import PriorRecipe, build_prior, write_pack
@@ -64,7 +66,7 @@ DEPRECATED = {"out": "--out"}
 METAVARS = {"model": "NAME", "primary": "MODALITY", "auxiliary": "MODALITY", "seed": "N",
             "epochs": "N", "patience": "N", "batch_size": "N", "lr": "RATE",
             "augment": "SPEC", "threads": "N", "out": "DIR", "max_train": "N",
-            "n_points": "N", "eval_batch_size": "N", "data": "DIR", "device": "DEVICE",
+            "n_points": "N", "eval_batch_size": "N", "data": "PATH", "device": "DEVICE",
             "checkpoint_every": "STEPS", "devices": "N", "modality_dropout": "P",
             "transfer": "FILE"}
 CHOICES = {"split": (*SPLITS, *DERIVED_SPLITS), "render": RENDERINGS}
@@ -196,7 +198,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "OUT/<time>-<model>-<primary>/ receives config.json (the resolved "
                     "settings), splits.json, log.csv, model/ and metrics.json; neural runs "
                     "keep checkpoint/last.safetensors until they end, and --resume RUN_DIR "
-                    "continues an interrupted run where its checkpoint left off. "
+                    "continues an interrupted run where its checkpoint left off. --data also "
+                    "takes Alberts et al. parquet data (a chunk or a folder of chunks; "
+                    "modalities ir, h_nmr, c_nmr, msms_pos, msms_neg; converted once into a "
+                    "cache), trained with --render none unless --render or --config says "
+                    "otherwise. "
                     "--task structure and --task conformers write a model folder "
                     "(-o/--output, default runs/TASK-VARIANT) and take --epochs, "
                     "--batch-size, --lr, --seed, --threads, --max-train and --split, "
@@ -339,6 +345,17 @@ def run_task(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alberts_rendering(config: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """``render`` none for Alberts et al. data when only the packaged default chose
+    randomised rendering (it needs the embedded dataset's peak lists)."""
+    chosen = args.render is not None or args.config is not None or any(
+        item.partition("=")[0].strip() == "render" for item in args.overrides)
+    if config.render != "randomised" or chosen or not is_alberts_data(config.data):
+        return config
+    log.info("%s: Alberts et al. data, rendered already: --render none", config.data)
+    return dataclasses.replace(config, render="none")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.task != "classifier":
         return run_task(args)
@@ -350,6 +367,7 @@ def run(args: argparse.Namespace) -> int:
         config = _resume_config(args, options)
     else:
         config = resolve_config(config_path(args.config), options, args.overrides)
+        config = _alberts_rendering(config, args)
     if distributed.launched_by_torchrun():
         if config.devices > 1:
             raise ConfigError("under torchrun leave devices at 1: torchrun's --nproc-per-node "

@@ -2,11 +2,10 @@
 
 The full dataset (~790k molecules, tens of GB) does not fit in memory. :class:`AlbertsStream`,
 a torch ``IterableDataset`` over a chunk file or folder, reads only the needed columns, row
-group by row group, ``read_batch`` rows at a time, and converts on the fly
-(:class:`GridConverter`): the resampling of the one preprocessing path onto the canonical
-grids (cell means for the finer NMR axes, rendered at the training line width; a plan
-precomputed once per axis by :func:`~mspectmol.spectra.batch.plan_resampling`), rows scaled
-to maximum 1; MS/MS peaks (``"ms"``) binned with :func:`~mspectmol.spectra.preprocessing.bin_peaks`.
+group by row group, ``read_batch`` rows at a time, and converts them on the fly onto the
+canonical grids (:class:`~mspectmol.data.alberts_grids.GridConverter`, re-exported here: IR
+and NMR resampled as the one preprocessing path does, the MS/MS modalities ``msms_pos`` and
+``msms_neg`` binned with their three collision energies merged, rows scaled to maximum 1).
 
 Sharding and shuffling: epoch ``e`` permutes the list of all row groups with
 ``default_rng([seed, 11, e])`` (the same on every process); rank ``r`` of ``w`` takes every
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from mspectmol.data.alberts_grids import STREAM_MODALITIES, GridConverter, MsmsBinning
 from mspectmol.data.store import (
     STORE_FORMAT,
     STORE_VERSION,
@@ -41,112 +41,16 @@ from mspectmol.data.store import (
     write_rows,
 )
 from mspectmol.errors import ConfigError, MspectmolError, SpectrumFileError
-from mspectmol.spectra.batch import normalise_rows_max, plan_resampling
-from mspectmol.spectra.preprocessing import N_POINTS, bin_peaks, canonical_grid
-from mspectmol.spectra.readers.alberts import (
-    ALBERTS_AXES,
-    ALBERTS_COLUMNS,
-    AlbertsParquet,
-    list_matrix,
-    msms_column_candidates,
-    peak_arrays,
-)
-from mspectmol.spectra.readers.base import PathArg, modality_name
+from mspectmol.spectra.preprocessing import N_POINTS
+from mspectmol.spectra.readers.alberts import AlbertsParquet
+from mspectmol.spectra.readers.alberts_msms import MSMS_MERGE, MSMS_MODALITIES
+from mspectmol.spectra.readers.base import PathArg
 
-#: Modalities the stream yields by default (the dataset's profile spectra).
-STREAM_MODALITIES = ("ir", "h_nmr", "c_nmr")
+__all__ = ["STREAM_MODALITIES", "AlbertsStream", "GridConverter", "MsmsBinning", "RowGroup",
+           "convert_to_memmap", "iter_row_group", "list_row_groups", "resolve_rank",
+           "shard_row_groups"]
+
 _ORDER_TAG, _BUFFER_TAG = 11, 12
-
-
-@dataclass(frozen=True)
-class MsmsBinning:
-    """Which CFM-ID MS/MS column to bin and how (Alberts et al. use 0.1 m/z bins, 40 eV)."""
-
-    kind: str = "positive"
-    energy: int = 40
-    bin_width: float = 1.0
-    mz_min: float = 0.0
-    mz_max: float = 1000.0
-
-    def centres(self) -> np.ndarray:
-        """m/z of the bin centres."""
-        n = int(round((self.mz_max - self.mz_min) / self.bin_width))
-        return self.mz_min + (np.arange(n) + 0.5) * self.bin_width
-
-
-class GridConverter:
-    """Alberts et al. columns -> ``{modality: (n, n_points) float32}`` on canonical grids.
-
-    ``modalities``: any of ``ir``, ``h_nmr``, ``c_nmr`` (interpolated to ``n_points``) and
-    ``ms`` (binned as ``msms`` says); ``normalise`` scales rows to maximum 1 (zero rows stay
-    zero). Raises :class:`ConfigError` for no modality or one the dataset lacks.
-    """
-
-    def __init__(self, modalities: Sequence[str] = STREAM_MODALITIES, n_points: int = N_POINTS,
-                 *, normalise: bool = True, msms: MsmsBinning | None = None) -> None:
-        mods = tuple(dict.fromkeys(modality_name(m) for m in modalities))
-        bad = [m for m in mods if m not in ALBERTS_COLUMNS and m != "ms"]
-        if not mods or bad:
-            raise ConfigError(f"the Alberts et al. dataset has ir, h_nmr, c_nmr and ms spectra; "
-                              f"asked for {', '.join(mods) or 'none'}")
-        self.modalities = mods
-        self.normalise = bool(normalise)
-        self.msms = (msms or MsmsBinning()) if "ms" in mods else None
-        self.grids = {m: canonical_grid(m, n_points) if m != "ms" else self.msms.centres()
-                      for m in mods}
-        self._plans = {m: plan_resampling(ALBERTS_AXES[ALBERTS_COLUMNS[m]], self.grids[m], m)
-                       for m in mods if m != "ms"}
-
-    def columns(self, available: Sequence[str]) -> list[str]:
-        """Columns to read (``smiles`` first), choosing the MS/MS spelling ``available`` has.
-
-        Raises
-        ------
-        ConfigError
-            When a needed column is not among ``available``.
-        """
-        cols = ["smiles"] + [ALBERTS_COLUMNS[m] for m in self.modalities if m != "ms"]
-        if self.msms is not None:
-            names = msms_column_candidates(self.msms.kind, self.msms.energy)
-            cols.append(next((c for c in names if c in available), names[0]))
-        missing = [c for c in cols if c not in available]
-        if missing:
-            raise ConfigError(f"the parquet data has no column(s) {', '.join(missing)}")
-        return cols
-
-    def convert(self, batch: Any, source: Path, first_row: int) -> dict[str, np.ndarray]:
-        """Grid the spectra of a ``pyarrow.RecordBatch`` read from ``source``.
-
-        Raises
-        ------
-        SpectrumFileError
-            Null, wrong-length or non-finite rows (naming file and rows).
-        """
-        out: dict[str, np.ndarray] = {}
-        names = batch.schema.names
-        for mod in self.modalities:
-            if mod == "ms":
-                out[mod] = self._bin(batch, names, source, first_row)
-                continue
-            column = ALBERTS_COLUMNS[mod]
-            rows = list_matrix(batch.column(names.index(column)), ALBERTS_AXES[column].size,
-                               f"column {column} (rows from {first_row})", source)
-            out[mod] = self._plans[mod].apply(rows)
-        if self.normalise:
-            for x in out.values():
-                normalise_rows_max(x)
-        return out
-
-    def _bin(self, batch: Any, names: list[str], source: Path, first_row: int) -> np.ndarray:
-        ms = self.msms
-        column = next(c for c in msms_column_candidates(ms.kind, ms.energy) if c in names)
-        peaks = peak_arrays(batch.column(names.index(column)),
-                            f"column {column} (rows from {first_row})", source)
-        out = np.zeros((len(peaks), self.grids["ms"].size), dtype=np.float32)
-        for i, p in enumerate(peaks):
-            out[i] = bin_peaks(p[:, 0], p[:, 1], ms.bin_width, ms.mz_min, ms.mz_max,
-                               source=f"{source} (row {first_row + i})")
-        return out
 
 
 # --------------------------------------------------------------------------- row groups
@@ -313,6 +217,8 @@ def _store_header(stream: AlbertsStream) -> dict[str, Any]:
     settings = {"modalities": list(conv.modalities), "normalise": conv.normalise,
                 "msms": asdict(conv.msms) if conv.msms else None,
                 "skip_invalid": stream.skip_invalid, "label_groups": groups_fingerprint()}
+    if set(conv.modalities) & set(MSMS_MODALITIES):
+        settings["msms_merge"] = MSMS_MERGE
     sources = [{"file": f.name, "sha256": file_digest(f, stream.labels.cache_dir)}
                for f in stream.data.files]
     return {"format": STORE_FORMAT, "version": STORE_VERSION, "settings": settings,

@@ -4,6 +4,11 @@ Each modality has one canonical x unit and range (the grid models see), a plotti
 direction that follows chemists' conventions (IR wavenumber and NMR ppm decrease to the
 right), whether it is measured as a continuous profile or as a peak list (mass spectra),
 and the default line width used to turn peak lists into continuous spectra.
+
+``msms_pos`` and ``msms_neg`` are the CFM-ID MS/MS spectra of the Alberts et al. (2024)
+dataset, positive and negative mode, each its three collision energies (10, 20, 40 eV) binned
+onto the m/z grid and merged into one spectrum
+(:func:`mspectmol.spectra.readers.alberts.msms_grid`); ``ms`` is a single mass spectrum.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ MODALITIES: dict[str, Modality] = {
         Modality("c_nmr", "$^{13}$C NMR", "ppm", "$\\delta$ (ppm)", -20.0, 230.0, True,
                  False, 1.0, "lorentzian"),
         Modality("ms", "MS", "m/z", "m/z", 0.0, 1000.0, False, True, 0.5, "gaussian"),
+        Modality("msms_pos", "MS/MS$_{pos}$", "m/z", "m/z", 0.0, 1000.0, False, True, 0.5,
+                 "gaussian"),
+        Modality("msms_neg", "MS/MS$_{neg}$", "m/z", "m/z", 0.0, 1000.0, False, True, 0.5,
+                 "gaussian"),
     )
 }
 
@@ -78,6 +87,10 @@ _ALIASES = {
     "1h": "h_nmr", "1h_nmr": "h_nmr", "h-nmr": "h_nmr", "hnmr": "h_nmr", "proton": "h_nmr",
     "13c": "c_nmr", "13c_nmr": "c_nmr", "c-nmr": "c_nmr", "cnmr": "c_nmr", "carbon": "c_nmr",
     "mass": "ms", "msms": "ms", "ms/ms": "ms", "ei": "ms",
+    "msms+": "msms_pos", "ms/ms+": "msms_pos", "msms_positive": "msms_pos",
+    "msms-pos": "msms_pos", "msmspos": "msms_pos", "ms2_pos": "msms_pos",
+    "msms-": "msms_neg", "ms/ms-": "msms_neg", "msms_negative": "msms_neg",
+    "msms-neg": "msms_neg", "msmsneg": "msms_neg", "ms2_neg": "msms_neg",
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 #: Display names, and the order of modalities inside a modality set.
 MODALITY_TEXT = {"ir": "IR", "raman": "Raman", "uv": "UV-Vis", "c_nmr": "13C-NMR",
-                 "h_nmr": "1H-NMR", "ms": "MS"}
+                 "h_nmr": "1H-NMR", "ms": "MS", "msms_pos": "MS/MS+", "msms_neg": "MS/MS-"}
 
 
 def modality_set(modalities: Sequence[str]) -> str:

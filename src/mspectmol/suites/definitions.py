@@ -3,8 +3,8 @@
 A :class:`Suite` is read from ``mspectmol/configs/suites/<name>.json`` (or any suite file) by
 :func:`load_suite`; :mod:`mspectmol.suites.plan` plans its runs and their keys and
 :mod:`mspectmol.suites.runner` trains them. The constants here decide which settings enter a
-run's key (:data:`SPEED_FIELDS`, :data:`LATE_DEFAULTS`) and the ``--profile paper`` and
-``--quick`` variants.
+run's key (:data:`SPEED_FIELDS`, :data:`LATE_DEFAULTS`) and the ``--profile paper``,
+``--quick`` and Alberts et al. data (``--data`` parquet) variants.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mspectmol.data.alberts_data import ALBERTS_MODALITIES
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.registry import config_field_names, get_model_spec
 from mspectmol.spectra.modalities import get_modality
@@ -62,6 +63,9 @@ class Suite:
     registered model names to training overrides of that model alone (TrainConfig fields,
     including ``epochs``, ``patience`` and ``max_train``, e.g. a smaller batch for models that
     need more optimiser steps in the CPU budget); they change only that model's run keys.
+    ``alberts`` holds the ``configurations`` (and ``quick_configurations``, indices into them)
+    run on Alberts et al. data instead of the suite's own (e.g. the paper's Table 1 rows of
+    that dataset, with IR + (MS/MS+, MS/MS-)).
     """
 
     name: str
@@ -82,6 +86,7 @@ class Suite:
     measure: tuple[str, ...] = ()
     heavy_atom_bins: tuple[tuple[int, int], ...] = ()
     model_train: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    alberts: Mapping[str, Any] = field(default_factory=dict)
 
     def base_model(self, column: str) -> str:
         """The registered model of a column (a variant's model, else the column itself)."""
@@ -107,9 +112,10 @@ class Suite:
         """Build and check a suite from its JSON form (errors name ``source``)."""
         forbidden = (*OWNED_FIELDS, *QUICK, "threads")
         try:
-            configs = tuple(Configuration(get_modality(c[0]).name,
-                                          tuple(get_modality(a).name for a in c[1:]))
-                            for c in data["configurations"])
+            configs = parse_configurations(data["configurations"])
+            alberts = dict(data.get("alberts", {}))
+            if "configurations" in alberts:
+                alberts["configurations"] = parse_configurations(alberts["configurations"])
             variants = parse_variants(data.get("variants"), source, forbidden=forbidden,
                                       train_fields=tuple(TrainConfig.__dataclass_fields__))
             suite = cls(
@@ -123,7 +129,7 @@ class Suite:
                 parse_conditions(data.get("conditions"), source), dict(data.get("train", {})),
                 variants, tuple(str(m) for m in data.get("measure", ())),
                 tuple((int(lo), int(hi)) for lo, hi in data.get("heavy_atom_bins", ())),
-                parse_model_train(data.get("model_train"), source, forbidden))
+                parse_model_train(data.get("model_train"), source, forbidden), alberts)
         except ConfigError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, MspectmolError) as exc:
@@ -144,6 +150,31 @@ class Suite:
             raise ConfigError(f"{source}: train: {', '.join(bad)} cannot be set there (use "
                               "TrainConfig fields such as modality_dropout or lr)")
         return suite
+
+
+def parse_configurations(data: Sequence[Sequence[str]]) -> tuple[Configuration, ...]:
+    """Configurations from their JSON form (lists of modalities, primary first)."""
+    return tuple(Configuration(get_modality(c[0]).name, tuple(get_modality(a).name
+                                                              for a in c[1:])) for c in data)
+
+
+def for_alberts(suite: Suite, source: str) -> Suite:
+    """The suite as run on Alberts et al. data: its ``alberts`` configurations if it has
+    them (named ``<name>-alberts``).
+
+    Raises
+    ------
+    ConfigError
+        When a configuration needs a modality that data lacks.
+    """
+    configs = suite.alberts.get("configurations", suite.configurations)
+    missing = sorted({m for c in configs for m in c.modalities} - set(ALBERTS_MODALITIES))
+    if missing:
+        raise ConfigError(f"{source}: the suite's configurations use {', '.join(missing)}, "
+                          f"which Alberts et al. data lacks (it has "
+                          f"{', '.join(ALBERTS_MODALITIES)}); give the suite an 'alberts' "
+                          "section with configurations of its own")
+    return replace(suite, name=f"{suite.name}-alberts", configurations=configs)
 
 
 def parse_model_train(data: Mapping[str, Any] | None, source: str,
@@ -169,11 +200,14 @@ def parse_model_train(data: Mapping[str, Any] | None, source: str,
     return out
 
 
-def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
+def load_suite(name: str | os.PathLike[str], quick: bool = False,
+               alberts: bool = False) -> Suite:
     """A packaged suite by name (or a suite JSON file), or its ``--quick`` variant.
 
     The quick variant is named ``<name>-quick`` and uses :data:`QUICK` and the suite's
     ``quick`` section (``models`` may name variants; ``splits`` replaces QUICK's).
+    ``alberts``: the variant for Alberts et al. data (:func:`for_alberts`; its quick
+    configurations are the ``alberts`` section's ``quick_configurations`` when given).
     """
     path = Path(name)
     if not path.suffix:
@@ -182,11 +216,16 @@ def load_suite(name: str | os.PathLike[str], quick: bool = False) -> Suite:
             raise ConfigError(f"unknown benchmark suite {str(name)!r}; known: "
                               f"{', '.join(packaged_suites())} (or a suite .json file)")
     suite = Suite.from_dict(read_config_file(path), source=str(path))
+    if alberts:
+        suite = for_alberts(suite, str(path))
     if not quick:
         return suite
     q = suite.quick
+    picked = q.get("configurations", (0, 1))
+    if alberts and "configurations" in suite.alberts:
+        picked = suite.alberts.get("quick_configurations", picked)
     try:
-        configs = tuple(suite.configurations[i] for i in q.get("configurations", (0, 1)))
+        configs = tuple(suite.configurations[i] for i in picked)
         models = tuple(suite.column(m) for m in q.get("models", suite.models))
         splits = {"splits": tuple(str(s) for s in q["splits"])} if "splits" in q else {}
     except (IndexError, TypeError, MspectmolError) as exc:

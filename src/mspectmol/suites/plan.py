@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mspectmol.data.alberts_data import alberts_info, is_alberts_data
 from mspectmol.data.dataset import EMBEDDED_DIR
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.registry import config_field_names, get_model_spec
@@ -238,11 +239,16 @@ def run_key(run: BenchmarkRun, hash_: str) -> str:
 def dataset_info(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Fingerprint (of the index file), molecule count and split sizes of a dataset folder.
 
+    For Alberts et al. parquet data: :func:`~mspectmol.data.alberts_data.alberts_info` (the
+    fingerprint of the files' digests; the index is built on first use).
+
     Raises
     ------
     MspectmolError
         When the index is missing or unreadable, naming the file.
     """
+    if is_alberts_data(path):
+        return alberts_info(path)
     index = (Path(path) if path is not None else EMBEDDED_DIR) / "index.parquet"
     if not index.is_file():
         raise MspectmolError(f"{index}: missing dataset index")

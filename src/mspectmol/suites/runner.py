@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from mspectmol.data.dataset import load_dataset
+from mspectmol.data.alberts_data import is_alberts_data
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.suites.conditions import Condition
 from mspectmol.suites.cost import ResourceMonitor, heavy_atom_bin_times, run_cost
@@ -42,6 +42,7 @@ from mspectmol.suites.rows import (
 from mspectmol.suites.study import write_suite_figures
 from mspectmol.suites.tables import render_markdown, write_outputs
 from mspectmol.training import pipeline
+from mspectmol.training.data_source import load_run_dataset
 
 log = logging.getLogger("mspectmol.benchmark")
 
@@ -73,8 +74,9 @@ class BenchmarkOptions:
         ``(i, n)``: train part ``i`` (1-based) of ``n`` of the remaining runs, writing rows
         only.
     out, data
-        Output folder (default ``benchmarks/<suite>``) and dataset folder (default: the
-        embedded dataset).
+        Output folder (default ``benchmarks/<suite>``) and dataset: a folder (default: the
+        embedded dataset) or Alberts et al. parquet data (the suite's ``alberts`` variant,
+        ``benchmarks/<suite>-alberts``).
     overrides
         ``--set`` items (see :func:`mspectmol.suites.plan.make_settings`).
     thresholds
@@ -138,8 +140,8 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
     if not jobs:
         return []
     first = jobs[0].config
-    dataset = load_dataset(sorted({m for j in jobs for m in j.config.modalities}),
-                           first.n_points, path=Path(first.data) if first.data else None)
+    dataset = load_run_dataset(sorted({m for j in jobs for m in j.config.modalities}),
+                               first.n_points, first.data)
     failures = []
     for i, job in enumerate(jobs, 1):
         try:
@@ -171,8 +173,9 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
 
 
 def resolve_suite(options: BenchmarkOptions) -> Suite:
-    """The suite as run: quick variant or paper profile, then the options' seeds and splits."""
-    suite = load_suite(options.suite, quick=options.quick)
+    """The suite as run: its variant for Alberts et al. data (``options.data``), quick variant
+    or paper profile, then the options' seeds and splits."""
+    suite = load_suite(options.suite, quick=options.quick, alberts=is_alberts_data(options.data))
     if options.profile == "paper" and not options.quick:
         suite = replace(suite, **PAPER_PROFILE, model_config={}, model_train={},
                         notes=PAPER_NOTES)

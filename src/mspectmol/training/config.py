@@ -98,7 +98,9 @@ class TrainConfig:
     eval_batch_size
         Batch size of prediction.
     data
-        Dataset folder (unset: the dataset shipped with mspectmol).
+        Dataset: a folder of the embedded format, or Alberts et al. parquet data (a chunk or a
+        folder of chunks; unset: the dataset shipped with mspectmol). The latter has ir,
+        h_nmr, c_nmr, msms_pos and msms_neg (:mod:`mspectmol.data.alberts_data`).
     calibrate
         Fit a temperature on the validation logits and store it with the model.
     progress

@@ -19,6 +19,8 @@ process group (those, or torchrun's) every rank trains, rank 0 alone writes the 
 calibrates, evaluates and saves the model, and the other ranks receive its metrics.
 
 :func:`evaluate_saved` evaluates a saved model (or run folder) on a split of the dataset.
+``config.data`` chooses the dataset: the embedded one, a folder of its format, or Alberts et
+al. parquet data (:mod:`mspectmol.training.data_source`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from mspectmol.data.batches import SplitData, dataset_hash, split_data
-from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
+from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.checkpoint import LAST_NAME
-from mspectmol.models.inference import dataset_for, find_model, is_neural, predict_logits
+from mspectmol.models.inference import find_model, is_neural, predict_logits
 from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
 from mspectmol.models.ood import fit_ood, representations
 from mspectmol.models.registry import config_to_dict, get_model_spec
@@ -52,6 +54,7 @@ from mspectmol.training.config import (
     read_config_file,
     write_json,
 )
+from mspectmol.training.data_source import check_rendering, load_run_dataset, model_dataset
 from mspectmol.training.evaluate import calibrate, evaluate_model
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
 
@@ -207,8 +210,10 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     if config.devices > 1 and not distributed.is_active():
         return distributed.launch(_training_process, config.devices,
                                   (config, dataset, resume), device=config.device)
-    ds = dataset if dataset is not None else load_dataset(
-        config.modalities, config.n_points, path=Path(config.data) if config.data else None)
+    check_rendering(config.render, config.data)
+    ds = dataset if dataset is not None else load_run_dataset(
+        config.modalities, config.n_points, config.data,
+        progress=config.progress and distributed.is_main())
     _check_grids(ds, config.modalities, config.n_points)
     parts = _splits(ds, config)
     seed_everything(config.seed)
@@ -307,7 +312,7 @@ def evaluate_saved(path: str | os.PathLike[str] | None, *, split: str | None = N
         raise MspectmolError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     model, meta = load_model(find_model(path))
     scheme = split or meta.training.get("split", "scaffold")
-    ds = dataset if dataset is not None else dataset_for(meta, data)
+    ds = dataset if dataset is not None else model_dataset(meta, data)
     if tuple(ds.label_names) != tuple(meta.label_names):
         raise MspectmolError("the dataset's labels differ from the model's label names")
     data_split = split_data(ds, (meta.primary, *meta.auxiliary), scheme, part)
