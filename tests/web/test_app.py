@@ -71,7 +71,8 @@ def test_upload_aspirin_shows_table_and_figure(client, aspirin):
     table = re.search(r'<table class="groups">.*?</table>', page, re.S).group(0)
     assert "<td>Arene</td>" in table
     assert table.count("<tr") == 38  # header + 37 groups
-    assert '<img src="data:image/png;base64,' in page
+    assert '<svg class="spectra"' in page  # the figure, inline (tests/web/test_hot_path.py)
+    assert '<img src="data:image/png;base64,' in page  # the molecule drawing
     assert "aspirin_ir.jdx" in page and "mspectmol-web-" not in page
     assert f'value="{ASPIRIN_SMILES}"' in page  # the form keeps the SMILES
     doc = json.loads(_download(page, "aspirin.json"))
@@ -79,6 +80,7 @@ def test_upload_aspirin_shows_table_and_figure(client, aspirin):
     assert doc["spectra"]["h_nmr"]["file"] == "aspirin_h_nmr.jdx"
     html = _download(page, "aspirin.html")
     assert html.startswith("<!DOCTYPE html>") and "<td>Arene</td>" in html
+    assert '<svg class="spectra"' in html  # the same figure in the downloadable report
 
 
 def test_api_predict(client, aspirin):

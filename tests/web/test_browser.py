@@ -53,9 +53,11 @@ def page(browser, live_server):
 
 
 def _figure_loaded(page):
-    img = page.locator('#result img[alt="spectra with gate importance"]')
-    img.wait_for(state="visible")
-    return img.evaluate("i => i.complete && i.naturalWidth > 100 && i.naturalHeight > 100")
+    """The inline SVG figure is drawn at a useful size, one panel per spectrum used."""
+    svg = page.locator("#result svg.spectra")
+    svg.wait_for(state="visible")
+    return svg.evaluate("s => { const b = s.getBoundingClientRect(); return b.width > 300 && "
+                        "b.height > 150 && s.querySelectorAll('g.panel polyline').length > 0; }")
 
 
 def test_upload_shows_table_and_plot(page):

@@ -4,8 +4,9 @@ many samples is :mod:`mspectmol.predict.summary`).
 The HTML report needs no other file: the figure of the spectra (on chemists' axes, shaded by
 the model's gate importance, :func:`mspectmol.explain.plots.plot_spectra_importance`) and the
 molecule drawing (:func:`mspectmol.explain.molecule.draw_molecule`, when a SMILES is given)
-are PNG images embedded as base64 ``data:`` URLs. Every text taken from the input (sample
-names, file names, SMILES, metadata) is HTML-escaped.
+are PNG images embedded as base64 ``data:`` URLs; a caller may give the figure as inline
+markup instead (the web app's SVG). Every text taken from the input (sample names, file
+names, SMILES, metadata) is HTML-escaped.
 
 A sample with a mass spectrum also gets its molecular formulas and, with a SMILES, the peaks
 the structure explains (:mod:`mspectmol.predict.mass`): ``formulas`` and ``explained_peaks``
@@ -22,6 +23,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -172,7 +174,14 @@ def figure_png(pred: Prediction, title: str = "", dpi: int = 90) -> bytes:
 
 
 def molecule_png(smiles: str, groups: Sequence[str]) -> tuple[bytes, list[str]]:
-    """PNG of the molecule with the called groups it contains highlighted, and those groups."""
+    """PNG of the molecule with the called groups it contains highlighted, and those groups
+    (the last drawings are kept: a server answering the same SMILES draws it once)."""
+    png, present = _molecule_png(smiles, tuple(groups))
+    return png, list(present)
+
+
+@lru_cache(maxsize=32)
+def _molecule_png(smiles: str, groups: tuple[str, ...]) -> tuple[bytes, tuple[str, ...]]:
     from mspectmol.chem.functional_groups import FunctionalGroupError, get_group
     from mspectmol.explain.molecule import draw_molecule, group_atoms
 
@@ -183,8 +192,8 @@ def molecule_png(smiles: str, groups: Sequence[str]) -> tuple[bytes, list[str]]:
         except FunctionalGroupError:
             continue
         known.append(g)
-    present = [g for g, (atoms, _) in group_atoms(smiles, known).items() if atoms]
-    return draw_molecule(smiles, present, fmt="png", size=(420, 320)), present
+    present = tuple(g for g, (atoms, _) in group_atoms(smiles, known).items() if atoms)
+    return draw_molecule(smiles, list(present), fmt="png", size=(420, 320)), present
 
 
 def _legend(groups: Sequence[str]) -> str:
@@ -212,7 +221,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left}tr.call{background:#fde3da;font-weight:bold}td.num{text-align:right}
 img{max-width:100%}code{background:#f4f4f4}.note{color:#666;font-size:.9em}
 .warnings{background:#fff4ce;border:1px solid #e0b400;padding:.4em .8em;margin:.6em 0}
-svg.ms-peaks{max-width:100%;height:auto;display:block;margin:.5em 0}"""
+svg.ms-peaks,svg.spectra{max-width:100%;height:auto;display:block;margin:.5em 0}"""
 
 
 def _groups_table(pred: Prediction) -> str:
@@ -276,13 +285,18 @@ def _regions_html(pred: Prediction) -> str:
             + "".join(items) + "</ul>")
 
 
-def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = None) -> str:
+def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | str | None = None
+                ) -> str:
     """The HTML of the report without the page around it (the web app embeds it).
 
-    ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
+    ``figure`` is the PNG of :func:`figure_png` (drawn here when None) or, as a string, the
+    figure's inline markup (an ``<svg>`` element), placed as it is.
     """
     title = f"mspectmol prediction: {pred.sample}"
-    png = figure if figure is not None else figure_png(pred, f"{model.name}: {pred.sample}")
+    if figure is None:
+        figure = figure_png(pred, f"{model.name}: {pred.sample}")
+    shown = (figure if isinstance(figure, str)
+             else _img(figure, "spectra with gate importance"))
     rule = ("the group's tuned threshold" if model.tuned_thresholds else "0.5 (the model "
             "has no tuned thresholds)")
     body = [f"<h1>{escape(title)}</h1>",
@@ -294,7 +308,7 @@ def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | None = No
             f"<p>Spectra used: {escape(', '.join(pred.inputs.used) or 'none')}; missing: "
             f"{escape(', '.join(pred.inputs.missing) or 'none')}.</p>",
             _warnings_html(pred.warnings),
-            "<h2>Spectra</h2>", _img(png, "spectra with gate importance"),
+            "<h2>Spectra</h2>", shown,
             "<h2>Functional groups</h2>",
             f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "
             + (f"Probabilities calibrated with temperature {model.temperature:.3g}."
@@ -327,14 +341,16 @@ def mass_only_body(result: MassOnly, model: ModelInfo) -> str:
 
 
 def render_html(pred: Prediction | MassOnly, model: ModelInfo, *,
-                figure: bytes | None = None) -> str:
+                figure: bytes | str | None = None, body: str | None = None) -> str:
     """The self-contained HTML report of one prediction (see the module docstring).
 
-    ``figure`` is the PNG of :func:`figure_png` (drawn here when None).
+    ``figure`` as for :func:`report_body`; ``body``, when given, is that function's (or
+    :func:`mass_only_body`'s) result for ``pred``, already rendered.
     """
     title = f"mspectmol prediction: {pred.sample}"
-    body = (mass_only_body(pred, model) if isinstance(pred, MassOnly)
-            else report_body(pred, model, figure=figure))
+    if body is None:
+        body = (mass_only_body(pred, model) if isinstance(pred, MassOnly)
+                else report_body(pred, model, figure=figure))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>\n"
             + body + "\n</body></html>\n")

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import logging
 import os
 import tempfile
@@ -71,8 +70,9 @@ from mspectmol.web.guard import (
     SecurityHeaders,
     UploadLimit,
 )
-from mspectmol.web.page import SCRIPT, PageResult, render_page
+from mspectmol.web.page import SCRIPT, render_page
 from mspectmol.web.predictor import Outcome, Predictor
+from mspectmol.web.render import document, page_result
 from mspectmol.web.sandbox import ReadLimits, context
 from mspectmol.web.timing import Timer
 
@@ -162,8 +162,6 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
     MspectmolError
         When the model cannot be found or loaded, or the limit is below 1 KB.
     """
-    from mspectmol.data.samples import safe_name
-
     if max_upload_bytes < 1024:
         raise MspectmolError(f"the upload limit must be at least 1 KB, got {max_upload_bytes} "
                              "bytes")
@@ -243,11 +241,8 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
             answer.headers.update(headers(outcome))
             return timed(answer, timer)
         with timer.phase("render"):
-            stem = safe_name(outcome.sample)
-            downloads = {f"{stem}.json": ("application/json", (json.dumps(
-                outcome.document, indent=2, allow_nan=False) + "\n").encode()),
-                         f"{stem}.html": ("text/html;charset=utf-8", outcome.html.encode())}
-            answer = page(state=state, result=PageResult(outcome.body, downloads))
+            answer = await run_in_threadpool(
+                lambda: page(state=state, result=page_result(outcome)))
         return timed(answer, timer)
 
     @app.post("/api/predict")
@@ -258,7 +253,7 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
             return timed(JSONResponse({"error": outcome.message}, status_code=outcome.status,
                                       headers=headers(outcome)), timer)
         with timer.phase("render"):
-            answer = JSONResponse(outcome.document)
+            answer = JSONResponse(document(outcome))
         return timed(answer, timer)
 
     @app.get("/api/model")

@@ -1,11 +1,13 @@
-"""The model behind the web app: check a request, read its files safely, predict, report.
+"""The model behind the web app: check a request, read its files safely, predict.
 
-The uploaded files are read and prepared in a limited child process
-(:func:`mspectmol.web.sandbox.read_for_prediction`); only the prepared spectra (small arrays
-on the model's grids) and the mass spectrum's formulas come back, and the model runs here,
-one prediction at a time. A mass spectrum (the ``ms`` upload) gives the molecular formulas of
-its ion and, with a SMILES, the explained MS/MS peaks (:mod:`mspectmol.predict.mass`); with a
-mass spectrum but without the primary spectrum the answer holds the formulas only.
+The model is loaded once, when the app is built. The uploaded files are read and prepared
+in a limited child process (:func:`mspectmol.web.sandbox.read_for_prediction`); only the
+prepared spectra (small arrays on the model's grids) and the mass spectrum's formulas come
+back, and the model runs here, one prediction at a time. A mass spectrum (the ``ms`` upload)
+gives the molecular formulas of its ion and, with a SMILES, the explained MS/MS peaks
+(:mod:`mspectmol.predict.mass`); with a mass spectrum but without the primary spectrum the
+answer holds the formulas only. The answer is rendered only as the route needs it
+(:mod:`mspectmol.web.render`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,12 @@ MASS_HINT = ("; the formula search of a large ion costs the most: the MS element
 
 @dataclass
 class Outcome:
-    """A finished prediction: the JSON document, the report body and the full report."""
+    """A finished request: the sample's name, its ``Prediction`` (or ``MassOnly`` result:
+    the formulas of a mass spectrum alone) and the model's ``ModelInfo``."""
 
     sample: str
-    document: dict[str, Any]
-    body: str
-    html: str
+    result: Any
+    info: Any
 
 
 class Predictor:
@@ -130,31 +132,18 @@ class Predictor:
 
     def _run(self, inputs: Any, report: Any, form: PredictForm, timer: Timer) -> Outcome:
         from mspectmol.predict.pipeline import MassOnly, predict_inputs
-        from mspectmol.predict.report import (
-            figure_png,
-            mass_only_body,
-            mass_only_dict,
-            prediction_dict,
-            render_html,
-            report_body,
-        )
 
         if report is not None:
             report.rename(form.uploads["ms"].filename)
         if isinstance(inputs, MassOnly):
-            return Outcome(inputs.sample, mass_only_dict(inputs, self.info),
-                           mass_only_body(inputs, self.info), render_html(inputs, self.info))
+            return Outcome(inputs.sample, inputs, self.info)
         for m, prepared in inputs.prepared.items():
             prepared.source = form.uploads[m].filename
         inputs.ignored = {m: form.uploads[m].filename for m in inputs.ignored}
         with self._lock, timer.phase("predict"):
             pred = predict_inputs(self.model, self.meta, [inputs])[0]
         pred.mass = report
-        with timer.phase("render"):
-            png = figure_png(pred, f"{self.info.name}: {pred.sample}")
-            return Outcome(pred.sample, prediction_dict(pred, self.info),
-                           report_body(pred, self.info, figure=png),
-                           render_html(pred, self.info, figure=png))
+        return Outcome(pred.sample, pred, self.info)
 
 
 def mass_options(form: PredictForm) -> Any:

@@ -7,7 +7,9 @@ request), and :func:`read_for_prediction` runs
 :func:`~mspectmol.predict.pipeline.load_for_prediction` (the same, and the molecular formulas
 of a mass spectrum and its explained peaks, whose search grows with the ion's mass), in a
 child forked from a ``multiprocessing`` fork server that has the readers
-already imported (a fork costs milliseconds, not an interpreter start). The child
+already imported (a fork costs milliseconds, not an interpreter start). The child is forked
+before the request comes and waits for its one job (:mod:`mspectmol.web.children`); with
+the job it
 
 * first refuses text files with a line longer than :data:`MAX_LINE_BYTES` (no spectrum
   format writes such lines; a 20 MB one-line file is refused in milliseconds),
@@ -16,8 +18,9 @@ already imported (a fork costs milliseconds, not an interpreter start). The chil
 * sends back the prepared spectra (small arrays on the model's grids) and the formulas, or
   the error message.
 
-The parent kills a child that runs past its deadline. Whatever happened, the memory the
-reading took goes away with the child; the server's own memory does not grow.
+The parent kills a child that runs past its deadline (counted from the job). A child that
+answered exits while the request goes on (reaped in the background). Whatever happened, the
+memory the reading took goes away with the child; the server's own memory does not grow.
 
 As in any program that uses ``multiprocessing``, a script that builds the app itself must
 keep its main code under ``if __name__ == "__main__":``: started from a script's path,
@@ -43,6 +46,7 @@ import numpy as np
 from mspectmol.errors import MspectmolError, SpectrumFileError
 from mspectmol.models.inputs import load_sample
 from mspectmol.predict.pipeline import load_for_prediction
+from mspectmol.web import children
 
 try:
     import resource
@@ -56,7 +60,7 @@ MAX_LINE_BYTES = 2**20
 #: Modules the fork server imports once, so that each child starts ready (the first sets
 #: one thread per numerical library, before NumPy loads).
 PRELOAD = ["mspectmol.web._child_init", "mspectmol.web.sandbox",
-           "mspectmol.predict.pipeline", "mspectmol.spectra.readers",
+           "mspectmol.predict.pipeline", "mspectmol.spectra.readers", "jcamp",
            "mspectmol.chem.molecules", "mspectmol.cli.main"]
 _CHUNK = 2**20
 _start_lock = threading.Lock()
@@ -101,7 +105,8 @@ class ReadRefused(MspectmolError):
 
 def context() -> Any:
     """The multiprocessing context of the reading children: a fork server with
-    :data:`PRELOAD` imported (Linux, macOS), else spawn. The first call starts the server."""
+    :data:`PRELOAD` imported (Linux, macOS), else spawn. The first call starts the server
+    and the first waiting child."""
     global _context
     with _start_lock:
         if _context is None:
@@ -114,6 +119,7 @@ def context() -> Any:
             else:
                 ctx = multiprocessing.get_context("spawn")
             _context = ctx
+            children.prepare(ctx)
         return _context
 
 
@@ -121,11 +127,14 @@ def plain_meta(meta: Any) -> SimpleNamespace:
     """A model's metadata as a plain namespace of its fields (and ``n_points``).
 
     Unpickling the model's own ``ModelMeta`` in a child would import its module and with
-    it PyTorch (a second each); the readers need only the fields.
+    it PyTorch (a second each); the readers need only the fields, and not the
+    out-of-distribution statistics (``ood``, None here: most of the pickle, about 100 KB
+    per request).
     """
     if not is_dataclass(meta):
         return meta
-    values = {f.name: getattr(meta, f.name) for f in fields(meta)}
+    values = {f.name: getattr(meta, f.name) for f in fields(meta) if f.name != "ood"}
+    values["ood"] = None
     if hasattr(meta, "n_points"):
         values["n_points"] = meta.n_points
     return SimpleNamespace(**values)
@@ -262,12 +271,14 @@ def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
     size = sum(Path(p).stat().st_size for p in spec.files.values())
     seconds = limits.deadline(size)
     ctx = context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, name="mspectmol-read", daemon=True,
-                          args=(sender, work, spec, args, limits.memory_mb, seconds))
     start = time.monotonic()
-    process.start()
-    sender.close()
+    job = (work, spec, args, limits.memory_mb, seconds)
+    child = children.take(ctx)
+    if not child.send(_child, job):  # the waiting child died: start one for this request
+        child.drop()
+        child = children.Child(ctx)
+        child.send(_child, job)
+    process, receiver = child.process, child.results
     kind, payload, worked = "timeout", None, 0.0
     try:
         if receiver.poll(seconds):
@@ -277,10 +288,15 @@ def _in_child(work: Callable[..., Any], args: tuple[Any, ...], spec: Any,
                 kind = "died"
     finally:
         receiver.close()
-        process.join(max(0.0, min(2.0, seconds - (time.monotonic() - start))))
-        if process.is_alive():
-            process.kill()
-            process.join()
+        grace = max(0.0, min(2.0, seconds - (time.monotonic() - start)))
+        if kind in ("ok", "error", "bug", "memory"):  # it answered: let it exit meanwhile
+            children.reap(process, grace)
+        else:
+            process.join(grace)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        children.prepare(ctx)  # the next request's child, now that this one has read
     if timings is not None:
         timings["read"] = timings.get("read", 0.0) + worked
         timings["child"] = (timings.get("child", 0.0) + time.monotonic() - start - worked)
