@@ -1,24 +1,20 @@
 """Benchmark: ``mspectmol serve`` warm, under load and hostile uploads, on 127.0.0.1 only.
 
-Starts the server (``python -m mspectmol serve``, shipped defaults, packaged default model)
-in a subprocess on a free loopback port, then
-
-1. warm: ``--warm`` sequential requests with the aspirin IR, 1H and 13C NMR files to the
-   page (``POST /predict``) and the API (``POST /api/predict``) on kept-alive connections:
-   client latency and the server's time by phase (its ``Server-Timing`` header,
-   :mod:`mspectmol.web.timing`), p50 of each; ``--baseline-src DIR`` runs a second server
-   from another source tree (e.g. a ``git worktree`` of an earlier commit) and alternates
-   the requests between the two, so both see the same load;
-2. sequential: a few predictions at concurrency 1, each the IR example of a random sample
-   with a random subset of its NMR files; 3. load: ``--requests`` of them at
-   ``--concurrency``;
-4. hostile: a 20 MB one-line JCAMP-DX upload, a 3 KB JCAMP-DX DUP bomb, a 100 MB declared
-   body, a client trickling its headers, one trickling its body, and a burst of requests
-   beyond the server's parallel + queued capacity; then the load again.
+Starts ``python -m mspectmol serve`` (shipped defaults, packaged default model) on a free
+loopback port, then 1. warm: ``--warm`` sequential requests with the aspirin IR, 1H and 13C
+NMR files to the page (``POST /predict``) and the API (``POST /api/predict``): client
+latency and the server's time by phase (its ``Server-Timing`` header,
+:mod:`mspectmol.web.timing`), p50 of each; ``--baseline-src DIR`` runs a second server from
+another source tree (e.g. a ``git worktree`` of an earlier commit) and alternates the
+requests between the two, so both see the same load; 2. sequential: a few predictions, each
+the IR example of a random sample with a random subset of its NMR files; 3. load:
+``--requests`` of them at ``--concurrency``; 4. hostile: a 20 MB one-line JCAMP-DX upload,
+a 3 KB JCAMP-DX DUP bomb, a 100 MB declared body, a client trickling its headers, one its
+body, a burst beyond the server's parallel + queued capacity; then the load again.
 
 It prints and writes to ``benchmarks/results/serve.md`` the CPU and load average, phases,
-throughput, p50/p95 latency, hostile answers and the server's memory (own and process-tree
-RSS); the counts are bounded and ``--time-limit`` stops the load phases.
+throughput, p50/p95 latency, hostile answers and the server's memory (own RSS, process-tree
+PSS); the counts are bounded and ``--time-limit`` stops the load phases.
 
     python benchmarks/bench_serve.py [--warm 20] [--baseline-src DIR] [--requests 120]
 """
@@ -74,19 +70,21 @@ def machine() -> str:
     return f"{cpu_description()}; {os.cpu_count()} cores; load average {load} (1/5/15 min)"
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process, MB (0 when it is gone)."""
+def rss_mb(pid: int, key: str = "VmRSS:", source: str = "status") -> float:
+    """A memory figure of one process from ``/proc/PID/source``, MB (0 when it is gone):
+    resident memory, or ``"Pss:"`` of ``"smaps_rollup"`` (shared pages counted once)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, MB."""
+def tree_pss_mb(pid: int) -> float:
+    """Proportional memory of a process and all its descendants, MB (the reading children
+    share most of their pages with the fork server: their RSS would count them again)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -98,7 +96,7 @@ def tree_rss_mb(pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         p = todo.pop()
-        total += rss_mb(p)
+        total += rss_mb(p, "Pss:", "smaps_rollup")
         todo += children.get(p, [])
     return total
 
@@ -180,13 +178,13 @@ def trickle(port: int, head: bytes, piece: bytes, every: float, limit: float
 
 
 def hostile(url: str, port: int, pid: int, capacity: int) -> list[tuple[str, str, float, float]]:
-    """The hostile requests: ``(what, answer, seconds, server tree RSS after, MB)``."""
+    """The hostile requests: ``(what, answer, seconds, server tree PSS after, MB)``."""
     rows = []
 
     def record(what: str, answer: str, seconds: float) -> None:
-        rows.append((what, answer, seconds, tree_rss_mb(pid)))
+        rows.append((what, answer, seconds, tree_pss_mb(pid)))
         print(f"  {what:<44} {answer[:60]:<60} {seconds:6.2f} s  "
-              f"tree RSS {rows[-1][3]:7.0f} MB", flush=True)
+              f"tree PSS {rows[-1][3]:7.0f} MB", flush=True)
 
     line = "4000 " + "0.123 " * ((20 * 2**20 - 4096) // 6)
     one_line = (JCAMP_HEAD + line + "\n##END=\n").encode()
@@ -292,13 +290,6 @@ def serving(port: int, log: Path, src: Path | None = None) -> Iterator[subproces
             process.wait()
 
 
-def source_name(src: Path) -> str:
-    """The commit of a source tree (else its path)."""
-    out = subprocess.run(["git", "-C", str(src), "log", "-1", "--format=%h %s"],
-                         capture_output=True, text=True)
-    return f"commit {out.stdout.strip()[:70]}" if out.returncode == 0 else str(src)
-
-
 def warm_markdown(args: argparse.Namespace, timings: dict[tuple[str, str], dict[str, float]]
                   ) -> list[str]:
     """The table of the warm requests by phase (before/after when there is a baseline)."""
@@ -312,16 +303,24 @@ def warm_markdown(args: argparse.Namespace, timings: dict[tuple[str, str], dict[
              "render = JSON or page with report, figure and downloads). Each column is its own "
              "p50, so the phases need not add up to the total."]
     if args.baseline_src is not None:
-        lines += ["", f"before = {source_name(args.baseline_src)}; after = this tree. The "
+        git = subprocess.run(["git", "-C", str(args.baseline_src), "log", "-1",
+                              "--format=%h %s"], capture_output=True, text=True).stdout
+        lines += ["", f"before = commit {git.strip()[:70]}; after = this tree. The "
                   "two servers ran side by side and the requests alternated between them, so "
                   "both saw the same load."]
     lines += ["", "| request | code | client | " + " | ".join(phases) + " |",
               "|---|---|" + "---:|" * (len(phases) + 1)]
-    for (name, route), t in sorted(timings.items(), key=lambda kv: (kv[0][1], kv[0][0] !=
-                                                                     "before")):
-        what = "page, POST /predict" if route == "/predict" else "API, POST /api/predict"
-        cells = " | ".join(f"{t[k]:.0f}" if k in t else "-" for k in phases)
-        lines.append(f"| {what} | {name} | {t['client']:.0f} | {cells} |")
+    ratios = []
+    for route, what in (("/predict", "page, POST /predict"), ("/api/predict", "API")):
+        rows = [(name, timings[name, route]) for name in ("before", "after", "this tree")
+                if (name, route) in timings]
+        for name, t in rows:
+            cells = " | ".join(f"{t[k]:.0f}" if k in t else "-" for k in phases)
+            lines.append(f"| {what} | {name} | {t['client']:.0f} | {cells} |")
+        if len(rows) == 2 and "total" in rows[0][1] and "total" in rows[1][1]:
+            ratios.append(f"{what.split(',')[0]} {rows[0][1]['total'] / rows[1][1]['total']:.1f}x")
+    if ratios:
+        lines += ["", "Server time (total) before / after: " + ", ".join(ratios) + "."]
     return lines + [""]
 
 
@@ -353,19 +352,20 @@ def write_markdown(path: Path, args: argparse.Namespace, rows: dict[str, Any]) -
               f"{loaded['throughput'] / base['throughput']:.2f}x; p50 latency "
               f"{loaded['p50'] / base['p50']:.2f}x. Errors under load: "
               f"{', '.join(loaded['errors'] + after['errors']) or 'none'}.", "",
-              "| hostile request | answer | seconds | server tree RSS after (MB) |",
+              "| hostile request | answer | seconds | server tree PSS after (MB) |",
               "|---|---|---:|---:|"]
     for what, answer, seconds, tree in rows["hostile"]:
         answer = answer.replace("|", "\\|")
         lines.append(f"| {what} | {answer[:140]} | {seconds:.2f} | {tree:.0f} |")
-    lines += ["", "| server memory | own RSS (MB) | process tree RSS (MB) |", "|---|---:|---:|"]
+    lines += ["", "| server memory | own RSS (MB) | process tree PSS (MB) |", "|---|---:|---:|"]
     for name, (own, tree) in mem.items():
         lines.append(f"| {name} | {own:.0f} | {tree:.0f} |")
     first, last = mem["before the load"], mem["at the end"]
     lines += ["", f"Memory at the end vs before the load: own RSS {last[0] / first[0]:.2f}x, "
               f"process tree {last[1] / first[1]:.2f}x."]
     lines += ["", "Notes: the process tree is the server, the fork server of the reading "
-              "children and any child reading at the moment. The one-line upload is refused by "
+              "children, the child waiting for the next request and any child reading; PSS "
+              "counts the pages they share once. The one-line upload is refused by "
               "the child's line-length check, the DUP bomb by the JCAMP-DX reader's repeat-"
               "count check; a file past both meets the child's address-space limit or its "
               "deadline (422; tests/web/test_hardening.py checks both).", ""]
@@ -404,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         pid = server.pid
 
         def memory(name: str) -> None:
-            rows["memory"][name] = (rss_mb(pid), tree_rss_mb(pid))
-            print(f"{name}: server RSS {rows['memory'][name][0]:.0f} MB, process tree "
+            rows["memory"][name] = (rss_mb(pid), tree_pss_mb(pid))
+            print(f"{name}: server RSS {rows['memory'][name][0]:.0f} MB, process tree PSS "
                   f"{rows['memory'][name][1]:.0f} MB", flush=True)
 
         print(f"server pid {pid} on {url}", flush=True)

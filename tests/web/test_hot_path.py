@@ -1,6 +1,7 @@
 """The warm request's hot path: an inline SVG figure on chemists' axes, no plotting library
 in the server, the Server-Timing phases, and reading children that wait for their job."""
 
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from fastapi.testclient import TestClient
 
 from mspectmol.data.samples import SampleSpec  # noqa: E402
-from mspectmol.web import children, create_app  # noqa: E402
+from mspectmol.web import WebLimits, children, create_app  # noqa: E402
 from mspectmol.web.figure import spectra_svg, svg_text, ticks  # noqa: E402
 from mspectmol.web.sandbox import ReadLimits, context, plain_meta, read_sample  # noqa: E402
 from mspectmol.web.timing import PHASES, Timer, parse_server_timing  # noqa: E402
@@ -175,3 +176,13 @@ def test_plain_meta_leaves_out_the_ood_statistics():
     _, meta = load_model(find_model(None))
     light = plain_meta(meta)
     assert light.ood is None and light.primary == meta.primary
+
+
+def test_model_threads_share_the_cpus(client):
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert WebLimits(threads=3).model_threads() == 3
+    assert WebLimits(max_parallel=2).model_threads() == max(1, cpus // 2)
+    assert WebLimits(max_parallel=10_000).model_threads() == 1
+    assert torch.get_num_threads() == WebLimits().model_threads()  # set by create_app

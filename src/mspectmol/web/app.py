@@ -107,6 +107,11 @@ class WebLimits:
         Seconds a 503 answer asks the client to wait (``Retry-After``).
     read
         Memory and time for reading one request's files (:class:`ReadLimits`).
+    threads
+        Threads of the model's operations in the server process; None: the CPUs this
+        process may use shared among the ``max_parallel`` requests (at least 1). A request
+        predicts while another reads in its child; on 2 cores one thread each is faster than
+        two that wait for each other (``benchmarks/results/serve.md``).
     """
 
     body_timeout: float = 120.0
@@ -117,6 +122,17 @@ class WebLimits:
     queue_wait: float = 60.0
     retry_after: int = 5
     read: ReadLimits = field(default_factory=ReadLimits)
+    threads: int | None = None
+
+    def model_threads(self) -> int:
+        """:attr:`threads`, or the usable CPUs divided among :attr:`max_parallel`."""
+        if self.threads is not None:
+            return max(1, self.threads)
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not on every system
+            cpus = os.cpu_count() or 1
+        return max(1, cpus // max(1, self.max_parallel))
 
 
 def release_memory() -> None:
@@ -166,7 +182,7 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
         raise MspectmolError(f"the upload limit must be at least 1 KB, got {max_upload_bytes} "
                              "bytes")
     limits = limits or WebLimits()
-    predictor = Predictor(model_path, limits.read)
+    predictor = Predictor(model_path, limits.read, limits.model_threads())
     page_model = predictor.page_model(max_upload_bytes)
     script = page_script()
     gate = Gate(limits.max_parallel, limits.max_queued, limits.queue_wait)

@@ -5,8 +5,8 @@ JavaScript are the app's own ``/static/page.js`` (:data:`SCRIPT`; the Content-Se
 runs no inline script, so the script reads the upload limit from the form's ``data-``
 attributes), the figure of the spectra is inline SVG (:mod:`mspectmol.web.figure`), the
 molecule drawing a ``data:`` URL (from :mod:`mspectmol.predict.report`), and the JSON and
-HTML reports are offered as ``data:`` download links. Every text that comes from the user (file names, SMILES, messages that quote
-them) is HTML-escaped.
+HTML reports are offered as ``data:`` download links. Every text that comes from the user
+(file names, SMILES, messages that quote them) is HTML-escaped.
 """
 
 from __future__ import annotations

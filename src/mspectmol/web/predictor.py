@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mspectmol.errors import MspectmolError
 from mspectmol.models.inference import model_modalities
 from mspectmol.predict.common import plain_label
@@ -54,10 +56,13 @@ class Predictor:
         packaged default model.
     read_limits
         Memory and time that reading one request's files may take.
+    threads
+        Threads of the model's operations (``torch.set_num_threads``, for the whole process:
+        a server process runs only the app); None leaves the setting as it is.
     """
 
     def __init__(self, model_path: str | os.PathLike[str] | None,
-                 read_limits: ReadLimits | None = None) -> None:
+                 read_limits: ReadLimits | None = None, threads: int | None = None) -> None:
         from mspectmol.models.inference import find_model
         from mspectmol.models.inputs import missing_allowed
         from mspectmol.models.io import load_model
@@ -71,6 +76,8 @@ class Predictor:
         self.optional = missing_allowed(self.meta)
         self.read_limits = read_limits or ReadLimits()
         self._lock = threading.Lock()
+        if threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
 
     def page_model(self, max_upload_bytes: int) -> PageModel:
         """What the page shows about this model."""
