@@ -301,13 +301,15 @@ def warm_markdown(args: argparse.Namespace, timings: dict[tuple[str, str], dict[
              "preparing in the limited child, child = the rest of the child's round trip, "
              "predict = the model with gate importance and the regions behind each call, "
              "render = JSON or page with report, figure and downloads). Each column is its own "
-             "p50, so the phases need not add up to the total."]
+             "p50, so the phases need not add up to the total. In this tree's server a "
+             "request's reading child starts while the previous one predicts and exits while "
+             "its own predicts: on busy cores part of its cost shows in predict, not child."]
     if args.baseline_src is not None:
-        git = subprocess.run(["git", "-C", str(args.baseline_src), "log", "-1",
-                              "--format=%h %s"], capture_output=True, text=True).stdout
-        lines += ["", f"before = commit {git.strip()[:70]}; after = this tree. The "
-                  "two servers ran side by side and the requests alternated between them, so "
-                  "both saw the same load."]
+        git = subprocess.run(["git", "-C", str(args.baseline_src), "log", "-1", "--format=%h"],
+                             capture_output=True, text=True).stdout.strip()
+        lines += ["", f"before = {args.baseline_label or 'commit ' + git}; after = this "
+                  "tree. The two servers ran side by side and the requests alternated between "
+                  "them, so both saw the same load."]
     lines += ["", "| request | code | client | " + " | ".join(phases) + " |",
               "|---|---|" + "---:|" * (len(phases) + 1)]
     ratios = []
@@ -380,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-src", type=Path, default=None,
                    help="a source tree (e.g. a git worktree of an earlier commit) whose "
                         "server is measured beside this one in the warm phase")
+    p.add_argument("--baseline-label", help="what the baseline is (default: its commit)")
     p.add_argument("--requests", type=int, default=120, help="requests of the load phase")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--baseline", type=int, default=10, help="sequential requests first")
