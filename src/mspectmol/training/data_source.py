@@ -15,13 +15,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from mspectmol.data.alberts_data import is_alberts_data, load_alberts
 from mspectmol.data.dataset import EmbeddedDataset, load_dataset
-from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.inference import dataset_for
-from mspectmol.models.io import ModelMeta, grid_info
+from mspectmol.errors import ConfigError
+from mspectmol.models.inference import check_grids, dataset_for
+from mspectmol.models.io import ModelMeta
 
 DataArg = str | os.PathLike[str] | None
 
@@ -60,11 +58,5 @@ def model_dataset(meta: ModelMeta, data: DataArg = None) -> EmbeddedDataset:
     if not is_alberts_data(data):
         return dataset_for(meta, data)
     ds = load_alberts(data, list(meta.modalities), meta.n_points)
-    for m, info in meta.modalities.items():
-        have = grid_info(m, ds.grids[m])
-        if have["n_points"] != info["n_points"] or not np.allclose(
-                [have["x_min"], have["x_max"]], [info["x_min"], info["x_max"]]):
-            raise MspectmolError(f"the data's {m} grid ({have['x_min']}..{have['x_max']}, "
-                                 f"{have['n_points']} points) differs from the model's "
-                                 f"({info['x_min']}..{info['x_max']}, {info['n_points']})")
+    check_grids(meta, ds.grids)
     return ds
