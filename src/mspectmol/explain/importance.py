@@ -206,7 +206,8 @@ def gate_importance(model: torch.nn.Module, spectra: Mapping[str, Any],
     return importance_from_gates(gated, n_points, normalise=normalise)
 
 
-def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any], group: int,
+def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any],
+                      group: int | Sequence[int],
                       available: Mapping[str, Any] | None = None,
                       gate_maps: Mapping[str, np.ndarray] | None = None
                       ) -> dict[str, np.ndarray]:
@@ -219,7 +220,8 @@ def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any], group:
     spectra
         ``{modality: (n, n_points) array}``.
     group
-        Output (label) index whose logit is explained.
+        Output (label) index whose logit is explained, or one index per row (rows are
+        independent in eval mode, so one backward pass explains a different group per row).
     available
         Optional availability masks.
     gate_maps
@@ -242,9 +244,10 @@ def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any], group:
         with torch.enable_grad():
             out = model(inputs, avail)
             logits = out if isinstance(out, torch.Tensor) else out.logits
-            if not 0 <= group < logits.shape[1]:
+            groups = np.broadcast_to(np.asarray(group, dtype=np.int64), (n,))
+            if groups.size and not (0 <= groups.min() and groups.max() < logits.shape[1]):
                 raise MspectmolError(f"group index {group} is outside 0..{logits.shape[1] - 1}")
-            logits[:, group].sum().backward()
+            logits[torch.arange(n), torch.from_numpy(groups.copy())].sum().backward()
     finally:
         model.train(was_training)
     result = {}

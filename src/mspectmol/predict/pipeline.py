@@ -208,18 +208,20 @@ def _regions(maps: dict[str, np.ndarray], row: int, grids: dict[str, np.ndarray]
 
 def _call_regions(model: Any, batch: dict[str, np.ndarray], avail: dict[str, np.ndarray],
                   preds: list[Prediction], gate_maps: dict[str, np.ndarray] | None,
-                  k: int) -> None:
-    """Fill ``call_regions``: one backward pass per called group, over the rows calling it."""
+                  k: int, chunk: int = 256) -> None:
+    """Fill ``call_regions``: every (sample, called group) pair explained in one backward
+    pass per ``chunk`` pairs (each pair a copy of its sample's row)."""
     from mspectmol.explain.importance import group_attribution
 
-    groups = sorted({g for p in preds for g in p.calls})
-    for g in groups:
-        rows = np.array([i for i, p in enumerate(preds) if g in p.calls])
-        attr = group_attribution(model, {m: x[rows] for m, x in batch.items()}, g,
-                                 {m: a[rows] for m, a in avail.items()},
+    pairs = [(i, g) for i, p in enumerate(preds) for g in p.calls]
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start:start + chunk]
+        rows = np.array([i for i, _ in part])
+        attr = group_attribution(model, {m: x[rows] for m, x in batch.items()},
+                                 [g for _, g in part], {m: a[rows] for m, a in avail.items()},
                                  None if gate_maps is None
                                  else {m: v[rows] for m, v in gate_maps.items()})
-        for j, i in enumerate(rows):
+        for j, (i, g) in enumerate(part):
             p = preds[i]
             p.call_regions[p.label_names[g]] = _regions(attr, j, p.grids, p.inputs.used, k)
 
