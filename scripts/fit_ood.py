@@ -20,7 +20,8 @@ import numpy as np
 from mspectmol.data.batches import SplitData, split_data
 from mspectmol.data.rendering import PeakRenderer
 from mspectmol.data.transfer import transfer_arrays
-from mspectmol.models.inference import dataset_for, find_model
+from mspectmol.models.datasets import dataset_for
+from mspectmol.models.inference import find_model
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import fit_ood, ood_scores, representations
 

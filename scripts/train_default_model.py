@@ -60,7 +60,8 @@ import torch
 from mspectmol import __version__
 from mspectmol.cli.main import main as cli
 from mspectmol.data.batches import SplitData, split_data
-from mspectmol.models.inference import dataset_for, predict_logits
+from mspectmol.models.datasets import dataset_for
+from mspectmol.models.inference import predict_logits
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import ood_scores, representations

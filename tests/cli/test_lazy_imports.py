@@ -19,6 +19,7 @@ HEAVY = ("matplotlib", "mspectmol.models.baselines_nn", "mspectmol.models.baseli
          "mspectmol.models.baselines_classical", "mspectmol.models.baselines_xgboost", "xgboost",
          "sklearn", "mspectmol.explain.plots", "mspectmol.explain.coerror", "mspectmol.suites",
          "mspectmol.structure", "mspectmol.conformers", "mspectmol.training", "torch_geometric",
+         "pyarrow", "scipy.special", "mspectmol.data.dataset",
          "rdkit.Chem.Draw")
 
 

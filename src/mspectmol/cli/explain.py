@@ -40,8 +40,8 @@ from mspectmol.explain.importance import (
     top_regions,
 )
 from mspectmol.explain.plots import FIGURE_SUFFIXES, plot_spectra_importance
+from mspectmol.models.datasets import dataset_for
 from mspectmol.models.inference import (
-    dataset_for,
     find_model,
     is_neural,
     model_grid,

@@ -105,7 +105,8 @@ def load_inputs(model: str | None = None, *, split: str = "scaffold", part: str 
 
     Returns the inputs and the dataset (for one-vs-all training).
     """
-    from mspectmol.models.inference import dataset_for, find_model, is_neural, model_grid
+    from mspectmol.models.datasets import dataset_for
+    from mspectmol.models.inference import find_model, is_neural, model_grid
     from mspectmol.models.io import load_model
 
     net, meta = load_model(find_model(model))

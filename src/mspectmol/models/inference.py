@@ -5,25 +5,21 @@ classical through ``predict_proba``) on a :class:`~mspectmol.data.batches.SplitD
 output is handled as logits (classical probabilities clipped to ``[1e-7, 1 - 1e-7]`` first), so
 one temperature calibrates either kind. :func:`model_grid`, :func:`model_modalities` and
 :func:`model_thresholds` read what a model file declares (:class:`~mspectmol.models.io.ModelMeta`);
-:func:`find_model` resolves a model path, run folder or packaged name and :func:`dataset_for`
-loads the embedded dataset on the model's grids.
+:func:`find_model` resolves a model path, run folder or packaged name
+(:mod:`mspectmol.models.datasets` loads the embedded dataset on a model's grids).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit, logit
 
 from mspectmol.data.batches import SplitData, iterate_batches
-from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset, load_dataset
-from mspectmol.errors import ConfigError, MspectmolError
-from mspectmol.models.io import ModelMeta, grid_info
+from mspectmol.errors import ConfigError
 from mspectmol.models.packaged import resolve_model
 
 EVAL_BATCH = 256
@@ -76,7 +72,8 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
         if prob.shape != data.labels.shape:
             raise ValueError(f"predict_proba returned shape {prob.shape}, expected "
                              f"{data.labels.shape}")
-        return logit(np.clip(prob, _CLIP, 1.0 - _CLIP))
+        prob = np.clip(prob, _CLIP, 1.0 - _CLIP)
+        return np.log(prob) - np.log1p(-prob)
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -95,7 +92,9 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
 def probabilities(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
     """``sigmoid(logits / temperature)`` (temperature 1 when None)."""
     t = 1.0 if temperature is None else float(temperature)
-    return expit(np.asarray(logits, dtype=np.float64) / t)
+    z = np.asarray(logits, dtype=np.float64) / t
+    e = np.exp(-np.abs(z))  # the logistic function without overflow
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def predict_proba(model: Any, data: SplitData, *, temperature: float | None = None,
@@ -133,31 +132,3 @@ def find_model(path: str | os.PathLike[str] | None) -> Path:
     None is the packaged default classifier.
     """
     return resolve_model(path, "classifier")
-
-
-def dataset_for(meta: ModelMeta, data: str | os.PathLike[str] | None = None
-                ) -> EmbeddedDataset:
-    """Load the dataset with the model's modalities and check its grids match the model's."""
-    ds = load_dataset([m for m in meta.modalities if m in DATASET_MODALITIES], meta.n_points,
-                      path=Path(data) if data else None)
-    check_grids(meta, ds.grids, "dataset")
-    return ds
-
-
-def check_grids(meta: ModelMeta, grids: Mapping[str, np.ndarray], what: str = "data") -> None:
-    """Refuse data whose grid of any of the model's modalities differs from the model's.
-
-    Raises
-    ------
-    MspectmolError
-        Naming the modality and both grids.
-    """
-    for m, info in meta.modalities.items():
-        if m not in grids:
-            continue
-        have = grid_info(m, grids[m])
-        if have["n_points"] != info["n_points"] or not np.allclose(
-                [have["x_min"], have["x_max"]], [info["x_min"], info["x_max"]]):
-            raise MspectmolError(f"the {what}'s {m} grid ({have['x_min']}..{have['x_max']}, "
-                                 f"{have['n_points']} points) differs from the model's "
-                                 f"({info['x_min']}..{info['x_max']}, {info['n_points']})")

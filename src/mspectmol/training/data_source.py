@@ -18,7 +18,7 @@ from pathlib import Path
 from mspectmol.data.alberts_data import is_alberts_data, load_alberts
 from mspectmol.data.dataset import EmbeddedDataset, load_dataset
 from mspectmol.errors import ConfigError
-from mspectmol.models.inference import check_grids, dataset_for
+from mspectmol.models.datasets import check_grids, dataset_for
 from mspectmol.models.io import ModelMeta
 
 DataArg = str | os.PathLike[str] | None
