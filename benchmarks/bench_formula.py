@@ -14,7 +14,6 @@ noise, seed 0). The baseline in the same run ranks the same candidates by mass e
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 from mspectmol.chem.formula import formula_mass, get_adduct, hill, isotope_pattern, parse_formula
 from mspectmol.chem.formula.prior import FormulaPrior
 from mspectmol.chem.formula.search import search_formulas
+from mspectmol.models.precision import cpu_description
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alberts-example" \
     / "example_data_1.parquet"
@@ -64,8 +64,7 @@ def main() -> None:
         raise SystemExit(f"{args.data}: not found (the transfer validation set lives in "
                          "../shared/, beside the repository)")
     formulas = pq.read_table(args.data, columns=["molecular_formula"]).column(0).to_pylist()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_description()
     print(f"CPU: {cpu}; {len(formulas)} molecules; [M+H]+ at {args.ppm} ppm")
     print(f"{'setting':<40} {'top-1':>6} {'top-3':>6} {'top-10':>6} {'s/molecule':>10}")
     for noise in (False, True):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import random
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 from mspectmol.chem.formula import formula_mass, get_adduct, parse_formula
 from mspectmol.chem.fragments import explained_intensity, fragment_table
 from mspectmol.data.sources import moses_smiles, pubchem_chemicals_smiles
+from mspectmol.models.precision import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alberts-example" / "example_data_1.parquet"
@@ -93,8 +93,7 @@ def main() -> None:
         chance.append(1 / (len(cands) + 1))
         n_cand += len(cands) + 1
     seconds = (time.perf_counter() - start) / max(n_cand, 1)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_description()
     print(f"CPU: {cpu}; {len(lifted)} of {len(rows)} molecules have same-formula decoys "
           f"({n_cand} candidates, at most {args.decoys} decoys each)")
     print("| measure | with the MS term | without (random order) |")

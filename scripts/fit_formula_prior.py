@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import zipfile
 from pathlib import Path
 
 from rdkit import Chem, RDLogger
@@ -20,19 +19,14 @@ from rdkit.Chem.rdMolDescriptors import CalcMolFormula
 
 from mspectmol.chem.formula.composition import parse_formula
 from mspectmol.chem.formula.prior import PRIOR_PATH, fit_prior
-from mspectmol.data.sources import _fetch_wheel, moses_smiles
+from mspectmol.data.sources import moses_smiles, pubchem_chemicals_rows
 from mspectmol.errors import MspectmolError
 
 
 def pubchem_formulas(cache: Path) -> list[dict[str, int]]:
     """Formulas of the PubChem identifier table of the ``chemicals`` wheel (neutral, no '.')."""
-    wheel = _fetch_wheel(cache, "chemicals==1.5.1", "chemicals")
-    member = "chemicals/Identifiers/chemical identifiers pubchem large.tsv"
-    with zipfile.ZipFile(wheel) as zf:
-        text = zf.read(member).decode("utf-8")
     out = []
-    for line in text.splitlines():
-        parts = line.split("\t")
+    for parts in pubchem_chemicals_rows(cache):
         if len(parts) < 5 or "." in parts[4] or "+" in parts[2] or "-" in parts[2]:
             continue
         try:

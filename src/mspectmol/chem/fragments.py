@@ -40,10 +40,14 @@ MIN_MZ = 40.0
 
 @dataclass(frozen=True)
 class FragmentTable:
-    """Ion m/z values of a molecule's fragments, sorted, with the bond cuts each needs."""
+    """Ion m/z values of a molecule's fragments, sorted, with the bond cuts each needs, the
+    hydrogen shift of each ion and which fragment (index into ``parts``, atom sets) it is."""
 
     mz: np.ndarray
     cuts: np.ndarray
+    shift: np.ndarray
+    part: np.ndarray
+    parts: tuple[frozenset[int], ...]
 
 
 def _components(n_atoms: int, adjacency: list[set[int]], removed: set[tuple[int, int]]
@@ -109,14 +113,15 @@ def fragment_table(smiles_or_mol: str | Chem.Mol, charge: int = 1) -> FragmentTa
     ions alike through the hydrogen shifts)."""
     mol = _molecule(smiles_or_mol)
     found = _fragments(mol)
-    m_h = monoisotopic("H")
-    mz, cuts = [], []
-    for neutral, k in zip(_neutral_masses(mol, list(found)), found.values(), strict=True):
-        for shift in range(-MAX_H_SHIFT, MAX_H_SHIFT + 1):
-            mz.append(neutral + shift * m_h - charge * ELECTRON_MASS)
-            cuts.append(k)
-    order = np.argsort(mz)
-    return FragmentTable(np.asarray(mz)[order], np.asarray(cuts)[order])
+    parts = tuple(found)
+    shifts = np.arange(-MAX_H_SHIFT, MAX_H_SHIFT + 1)
+    mz = (_neutral_masses(mol, parts)[:, None] + shifts[None, :] * monoisotopic("H")
+          - charge * ELECTRON_MASS).ravel()
+    cuts = np.repeat([found[p] for p in parts], shifts.size)
+    part = np.repeat(np.arange(len(parts)), shifts.size)
+    order = np.argsort(mz, kind="stable")
+    return FragmentTable(mz[order], cuts[order], np.tile(shifts, len(parts))[order],
+                         part[order], parts)
 
 
 def explained_intensity(table: FragmentTable, peaks_mz: Sequence[float],
@@ -233,15 +238,8 @@ def explain_peaks(smiles_or_mol: str | Chem.Mol, peaks_mz: Sequence[float],
         For an invalid SMILES.
     """
     mol = _molecule(smiles_or_mol)
-    found = _fragments(mol)
-    parts = list(found)
-    neutral = _neutral_masses(mol, parts)
-    shifts = np.arange(-MAX_H_SHIFT, MAX_H_SHIFT + 1)
-    table_mz = (neutral[:, None] + shifts[None, :] * monoisotopic("H")
-                - charge * ELECTRON_MASS).ravel()
-    table_cuts = np.repeat([found[p] for p in parts], shifts.size)
-    table_part = np.repeat(np.arange(len(parts)), shifts.size)
-    table_shift = np.tile(shifts, len(parts))
+    table = fragment_table(mol, charge)
+    table_mz, table_cuts, table_shift = table.mz, table.cuts, table.shift
     mz = np.asarray(peaks_mz, dtype=float)
     intensity = np.asarray(peaks_intensity, dtype=float)
     weight = np.sqrt(np.clip(intensity, 0.0, None))
@@ -262,7 +260,7 @@ def explain_peaks(smiles_or_mol: str | Chem.Mol, peaks_mz: Sequence[float],
             continue
         best = min(near, key=lambda j: (table_cuts[j], abs(table_shift[j]),
                                         abs(table_mz[j] - m)))
-        atoms = tuple(sorted(parts[table_part[best]]))
+        atoms = tuple(sorted(table.parts[table.part[best]]))
         shift = int(table_shift[best])
         credit += w * (1.0 if table_cuts[best] == 1 else TWO_BREAK_WEIGHT)
         out.append(PeakMatch(float(m), float(y), "explained", float(table_mz[best]),

@@ -147,20 +147,22 @@ def _fetch_wheel(cache_dir: Path, requirement: str, prefix: str) -> Path:
     return wheels[-1]
 
 
-def pubchem_chemicals_smiles(cache_dir: Path) -> list[tuple[str, str]]:
-    """(``CAS:<number>``, SMILES) of the ~71k PubChem compounds in the ``chemicals`` wheel.
+def pubchem_chemicals_rows(cache_dir: Path) -> list[list[str]]:
+    """The rows of the ~71k-compound PubChem identifier table in the ``chemicals`` wheel
+    (tab-separated: PubChem CID, CAS number, formula, molecular weight, SMILES, InChI, ...).
 
-    The ``chemicals`` package (MIT) ships a PubChem identifier table (PubChem data are in the
-    public domain) that covers small industrial chemistry well: isocyanates,
-    isothiocyanates, acyl halides, phosphines, thiols and others that drug-like sets lack.
+    The ``chemicals`` package (MIT) ships this table (PubChem data are in the public domain);
+    it covers small industrial chemistry well: isocyanates, isothiocyanates, acyl halides,
+    phosphines, thiols and others that drug-like sets lack.
     """
     wheel = _fetch_wheel(cache_dir, "chemicals==1.5.1", "chemicals")
     member = "chemicals/Identifiers/chemical identifiers pubchem large.tsv"
     with zipfile.ZipFile(wheel) as zf:
         text = zf.read(member).decode("utf-8")
-    out = []
-    for line in text.splitlines():
-        cols = line.split("\t")
-        if len(cols) > 4 and cols[4]:
-            out.append((f"CAS:{cols[1]}", cols[4]))
-    return out
+    return [line.split("\t") for line in text.splitlines()]
+
+
+def pubchem_chemicals_smiles(cache_dir: Path) -> list[tuple[str, str]]:
+    """(``CAS:<number>``, SMILES) of the PubChem compounds of :func:`pubchem_chemicals_rows`."""
+    return [(f"CAS:{cols[1]}", cols[4]) for cols in pubchem_chemicals_rows(cache_dir)
+            if len(cols) > 4 and cols[4]]

@@ -241,8 +241,10 @@ def search_formulas(mz: float, adduct: str | Adduct = "[M+H]+", *, ppm: float = 
     err_ppm = (neutral - counts @ unit) / (mz * abs(ion.charge)) * 1e6  # observed - theory
     mass_score = -0.5 * (err_ppm / (ppm / 2.0)) ** 2
     prior_score = prior.log_prob(elements, counts)
-    if len(counts) > MAX_CANDIDATES:
-        keep = np.argsort(-(mass_score + prior_score))[:MAX_CANDIDATES]
+    # without isotopes the ranking is mass + prior: patterns are needed for the top only
+    limit = MAX_CANDIDATES if isotopes is not None else top
+    if len(counts) > limit:
+        keep = np.argsort(-(mass_score + prior_score), kind="stable")[:limit]
         counts, err_ppm = counts[keep], err_ppm[keep]
         mass_score, prior_score = mass_score[keep], prior_score[keep]
     out = []

@@ -22,7 +22,7 @@ import numpy as np
 
 from mspectmol.chem.fragments import explained_intensity, fragment_table
 from mspectmol.errors import MspectmolError
-from mspectmol.predict.formula import FormulaResult, formulas_for_peaks
+from mspectmol.predict.formula import FormulaResult, formulas_for_spectrum
 from mspectmol.spectra.readers import read_spectrum
 from mspectmol.structure.elucidation.options import ElucidationOptions
 
@@ -54,13 +54,8 @@ def read_mass_evidence(path: str | Path, *, adduct: str | None = None, ppm: floa
                        ) -> MassEvidence:
     """Read a mass spectrum file and rank the formulas of its ion."""
     spectrum = read_spectrum(path, "ms")
-    meta = spectrum.metadata or {}
-    precursor = meta.get("precursor_mz")
-    adduct = adduct or meta.get("adduct") or None
-    formulas = formulas_for_peaks(spectrum.x, spectrum.y, source=str(path),
-                                  precursor_mz=None if precursor is None else float(precursor),
-                                  adduct=None if adduct is None else str(adduct), ppm=ppm,
-                                  top=5)
+    formulas = formulas_for_spectrum(spectrum, str(path), adduct=adduct, ppm=ppm, top=5,
+                                     adduct_option="--ms-adduct")
     return MassEvidence(str(path), np.asarray(spectrum.x, float),
                         np.asarray(spectrum.y, float), formulas)
 
@@ -69,8 +64,7 @@ def with_ms_formula(options: ElucidationOptions, evidence: MassEvidence
                     ) -> tuple[ElucidationOptions, list[str]]:
     """The options with the mass spectrum's best formula when they have none, and the notes
     saying what was assumed."""
-    notes = [f"mass spectrum {evidence.source}: {n}".replace("--adduct", "--ms-adduct")
-             for n in evidence.formulas.notes]
+    notes = [f"mass spectrum {evidence.source}: {n}" for n in evidence.formulas.notes]
     if options.formula is not None:
         return options, notes
     best = evidence.formulas.candidates
