@@ -126,3 +126,16 @@ def test_evaluate_refuses_a_missing_model(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "no_model")]) == 2
     err = capsys.readouterr().err
     assert "no_model" in err and "not found" in err
+
+
+def test_mixtures_are_a_recorded_training_setting(dataset_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "1",
+                 "--max-train", "32", "--out", str(out), "--no-progress", "--threads", "1",
+                 "--mix", "0.5", *SMALL_MODEL]) == 0
+    (run_dir,) = out.iterdir()
+    assert json.loads((run_dir / "config.json").read_text())["mix"] == 0.5
+    _, meta = load_model(run_dir / "model")
+    assert meta.training["mix"] == 0.5 and meta.training["mix_weights"] == [0.3, 1.0]
+    assert main(["train", "--data", str(dataset_dir), "--mix", "2"]) == 2
+    assert "mix must be in [0, 1]" in capsys.readouterr().err

@@ -276,3 +276,55 @@ def dataset_hash(ids: Sequence[str] | np.ndarray, labels: np.ndarray) -> str:
     h.update(f"{y.shape}".encode())
     h.update(y.tobytes())
     return h.hexdigest()
+
+
+#: Range of the partner's weight in a two-molecule mixture (:func:`mix_molecules`).
+MIX_WEIGHTS = (0.3, 1.0)
+
+
+def mix_molecules(part: SplitData, share: float, rng: np.random.Generator,
+                  weights: tuple[float, float] = MIX_WEIGHTS) -> SplitData:
+    """Replace a ``share`` of the rows by two-molecule mixtures.
+
+    Row ``i`` becomes ``x_i + w x_j`` for a random partner ``j != i`` and a weight ``w``
+    drawn uniformly from ``weights`` (the same for every modality of the row), rescaled to
+    the larger of the two maxima (max-normalised spectra stay so); its labels become the
+    union of both molecules' groups. Such spectra are crowded like those of drug-size
+    molecules, which hold several groups each (absorbances and NMR line areas add up in a
+    mixture). A modality stays available only
+    where both molecules have it. Rows keep their order and ids, so an epoch's rows are
+    the same as without mixing.
+
+    Raises
+    ------
+    ConfigError
+        For a share outside [0, 1] or a weight range outside (0, inf).
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"mix must be in [0, 1], got {share}")
+    low, high = weights
+    if not 0.0 < low <= high:
+        raise ConfigError(f"mixture weights must satisfy 0 < low <= high, got {weights}")
+    n = len(part)
+    n_mix = int(round(share * n))
+    if n < 2 or n_mix == 0:
+        return part
+    rows = rng.choice(n, size=n_mix, replace=False)
+    partners = (rows + rng.integers(1, n, size=n_mix)) % n
+    w = rng.uniform(low, high, size=n_mix).astype(np.float32)
+    labels = part.labels.copy()
+    labels[rows] = np.maximum(labels[rows], labels[partners])
+    spectra, available = {}, {}
+    for m, x in part.spectra.items():
+        a = part.available[m].copy()
+        both = a[rows] & a[partners]
+        y = x.copy()
+        mixed = x[rows] + w[:, None] * x[partners]
+        scale = np.maximum(np.abs(x[rows]).max(axis=1, keepdims=True),
+                           np.abs(x[partners]).max(axis=1, keepdims=True))
+        peak = np.abs(mixed).max(axis=1, keepdims=True)
+        mixed = np.where(peak > 0, mixed * (scale / np.where(peak > 0, peak, 1.0)), mixed)
+        y[rows] = np.where(both[:, None], mixed, 0.0).astype(x.dtype)
+        a[rows] = both
+        spectra[m], available[m] = y, a
+    return SplitData(part.ids, labels, spectra, available)

@@ -138,6 +138,12 @@ class TrainConfig:
         another group's spectra, scored with all the model's spectra and with the primary
         alone and reported as ``metrics.json["transfer"]`` beside the in-domain test; never
         trained on.
+    mix
+        Share of the training rows replaced every epoch by a two-molecule mixture (the
+        partner's spectra added with a weight drawn from 0.3-1, labels the union of both
+        molecules' groups; :func:`mspectmol.data.batches.mix_molecules`): crowded spectra
+        like those of drug-size molecules. Drawn from ``default_rng([seed, 31, epoch])``;
+        the validation fold is not mixed. 0: off.
     """
 
     model: str = "pa_ib"
@@ -166,6 +172,7 @@ class TrainConfig:
     modality_dropout: float = 0.0
     render: str = "none"
     transfer: str | None = None
+    mix: float = 0.0
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -193,6 +200,8 @@ class TrainConfig:
                               f"{self.checkpoint_every}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise ConfigError(f"mix must be in [0, 1], got {self.mix}")
         if self.render not in RENDERINGS:
             raise ConfigError(f"render must be one of {', '.join(RENDERINGS)}, got "
                               f"{self.render!r}")

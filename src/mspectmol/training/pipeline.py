@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.data.batches import SplitData, dataset_hash, split_data
+from mspectmol.data.batches import MIX_WEIGHTS, SplitData, dataset_hash, mix_molecules, split_data
 from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.data.transfer import transfer_arrays
@@ -110,6 +110,17 @@ def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
                         train_renderer)
 
     return render_epoch, val_fold
+
+
+def mixed_epochs(render_epoch: Any, train: SplitData, config: TrainConfig) -> Any:
+    """Epoch ``e``'s training split (``render_epoch(e)``, or ``train``) with ``config.mix``
+    of its rows replaced by two-molecule mixtures drawn from ``default_rng([seed, 31, e])``
+    (:func:`~mspectmol.data.batches.mix_molecules`)."""
+    def mixed(epoch: int) -> SplitData:
+        part = render_epoch(epoch) if render_epoch is not None else train
+        return mix_molecules(part, config.mix, np.random.default_rng([config.seed, 31, epoch]))
+
+    return mixed
 
 
 def fit_model_ood(model: Any, train: SplitData, val: SplitData,
@@ -246,6 +257,9 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     if config.render == "randomised":
         render_epoch, parts["val"] = randomised_rendering(parts["train"], parts["val"], ds,
                                                           config)
+    plain_epoch = render_epoch
+    if config.mix > 0:
+        render_epoch = mixed_epochs(render_epoch, parts["train"], config)
     result = fit_model(model, parts["train"], parts["val"], config,
                        log_path=run_dir / "log.csv", checkpoint_dir=run_dir / CHECKPOINT_DIR,
                        resume_from=resume_from, render_epoch=render_epoch)
@@ -270,10 +284,12 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                       "missing_modalities": list(config.auxiliary)}
                      if config.modality_dropout > 0 else {}),
                   **({"render": config.render, "render_settings": RenderSettings().to_dict()}
-                     if config.render != "none" else {})},
+                     if config.render != "none" else {}),
+                  **({"mix": config.mix, "mix_weights": list(MIX_WEIGHTS)}
+                     if config.mix > 0 else {})},
     )
     if is_neural(result.model):
-        meta.ood = fit_model_ood(result.model, parts["train"], clean_val, render_epoch)
+        meta.ood = fit_model_ood(result.model, parts["train"], clean_val, plain_epoch)
     save_model(run_dir / "model", result.model, meta)
     metrics = {
         "model": spec.name, "split": config.split, "training": result.summary(),
