@@ -5,9 +5,11 @@ input of the fused head, ``z_m || z_a1 || ...``; for other neural models their l
 under a probabilistic PCA fitted to the training representations (Tipping & Bishop 1999):
 the top ``k`` principal directions with their variances, and one residual variance for the
 rest, so the model file stores ``k + 2`` vectors instead of a full covariance. The threshold
-is a quantile (95% by default) of the scores of in-domain validation spectra, so about 5%
-of in-domain inputs are flagged; :func:`ood_report` gives the score, the threshold and the
-flag for each sample.
+is a quantile (97.5% by default) of the scores of in-domain validation spectra, so that at
+most about 5% of in-domain inputs are flagged: the parts of a scaffold split hold different
+scaffolds, and validation's 95th percentile put 7.5% of the training and 8.1% of the test
+molecules above it for the ``default`` model (:data:`QUANTILE`). :func:`ood_report` gives
+the score, the threshold and the flag for each sample.
 
 Mahalanobis scores on a network's features are a standard out-of-distribution detector
 (Lee et al. 2018, "A Simple Unified Framework for Detecting Out-of-Distribution Samples and
@@ -26,8 +28,9 @@ from mspectmol.errors import MspectmolError
 
 #: Principal directions kept.
 N_COMPONENTS = 32
-#: Share of in-domain validation scores below the threshold.
-QUANTILE = 0.95
+#: Share of in-domain validation scores below the threshold (97.5%: a margin for the
+#: difference between one scaffold split part and another).
+QUANTILE = 0.975
 
 
 def _capture_point(model: torch.nn.Module) -> torch.nn.Module | None:
