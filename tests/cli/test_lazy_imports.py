@@ -1,6 +1,7 @@
-"""A command imports what it needs: ``predict --format json`` loads no plotting, no baseline
-model family and no benchmark code; ``mspectmol --help`` does not even load torch. Checked in
-fresh interpreters through ``sys.modules``."""
+"""A command imports what it needs: ``predict --format json`` with a PA-IB model loads no
+torch (the NumPy engine runs it), no RDKit without a SMILES, no plotting, no baseline model
+family and no benchmark code; ``mspectmol --help`` does not even load torch. Checked in fresh
+interpreters through ``sys.modules``."""
 
 from __future__ import annotations
 
@@ -36,7 +37,32 @@ def test_predict_json_imports_no_plotting_or_other_model_families(tmp_path):
             "--format", "json", "-o", str(tmp_path / "out")]
     modules = _imported(f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0")
     assert (tmp_path / "out").exists()
-    assert "torch" in modules  # the model did run
+    assert "mspectmol.models.numpy_pa_ib" in modules  # the model did run
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_predict_json_of_the_examples_never_imports_torch(tmp_path):
+    argv = ["predict", "--folder", str(EXAMPLES), "--format", "json", "-o", str(tmp_path)]
+    modules = _imported(f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0")
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
+        "aspirin.json", "chloroacetophenone.json", "paracetamol.json"]
+    assert not {m for m in modules if m == "torch" or m.startswith("torch.")}
+    assert "rdkit" not in modules
+
+
+def test_loading_a_pa_ib_model_for_numpy_never_imports_torch():
+    modules = _imported("from mspectmol.models.inference import find_model\n"
+                        "from mspectmol.models.numpy_inference import load_classifier\n"
+                        "model, meta = load_classifier(find_model(None))\n"
+                        "assert type(model).__name__ == 'NumpyPAIB', type(model)")
+    assert "torch" not in modules
+
+
+def test_predict_engine_torch_runs_the_torch_module(tmp_path):
+    argv = ["predict", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "--format", "json",
+            "--engine", "torch", "-o", str(tmp_path)]
+    modules = _imported(f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0")
+    assert "torch" in modules and "mspectmol.models.pa_ib" in modules
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 

@@ -17,11 +17,16 @@ an input of the packaged models: it gives the ranked molecular formulas of its i
 MS/MS peaks that fragments of the structure explain, in every report. A sample with a mass
 spectrum but without the primary spectrum the model needs gets the formulas only (said in its
 reports, status ``formulas only`` in the summary; not an error).
+
+A PA-IB model runs on NumPy (:mod:`mspectmol.models.numpy_inference`), so the command does
+not import torch, whose import alone takes longer than a one-sample prediction;
+``--engine torch`` runs the torch module instead, with the same results to float rounding.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import textwrap
 from collections import Counter
@@ -36,6 +41,7 @@ from mspectmol.cli.spectra_options import (
     preparation_options,
 )
 from mspectmol.models.inference import model_modalities
+from mspectmol.models.numpy_inference import ENGINES
 from mspectmol.predict.common import DEFAULT_ROWS
 from mspectmol.spectra.modalities import MODALITIES, option_name
 from mspectmol.spectra.readers.formats import format_help, formats
@@ -101,8 +107,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                      help="samples per model batch (default 256)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--threads", type=int, default=None,
-                     help="torch threads (default: torch's choice; 1 is fastest on a busy "
-                          "machine)")
+                     help="threads of the model: torch's (default: torch's choice; 1 is "
+                          "fastest on a busy machine) or, on the NumPy engine, its BLAS "
+                          "threads (default 1)")
+    out.add_argument("--engine", choices=ENGINES, default="auto",
+                     help="what runs the model: 'numpy' (PA-IB models only, without loading "
+                          "torch: a faster start), 'torch', or 'auto' (default: NumPy for "
+                          "PA-IB models, torch for the others); both give the same results "
+                          "to float rounding")
     p.set_defaults(run=run)
 
 
@@ -214,15 +226,26 @@ def print_hashes(model_path: Path) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    import contextlib
+def model_threads(model: Any, threads: int | None) -> contextlib.AbstractContextManager:
+    """The thread setting of the model's engine: BLAS threads for a NumPy model (1 unless
+    ``threads`` says), torch threads otherwise."""
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
 
+    if isinstance(model, NumpyPAIB):
+        from mspectmol.models.numpy_inference import blas_threads
+
+        return blas_threads(1 if threads is None else threads)
+    from mspectmol.models.loop import torch_threads
+
+    return torch_threads(threads)
+
+
+def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mspectmol.errors import MspectmolError
     from mspectmol.models.inference import find_model
-    from mspectmol.models.io import load_model
-    from mspectmol.models.loop import torch_threads
+    from mspectmol.models.numpy_inference import load_classifier
     from mspectmol.predict.pipeline import MassOnly, ModelInfo, SampleFailure, predict_samples
     from mspectmol.predict.report import text_report, write_html, write_json
     from mspectmol.predict.summary import SummaryWriter
@@ -236,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     mass = _mass_options(args, samples)
     formats = set(args.format or FORMATS)
     model_path = find_model(args.model)
-    model, meta = load_model(model_path)
+    model, meta = load_classifier(model_path, args.engine)
     info = ModelInfo.from_meta(model_path, meta)
     _warn_ignored(samples, meta, many)
     names = _Names()
@@ -244,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     written = formulas_only = 0
     summary = (SummaryWriter(args.output / "summary.csv", meta.label_names) if many
                else contextlib.nullcontext())
-    with summary as table, torch_threads(args.threads), tqdm(
+    with summary as table, model_threads(model, args.threads), tqdm(
             total=len(samples), unit="sample", desc="predict",
             disable=True if args.no_progress else None) as bar:
         for result in predict_samples(model, meta, samples, options=options,

@@ -29,19 +29,24 @@ call relies on. :func:`group_attribution` combines it with gradient x input (Shr
 map and renormalised, i.e. "information the bottleneck let through *and* the group's logit
 depends on". Gradient x input is zero where the input is zero, so the absence of a peak never
 shows up as important even when it is informative; read attributions with that in mind.
+
+A :class:`~mspectmol.models.numpy_pa_ib.NumpyPAIB` (PA-IB in NumPy) gives the same gate maps and
+gradients as its torch module; torch is imported only for torch models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
-from mspectmol.chem.functional_groups import GROUP_NAMES
 from mspectmol.errors import MspectmolError
+from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+if TYPE_CHECKING:
+    import torch
 
 #: Groups whose SMARTS contain a carbonyl (C=O), for :func:`carbonyl_window_fraction`.
 CARBONYL_GROUPS = ("Ketone", "Aldehyde", "Ester", "Amide", "Carboxylic acid", "Acid anhydride",
@@ -72,6 +77,8 @@ class GatedOutput:
 
 
 def _tensors(spectra: Mapping[str, Any], rows: slice) -> dict[str, torch.Tensor]:
+    import torch
+
     return {m: torch.as_tensor(np.asarray(x, dtype=np.float32)[rows]) for m, x in spectra.items()}
 
 
@@ -84,7 +91,7 @@ def _batch_size(spectra: Mapping[str, Any]) -> int:
     return next(iter(sizes.values()))
 
 
-def run_with_gates(model: torch.nn.Module, spectra: Mapping[str, Any],
+def run_with_gates(model: torch.nn.Module | NumpyPAIB, spectra: Mapping[str, Any],
                    available: Mapping[str, Any] | None = None, *,
                    batch_size: int = BATCH) -> GatedOutput:
     """Run a neural model in eval mode and collect its logits and gate probabilities.
@@ -92,8 +99,9 @@ def run_with_gates(model: torch.nn.Module, spectra: Mapping[str, Any],
     Parameters
     ----------
     model
-        A neural model (``forward(spectra, available)``), e.g. a PA-IB model. Outputs
-        without a ``gate_probs`` attribute (plain logits) give ``gate_probs=None``.
+        A neural model (``forward(spectra, available)``), e.g. a PA-IB model, torch or
+        NumPy. Outputs without a ``gate_probs`` attribute (plain logits) give
+        ``gate_probs=None``.
     spectra
         ``{modality: (n, n_points) array}`` on the model's grids.
     available
@@ -101,6 +109,13 @@ def run_with_gates(model: torch.nn.Module, spectra: Mapping[str, Any],
     batch_size
         Molecules per forward pass.
     """
+    if isinstance(model, NumpyPAIB):
+        out = model.forward(spectra, available, batch_size=batch_size)
+        return GatedOutput(out.logits.astype(np.float64),
+                           {m: p.astype(np.float64) for m, p in out.gate_probs.items()},
+                           out.available)
+    import torch
+
     if not isinstance(model, torch.nn.Module):
         raise MspectmolError(f"a {type(model).__name__} is not a neural model; only neural "
                              "models have gates")
@@ -176,7 +191,7 @@ def importance_from_gates(gated: GatedOutput, n_points: int | Mapping[str, int],
     return out
 
 
-def gate_importance(model: torch.nn.Module, spectra: Mapping[str, Any],
+def gate_importance(model: torch.nn.Module | NumpyPAIB, spectra: Mapping[str, Any],
                     available: Mapping[str, Any] | None = None, *, normalise: bool = True,
                     batch_size: int = BATCH) -> dict[str, np.ndarray]:
     """Gate importance maps on the input grid (see the module docstring).
@@ -206,7 +221,7 @@ def gate_importance(model: torch.nn.Module, spectra: Mapping[str, Any],
     return importance_from_gates(gated, n_points, normalise=normalise)
 
 
-def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any],
+def group_attribution(model: torch.nn.Module | NumpyPAIB, spectra: Mapping[str, Any],
                       group: int | Sequence[int],
                       available: Mapping[str, Any] | None = None,
                       gate_maps: Mapping[str, np.ndarray] | None = None
@@ -235,6 +250,29 @@ def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any],
         unavailable or the attribution is zero everywhere.
     """
     n = _batch_size(spectra)
+    if isinstance(model, NumpyPAIB):
+        grads = model.input_gradient(spectra, group, available)
+        inputs = {m: np.asarray(x, dtype=np.float32) for m, x in spectra.items()}
+    else:
+        inputs, grads = _torch_gradient(model, spectra, group, available, n)
+    result = {}
+    for m, x in inputs.items():
+        attr = np.abs(x * grads[m]).astype(np.float64)
+        if gate_maps is not None and m in gate_maps:
+            attr = attr * np.nan_to_num(np.asarray(gate_maps[m], dtype=np.float64), nan=0.0)
+        maps = normalise_maps(attr)
+        if available is not None and m in available:
+            maps[~np.asarray(available[m], dtype=bool)] = np.nan
+        result[m] = maps
+    return result
+
+
+def _torch_gradient(model: torch.nn.Module, spectra: Mapping[str, Any],
+                    group: int | Sequence[int], available: Mapping[str, Any] | None, n: int
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inputs (float32) and ``d logit[row, group[row]] / d input`` of a torch model."""
+    import torch
+
     inputs = {m: torch.tensor(np.asarray(x, dtype=np.float32), requires_grad=True)
               for m, x in spectra.items()}
     avail = None if available is None else _tensors(available, slice(0, n))
@@ -250,17 +288,9 @@ def group_attribution(model: torch.nn.Module, spectra: Mapping[str, Any],
             logits[torch.arange(n), torch.from_numpy(groups.copy())].sum().backward()
     finally:
         model.train(was_training)
-    result = {}
-    for m, x in inputs.items():
-        grad = x.grad if x.grad is not None else torch.zeros_like(x)
-        attr = (x.detach() * grad).abs().double().numpy()
-        if gate_maps is not None and m in gate_maps:
-            attr = attr * np.nan_to_num(np.asarray(gate_maps[m], dtype=np.float64), nan=0.0)
-        maps = normalise_maps(attr)
-        if available is not None and m in available:
-            maps[~np.asarray(available[m], dtype=bool)] = np.nan
-        result[m] = maps
-    return result
+    grads = {m: (x.grad if x.grad is not None else torch.zeros_like(x)).numpy()
+             for m, x in inputs.items()}
+    return {m: x.detach().numpy() for m, x in inputs.items()}, grads
 
 
 def group_importance(maps: Mapping[str, np.ndarray], labels: np.ndarray
@@ -407,6 +437,8 @@ def carbonyl_window_fraction(maps_ir: np.ndarray, grid: np.ndarray, labels: np.n
     y = np.asarray(labels)
     if maps.ndim != 2 or y.ndim != 2 or maps.shape[0] != y.shape[0]:
         raise MspectmolError(f"maps {maps.shape} and labels {y.shape} must have the same rows")
+    from mspectmol.chem.functional_groups import GROUP_NAMES  # RDKit: not for the maps
+
     idx = ([GROUP_NAMES.index(g) for g in CARBONYL_GROUPS] if group_indices is None
            else list(group_indices))
     rows = np.flatnonzero(y[:, idx].any(axis=1) & ~np.isnan(maps).all(axis=1))

@@ -2,7 +2,8 @@
 files and inference.
 
 Names are imported on first use, so ``import mspectmol.models`` does not load every model
-family (a PA-IB prediction never imports the baselines).
+family (a PA-IB prediction never imports the baselines, nor torch: it runs on NumPy,
+:mod:`mspectmol.models.numpy_inference`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _EXPORTS = {
     "PAIBLoss": "losses", "pa_ib_loss": "losses",
     "PAIBConfig": "pa_ib", "PAIBModel": "pa_ib", "PAIBOutput": "pa_ib",
     "count_parameters": "pa_ib",
+    "NumpyPAIB": "numpy_pa_ib", "load_classifier": "numpy_inference",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,26 +1,34 @@
 """Inference with a trained classifier, apart from training.
 
-:func:`predict_logits` runs a model (neural in batches under :func:`torch.inference_mode`,
-classical through ``predict_proba``) on a :class:`~mspectmol.data.batches.SplitData`; every
+:func:`predict_logits` runs a model (neural in batches under :func:`torch.inference_mode`, or
+with NumPy for a :class:`~mspectmol.models.numpy_pa_ib.NumpyPAIB`; classical through
+``predict_proba``) on a :class:`~mspectmol.data.batches.SplitData`; every
 output is handled as logits (classical probabilities clipped to ``[1e-7, 1 - 1e-7]`` first), so
 one temperature calibrates either kind. :func:`model_grid`, :func:`model_modalities` and
 :func:`model_thresholds` read what a model file declares (:class:`~mspectmol.models.io.ModelMeta`);
 :func:`find_model` resolves a model path, run folder or packaged name
 (:mod:`mspectmol.models.datasets` loads the embedded dataset on a model's grids).
+
+torch is imported by the functions that need it, not with the module: a prediction on the
+NumPy engine (:mod:`mspectmol.models.numpy_inference`) never loads it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from mspectmol.data.batches import SplitData, iterate_batches
 from mspectmol.errors import ConfigError
 from mspectmol.models.packaged import resolve_model
+
+if TYPE_CHECKING:
+    import torch
+
+    from mspectmol.data.batches import SplitData
 
 EVAL_BATCH = 256
 
@@ -29,12 +37,20 @@ _CLIP = 1e-7
 
 
 def is_neural(model: Any) -> bool:
-    """True for torch modules (neural models), False for classical ones."""
-    return isinstance(model, torch.nn.Module)
+    """True for neural models (torch modules and NumPy PA-IB models), False for classical
+    ones."""
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+    if isinstance(model, NumpyPAIB):
+        return True
+    torch = sys.modules.get("torch")  # not imported: no object is a torch module
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of a module's first parameter or buffer (CPU when it has none)."""
+    import torch
+
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
@@ -48,6 +64,8 @@ def resolve_device(name: str) -> torch.device:
     ConfigError
         When CUDA is asked for and not available.
     """
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -59,6 +77,8 @@ def resolve_device(name: str) -> torch.device:
 
 def output_logits(output: Any) -> torch.Tensor:
     """The prediction logits of a model output (a tensor or an object with ``.logits``)."""
+    import torch
+
     return output if isinstance(output, torch.Tensor) else output.logits
 
 
@@ -74,6 +94,17 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
                              f"{data.labels.shape}")
         prob = np.clip(prob, _CLIP, 1.0 - _CLIP)
         return np.log(prob) - np.log1p(-prob)
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+    if isinstance(model, NumpyPAIB):
+        return np.concatenate([
+            model.forward({m: x[i:i + batch_size] for m, x in data.spectra.items()},
+                          {m: a[i:i + batch_size] for m, a in data.available.items()}).logits
+            for i in range(0, len(data), batch_size)]).astype(np.float64)
+    import torch
+
+    from mspectmol.data.batches import iterate_batches
+
     was_training = model.training
     model.eval()
     device = model_device(model)

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.chem.molecules import mol_from_smiles
 from mspectmol.data.samples import SampleSpec
 from mspectmol.errors import MspectmolError
 from mspectmol.models.inference import model_grid, model_modalities
@@ -101,6 +100,8 @@ def load_sample(meta: Any, sample: SampleSpec, options: PrepareOptions | None = 
                              f"{meta.primary} spectrum ({option_name(meta.primary)} FILE or a "
                              f"{meta.primary} column/file) and was not trained without it")
     if sample.smiles is not None:
+        from mspectmol.chem.molecules import mol_from_smiles  # RDKit: only for a SMILES
+
         mol_from_smiles(sample.smiles, source=f"sample {sample.name!r}")
     ignored = {m: str(p) for m, p in sample.files.items() if m not in modalities}
     out = SampleInputs(sample.name, {}, {}, {}, sample.smiles, ignored)

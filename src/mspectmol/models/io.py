@@ -25,7 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,8 +39,10 @@ from mspectmol.models.modelfile import (
     read_weights,
     write_model,
 )
-from mspectmol.models.registry import ModelSpec, config_to_dict, get_model_spec
 from mspectmol.spectra.modalities import get_modality
+
+if TYPE_CHECKING:  # the registry imports torch (PA-IB): loaded when a model is built or saved
+    from mspectmol.models.registry import ModelSpec
 
 __all__ = ["FORMAT_VERSION", "ModelMeta", "grid_info", "load_model", "model_file_hashes",
            "read_meta", "save_model"]
@@ -169,6 +171,8 @@ class ModelMeta:
 
 
 def _spec_for(meta: ModelMeta, source: Path) -> ModelSpec:
+    from mspectmol.models.registry import get_model_spec
+
     try:
         return get_model_spec(meta.model_name)
     except ConfigError as exc:
@@ -217,6 +221,8 @@ def save_model(path: str | os.PathLike[str], model: Any, meta: ModelMeta) -> Pat
     pathlib.Path
         The JSON file written.
     """
+    from mspectmol.models.registry import config_to_dict, get_model_spec
+
     spec = get_model_spec(meta.model_name)
     data, state = _payload(model, spec)
     meta.family, meta.state = spec.kind, state

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mspectmol.chem.molecules import mol_from_smiles
 from mspectmol.data.samples import SampleSpec
 from mspectmol.errors import MspectmolError
 from mspectmol.models.inference import model_grid, model_modalities, model_thresholds
@@ -185,6 +184,8 @@ def load_for_prediction(meta: Any, spec: SampleSpec, options: PrepareOptions | N
         from mspectmol.predict.mass import mass_report
     if has_ms and lacks_primary(meta, spec):
         if spec.smiles is not None:
+            from mspectmol.chem.molecules import mol_from_smiles  # RDKit: only for a SMILES
+
             mol_from_smiles(spec.smiles, source=f"sample {spec.name!r}")
         report = mass_report(spec.files["ms"], spec.smiles, mass)
         label = plain_label(get_modality(meta.primary).label)
@@ -226,10 +227,27 @@ def _call_regions(model: Any, batch: dict[str, np.ndarray], avail: dict[str, np.
             p.call_regions[p.label_names[g]] = _regions(attr, j, p.grids, p.inputs.used, k)
 
 
+def _ood(model: Any, meta: Any, batch: dict[str, np.ndarray], avail: dict[str, np.ndarray],
+         batch_size: int) -> list[dict[str, Any]] | None:
+    """The out-of-distribution report of each row, or None for a model file without one."""
+    if not getattr(meta, "ood", None):
+        return None
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+    if isinstance(model, NumpyPAIB):  # torch is not loaded: mspectmol.models.ood needs it
+        from mspectmol.models.numpy_inference import ood_report, ood_scores
+
+        reps = model.forward(batch, avail, batch_size=batch_size).fused
+        return ood_report(ood_scores(reps, meta.ood), meta.ood)
+    from mspectmol.models.ood import ood_report, ood_scores, representations
+
+    return ood_report(ood_scores(representations(model, batch, avail, batch_size), meta.ood),
+                      meta.ood)
+
+
 def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
                    regions: int = N_REGIONS, batch_size: int = 256) -> list[Prediction]:
     """Predictions for prepared samples (one model batch; see the module docstring)."""
-    from mspectmol.data.batches import SplitData
     from mspectmol.explain.importance import importance_from_gates, run_with_gates
     from mspectmol.models.inference import is_neural, predict_logits, probabilities
 
@@ -252,15 +270,12 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
         else:
             attribution = "|gradient x input|"
     else:
+        from mspectmol.data.batches import SplitData
+
         split = SplitData(np.array([s.name for s in inputs]),
                           np.zeros((len(inputs), len(names)), dtype=np.float32), batch, avail)
         prob = probabilities(predict_logits(model, split, batch_size), meta.temperature)
-    ood = None
-    if is_neural(model) and getattr(meta, "ood", None):
-        from mspectmol.models.ood import ood_report, ood_scores, representations
-
-        ood = ood_report(ood_scores(representations(model, batch, avail, batch_size),
-                                    meta.ood), meta.ood)
+    ood = _ood(model, meta, batch, avail, batch_size) if is_neural(model) else None
     preds = []
     for i, s in enumerate(inputs):
         p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution,
