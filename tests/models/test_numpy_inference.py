@@ -9,7 +9,6 @@ import safetensors.numpy
 from threadpoolctl import threadpool_info
 
 from mspectmol.errors import ModelFileError, MspectmolError
-from mspectmol.models import ood
 from mspectmol.models.inference import find_model
 from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
 from mspectmol.models.modelfile import file_sha256, model_paths
@@ -17,8 +16,6 @@ from mspectmol.models.numpy_inference import (
     blas_threads,
     load_classifier,
     load_numpy_pa_ib,
-    ood_report,
-    ood_scores,
 )
 from mspectmol.models.numpy_pa_ib import NumpyPAIB
 from mspectmol.models.pa_ib import PAIBModel
@@ -133,17 +130,6 @@ def test_a_saved_model_runs_the_same_on_both_engines(saved_pa_ib):
 
     np.testing.assert_allclose(run_with_gates(twin, spectra).logits,
                                run_with_gates(model, spectra).logits, rtol=1e-5, atol=1e-6)
-
-
-def test_ood_scores_and_report_are_those_of_the_ood_module():
-    rng = np.random.default_rng(0)
-    train = rng.normal(size=(200, 12)) @ rng.normal(size=(12, 12))
-    fitted = ood.fit_ood(train, rng.normal(size=(50, 12)), k=4)
-    reps = rng.normal(size=(30, 12)) * 2
-    np.testing.assert_array_equal(ood_scores(reps, fitted), ood.ood_scores(reps, fitted))
-    scores = ood_scores(reps, fitted)
-    assert ood_report(scores, fitted) == ood.ood_report(scores, fitted)
-    assert any(r["flagged"] for r in ood_report(scores, fitted))
 
 
 def _blas_threads():

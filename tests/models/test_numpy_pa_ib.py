@@ -11,7 +11,7 @@ import torch
 
 from mspectmol.errors import MspectmolError, SpectrumError
 from mspectmol.explain.importance import group_attribution, run_with_gates, top_regions
-from mspectmol.models import numpy_inference, ood
+from mspectmol.models import ood
 from mspectmol.models.encoders import prepare_batch
 from mspectmol.models.inference import find_model, is_neural, predict_logits
 from mspectmol.models.io import load_model
@@ -199,7 +199,7 @@ def test_packaged_model_agrees_with_torch(packaged):
     spectra, avail = spectra_and_masks(twin.modalities, meta.n_points, n=12, seed=5)
     check_same(model, twin, spectra, avail)
     want = ood.ood_scores(representations(model, spectra, avail), meta.ood)
-    got = numpy_inference.ood_scores(twin.forward(spectra, avail).fused, meta.ood)
+    got = ood.ood_scores(twin.forward(spectra, avail).fused, meta.ood)
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 

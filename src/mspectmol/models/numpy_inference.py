@@ -10,10 +10,6 @@ header before reading, their SHA-256, every tensor present with its shape), and 
 go through :func:`~mspectmol.models.io.load_model`. ``"auto"`` (the default of
 ``mspectmol predict``) is NumPy where it can run the model, torch elsewhere.
 
-:func:`ood_scores` and :func:`ood_report` are those of :mod:`mspectmol.models.ood` (which
-imports torch to capture representations) for the NumPy model's fused representation
-(:attr:`~mspectmol.models.numpy_pa_ib.NumpyPAIBOutput.fused`); the tests hold them equal.
-
 :func:`blas_threads` limits NumPy's BLAS threads while the NumPy model runs: its matrix
 products are small, and on a busy 2-core machine a second BLAS thread that spins while
 waiting for a core made a one-sample prediction several times slower (as torch's
@@ -24,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
-
-import numpy as np
 
 from mspectmol.errors import ModelFileError, MspectmolError
 from mspectmol.models.io import KIND, ModelMeta, load_model
@@ -115,24 +109,6 @@ def load_classifier(path: str | os.PathLike[str], engine: str = "auto"
         if engine == "numpy" or numpy_runs(meta):
             return _numpy_model(doc, meta)
     return load_model(path)
-
-
-def ood_scores(reps: np.ndarray, model: Mapping[str, Any]) -> np.ndarray:
-    """Probabilistic-PCA Mahalanobis distances of representations, one per row, divided by
-    the square root of the dimension (:func:`mspectmol.models.ood.ood_scores`)."""
-    x = np.asarray(reps, dtype=np.float64) - np.asarray(model["mean"])
-    comps = np.asarray(model["components"])
-    proj = x @ comps.T
-    resid = (x * x).sum(axis=1) - (proj * proj).sum(axis=1)
-    quad = (proj * proj / np.asarray(model["variances"])).sum(axis=1) + np.maximum(
-        resid, 0.0) / float(model["residual"])
-    return np.sqrt(quad / x.shape[1])
-
-
-def ood_report(scores: np.ndarray, model: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``{"score", "threshold", "flagged"}`` per row (:func:`mspectmol.models.ood.ood_report`)."""
-    t = float(model["threshold"])
-    return [{"score": float(s), "threshold": t, "flagged": bool(s > t)} for s in scores]
 
 
 @contextlib.contextmanager

@@ -19,12 +19,14 @@ Adversarial Attacks", NeurIPS).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from mspectmol.errors import MspectmolError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Principal directions kept.
 N_COMPONENTS = 32
@@ -34,17 +36,29 @@ QUANTILE = 0.975
 
 
 def _capture_point(model: torch.nn.Module) -> torch.nn.Module | None:
+    import torch
+
     head = getattr(model, "head_fused", None)
     if isinstance(head, torch.nn.Sequential) and len(head) > 0:
         return head[0]
     return None
 
 
-@torch.no_grad()
 def representations(model: torch.nn.Module, spectra: Mapping[str, np.ndarray],
                     available: Mapping[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
     """``(n, d)`` fused representations of the rows (logits for models without a fused
-    head), in eval mode."""
+    head), in eval mode. Torch is imported here only: scoring (:func:`ood_scores`) needs
+    NumPy alone, as the torch-free prediction path does."""
+    import torch
+
+    with torch.no_grad():
+        return _representations(model, spectra, available, batch_size)
+
+
+def _representations(model: torch.nn.Module, spectra: Mapping[str, np.ndarray],
+                     available: Mapping[str, np.ndarray], batch_size: int) -> np.ndarray:
+    import torch
+
     point = _capture_point(model)
     captured: list[torch.Tensor] = []
     hook = None

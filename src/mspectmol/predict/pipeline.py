@@ -233,14 +233,11 @@ def _ood(model: Any, meta: Any, batch: dict[str, np.ndarray], avail: dict[str, n
     if not getattr(meta, "ood", None):
         return None
     from mspectmol.models.numpy_pa_ib import NumpyPAIB
-
-    if isinstance(model, NumpyPAIB):  # torch is not loaded: mspectmol.models.ood needs it
-        from mspectmol.models.numpy_inference import ood_report, ood_scores
-
-        reps = model.forward(batch, avail, batch_size=batch_size).fused
-        return ood_report(ood_scores(reps, meta.ood), meta.ood)
     from mspectmol.models.ood import ood_report, ood_scores, representations
 
+    if isinstance(model, NumpyPAIB):  # the fused representation without torch
+        reps = model.forward(batch, avail, batch_size=batch_size).fused
+        return ood_report(ood_scores(reps, meta.ood), meta.ood)
     return ood_report(ood_scores(representations(model, batch, avail, batch_size), meta.ood),
                       meta.ood)
 
