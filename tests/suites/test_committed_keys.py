@@ -14,7 +14,7 @@ from mspectmol.suites.plan import dataset_info, make_settings, plan_jobs
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 SUITES = ("noise", "missing", "fusion", "symmetric", "stress", "augment", "modalities",
-          "ablation")
+          "ablation", "transfer")
 
 
 @pytest.mark.parametrize("name", SUITES)

@@ -40,11 +40,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                     "noise (Table 14: noisy test spectra), augment (Fig. 10a: training "
                     "augmentations, tested clean, noisy and shifted), stress (Table 11: test "
                     "on the largest 10% of molecules, the size split), ablation (Fig. 11, "
-                    "Table 10, appendix L: loss terms, alpha, beta, temperature, prior) or "
+                    "Table 10, appendix L: loss terms, alpha, beta, temperature, prior), "
                     "modalities (Tables 6, 7, 9: cost and F1 by number of modalities, "
-                    "training time by heavy-atom count). Finished runs are skipped when "
-                    "the command is run again with the same settings, so a suite can span "
-                    "several sessions.",
+                    "training time by heavy-atom count) or transfer (PA-IB, the 1D-CNN and "
+                    "XGBoost trained with fixed or randomised rendering, scored on the "
+                    "in-domain test and on a transfer validation set; --set transfer=PATH "
+                    "adds those columns to any suite). Finished runs are skipped when the "
+                    "command is run again with the same settings, so a suite can span several "
+                    "sessions.",
     )
     p.add_argument("--suite", default="table1",
                    help=f"{', '.join((*packaged_suites(), *TASK_SUITES))} or a suite .json "

@@ -29,6 +29,20 @@ ROW_FIELDS: tuple[str, ...] = (
     "val_micro_f1", "epochs", "best_epoch", "train_seconds", "n_train", "n_val", "n_test",
     "parameters", "settings_hash", "dataset", "key", "run_dir", "finished",
 )
+#: Columns of a run scored on a transfer validation set (``metrics["transfer"]``, training's
+#: ``transfer`` setting): micro-F1 and macro-F1 (:func:`present_macro_f1`, over the groups
+#: the set has) with all the run's spectra and with its primary alone (the others passed as
+#: missing; ``transfer_alone`` names that modality, empty for a single-modality run), at
+#: threshold 0.5 and at the thresholds tuned on validation, and the number of transfer
+#: molecules. ``results.csv`` adds them after :data:`ROW_FIELDS` only when some row has
+#: them, so the tables of runs without a transfer set keep their columns.
+TRANSFER_FIELDS: tuple[str, ...] = (
+    "transfer_micro_f1", "transfer_macro_f1", "transfer_alone_micro_f1",
+    "transfer_alone_macro_f1", "transfer_micro_f1_tuned", "transfer_macro_f1_tuned",
+    "transfer_alone_micro_f1_tuned", "transfer_alone_macro_f1_tuned", "transfer_alone",
+    "transfer_n",
+)
+ALONE = " alone"
 
 
 def _finite(value: Any) -> Any:
@@ -43,6 +57,33 @@ def count_parameters(model: Any) -> int:
     return int(sum(getattr(a, "size", 0) for a in arrays.values()))
 
 
+def transfer_fields(transfer: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :data:`TRANSFER_FIELDS` of a run's ``metrics["transfer"]`` (empty without one).
+
+    ``transfer`` maps ``"all spectra"`` and ``"<primary> alone"`` to evaluation reports with
+    ``at_0.5`` and ``tuned`` parts (:func:`mspectmol.training.pipeline.transfer_metrics`).
+    """
+    if not isinstance(transfer, Mapping) or "all spectra" not in transfer:
+        return {}
+    alone = next((k for k in transfer if str(k).endswith(ALONE)), None)
+    out: dict[str, Any] = {"transfer_alone": alone[:-len(ALONE)] if alone else "",
+                           "transfer_n": transfer["all spectra"].get("n_samples")}
+    for suffix, part in (("", "at_0.5"), ("_tuned", "tuned")):
+        for name, key in (("transfer", "all spectra"), ("transfer_alone", alone)):
+            report = transfer[key][part] if key is not None else {}
+            out[f"{name}_micro_f1{suffix}"] = report.get("micro_f1")
+            out[f"{name}_macro_f1{suffix}"] = present_macro_f1(report)
+    return {k: out[k] for k in TRANSFER_FIELDS}
+
+
+def present_macro_f1(report: Mapping[str, Any]) -> float | None:
+    """Mean F1 over the groups with positives in the truth, from a report's ``per_label``
+    (the transfer check's macro-F1: a small transfer set lacks some of the 37 groups, which
+    would otherwise count as 0); None without per-label scores or positives."""
+    scores = [float(g["f1"]) for g in report.get("per_label", ()) if int(g["support"]) > 0]
+    return sum(scores) / len(scores) if scores else None
+
+
 def result_row(identity: Mapping[str, Any], result: Any, *, key: str, settings_hash: str,
                dataset: str, out: str | os.PathLike[str]) -> dict[str, Any]:
     """The row of a finished run.
@@ -52,7 +93,8 @@ def result_row(identity: Mapping[str, Any], result: Any, *, key: str, settings_h
     identity
         ``suite, model, config, primary, modalities, role_aware, split, seed``.
     result
-        The :class:`~mspectmol.training.pipeline.RunResult`.
+        The :class:`~mspectmol.training.pipeline.RunResult`; with a transfer set in its
+        metrics the row gets :data:`TRANSFER_FIELDS` (:func:`transfer_fields`).
     key, settings_hash, dataset
         The run key, its settings hash and the dataset fingerprint.
     out
@@ -74,6 +116,7 @@ def result_row(identity: Mapping[str, Any], result: Any, *, key: str, settings_h
         "settings_hash": settings_hash, "dataset": dataset, "key": key,
         "run_dir": os.path.relpath(result.run_dir, out),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    row.update(transfer_fields(result.metrics.get("transfer")))
     return {k: _finite(v) for k, v in row.items()}
 
 

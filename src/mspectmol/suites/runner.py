@@ -172,6 +172,18 @@ def train_jobs(jobs: Sequence[Job], out: str | os.PathLike[str], fingerprint: st
     return failures
 
 
+def missing_transfer(jobs: Sequence[Job]) -> str | None:
+    """A one-line message naming a transfer validation file (training's ``transfer``) that
+    ``jobs`` name and that does not exist, else None; a relative path is read from the
+    working directory."""
+    for path in sorted({str(j.config.transfer) for j in jobs if j.config.transfer}):
+        if not Path(path).exists():
+            where = "" if Path(path).is_absolute() else f" (relative to {Path.cwd()})"
+            return (f"{path}: transfer validation file not found{where}; name another with "
+                    "--set transfer=PATH")
+    return None
+
+
 def resolve_suite(options: BenchmarkOptions) -> Suite:
     """The suite as run: its variant for Alberts et al. data (``options.data``), quick variant
     or paper profile, then the options' seeds and splits."""
@@ -229,6 +241,9 @@ def table_settings(suite: Suite, settings: BenchmarkSettings, config: Any,
         robust["test conditions"] = "; ".join(f"{c.name}: {c.title()}"
                                               for c in suite.conditions)
         robust["modality dropout (training)"] = config.modality_dropout
+    if config.transfer:
+        robust.setdefault("modality dropout (training)", config.modality_dropout)
+        robust["transfer validation set (never trained on)"] = config.transfer
     sizes = "; ".join(f"{s}: " + "/".join(str(v[p]) for p in ("train", "val", "test"))
                       for s, v in info["splits"].items())
     return {
@@ -270,7 +285,8 @@ def run_benchmark(options: BenchmarkOptions) -> int:
     Raises
     ------
     MspectmolError
-        For an invalid suite, option or setting, an unreadable dataset index or row file.
+        For an invalid suite, option or setting, an unreadable dataset index or row file,
+        or a transfer validation file (``--set transfer=PATH``) that does not exist.
     """
     suite = resolve_suite(options)
     table_models = tuple(dict.fromkeys((*suite.models, *(options.models or ()))))
@@ -298,12 +314,17 @@ def run_benchmark(options: BenchmarkOptions) -> int:
     if todo and unknown < len(todo):
         print(f"estimated training time: {_duration(seconds)} for {len(todo) - unknown} runs "
               f"(from finished runs); {unknown} runs without an estimate")
+    missing = missing_transfer(todo)
     if options.dry_run:
         for j in todo:
             ident = j.run.identity()
             print(f"  {ident['model']}: {ident['config']}, {ident['split']} split, "
                   f"seed {ident['seed']}")
+        if missing:
+            print(f"note: {missing}")
         return 0
+    if missing and not options.tables_only:
+        raise ConfigError(missing)
 
     def render(row: dict[str, Any] | None = None) -> None:
         if row is not None:

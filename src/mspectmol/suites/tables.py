@@ -12,8 +12,9 @@ modality as well. A line with a test ``condition`` shows the rows' metrics under
 (``row["conditions"][name]``; robustness suites, one line per configuration and condition).
 Columns may be model variants (their rows carry a ``title``); rows with a ``cost`` entry
 (the ``modalities`` suite) add the tables of :mod:`mspectmol.suites.study` (cost by number
-of modalities, heavy-atom bins). Rows themselves are made and stored by
-:mod:`mspectmol.suites.rows`.
+of modalities, heavy-atom bins); rows scored on a transfer validation set add a table of
+the in-domain test beside the transfer scores (:func:`transfer_table`). Rows themselves are
+made and stored by :mod:`mspectmol.suites.rows`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from mspectmol.suites.cells import (
     ranks,
 )
 from mspectmol.suites.conditions import condition_value, flat_conditions
-from mspectmol.suites.rows import ROW_FIELDS
+from mspectmol.suites.configurations import MODALITY_TEXT
+from mspectmol.suites.rows import ROW_FIELDS, TRANSFER_FIELDS
 from mspectmol.suites.study import (
     bin_time_table,
     flat_cost,
@@ -88,6 +90,54 @@ def results_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
         cells = [format_cell(*s, digits=digits, rank=k, expected=expected)
                  for s, k in zip(stats, marks, strict=True)]
         out.append(f"| {line.title} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def has_transfer(row: Mapping[str, Any]) -> bool:
+    """Whether a row was scored on a transfer validation set (:data:`TRANSFER_FIELDS`)."""
+    return row.get("transfer_micro_f1") not in (None, "")
+
+
+def transfer_table(rows: Sequence[Mapping[str, Any]], lines: Sequence[TableLine],
+                   models: Sequence[str], split: str, suffix: str = "", *, digits: int = 3,
+                   expected: int | None = None, titles: Mapping[str, str] | None = None
+                   ) -> str:
+    """A Markdown table of the in-domain test beside the transfer validation set.
+
+    One line per configuration and model with rows scored on a transfer set (see
+    :func:`has_transfer`; lines of test conditions count once per configuration, as the
+    test columns are the unperturbed test); columns: test micro- and macro-F1, then transfer
+    micro- and macro-F1 with all spectra and with the primary alone. ``suffix``
+    ``"_tuned"`` reads the metrics at the tuned thresholds. Best of a column within a
+    configuration in bold, second underlined.
+    """
+    alone = sorted({str(r.get("transfer_alone") or "") for r in rows if has_transfer(r)}
+                   - {""})
+    what = MODALITY_TEXT.get(alone[0], alone[0]) if len(alone) == 1 else "primary"
+    columns = {"micro_f1": "test micro-F1", "macro_f1": "test macro-F1",
+               "transfer_micro_f1": "transfer micro-F1 (all spectra)",
+               "transfer_macro_f1": "transfer macro-F1 (all spectra)",
+               "transfer_alone_micro_f1": f"transfer micro-F1 ({what} alone)",
+               "transfer_alone_macro_f1": f"transfer macro-F1 ({what} alone)"}
+    out = ["| Spectrum config. | Model | " + " | ".join(columns.values()) + " |",
+           "|---|---|" + "---:|" * len(columns)]
+    seen = set()
+    for line in lines:  # the test conditions of robustness suites do not apply here
+        if (line.primary, line.modalities) in seen:
+            continue
+        seen.add((line.primary, line.modalities))
+        title = line.title.rsplit(": ", 1)[0] if line.condition else line.title
+        found = [(m, [r for r in matching_rows(rows, line, m, split) if has_transfer(r)])
+                 for m in models]
+        found = [(m, mine) for m, mine in found if mine]
+        stats = [[mean_std([r[f + suffix] for r in mine if r.get(f + suffix) is not None])
+                  for f in columns] for _, mine in found]
+        marks = [ranks([s[i][0] for s in stats], digits) for i in range(len(columns))]
+        for j, (m, _) in enumerate(found):
+            cells = [format_cell(*stats[j][i], digits=digits, rank=marks[i][j],
+                                 expected=expected) for i in range(len(columns))]
+            out.append(f"| {title} | {model_title(m, titles)} | " + " | ".join(cells)
+                       + " |")
     return "\n".join(out)
 
 
@@ -141,7 +191,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], *, title: str,
     per-group thresholds tuned on the validation split. ``titles`` name variant columns
     (default: the ``title`` of their rows). Rows with a ``cost`` entry add the cost by
     number of modalities per split and the heavy-atom bin times; the ``size`` split next to
-    another adds their side-by-side table (Table 11).
+    another adds their side-by-side table (Table 11); rows scored on a transfer validation
+    set add :func:`transfer_table` for each split.
     """
     titles = {**{str(r["model"]): str(r["title"]) for r in rows if r.get("title")},
               **(titles or {})}
@@ -161,6 +212,12 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], *, title: str,
             parts += [f"## {split.capitalize()} split: test {METRICS.get(metric, metric)}", "",
                       results_table(rows, lines, models, split, metric + suffix,
                                     expected=expected, titles=titles), ""]
+    if any(has_transfer(r) for r in rows):
+        for split in splits:
+            parts += [f"## {split.capitalize()} split: in-domain test and transfer validation "
+                      f"set (metrics at {where})", "",
+                      transfer_table(rows, lines, models, split, suffix, expected=expected,
+                                     titles=titles), ""]
     if "size" in splits and len(splits) > 1:
         order = ["size", *(s for s in splits if s != "size")]
         parts += [f"## Stress test: test micro-F1 on the largest molecules and on the "
@@ -187,15 +244,17 @@ def _csv_value(value: Any) -> Any:
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Write ``rows`` with the columns :data:`ROW_FIELDS` (missing values empty).
 
-    Rows with test conditions add a column ``<condition>:<metric>`` for each of their
-    condition metrics, after those; rows with a ``cost`` add ``cost:<measure>`` and
+    Rows scored on a transfer set add :data:`~mspectmol.suites.rows.TRANSFER_FIELDS` after
+    those; rows with test conditions then add a column ``<condition>:<metric>`` for each of
+    their condition metrics; rows with a ``cost`` add ``cost:<measure>`` and
     ``cost:bin:<low-high>:<measure>`` columns.
     """
     p = Path(path)
     flat = [{**row, **flat_conditions(row), **flat_cost(row)} for row in rows]
     extra = list(dict.fromkeys(k for row in rows for k in (*flat_conditions(row),
                                                            *flat_cost(row))))
-    fields = (*ROW_FIELDS, *extra)
+    transfer = TRANSFER_FIELDS if any(has_transfer(r) for r in rows) else ()
+    fields = (*ROW_FIELDS, *transfer, *extra)
     with p.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
