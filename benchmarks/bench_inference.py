@@ -16,7 +16,16 @@ rows run the same in a process whose torch is limited to AVX2 kernels
 (``ATEN_CPU_CAPABILITY=avx2``), as on a CPU without AVX-512 and bfloat16: there ``auto`` must
 not be slower than float32.
 
+Engine: ``pa_ib numpy`` is the same model (same seed, its weights handed to
+:class:`mspectmol.models.numpy_pa_ib.NumpyPAIB`, the engine of ``mspectmol predict``), the same
+inputs, resampling and batches, in float32 with ``--threads`` BLAS threads; its logits are
+checked against the torch module's on one batch before the timing. Its ``avx2`` row limits
+NumPy instead of torch: OpenBLAS's kernels to Haswell's (``OPENBLAS_CORETYPE=Haswell``) and
+NumPy's own dispatch to AVX2 (``NPY_DISABLE_CPU_FEATURES``: its AVX-512 targets), the
+resampling included.
+
     python benchmarks/bench_inference.py [--n 10000] [--n-cnn 2000] [--threads 2] [--no-avx2]
+        [--no-numpy]
 """
 
 from __future__ import annotations
@@ -57,7 +66,7 @@ def _measure(model_name: str, n: int, threads: int, precision: str, resampling: 
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    chosen = choose_precision("cpu", precision)
+    chosen = choose_precision("cpu", "fp32" if precision == "numpy" else precision)
     bf16 = chosen.dtype is torch.bfloat16
     if model_name == "pa_ib":
         model = PAIBModel(PAIBConfig(primary="ir", auxiliary=("h_nmr", "c_nmr")))
@@ -70,10 +79,16 @@ def _measure(model_name: str, n: int, threads: int, precision: str, resampling: 
     else:  # the paper's eq. 3 alone
         plans = {m: ResamplingPlan(None, plan_interpolation(x, canonical_grid(m, 600)), None,
                                    False) for m, x in AXES.items()}
+    params = sum(p.numel() for p in model.parameters())
+    if precision == "numpy":
+        model = _numpy_model(model, {m: normalise_rows_max(plans[m].apply(raw[m][:256]))
+                                     for m in AXES}, threads)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bs = 256
 
     def run(count: int) -> float:
+        if precision == "numpy":
+            return _run_numpy(model, plans, raw, count, bs)
         t0 = time.perf_counter()
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for i in range(0, count, bs):
@@ -87,8 +102,51 @@ def _measure(model_name: str, n: int, threads: int, precision: str, resampling: 
     run(min(n, 2 * bs))  # warm-up
     seconds = run(n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    params = sum(p.numel() for p in model.parameters())
     queue.put((seconds, peak / 1024, (peak - rss0) / 1024, params, chosen.name))
+
+
+def _numpy_model(module, batch: dict[str, np.ndarray], threads: int):
+    """The NumPy engine's copy of the torch PA-IB ``module`` (BLAS limited to ``threads``),
+    its logits checked against the module's on ``batch``."""
+    import dataclasses
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+    weights = {k: v.detach().numpy() for k, v in module.state_dict().items()}
+    model = NumpyPAIB(dataclasses.asdict(module.config), weights)
+    threadpool_limits(limits=threads, user_api="blas")
+    with torch.inference_mode():
+        want = module({m: torch.from_numpy(x) for m, x in batch.items()}).logits.numpy()
+    got = model.forward(batch).logits
+    if not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+        raise SystemExit(f"NumPy and torch logits differ by {np.abs(got - want).max():.3g}")
+    return model
+
+
+def _run_numpy(model, plans, raw: dict[str, np.ndarray], count: int, bs: int) -> float:
+    """Seconds for ``count`` molecules through the NumPy engine, as the torch loop does."""
+    from mspectmol.models.numpy_layers import sigmoid
+    from mspectmol.spectra.batch import normalise_rows_max
+
+    t0 = time.perf_counter()
+    for i in range(0, count, bs):
+        batch = {m: normalise_rows_max(plans[m].apply(raw[m][i:i + bs])) for m in AXES}
+        sigmoid(model.forward(batch).logits)
+    return time.perf_counter() - t0
+
+
+def _avx2_numpy_env() -> dict[str, str]:
+    """Environment limiting NumPy to AVX2: OpenBLAS's Haswell kernels and NumPy's dispatch
+    targets beyond AVX2 disabled (those this NumPy has)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__ as targets
+    except ImportError:  # NumPy 1.x
+        from numpy.core._multiarray_umath import __cpu_dispatch__ as targets
+    beyond = [t for t in targets if "512" in t or t in ("X86_V4", "AVX512_SKX")]
+    return {"OPENBLAS_CORETYPE": "Haswell", "NPY_DISABLE_CPU_FEATURES": " ".join(beyond)}
 
 
 def measure(model_name: str, n: int, threads: int, precision: str, resampling: str = "cells",
@@ -97,17 +155,20 @@ def measure(model_name: str, n: int, threads: int, precision: str, resampling: s
     queue = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(model_name, n, threads, precision, resampling,
                                               queue))
-    before = os.environ.get("ATEN_CPU_CAPABILITY")
+    env = {}
     if capability:
-        os.environ["ATEN_CPU_CAPABILITY"] = capability
+        env = (_avx2_numpy_env() if precision == "numpy"
+               else {"ATEN_CPU_CAPABILITY": capability})
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         proc.start()
     finally:
-        if capability:
-            if before is None:
-                os.environ.pop("ATEN_CPU_CAPABILITY")
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key)
             else:
-                os.environ["ATEN_CPU_CAPABILITY"] = before
+                os.environ[key] = value
     result = queue.get()
     proc.join()
     return result
@@ -123,6 +184,8 @@ def main() -> None:
                         help="skip the forced-bf16 row (slow on CPUs without native bf16)")
     parser.add_argument("--no-avx2", action="store_true",
                         help="skip the rows limited to AVX2 kernels")
+    parser.add_argument("--no-numpy", action="store_true",
+                        help="skip the rows of the NumPy engine")
     args = parser.parse_args()
     rows = []
     configs = [("pa_ib", args.n, "fp32", "interpolation", None),
@@ -132,6 +195,10 @@ def main() -> None:
     if not args.no_avx2:
         configs += [("pa_ib", args.n, "fp32", "cells", "avx2"),
                     ("pa_ib", args.n, "auto", "cells", "avx2")]
+    if not args.no_numpy:
+        configs.append(("pa_ib", args.n, "numpy", "cells", None))
+        if not args.no_avx2:
+            configs.append(("pa_ib", args.n, "numpy", "cells", "avx2"))
     configs.append(("cnn", args.n_cnn, "fp32", "cells", None))
     for name, n, precision, resampling, capability in configs:
         sec, peak, delta, params, chosen = measure(name, n, args.threads, precision,
@@ -155,6 +222,9 @@ def main() -> None:
                      and r[0].endswith(suffix) and (suffix or not r[0].endswith("]"))), None)
         if fp32 and auto:
             print(f"{auto[0]} vs {fp32[0]}: {auto[3] / fp32[3]:.2f}x the time")
+        numpy = next((r for r in rows if r[0] == f"pa_ib numpy{suffix}"), None)
+        if fp32 and numpy:
+            print(f"{numpy[0]} vs {fp32[0]}: {numpy[3] / fp32[3]:.2f}x the time")
     base = rows[-1][4]
     for r in rows[:-1]:
         print(f"{r[0]}: {r[4] / base:.1f}x the 1D-CNN's throughput; target <= 3 s per 10,000: "

@@ -1,7 +1,8 @@
 """A command imports what it needs: ``predict --format json`` with a PA-IB model loads no
 torch (the NumPy engine runs it), no RDKit without a SMILES, no plotting, no baseline model
-family and no benchmark code; ``mspectmol --help`` does not even load torch. Checked in fresh
-interpreters through ``sys.modules``."""
+family and no benchmark code; ``predict --format html`` draws its figure as SVG, so it loads
+no matplotlib and no torch either; ``mspectmol --help`` does not even load torch. Checked in
+fresh interpreters through ``sys.modules``."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def test_predict_json_imports_no_plotting_or_other_model_families(tmp_path):
     assert (tmp_path / "out").exists()
     assert "mspectmol.models.numpy_pa_ib" in modules  # the model did run
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_predict_html_imports_no_matplotlib_and_no_torch(tmp_path):
+    argv = ["predict", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "--h-nmr",
+            str(EXAMPLES / "aspirin_h_nmr.jdx"), "--c-nmr", str(EXAMPLES / "aspirin_c_nmr.csv"),
+            "--format", "html", "--no-progress", "-o", str(tmp_path)]
+    modules = _imported(f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0")
+    html = (tmp_path / "aspirin.html").read_text()
+    assert html.count('<g class="panel"') == 3 and "mspectmol.predict.figure" in modules
+    assert "mspectmol.models.numpy_pa_ib" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("torch", "matplotlib")}
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_predict_html_with_a_smiles_draws_the_molecule_without_matplotlib(tmp_path):
+    argv = ["predict", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "--smiles",
+            "CC(=O)Oc1ccccc1C(=O)O", "--format", "html", "--no-progress", "-o", str(tmp_path)]
+    modules = _imported(f"from mspectmol.cli.main import main\nassert main({argv!r}) == 0")
+    html = next(tmp_path.glob("*.html")).read_text()
+    assert html.count("data:image/png;base64,") == 1 and '<svg class="spectra"' in html
+    assert not {m for m in modules if m.split(".")[0] in ("torch", "matplotlib")}
 
 
 def test_predict_json_of_the_examples_never_imports_torch(tmp_path):

@@ -118,7 +118,8 @@ def test_single_sample_prints_table_and_writes_json_and_html(models, files, tmp_
     ir_steps = doc["spectra"]["ir"]["preprocessing"]
     assert ir_steps[0] == "y: %T -> absorbance" and any("baseline: ALS" in s for s in ir_steps)
     html = (out / "s1.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 2 and "CC(C)=O" in html
+    assert html.count('src="data:image/png;base64,') == 1 and "CC(C)=O" in html  # molecule
+    assert html.count('<svg class="spectra"') == 1 and html.count('<g class="panel"') == 3
 
 
 @pytest.mark.parametrize(("top", "rows"), [("3", 3), ("all", len(GROUP_NAMES)),
@@ -240,7 +241,8 @@ def test_shipped_examples(models, tmp_path, capsys):
                  str(EXAMPLES / "aspirin_c_nmr.csv"), "--smiles", smiles["aspirin"],
                  "-o", str(out), "--format", "html", "--no-progress"]) == 0
     html = (out / "aspirin.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 and "aspirin_h_nmr.jdx" in html
+    assert html.count("data:image/png;base64,") == 1 and "aspirin_h_nmr.jdx" in html
+    assert '<svg class="spectra"' in html and '<polyline class="spectrum"' in html
     assert "x: Hz -&gt; ppm" in html and "y: %T -&gt; absorbance" in html
 
 

@@ -97,7 +97,7 @@ def html_page():
     return render_html(_prediction(), MODEL)
 
 
-def test_html_is_well_formed_with_group_table_and_embedded_pngs(html_page):
+def test_html_is_well_formed_with_group_table_svg_figure_and_molecule_png(html_page):
     checker = _Checker()
     checker.feed(html_page)
     checker.close()
@@ -108,10 +108,14 @@ def test_html_is_well_formed_with_group_table_and_embedded_pngs(html_page):
     assert len(body_rows) == len(GROUP_NAMES)
     assert body_rows[:3] == ["call"] * 3 and body_rows.count("call") == 3
     srcs = [img["src"] for img in checker.imgs]
-    assert len(srcs) == 2                         # the spectra figure and the molecule
-    for src in srcs:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG
+    assert len(srcs) == 1                         # the molecule; the spectra are inline SVG
+    assert srcs[0].startswith("data:image/png;base64,")
+    assert base64.b64decode(srcs[0].split(",", 1)[1])[:8] == PNG
+    assert html_page.count('<svg class="spectra"') == 1
+    svg = re.search(r'<svg class="spectra".*?</svg>', html_page, re.S).group(0)
+    assert re.findall(r'data-modality="(\w+)"', svg) == ["ir", "h_nmr"]  # the used spectra
+    assert 'fill="#e4572e"' in svg and '<rect class="region"' in svg
+    assert "pa_ib: &lt;script&gt;" in svg         # titled with model and (escaped) sample
     assert not re.search(r"<(link|script)\b", html_page)   # nothing loaded from elsewhere
 
 
@@ -133,11 +137,12 @@ def _collect_text(page):
     return checker.text
 
 
-def test_html_without_smiles_has_one_image_and_no_molecule():
-    page = render_html(_prediction(smiles=None), MODEL, figure=PNG + b"x")
+def test_html_without_smiles_has_no_image_and_no_molecule():
+    page = render_html(_prediction(smiles=None), MODEL)
     checker = _Checker()
     checker.feed(page)
-    assert len(checker.imgs) == 1 and "<h2>Molecule</h2>" not in page
+    assert not checker.imgs and "<h2>Molecule</h2>" not in page
+    assert '<svg class="spectra"' in page
 
 
 def test_json_document_and_text_table(tmp_path):

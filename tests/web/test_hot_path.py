@@ -1,5 +1,6 @@
 """The warm request's hot path: an inline SVG figure on chemists' axes, no plotting library
-in the server, the Server-Timing phases, and reading children that wait for their job."""
+and (for a PA-IB model) no torch in the server, the Server-Timing phases, and reading children
+that wait for their job."""
 
 import os
 import re
@@ -24,8 +25,8 @@ with warnings.catch_warnings():  # newer Starlette asks for httpx2; httpx still 
     from fastapi.testclient import TestClient
 
 from mspectmol.data.samples import SampleSpec  # noqa: E402
+from mspectmol.predict.figure import spectra_svg, svg_text, ticks  # noqa: E402
 from mspectmol.web import WebLimits, children, create_app  # noqa: E402
-from mspectmol.web.figure import spectra_svg, svg_text, ticks  # noqa: E402
 from mspectmol.web.sandbox import ReadLimits, context, plain_meta, read_sample  # noqa: E402
 from mspectmol.web.timing import PHASES, Timer, parse_server_timing  # noqa: E402
 
@@ -64,7 +65,7 @@ def test_page_figure_is_inline_svg_on_chemists_axes(client, aspirin):
     assert "Wavenumber (cm" in svg and "\u03b4 (ppm)" in svg
 
 
-def test_request_imports_no_plotting_library():
+def test_request_imports_no_plotting_library_and_no_torch():
     code = f"""
 import sys, warnings
 warnings.filterwarnings("ignore")
@@ -85,7 +86,8 @@ print("\\n".join(sorted(sys.modules)))
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     modules = set(out.stdout.split())
-    assert "torch" in modules  # the model did run here
+    assert "mspectmol.models.numpy_pa_ib" in modules  # the model did run here, on NumPy
+    assert not {m for m in modules if m.split(".")[0] == "torch"}
     heavy = {m for m in modules if m.split(".")[0] == "matplotlib"
              or m in ("mspectmol.explain.plots", "mspectmol.explain.coerror")}
     assert not heavy, sorted(heavy)
@@ -179,10 +181,13 @@ def test_plain_meta_leaves_out_the_ood_statistics():
 
 
 def test_model_threads_share_the_cpus(client):
-    import torch
+    from threadpoolctl import threadpool_info
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert WebLimits(threads=3).model_threads() == 3
     assert WebLimits(max_parallel=2).model_threads() == max(1, cpus // 2)
     assert WebLimits(max_parallel=10_000).model_threads() == 1
-    assert torch.get_num_threads() == WebLimits().model_threads()  # set by create_app
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    numpy_blas = [lib for lib in blas if "numpy" in lib["filepath"]] or blas
+    assert numpy_blas  # set by create_app for the NumPy engine's matrix products:
+    assert {lib["num_threads"] for lib in numpy_blas} == {WebLimits().model_threads()}

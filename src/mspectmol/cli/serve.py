@@ -25,6 +25,8 @@ DEFAULT_MAX_UPLOAD_MB = 20.0
 
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]
                ) -> None:
+    from mspectmol.models.numpy_inference import ENGINES
+
     p = sub.add_parser(
         "serve", parents=parents, help="start the local web app",
         description="Start a local web app: upload a sample's spectrum files (any subset of "
@@ -41,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     p.add_argument("--model", default=None, metavar="PATH|NAME",
                    help="model folder, model file, run folder or the name of a packaged model "
                         "(default: the packaged default model)")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="what runs the model: 'numpy' (PA-IB models only; the server does "
+                        "not load torch), 'torch', or 'auto' (default: NumPy for PA-IB "
+                        "models, torch for the others); both give the same results to float "
+                        "rounding")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                    help="largest request, all files together, in MB of 2^20 bytes (default "
                         f"{DEFAULT_MAX_UPLOAD_MB:g}); larger uploads are refused with 413 "
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     hosts = (["127.0.0.1", "localhost"] if args.host in ("127.0.0.1", "localhost")
              else None)
     app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 2**20),
-                     allowed_hosts=hosts, limits=web_limits)
+                     allowed_hosts=hosts, limits=web_limits, engine=args.engine)
     if not _is_loopback(args.host):
         log.warning("listening on %s: other machines that reach this address can upload "
                     "files and see the results", args.host)

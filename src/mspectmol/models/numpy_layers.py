@@ -24,6 +24,10 @@ from mspectmol.spectra.modalities import get_modality
 #: Epsilon of the encoders' batch norm (torch's default; not stored with the weights).
 BN_EPS = 1e-5
 F32 = np.float32
+#: Input channels from which a stage convolves as one product per kernel tap, summed (fewer:
+#: one product over ``k``-point windows, whose ``(n * L, C_in * k)`` copy costs more than the
+#: products once ``C_in`` grows; at 4 the two took about the same time on 256 spectra).
+TAPS_MIN_CHANNELS = 4
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -50,34 +54,45 @@ class Dense:
 
 @dataclass(frozen=True)
 class ConvStage:
-    """One encoder stage with batch norm folded in: ``weight`` is ``(C_in * k, C_out)``."""
+    """One encoder stage with batch norm folded in: ``weight`` is ``(C_in * k, C_out)``
+    (row ``c * k + j``: input channel ``c``, kernel tap ``j``)."""
 
     weight: np.ndarray
     bias: np.ndarray
     kernel: int
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, int]]:
-        """``(n, L, C_in)`` -> ``(n, L // 2, C_out)`` and what :meth:`backward` needs."""
+        """``(n, L, C_in)`` -> ``(n, L // 2, C_out)`` and what :meth:`backward` needs.
+
+        The bias is added after the pooling (a constant per channel: the same maxima)."""
         n, length, c_in = x.shape
         pad = self.kernel // 2
         padded = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
-        cols = sliding_window_view(padded, self.kernel, axis=1)  # (n, L, C_in, k)
-        y = cols.reshape(n * length, c_in * self.kernel) @ self.weight + self.bias
+        if c_in < TAPS_MIN_CHANNELS:  # one product over the k-point windows
+            cols = sliding_window_view(padded, self.kernel, axis=1)  # (n, L, C_in, k)
+            y = (cols.reshape(n * length, c_in * self.kernel) @ self.weight
+                 ).reshape(n, length, -1)
+        else:  # one product per tap, on shifted views: no (n * L, C_in * k) copy
+            taps = self.weight.reshape(c_in, self.kernel, -1)
+            y = padded[:, :length] @ taps[:, 0]
+            for j in range(1, self.kernel):
+                y += padded[:, j:j + length] @ taps[:, j]
         half = length // 2
-        pairs = y.reshape(n, length, -1)[:, :2 * half].reshape(n, half, 2, -1)
-        second = pairs[:, :, 1] > pairs[:, :, 0]  # torch keeps the first of equal values
-        pooled = np.where(second, pairs[:, :, 1], pairs[:, :, 0])
-        return np.maximum(pooled, 0.0), (second, pooled > 0, length)
+        pairs = y[:, :2 * half].reshape(n, half, 2, -1)
+        out = np.maximum(np.maximum(pairs[:, :, 0], pairs[:, :, 1]) + self.bias, 0.0)
+        return out, (pairs, out, length)
 
     def backward(self, grad: np.ndarray, cache: tuple[np.ndarray, np.ndarray, int]
                  ) -> np.ndarray:
         """Gradient ``(n, L, C_in)`` of the stage input from that of its output."""
-        second, positive, length = cache
+        pairs, out, length = cache
+        # the larger of each pair gets the gradient; torch keeps the first of equal values
+        second = pairs[:, :, 1] + self.bias > pairs[:, :, 0] + self.bias
         n, half, c_out = grad.shape
-        g = np.where(positive, grad, 0)
-        pairs = np.stack((np.where(second, 0.0, g), np.where(second, g, 0.0)), axis=2)
+        g = np.where(out > 0, grad, 0)
+        routed = np.stack((np.where(second, 0.0, g), np.where(second, g, 0.0)), axis=2)
         dy = np.zeros((n, length, c_out), dtype=g.dtype)  # an odd last point gets none
-        dy[:, :2 * half] = pairs.reshape(n, 2 * half, c_out)
+        dy[:, :2 * half] = routed.reshape(n, 2 * half, c_out)
         c_in = self.weight.shape[0] // self.kernel
         dcols = (dy.reshape(n * length, c_out) @ self.weight.T).reshape(n, length, c_in,
                                                                          self.kernel)

@@ -2,11 +2,11 @@
 many samples is :mod:`mspectmol.predict.summary`).
 
 The HTML report needs no other file: the figure of the spectra (on chemists' axes, shaded by
-the model's gate importance, :func:`mspectmol.explain.plots.plot_spectra_importance`) and the
-molecule drawing (:func:`mspectmol.explain.molecule.draw_molecule`, when a SMILES is given)
-are PNG images embedded as base64 ``data:`` URLs; a caller may give the figure as inline
-markup instead (the web app's SVG). Every text taken from the input (sample names, file
-names, SMILES, metadata) is HTML-escaped.
+the model's gate importance, with the regions behind each call) is inline SVG written without
+a plotting library (:func:`mspectmol.predict.figure.spectra_svg`, the drawing of the web app's
+result page), and the molecule drawing (:func:`mspectmol.explain.molecule.draw_molecule`,
+when a SMILES is given) a PNG image embedded as a base64 ``data:`` URL. Every text taken from
+the input (sample names, file names, SMILES, metadata) is HTML-escaped.
 
 A sample with a mass spectrum also gets its molecular formulas and, with a SMILES, the peaks
 the structure explains (:mod:`mspectmol.predict.mass`): ``formulas`` and ``explained_peaks``
@@ -19,7 +19,6 @@ mass spectrum without the primary spectrum) gets the same JSON layout with ``sta
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from mspectmol.predict.common import (
     probability_table,
     table_rows,
 )
+from mspectmol.predict.figure import spectra_svg
 from mspectmol.predict.pipeline import MassOnly, ModelInfo, Prediction
 from mspectmol.spectra.modalities import get_modality
 
@@ -159,20 +159,6 @@ def text_report(pred: Prediction | MassOnly, model: ModelInfo, top: int | None =
     return lines
 
 
-def figure_png(pred: Prediction, title: str = "", dpi: int = 90) -> bytes:
-    """PNG of the used spectra (model grids) shaded by gate importance, with the calls."""
-    from mspectmol.explain.plots import plot_spectra_importance
-
-    used = pred.inputs.used
-    spectra = {m: (pred.grids[m], pred.inputs.spectra[m]) for m in used}
-    notes = {} if pred.gate_maps is not None else {m: "no gate importance" for m in used}
-    calls = [(pred.label_names[i], float(pred.probabilities[i])) for i in pred.calls]
-    fig = plot_spectra_importance(spectra, pred.gate_maps, calls[:12], title, notes=notes)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
 def molecule_png(smiles: str, groups: Sequence[str]) -> tuple[bytes, list[str]]:
     """PNG of the molecule with the called groups it contains highlighted, and those groups
     (the last drawings are kept: a server answering the same SMILES draws it once)."""
@@ -285,18 +271,10 @@ def _regions_html(pred: Prediction) -> str:
             + "".join(items) + "</ul>")
 
 
-def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | str | None = None
-                ) -> str:
-    """The HTML of the report without the page around it (the web app embeds it).
-
-    ``figure`` is the PNG of :func:`figure_png` (drawn here when None) or, as a string, the
-    figure's inline markup (an ``<svg>`` element), placed as it is.
-    """
+def report_body(pred: Prediction, model: ModelInfo) -> str:
+    """The HTML of the report without the page around it (the web app embeds it)."""
     title = f"mspectmol prediction: {pred.sample}"
-    if figure is None:
-        figure = figure_png(pred, f"{model.name}: {pred.sample}")
-    shown = (figure if isinstance(figure, str)
-             else _img(figure, "spectra with gate importance"))
+    figure = spectra_svg(pred, f"{model.name}: {pred.sample}")
     rule = ("the group's tuned threshold" if model.tuned_thresholds else "0.5 (the model "
             "has no tuned thresholds)")
     body = [f"<h1>{escape(title)}</h1>",
@@ -308,7 +286,7 @@ def report_body(pred: Prediction, model: ModelInfo, *, figure: bytes | str | Non
             f"<p>Spectra used: {escape(', '.join(pred.inputs.used) or 'none')}; missing: "
             f"{escape(', '.join(pred.inputs.missing) or 'none')}.</p>",
             _warnings_html(pred.warnings),
-            "<h2>Spectra</h2>", shown,
+            "<h2>Spectra</h2>", figure,
             "<h2>Functional groups</h2>",
             f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "
             + (f"Probabilities calibrated with temperature {model.temperature:.3g}."
@@ -340,17 +318,17 @@ def mass_only_body(result: MassOnly, model: ModelInfo) -> str:
                       mass_section(result.mass)])
 
 
-def render_html(pred: Prediction | MassOnly, model: ModelInfo, *,
-                figure: bytes | str | None = None, body: str | None = None) -> str:
+def render_html(pred: Prediction | MassOnly, model: ModelInfo, *, body: str | None = None
+                ) -> str:
     """The self-contained HTML report of one prediction (see the module docstring).
 
-    ``figure`` as for :func:`report_body`; ``body``, when given, is that function's (or
-    :func:`mass_only_body`'s) result for ``pred``, already rendered.
+    ``body``, when given, is :func:`report_body`'s (or :func:`mass_only_body`'s) result for
+    ``pred``, already rendered.
     """
     title = f"mspectmol prediction: {pred.sample}"
     if body is None:
         body = (mass_only_body(pred, model) if isinstance(pred, MassOnly)
-                else report_body(pred, model, figure=figure))
+                else report_body(pred, model))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>\n"
             + body + "\n</body></html>\n")

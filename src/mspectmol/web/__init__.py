@@ -3,8 +3,8 @@
 :func:`~mspectmol.web.app.create_app` builds the application: a self-contained upload page
 and a JSON API around :mod:`mspectmol.predict` (:mod:`mspectmol.web.page` renders the page,
 :mod:`mspectmol.web.forms` reads the requests, :mod:`mspectmol.web.predictor` runs the model,
-:mod:`mspectmol.web.render` renders the answer with the SVG figure of
-:mod:`mspectmol.web.figure`, :mod:`mspectmol.web.sandbox` reads the uploaded files in a
+:mod:`mspectmol.web.render` renders the answer with the report's SVG figure
+(:mod:`mspectmol.predict.figure`), :mod:`mspectmol.web.sandbox` reads the uploaded files in a
 limited child process that :mod:`mspectmol.web.children` starts ahead of time,
 :mod:`mspectmol.web.guard` limits bodies and parallel requests and sets the security headers,
 :mod:`mspectmol.web.timing` times each request's phases (``Server-Timing``),

@@ -156,7 +156,7 @@ def page_script() -> str:
 def create_app(model_path: str | os.PathLike[str] | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
                allowed_hosts: Sequence[str] | None = None,
-               limits: WebLimits | None = None) -> FastAPI:
+               limits: WebLimits | None = None, engine: str = "auto") -> FastAPI:
     """The web app (an ASGI application for uvicorn or a test client).
 
     Parameters
@@ -172,6 +172,9 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
         is rebound to this computer (DNS rebinding) cannot use the app.
     limits
         Body pace, parallel requests and the reading limits (default :class:`WebLimits`).
+    engine
+        What runs the model (:class:`~mspectmol.web.predictor.Predictor`): ``"auto"`` is
+        NumPy for PA-IB models, torch for the others.
 
     Raises
     ------
@@ -182,7 +185,7 @@ def create_app(model_path: str | os.PathLike[str] | None = None,
         raise MspectmolError(f"the upload limit must be at least 1 KB, got {max_upload_bytes} "
                              "bytes")
     limits = limits or WebLimits()
-    predictor = Predictor(model_path, limits.read, limits.model_threads())
+    predictor = Predictor(model_path, limits.read, limits.model_threads(), engine)
     page_model = predictor.page_model(max_upload_bytes)
     script = page_script()
     gate = Gate(limits.max_parallel, limits.max_queued, limits.queue_wait)

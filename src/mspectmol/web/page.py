@@ -3,7 +3,7 @@
 The page fetches nothing from other machines: its CSS is inline, its few lines of
 JavaScript are the app's own ``/static/page.js`` (:data:`SCRIPT`; the Content-Security-Policy
 runs no inline script, so the script reads the upload limit from the form's ``data-``
-attributes), the figure of the spectra is inline SVG (:mod:`mspectmol.web.figure`), the
+attributes), the figure of the spectra is inline SVG (:mod:`mspectmol.predict.figure`), the
 molecule drawing a ``data:`` URL (from :mod:`mspectmol.predict.report`), and the JSON and
 HTML reports are offered as ``data:`` download links. Every text that comes from the user
 (file names, SMILES, messages that quote them) is HTML-escaped.

@@ -1,9 +1,12 @@
 """The model behind the web app: check a request, read its files safely, predict.
 
-The model is loaded once, when the app is built. The uploaded files are read and prepared
-in a limited child process (:func:`mspectmol.web.sandbox.read_for_prediction`); only the
-prepared spectra (small arrays on the model's grids) and the mass spectrum's formulas come
-back, and the model runs here, one prediction at a time. A mass spectrum (the ``ms`` upload)
+The model is loaded once, when the app is built, by
+:func:`~mspectmol.models.numpy_inference.load_classifier`: a PA-IB model runs on NumPy (as in
+``mspectmol predict``; the server never imports torch for it), other models on torch. The
+uploaded files are read and prepared in a limited child process
+(:func:`mspectmol.web.sandbox.read_for_prediction`); only the prepared spectra (small arrays
+on the model's grids) and the mass spectrum's formulas come back, and the model runs here,
+one prediction at a time. A mass spectrum (the ``ms`` upload)
 gives the molecular formulas of its ion and, with a SMILES, the explained MS/MS peaks
 (:mod:`mspectmol.predict.mass`); with a mass spectrum but without the primary spectrum the
 answer holds the formulas only. The answer is rendered only as the route needs it
@@ -17,8 +20,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.models.inference import model_modalities
@@ -57,19 +58,24 @@ class Predictor:
     read_limits
         Memory and time that reading one request's files may take.
     threads
-        Threads of the model's operations (``torch.set_num_threads``, for the whole process:
-        a server process runs only the app); None leaves the setting as it is.
+        Threads of the model's operations, for the whole process (a server process runs only
+        the app): NumPy's BLAS threads on the NumPy engine, ``torch.set_num_threads``
+        otherwise; None leaves the setting as it is.
+    engine
+        What runs the model (:data:`~mspectmol.models.numpy_inference.ENGINES`): ``"auto"``
+        is NumPy for PA-IB models and torch for the others.
     """
 
     def __init__(self, model_path: str | os.PathLike[str] | None,
-                 read_limits: ReadLimits | None = None, threads: int | None = None) -> None:
+                 read_limits: ReadLimits | None = None, threads: int | None = None,
+                 engine: str = "auto") -> None:
         from mspectmol.models.inference import find_model
         from mspectmol.models.inputs import missing_allowed
-        from mspectmol.models.io import load_model
+        from mspectmol.models.numpy_inference import load_classifier
         from mspectmol.predict.pipeline import ModelInfo
 
         path = find_model(model_path)
-        self.model, self.meta = load_model(path)
+        self.model, self.meta = load_classifier(path, engine)
         self.plain_meta = plain_meta(self.meta)
         self.info = ModelInfo.from_meta(path, self.meta)
         self.modalities = model_modalities(self.meta)
@@ -77,7 +83,7 @@ class Predictor:
         self.read_limits = read_limits or ReadLimits()
         self._lock = threading.Lock()
         if threads is not None:
-            torch.set_num_threads(max(1, int(threads)))
+            set_model_threads(self.model, max(1, int(threads)))
 
     def page_model(self, max_upload_bytes: int) -> PageModel:
         """What the page shows about this model."""
@@ -151,6 +157,22 @@ class Predictor:
             pred = predict_inputs(self.model, self.meta, [inputs])[0]
         pred.mass = report
         return Outcome(pred.sample, pred, self.info)
+
+
+def set_model_threads(model: Any, threads: int) -> None:
+    """Set the threads of ``model``'s engine for the rest of the process: BLAS threads for a
+    :class:`~mspectmol.models.numpy_pa_ib.NumpyPAIB` (:mod:`threadpoolctl`, not restored),
+    torch's otherwise."""
+    from mspectmol.models.numpy_pa_ib import NumpyPAIB
+
+    if isinstance(model, NumpyPAIB):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+        return
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def mass_options(form: PredictForm) -> Any:

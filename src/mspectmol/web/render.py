@@ -2,9 +2,10 @@
 
 ``POST /api/predict`` needs only the JSON document (:func:`document`); ``POST /predict``
 needs the report for the page and the JSON and HTML reports to download
-(:func:`page_result`). The page's figure of the spectra is inline SVG
-(:func:`mspectmol.web.figure.spectra_svg`), so no request imports a plotting library, and the
-report's body is rendered once for the page and the downloadable HTML report.
+(:func:`page_result`). The report's figure of the spectra is inline SVG
+(:func:`mspectmol.predict.figure.spectra_svg`, as in ``mspectmol predict``'s HTML report), so
+no request imports a plotting library, and the report's body is rendered once for the page
+and the downloadable HTML report.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from mspectmol.predict.report import (
     render_html,
     report_body,
 )
-from mspectmol.web.figure import spectra_svg
 from mspectmol.web.page import PageResult
 from mspectmol.web.predictor import Outcome
 
@@ -39,8 +39,7 @@ def report_parts(outcome: Outcome) -> tuple[str, str]:
     if isinstance(result, MassOnly):
         body = mass_only_body(result, info)
     else:
-        body = report_body(result, info, figure=spectra_svg(result, f"{info.name}: "
-                                                                    f"{result.sample}"))
+        body = report_body(result, info)
     return body, render_html(result, info, body=body)
 
 

@@ -1,9 +1,10 @@
-"""The result page's figure: the used spectra shaded by importance, as inline SVG.
+"""The figure of a prediction's report: the used spectra shaded by importance, as inline SVG.
 
-Written directly as SVG text (no plotting library: a request neither imports matplotlib nor
-rasterises a figure), one panel per spectrum the model used, on chemists' axes (the modality
-registry's ``x_decreasing``: IR wavenumbers from 4000 down to 400 cm-1, NMR shifts
-decreasing to the right):
+The HTML report of ``mspectmol predict`` (:mod:`mspectmol.predict.report`) and the web app's
+result page (:mod:`mspectmol.web.render`) show this same drawing. It is written directly as
+SVG text (no plotting library: neither imports matplotlib nor rasterises a figure), one panel
+per spectrum the model used, on chemists' axes (the modality registry's ``x_decreasing``: IR
+wavenumbers from 4000 down to 400 cm-1, NMR shifts decreasing to the right):
 
 * the prepared spectrum on the model's grid as a black line;
 * its gate importance as a background from white (the spectrum's least important point) to
