@@ -135,3 +135,18 @@ def test_training_reports_transfer_beside_the_test(dataset_dir, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["transfer"]) == {"all spectra", "ir alone"}
     assert metrics["transfer"]["all spectra"]["n_samples"] == 6
+
+
+def test_hydrogen_bonding_lowers_and_broadens_only_x_h_stretches():
+    x, y = np.array([1700.0, 3000.0, 3500.0]), np.ones(3)
+    r = object.__new__(PeakRenderer)
+    r.settings = RenderSettings(ir_dropout=0.0)
+    assert r.settings.ir_hbond == 0.0                     # off by default
+    free = r._random_ir(x, y, np.random.default_rng(0))
+    r.settings = RenderSettings(ir_dropout=0.0, ir_hbond=1.0)
+    bonded = r._random_ir(x, y, np.random.default_rng(0))
+    (pos0, amp0, fwhm0), (pos, amp, fwhm) = free[:3], bonded[:3]
+    np.testing.assert_array_equal(pos[:2], pos0[:2])      # C=O and C-H untouched
+    np.testing.assert_array_equal(fwhm[:2], fwhm0[:2])
+    assert 0.80 <= pos[2] / pos0[2] <= 0.97
+    assert 3.0 <= fwhm[2] / fwhm0[2] <= 10.0 and 1.0 <= amp[2] / amp0[2] <= 5.0

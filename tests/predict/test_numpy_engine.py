@@ -36,22 +36,22 @@ def _same_regions(got, want):
     assert got.keys() == want.keys()
     for m, regions in want.items():
         assert [r[:2] for r in got[m]] == [r[:2] for r in regions], m
-        np.testing.assert_allclose([r[2] for r in got[m]], [r[2] for r in regions], atol=1e-5)
+        np.testing.assert_allclose([r[2] for r in got[m]], [r[2] for r in regions], atol=1e-4)
 
 
 def check_same_predictions(got, want):
     assert got.sample == want.sample and got.attribution == want.attribution
-    np.testing.assert_allclose(got.probabilities, want.probabilities, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(got.probabilities, want.probabilities, rtol=1e-4, atol=1e-7)
     assert got.calls == want.calls
     assert got.gate_maps.keys() == want.gate_maps.keys()
     for m, gate_map in want.gate_maps.items():
-        np.testing.assert_allclose(got.gate_maps[m], gate_map, rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(got.gate_maps[m], gate_map, rtol=1e-4, atol=1e-7)
     _same_regions(got.gate_regions, want.gate_regions)
     assert got.call_regions.keys() == want.call_regions.keys()
     for group, regions in want.call_regions.items():
         _same_regions(got.call_regions[group], regions)
     assert got.ood["flagged"] == want.ood["flagged"]
-    np.testing.assert_allclose(got.ood["score"], want.ood["score"], rtol=1e-5)
+    np.testing.assert_allclose(got.ood["score"], want.ood["score"], rtol=1e-4)
 
 
 @pytest.mark.parametrize("present", [("ir", "h_nmr", "c_nmr"), ("ir", "h_nmr"), ("ir", "c_nmr"),
