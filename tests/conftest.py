@@ -4,6 +4,8 @@ One thread keeps timings and results steady on the 2-core CI machine (several te
 worker processes of their own); a test module may override ``_seed_one_thread``.
 """
 
+import math
+
 import pytest
 import torch
 
@@ -160,3 +162,26 @@ def write_alberts_dataset(path, *, n=48, seed=0, row_group=16, bad_smiles_row=No
 def alberts_dataset():
     """The :func:`write_alberts_dataset` helper, for module-scoped parquet fixtures."""
     return write_alberts_dataset
+
+
+def assert_same_document(got, want, where="$"):
+    """Equal JSON structure, strings, booleans and integers; floats equal to float32
+    rounding (the NumPy and torch engines' reports)."""
+    if isinstance(want, float) and isinstance(got, (int, float)):
+        assert math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-9), (where, got, want)
+    elif isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want), where
+        for key, value in want.items():
+            assert_same_document(got[key], value, f"{where}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            assert_same_document(a, b, f"{where}[{i}]")
+    else:
+        assert got == want, (where, got, want)
+
+
+@pytest.fixture(scope="session")
+def same_document():
+    """:func:`assert_same_document`, for tests comparing the engines' JSON reports."""
+    return assert_same_document

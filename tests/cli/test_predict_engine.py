@@ -21,23 +21,7 @@ def _run(tmp_path, engine, *args):
     return {p.name: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
 
 
-def same_document(got, want, where="$"):
-    """Equal structure, strings, booleans and integers; floats equal to float rounding."""
-    if isinstance(want, float) and isinstance(got, (int, float)):
-        assert math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-9), (where, got, want)
-    elif isinstance(want, dict):
-        assert isinstance(got, dict) and list(got) == list(want), where
-        for key, value in want.items():
-            same_document(got[key], value, f"{where}.{key}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), where
-        for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            same_document(a, b, f"{where}[{i}]")
-    else:
-        assert got == want, (where, got, want)
-
-
-def test_engines_write_the_same_json_for_the_examples(tmp_path):
+def test_engines_write_the_same_json_for_the_examples(tmp_path, same_document):
     numpy = _run(tmp_path, "default", "--folder", str(EXAMPLES))
     torch = _run(tmp_path, "torch", "--folder", str(EXAMPLES))
     assert list(numpy) == ["aspirin.json", "chloroacetophenone.json", "paracetamol.json"]
@@ -52,7 +36,7 @@ def test_engines_write_the_same_json_for_the_examples(tmp_path):
 
 
 @pytest.mark.parametrize("files", [("ir", "h_nmr"), ("ir",)])
-def test_engines_agree_with_spectra_missing(tmp_path, files):
+def test_engines_agree_with_spectra_missing(tmp_path, files, same_document):
     paths = {"ir": EXAMPLES / "paracetamol_ir.jdx", "h_nmr": EXAMPLES / "paracetamol_h_nmr.jdx"}
     args = [a for m in files for a in (f"--{m.replace('_', '-')}", str(paths[m]))]
     numpy = _run(tmp_path, "numpy", *args)

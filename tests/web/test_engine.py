@@ -19,22 +19,6 @@ from mspectmol.web import create_app  # noqa: E402
 SMILES = "CC(=O)Oc1ccccc1C(=O)O"
 
 
-def _same(got, want, where="$"):
-    """Equal structure, strings, booleans and integers; floats equal to float rounding."""
-    if isinstance(want, float) and isinstance(got, (int, float)):
-        assert math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-9), (where, got, want)
-    elif isinstance(want, dict):
-        assert isinstance(got, dict) and list(got) == list(want), where
-        for key, value in want.items():
-            _same(got[key], value, f"{where}.{key}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), where
-        for i, (a, b) in enumerate(zip(got, want, strict=True)):
-            _same(a, b, f"{where}[{i}]")
-    else:
-        assert got == want, (where, got, want)
-
-
 @pytest.fixture(scope="module")
 def answers(aspirin):
     """``{engine: (model class name, JSON of all three spectra, JSON of IR alone)}``."""
@@ -54,9 +38,9 @@ def test_auto_runs_the_packaged_model_on_numpy(answers):
 
 
 @pytest.mark.parametrize("which", [1, 2], ids=["three spectra", "ir alone"])
-def test_numpy_and_torch_answer_the_same(answers, which):
+def test_numpy_and_torch_answer_the_same(answers, which, same_document):
     got, want = answers["auto"][which], answers["torch"][which]
     assert want["calls"] and want["call_regions"]
-    _same(got, want)
+    same_document(got, want)
     for a, b in zip(got["groups"], want["groups"], strict=True):
         assert math.isclose(a["probability"], b["probability"], rel_tol=1e-4, abs_tol=1e-7)
