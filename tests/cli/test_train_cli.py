@@ -85,18 +85,24 @@ def test_bad_configs_are_reported_without_traceback(dataset_dir, tmp_path, capsy
     assert "key=value" in capsys.readouterr().err
 
 
-def test_resume_checks_the_run_folder(dataset_dir, tmp_path, capsys):
-    out = tmp_path / "runs"
+def _tiny_run(dataset_dir, out, *extra):
+    """One epoch on 32 molecules of the recommended recipe; the run folder."""
     assert main(["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "1",
                  "--max-train", "32", "--out", str(out), "--no-progress", "--threads", "1",
-                 "--checkpoint-every", "2", *SMALL_MODEL]) == 0
+                 *extra, *SMALL_MODEL]) == 0
     (run_dir,) = out.iterdir()
+    return run_dir
+
+
+def test_resume_checks_the_run_folder(dataset_dir, tmp_path, capsys):
+    run_dir = _tiny_run(dataset_dir, tmp_path / "runs", "--checkpoint-every", "2")
     capsys.readouterr()
     config = json.loads((run_dir / "config.json").read_text())   # the recommended recipe
     assert config["model"] == "pa_ib" and config["auxiliary"] == ["h_nmr", "c_nmr"]
     assert config["model_config"]["mi1_weight"] == 0 and config["model_config"]["beta"] == 0
     assert config["resolved_model_config"]["label_weighting"] == "sqrt"
     assert config["modality_dropout"] == 0.3 and config["render"] == "randomised"
+    assert config["mix"] == 0.5
     assert main(["train", "--resume", str(run_dir)]) == 2
     assert "the run is complete" in capsys.readouterr().err
     assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--set", "lr=1"]) == 2
@@ -129,13 +135,9 @@ def test_evaluate_refuses_a_missing_model(tmp_path, capsys):
 
 
 def test_mixtures_are_a_recorded_training_setting(dataset_dir, tmp_path, capsys):
-    out = tmp_path / "runs"
-    assert main(["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "1",
-                 "--max-train", "32", "--out", str(out), "--no-progress", "--threads", "1",
-                 "--mix", "0.5", *SMALL_MODEL]) == 0
-    (run_dir,) = out.iterdir()
-    assert json.loads((run_dir / "config.json").read_text())["mix"] == 0.5
+    run_dir = _tiny_run(dataset_dir, tmp_path / "runs", "--mix", "0.25")
+    assert json.loads((run_dir / "config.json").read_text())["mix"] == 0.25  # recommended: 0.5
     _, meta = load_model(run_dir / "model")
-    assert meta.training["mix"] == 0.5 and meta.training["mix_weights"] == [0.3, 1.0]
+    assert meta.training["mix"] == 0.25 and meta.training["mix_weights"] == [0.3, 1.0]
     assert main(["train", "--data", str(dataset_dir), "--mix", "2"]) == 2
     assert "mix must be in [0, 1]" in capsys.readouterr().err
