@@ -49,9 +49,6 @@ from mspectmol.spectra.modalities import get_modality
 ARCHITECTURE_DEFAULTS: dict[str, Any] = {
     "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"), "n_points": 600, "channels": (16, 32),
     "kernel_size": 11, "gate_hidden": 32, "head_hidden": 128, "n_labels": 37}
-#: Most rows :meth:`NumpyPAIB.forward` runs in one pass: the intermediates of 64 spectra stay
-#: in the CPU caches (a batch of 256 ran about 20% faster in passes of 32-64 rows than at once).
-PASS_ROWS = 64
 #: The fields of :class:`~mspectmol.models.pa_ib.PAIBConfig`, in its order; those not in
 #: :data:`ARCHITECTURE_DEFAULTS` only matter in training.
 CONFIG_FIELDS = ("primary", "auxiliary", "n_points", "channels", "kernel_size", "gate_hidden",
@@ -215,12 +212,10 @@ class NumpyPAIB:
         available
             Optional ``{modality: (n,) bool}`` masks.
         batch_size
-            Rows per pass (None: all at once), at most :data:`PASS_ROWS`; the outputs are
-            concatenated (each row's are its own: no row affects another).
+            Rows per pass (None: all at once); the outputs are concatenated.
         """
         n = len(next(iter(spectra.values()), ()))
-        batch_size = min(batch_size or n, PASS_ROWS)
-        if n <= batch_size:
+        if batch_size is None or n <= batch_size:
             return self._forward(spectra, available)[0]
         parts = [self._forward({m: np.asarray(x)[i:i + batch_size] for m, x in spectra.items()},
                                None if available is None else
