@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from mspectmol.errors import MspectmolError, SpectrumError
-from mspectmol.spectra.modalities import get_modality
+from mspectmol.models.batch_checks import batch_size, canonical_keys, check_required
 
 
 def conv_stage(in_channels: int, out_channels: int, kernel_size: int, *, bias: bool = True
@@ -133,16 +133,6 @@ class Batch:
     size: int
 
 
-def _canonical_keys(mapping: Mapping[str, Tensor], what: str) -> dict[str, Tensor]:
-    out: dict[str, Tensor] = {}
-    for key, value in mapping.items():
-        name = get_modality(key).name
-        if name in out:
-            raise MspectmolError(f"{what} names modality {name!r} twice (key {key!r})")
-        out[name] = value
-    return out
-
-
 def _check_spectrum(name: str, x: Tensor, n_points: int) -> Tensor:
     if not isinstance(x, Tensor):
         raise SpectrumError(f"{name} spectra must be a torch.Tensor, got {type(x).__name__}")
@@ -198,25 +188,14 @@ def prepare_batch(spectra: Mapping[str, Tensor], available: Mapping[str, Tensor]
         Missing required modality, inconsistent batch sizes, bad masks, empty batch, a sample
         with no available spectrum.
     """
-    given = _canonical_keys(spectra, "the spectra batch")
-    masks = _canonical_keys(available or {}, "the availability masks")
-    for name in required:
-        if name not in given:
-            raise MspectmolError(
-                f"the batch has no {name!r} spectra, which this model requires; "
-                f"got {', '.join(given) or 'nothing'}"
-            )
+    given = {m: v for m, (_, v) in canonical_keys(spectra, "the spectra batch").items()}
+    masks = {m: v for m, (_, v)
+             in canonical_keys(available or {}, "the availability masks").items()}
+    check_required(given, required)
     present = {m: _check_spectrum(m, given[m], n_points) for m in modalities if m in given}
     if dtype is not None:
         present = {m: x.to(dtype) for m, x in present.items()}
-    if not present:
-        raise MspectmolError(f"the batch holds none of the modalities {', '.join(modalities)}")
-    sizes = {m: int(x.shape[0]) for m, x in present.items()}
-    size = next(iter(sizes.values()))
-    if len(set(sizes.values())) != 1:
-        raise MspectmolError(f"modalities have different batch sizes: {sizes}")
-    if size == 0:
-        raise MspectmolError("empty batch")
+    size = batch_size(present, modalities)
     ref = next(iter(present.values()))
     out_x: dict[str, Tensor] = {}
     out_m: dict[str, Tensor] = {}

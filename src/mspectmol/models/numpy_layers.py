@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mspectmol.errors import MspectmolError, SpectrumError
-from mspectmol.spectra.modalities import get_modality
+from mspectmol.models.batch_checks import batch_size, canonical_keys, check_required
 
 #: Epsilon of the encoders' batch norm (torch's default; not stored with the weights).
 BN_EPS = 1e-5
@@ -125,18 +125,6 @@ def conv_stage(weights: Mapping[str, np.ndarray], prefix: str, dtype: type = F32
     folded = (conv[:, :, 0, :] * scale[:, None, None]).reshape(c_out, c_in * k).T
     return ConvStage(np.ascontiguousarray(folded, dtype=dtype), bias.astype(dtype), int(k))
 
-def canonical_keys(mapping: Mapping[str, Any], what: str) -> dict[str, tuple[str, Any]]:
-    """``{canonical modality name: (key as given, value)}``; a modality named twice (by
-    aliases) is an error."""
-    out: dict[str, tuple[str, Any]] = {}
-    for key, value in mapping.items():
-        name = get_modality(key).name
-        if name in out:
-            raise MspectmolError(f"{what} names modality {name!r} twice (key {key!r})")
-        out[name] = (key, value)
-    return out
-
-
 def _spectrum(name: str, x: Any, n_points: int, dtype: type) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim == 3 and arr.shape[1] == 1:
@@ -164,19 +152,9 @@ def prepare_arrays(spectra: Mapping[str, Any], available: Mapping[str, Any] | No
     given = {m: v for m, (_, v) in canonical_keys(spectra, "the spectra batch").items()}
     masks = {m: v for m, (_, v)
              in canonical_keys(available or {}, "the availability masks").items()}
-    for name in required:
-        if name not in given:
-            raise MspectmolError(f"the batch has no {name!r} spectra, which this model "
-                                 f"requires; got {', '.join(given) or 'nothing'}")
+    check_required(given, required)
     present = {m: _spectrum(m, given[m], n_points, dtype) for m in modalities if m in given}
-    if not present:
-        raise MspectmolError(f"the batch holds none of the modalities {', '.join(modalities)}")
-    sizes = {m: int(x.shape[0]) for m, x in present.items()}
-    size = next(iter(sizes.values()))
-    if len(set(sizes.values())) != 1:
-        raise MspectmolError(f"modalities have different batch sizes: {sizes}")
-    if size == 0:
-        raise MspectmolError("empty batch")
+    size = batch_size(present, modalities)
     out_x: dict[str, np.ndarray] = {}
     out_m: dict[str, np.ndarray] = {}
     for name in modalities:

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 
 from mspectmol.errors import MspectmolError
+from mspectmol.models.batch_checks import canonical_keys
 from mspectmol.models.numpy_layers import (
     Dense,
-    canonical_keys,
     conv_stage,
     dense_layer,
     prepare_arrays,
