@@ -323,7 +323,7 @@ def mix_molecules(part: SplitData, share: float, rng: np.random.Generator,
         scale = np.maximum(np.abs(x[rows]).max(axis=1, keepdims=True),
                            np.abs(x[partners]).max(axis=1, keepdims=True))
         peak = np.abs(mixed).max(axis=1, keepdims=True)
-        mixed = np.where(peak > 0, mixed * (scale / np.where(peak > 0, peak, 1.0)), mixed)
+        mixed *= scale / np.where(peak > 0, peak, 1.0)  # an all-zero row stays zero
         y[rows] = np.where(both[:, None], mixed, 0.0).astype(x.dtype)
         a[rows] = both
         spectra[m], available[m] = y, a

@@ -65,15 +65,17 @@ class GatedOutput:
     logits
         ``(n, n_labels)`` float64.
     gate_probs
-        ``{modality: (n, n_bands)}`` float64 keep probabilities, or None for a model
-        without information-bottleneck gates.
+        ``{modality: (n, n_bands)}`` float64 keep probabilities (None without gates).
     available
         ``{modality: (n,) bool}`` availability the model used (None without gates).
+    fused
+        The fused representation (NumPy models; for the out-of-distribution score), or None.
     """
 
     logits: np.ndarray
     gate_probs: dict[str, np.ndarray] | None
     available: dict[str, np.ndarray] | None
+    fused: np.ndarray | None = None
 
 
 def _tensors(spectra: Mapping[str, Any], rows: slice) -> dict[str, torch.Tensor]:
@@ -113,7 +115,7 @@ def run_with_gates(model: torch.nn.Module | NumpyPAIB, spectra: Mapping[str, Any
         out = model.forward(spectra, available, batch_size=batch_size)
         return GatedOutput(out.logits.astype(np.float64),
                            {m: p.astype(np.float64) for m, p in out.gate_probs.items()},
-                           out.available)
+                           out.available, out.fused)
     import torch
 
     if not isinstance(model, torch.nn.Module):

@@ -51,14 +51,6 @@ def representations(model: torch.nn.Module, spectra: Mapping[str, np.ndarray],
     NumPy alone, as the torch-free prediction path does."""
     import torch
 
-    with torch.no_grad():
-        return _representations(model, spectra, available, batch_size)
-
-
-def _representations(model: torch.nn.Module, spectra: Mapping[str, np.ndarray],
-                     available: Mapping[str, np.ndarray], batch_size: int) -> np.ndarray:
-    import torch
-
     point = _capture_point(model)
     captured: list[torch.Tensor] = []
     hook = None
@@ -69,16 +61,17 @@ def _representations(model: torch.nn.Module, spectra: Mapping[str, np.ndarray],
     n = len(next(iter(spectra.values())))
     outs = []
     try:
-        for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            batch = {m: torch.from_numpy(np.ascontiguousarray(x[sl], dtype=np.float32))
-                     for m, x in spectra.items()}
-            avail = {m: torch.from_numpy(np.asarray(a[sl], dtype=bool))
-                     for m, a in available.items()}
-            out = model(batch, avail)
-            if point is None:
-                logits = out.logits if hasattr(out, "logits") else out
-                outs.append(logits.float().cpu())
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                batch = {m: torch.from_numpy(np.ascontiguousarray(x[sl], dtype=np.float32))
+                         for m, x in spectra.items()}
+                avail = {m: torch.from_numpy(np.asarray(a[sl], dtype=bool))
+                         for m, a in available.items()}
+                out = model(batch, avail)
+                if point is None:
+                    logits = out.logits if hasattr(out, "logits") else out
+                    outs.append(logits.float().cpu())
     finally:
         if hook is not None:
             hook.remove()

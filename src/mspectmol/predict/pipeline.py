@@ -228,18 +228,16 @@ def _call_regions(model: Any, batch: dict[str, np.ndarray], avail: dict[str, np.
 
 
 def _ood(model: Any, meta: Any, batch: dict[str, np.ndarray], avail: dict[str, np.ndarray],
-         batch_size: int) -> list[dict[str, Any]] | None:
-    """The out-of-distribution report of each row, or None for a model file without one."""
+         batch_size: int, fused: np.ndarray | None) -> list[dict[str, Any]] | None:
+    """The out-of-distribution report of each row, or None for a model file without one.
+    ``fused``: the representation when the forward pass gave it (NumPy models), else it is
+    captured from the torch model."""
     if not getattr(meta, "ood", None):
         return None
-    from mspectmol.models.numpy_pa_ib import NumpyPAIB
     from mspectmol.models.ood import ood_report, ood_scores, representations
 
-    if isinstance(model, NumpyPAIB):  # the fused representation without torch
-        reps = model.forward(batch, avail, batch_size=batch_size).fused
-        return ood_report(ood_scores(reps, meta.ood), meta.ood)
-    return ood_report(ood_scores(representations(model, batch, avail, batch_size), meta.ood),
-                      meta.ood)
+    reps = fused if fused is not None else representations(model, batch, avail, batch_size)
+    return ood_report(ood_scores(reps, meta.ood), meta.ood)
 
 
 def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
@@ -256,11 +254,11 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
     avail = {m: np.array([s.available[m] for s in inputs]) for m in modalities}
     names = tuple(meta.label_names)
     thresholds = model_thresholds(meta)
-    gate_maps = None
-    attribution = None
+    gate_maps = attribution = ood = None
     if is_neural(model):
         gated = run_with_gates(model, batch, avail, batch_size=batch_size)
         prob = probabilities(gated.logits, meta.temperature)
+        ood = _ood(model, meta, batch, avail, batch_size, gated.fused)
         if gated.gate_probs is not None:
             gate_maps = importance_from_gates(gated, {m: g.size for m, g in grids.items()})
             attribution = "gate importance x |gradient x input|"
@@ -272,7 +270,6 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
         split = SplitData(np.array([s.name for s in inputs]),
                           np.zeros((len(inputs), len(names)), dtype=np.float32), batch, avail)
         prob = probabilities(predict_logits(model, split, batch_size), meta.temperature)
-    ood = _ood(model, meta, batch, avail, batch_size) if is_neural(model) else None
     preds = []
     for i, s in enumerate(inputs):
         p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution,
