@@ -161,3 +161,22 @@ def test_training_gate_is_stochastic_and_kl_is_per_sample_sum():
 def test_band_gate_shapes():
     gate = BandGate(12, 8)
     assert gate(torch.randn(2, 30, 12)).shape == (2, 30)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_band_gate_parts_equal_the_concatenation(grad):
+    gate = BandGate(3 * 4, 5)
+    parts = [torch.randn(2, 7, 4) for _ in range(3)]
+    with torch.no_grad():
+        want = gate(torch.cat(parts, dim=-1))
+    with torch.set_grad_enabled(grad):
+        got = gate.forward_parts(parts)
+    assert got.shape == (2, 7)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert got.requires_grad == grad
+
+
+def test_band_gate_parts_must_cover_the_input():
+    gate = BandGate(3 * 4, 5)
+    with torch.no_grad(), pytest.raises(MspectmolError, match="8 features"):
+        gate.forward_parts([torch.randn(2, 7, 4)] * 2)

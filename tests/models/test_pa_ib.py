@@ -275,6 +275,18 @@ def test_eval_encoder_folds_batchnorm_without_changing_the_output():
     assert folded.shape == (8, 8, 10)
 
 
+@pytest.mark.parametrize("length", [10, 11])
+def test_pairwise_pooling_equals_max_pool_and_relu(length):
+    from mspectmol.models.encoders import pool_pairs_relu
+
+    torch.manual_seed(5)
+    y = torch.randn(3, 6, 1, length).contiguous(memory_format=torch.channels_last)
+    want = torch.relu(torch.nn.functional.max_pool2d(y, (1, 2)))
+    got = pool_pairs_relu(y)
+    assert torch.equal(got, want)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_label_pos_weight_sqrt_scheme_by_hand():
     import numpy as np
 

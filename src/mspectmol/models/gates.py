@@ -39,6 +39,7 @@ Choices, and why
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -193,6 +194,32 @@ class BandGate(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, n_bands, in_features)`` -> logits ``(batch, n_bands)``."""
         return self.mlp(x).squeeze(-1)
+
+    def forward_parts(self, parts: Sequence[Tensor]) -> Tensor:
+        """Logits of the concatenation of ``parts`` along their last axis.
+
+        Without gradients the first layer is applied part by part (a sum of matrix products
+        over column blocks of its weight), so the concatenated input (``3C`` features per
+        band for an auxiliary gate) is never built: same values to float rounding, about
+        3x faster on CPU. With gradients it is ``forward(torch.cat(parts, -1))``.
+        """
+        if torch.is_grad_enabled():
+            return self(torch.cat(tuple(parts), dim=-1))
+        first, *rest = self.mlp
+        shape = parts[0].shape[:-1]
+        hidden = first.bias.expand(math.prod(shape), -1)
+        start = 0
+        for part in parts:
+            width = part.shape[-1]
+            block = first.weight[:, start:start + width]
+            hidden = torch.addmm(hidden, part.reshape(-1, width), block.t())
+            start += width
+        if start != first.in_features:
+            raise MspectmolError(f"gate parts have {start} features in all, the gate "
+                                 f"{first.in_features}")
+        for layer in rest:
+            hidden = layer(hidden)
+        return hidden.view(*shape)
 
 
 @dataclass

@@ -298,8 +298,8 @@ class PAIBModel(nn.Module):
         t_m = results[cfg.primary].features
         for name in cfg.auxiliary:
             h_a = self.encode(name, batch.spectra[name])
-            gate_in = torch.cat((h_m, h_a, t_m), dim=-1)
-            results[name] = apply_gate(h_a, self.gates[name](gate_in), **opts)
+            gate_logits = self.gates[name].forward_parts((h_m, h_a, t_m))
+            results[name] = apply_gate(h_a, gate_logits, **opts)
         z = {m: self.readouts[m](r.features) for m, r in results.items()}
         logits_primary = self.head_primary(z[cfg.primary])
         fused = [z[m] * batch.available[m].unsqueeze(1).to(z[m].dtype) for m in cfg.modalities]
