@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from mspectmol.cli.main import main
+from mspectmol.data.batches import split_data
 from mspectmol.data.dataset import load_dataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings, cell_areas, window_areas
 from mspectmol.errors import ConfigError
 from mspectmol.models.io import load_model
 from mspectmol.models.ood import fit_ood, ood_report, ood_scores
-from mspectmol.training.config import TrainConfig
+from mspectmol.training.config import TrainConfig, run_config
+from mspectmol.training.pipeline import randomised_rendering
 
 MODS = ("ir", "h_nmr", "c_nmr")
 
@@ -76,6 +78,38 @@ def test_ood_score_flags_what_is_unlike_the_fit():
     assert report[0]["flagged"] and report[0]["threshold"] == model["threshold"]
 
 
+def test_render_settings_from_dict_round_trip_and_errors():
+    default = RenderSettings()
+    assert RenderSettings.from_dict({}) == default
+    assert RenderSettings.from_dict(default.to_dict()) == default
+    changed = RenderSettings.from_dict({"ir_hbond": 0.5, "h_mhz": [400, 400]})
+    assert (changed.ir_hbond, changed.h_mhz) == (0.5, (400.0, 400.0))
+    assert RenderSettings.from_dict(json.loads(json.dumps(changed.to_dict()))) == changed
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) nope; known: probability"):
+        RenderSettings.from_dict({"nope": 1})
+    with pytest.raises(ConfigError, match=r"render_settings.c_width: expected a \(low, high\)"):
+        RenderSettings.from_dict({"c_width": [0.3, 0.01]})
+    with pytest.raises(ConfigError, match=r"render_settings.h_j: expected a \(low, high\)"):
+        RenderSettings.from_dict({"h_j": ["1", 2]})
+    with pytest.raises(ConfigError, match=r"render_settings.probability: expected a "
+                                          r"probability in \[0, 1\], got -0.1"):
+        RenderSettings.from_dict({"probability": -0.1})
+    with pytest.raises(ConfigError, match="render_settings.ir_jitter: expected a number >= 0"):
+        RenderSettings.from_dict({"ir_jitter": float("nan")})
+
+
+def test_randomised_rendering_uses_the_configs_settings(dataset_dir, renderer):
+    ds, r = renderer
+    train, val = (split_data(ds, MODS, "random", part) for part in ("train", "val"))
+    clean = {"probability": 0.0}  # every spectrum rendered without randomisation
+    config = TrainConfig(data=str(dataset_dir), split="random", render="randomised",
+                         render_settings=clean)
+    render_epoch, val_fold = randomised_rendering(train, val, ds, config)
+    for m in MODS:
+        assert np.abs(val_fold.spectra[m] - val.spectra[m]).mean() < 0.01
+        assert np.abs(render_epoch(1).spectra[m] - train.spectra[m]).mean() < 0.01
+
+
 def test_render_setting_is_checked():
     with pytest.raises(ConfigError, match="render must be one of none, randomised"):
         TrainConfig(render="photographic")
@@ -85,13 +119,17 @@ def test_training_with_randomised_rendering_and_ood(dataset_dir, tmp_path, capsy
     out = tmp_path / "runs"
     argv = ["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "2",
             "--out", str(out), "--no-progress", "--threads", "1",
-            "--set", "render=randomised", "--set", "model_config.channels=[4,8]",
+            "--set", "render=randomised", "--set", "render_settings.ir_hbond=0.5",
+            "--set", "model_config.channels=[4,8]",
             "--set", "model_config.head_hidden=16", "--set", "model_config.gate_hidden=4"]
     assert main(argv) == 0
     (run_dir,) = out.iterdir()
     _, meta = load_model(run_dir / "model")
     assert meta.training["render"] == "randomised"
-    assert meta.training["render_settings"]["ir_dropout"] == RenderSettings().ir_dropout
+    assert meta.training["render_settings"] == {**RenderSettings().to_dict(), "ir_hbond": 0.5}
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["render_settings"] == {"ir_hbond": 0.5}
+    assert run_config(run_dir).render_settings == {"ir_hbond": 0.5}  # what --resume uses
     assert meta.ood is not None and meta.ood["threshold"] > 0
     assert len(meta.ood["mean"]) == 16 * 3  # the fused head's input
 

@@ -156,6 +156,20 @@ def test_the_transfer_suite_plans_three_models_with_three_renderings(tmp_path):
     assert "validation set" in suite.notes and "never" in suite.notes
 
 
+def test_render_settings_reach_the_randomised_runs_and_their_keys_only(tmp_path):
+    suite = load_suite("transfer")
+    plain = {j.run.model: j for j in plan_jobs(suite, make_settings(suite), tmp_path, "fp")
+             if j.run.seed == 0}
+    settings = make_settings(suite, overrides=["render_settings.ir_hbond=0.5"])
+    given = {j.run.model: j for j in plan_jobs(suite, settings, tmp_path, "fp")
+             if j.run.seed == 0}
+    for name, job in given.items():
+        randomised = job.config.render == "randomised"
+        assert job.config.render_settings == ({"ir_hbond": 0.5} if randomised else {})
+        assert (job.key != plain[name].key) == randomised, name
+    assert plain["pa_ib-randomised"].config.render_settings == {}
+
+
 def test_any_suite_takes_a_transfer_set_and_a_missing_file_is_named(tmp_path):
     suite = load_suite("noise")
     plain = plan_jobs(suite, make_settings(suite), tmp_path, "fp")

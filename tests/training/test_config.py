@@ -93,6 +93,49 @@ def test_missing_file_and_bad_overrides(tmp_path):
         resolve_config(overrides=["patience=0"])
 
 
+def test_render_settings_from_a_file_and_set(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"render": "randomised",
+                                "render_settings": {"ir_width": [5, 30], "h_solvent": 0}}))
+    cfg = resolve_config(path, overrides=["render_settings.ir_hbond=0.5"])
+    assert cfg.render_settings == {"ir_width": [5.0, 30.0], "h_solvent": 0.0, "ir_hbond": 0.5}
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    recommended = resolve_config(packaged_config("recommended"),
+                                 overrides=["render_settings.ir_hbond=0.5"])
+    assert recommended.render == "randomised" and recommended.render_settings == {
+        "ir_hbond": 0.5}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"ir_hbnd": 0.5}, r"render_settings: unknown setting\(s\) ir_hbnd; known: probability, "),
+    ({"ir_width": [40, 4]}, r"render_settings.ir_width: expected a \(low, high\) pair"),
+    ({"ir_width": [4, 40, 400]}, "render_settings.ir_width: expected a"),
+    ({"ir_width": 4}, "render_settings.ir_width: expected a"),
+    ({"ir_width": [0, 40]}, r"render_settings.ir_width: both ends must be > 0"),
+    ({"ir_hbond": 1.5}, r"render_settings.ir_hbond: expected a probability in \[0, 1\]"),
+    ({"ir_hbond": True}, "render_settings.ir_hbond: expected a probability"),
+    ({"ir_gaussian": [0.0, 2.0]}, r"render_settings.ir_gaussian: both ends must be in"),
+    ({"ir_shift": -1}, "render_settings.ir_shift: expected a number >= 0"),
+])
+def test_bad_render_settings_are_one_line_errors(tmp_path, settings, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"render": "randomised", "render_settings": settings}))
+    with pytest.raises(ConfigError, match=message) as info:
+        resolve_config(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_render_settings_need_randomised_rendering():
+    with pytest.raises(ConfigError, match="render_settings \\(ir_hbond\\) apply to "
+                                          "render=randomised"):
+        TrainConfig(render="none", render_settings={"ir_hbond": 0.5})
+    with pytest.raises(ConfigError, match="render_settings.<name> may be dotted"):
+        resolve_config(overrides=["augment.x=1"])
+    with pytest.raises(ConfigError, match="render_settings: expected a table"):
+        resolve_config(overrides=["render=randomised", "render_settings=1"])
+    assert TrainConfig(render="none").render_settings == {}
+
+
 def test_parse_override_reads_json_else_string():
     assert parse_override("lr=1e-3") == ("lr", 1e-3)
     assert parse_override("auxiliary=[\"c_nmr\"]") == ("auxiliary", ["c_nmr"])

@@ -5,7 +5,7 @@ CSP5 shifts with atom counts). Rendered one way (fixed line widths, exact positi
 teach a model one simulator's look, which does not carry over to other simulators or to
 instruments. :class:`PeakRenderer` draws a new rendering for every molecule at every epoch:
 
-* **IR** (:data:`~RenderSettings`): separate frequency scale factors below 1000,
+* **IR** (:class:`RenderSettings`): separate frequency scale factors below 1000,
   1000-2000 and above 2000 cm-1 (three-region scaling fits harmonic frequencies better than
   one factor), extra anharmonic lowering of X-H stretches, optionally hydrogen bonding of
   O-H and N-H stretches (``ir_hbond``, off by default), a per-spectrum shift, line widths
@@ -22,13 +22,13 @@ Rendering goes through the same resampling as a measured spectrum
 (:func:`mspectmol.spectra.pipeline.prepare`): the exact integral of each line over each grid
 cell (closed forms for Lorentzian and Gaussian lines), for NMR over sub-cells drawn as lines
 of the training width at the grid points (narrow NMR lines, as measured ones are). Every
-setting is a field of :class:`RenderSettings` with its range; each epoch's draw is seeded by
-``(seed, epoch)``.
+setting is a field of :class:`~mspectmol.data.render_settings.RenderSettings` (re-exported
+here) with its range, set from a training config's ``render_settings`` by
+:meth:`RenderSettings.from_dict`; each epoch's draw is seeded by ``(seed, epoch)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,63 +36,13 @@ import numpy as np
 from scipy.special import erf
 
 from mspectmol.data.dataset import EMBEDDED_DIR, PEAK_COLUMNS, read_chunks
+from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.pipeline import RENDERED, line_width
 from mspectmol.spectra.resample import cell_edges, line_matrix, subcell_grid
 from mspectmol.spectra.solvents import REFERENCE_PEAKS, SOLVENT_PEAKS
 
 _SQRT_LN2 = np.sqrt(np.log(2.0))
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """Ranges of the randomised rendering (see the module docstring); ``(low, high)`` pairs
-    are drawn uniformly per spectrum unless said otherwise.
-
-    ``ir_hbond`` is the probability that a spectrum's X-H stretches (harmonic lines above
-    ``ir_hbond_above`` cm-1: O-H and N-H, and alkyne C-H near 3400) are hydrogen-bonded as
-    in condensed phases: each such line is lowered by a factor from ``ir_hbond_lowering``
-    (alcohols absorb near 3300 cm-1 there, carboxylic acid dimers near 3000; harmonic
-    GFN2-xTB O-H lines lie near 3520), broadened by ``ir_hbond_broadening`` and strengthened
-    by ``ir_hbond_gain``, drawn per line. It is off by default: with ``ir_hbond`` 0.5 the
-    transfer validation micro-F1 did not change beyond its run-to-run spread (0.621 against
-    0.633 with IR + 1H + 13C, 0.479 against 0.490 with IR alone, recipe of the ``default``
-    model), and gas-phase spectra have free O-H stretches.
-    """
-
-    probability: float = 0.85
-    ir_scale_low: tuple[float, float] = (0.96, 1.03)
-    ir_scale_mid: tuple[float, float] = (0.95, 1.02)
-    ir_scale_high: tuple[float, float] = (0.94, 1.01)
-    ir_xh_lowering: tuple[float, float] = (0.96, 1.0)
-    ir_hbond: float = 0.0
-    ir_hbond_above: float = 3250.0
-    ir_hbond_lowering: tuple[float, float] = (0.80, 0.97)
-    ir_hbond_broadening: tuple[float, float] = (3.0, 10.0)
-    ir_hbond_gain: tuple[float, float] = (1.0, 5.0)
-    ir_shift: float = 8.0
-    ir_width: tuple[float, float] = (4.0, 40.0)
-    ir_gaussian: tuple[float, float] = (0.0, 1.0)
-    ir_jitter: float = 0.7
-    ir_dropout: float = 0.1
-    ir_noise: tuple[float, float] = (0.0, 0.02)
-    ir_transmittance: float = 0.3
-    ir_truncate: float = 0.3
-    ir_atmosphere: float = 0.2
-    h_shift_sd: tuple[float, float] = (0.0, 0.12)
-    h_multiplet: float = 0.7
-    h_j: tuple[float, float] = (1.5, 8.0)
-    h_mhz: tuple[float, float] = (300.0, 600.0)
-    h_width_hz: tuple[float, float] = (0.3, 3.0)
-    h_solvent: float = 0.3
-    c_shift_sd: tuple[float, float] = (0.0, 2.0)
-    c_jitter: float = 0.5
-    c_width: tuple[float, float] = (0.01, 0.3)
-    c_solvent: float = 0.3
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (tuples as lists), for ``model.json``."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 #: Lines per block of the cell-area computation (memory ~ block x window x 8 bytes).

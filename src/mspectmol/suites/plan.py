@@ -131,9 +131,10 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
                   models: Sequence[str] | None = None) -> BenchmarkSettings:
     """Suite defaults, then explicit options (None: not given), then ``--set`` items.
 
-    ``--set`` takes ``key=value`` for TrainConfig fields, ``model_config.key=value`` for
-    every model whose config has ``key``, and ``<model>.key=value`` for one model (or one
-    variant; a model's settings also reach its variants, beneath the variant's own).
+    ``--set`` takes ``key=value`` for TrainConfig fields, ``render_settings.key=value`` for
+    one setting of the randomised rendering, ``model_config.key=value`` for every model
+    whose config has ``key``, and ``<model>.key=value`` for one model (or one variant; a
+    model's settings also reach its variants, beneath the variant's own).
     """
     s = BenchmarkSettings(
         epochs=suite.epochs if epochs is None else epochs,
@@ -154,6 +155,12 @@ def make_settings(suite: Suite, *, epochs: int | None = None, patience: int | No
         for name in suite.variants:  # variant names may hold dots (pa_ib-t_0.5)
             if key.startswith(name + ".") and len(name) > len(head):
                 head, dot, rest = name, ".", key[len(name) + 1:]
+        if head == "render_settings" and rest:
+            s.train[head] = {**s.train.get(head, {}), rest: value}
+            for own in s.model_train.values():
+                if head in own:
+                    own[head] = {**own[head], rest: value}
+            continue
         if not dot:
             if key in OWNED_FIELDS or key not in TrainConfig.__dataclass_fields__:
                 raise ConfigError(f"--set {key}: not a setting a benchmark can change; use a "
@@ -194,7 +201,11 @@ def model_overrides(model: str, settings: BenchmarkSettings) -> dict[str, Any]:
 
 def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
                  out: str | os.PathLike[str]) -> TrainConfig:
-    """The checked TrainConfig of ``run`` (its model config is built once as a check)."""
+    """The checked TrainConfig of ``run`` (its model config is built once as a check).
+
+    ``render_settings`` reach the runs that render randomised; runs with render none (e.g.
+    a suite's fixed-rendering variants) leave them out.
+    """
     own = settings.model_train.get(run.registered, {})
     budget = {k: own.get(k, getattr(settings, k)) for k in ("epochs", "patience", "max_train")}
     data = {**settings.train, **{k: v for k, v in own.items() if k not in budget},
@@ -204,6 +215,8 @@ def train_config(run: BenchmarkRun, settings: BenchmarkSettings,
             "seed": run.seed, **budget, "threads": settings.threads, "out": str(out),
             "data": settings.data, "progress": False, "checkpoint_every": 0,
             "model_config": model_overrides(run.model, settings)}
+    if data.get("render", TrainConfig.render) == "none":
+        data.pop("render_settings", None)
     config = TrainConfig.from_dict(data, source=f"benchmark run {run.model} "
                                                 f"({run.identity()['config']})")
     get_model_spec(run.registered).make_config(config.model_config, primary=config.primary,

@@ -7,7 +7,8 @@ A config file holds :class:`TrainConfig` fields at the top level, e.g.::
 
 ``--set key=value`` overrides one field; the value is read as JSON when it parses
 (``--set lr=1e-3``, ``--set auxiliary=["c_nmr"]``) and as a string otherwise
-(``--set augment=shift+smooth``); ``--set model_config.dropout=0.3`` sets one model setting.
+(``--set augment=shift+smooth``); ``--set model_config.dropout=0.3`` sets one model setting
+and ``--set render_settings.ir_hbond=0.5`` one setting of the randomised rendering.
 Packaged configs live in ``mspectmol/configs`` (:func:`packaged_config`): ``recommended``
 (:data:`DEFAULT_CONFIG`, what ``mspectmol train`` starts from: the packaged default model's
 recipe, PA-IB without the auxiliary KL terms), ``eq14`` (the paper's eq. 14 loss) and a few
@@ -30,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.spectra.augmentation import Augmenter
 from mspectmol.spectra.modalities import get_modality
@@ -133,6 +135,10 @@ class TrainConfig:
         (domain-randomised anew every epoch). With randomised, the validation fold for early
         stopping, calibration and thresholds is randomised too
         (:class:`mspectmol.data.rendering.PeakRenderer`; embedded dataset only).
+    render_settings
+        Overrides of the randomised rendering's ranges and probabilities (fields of
+        :class:`~mspectmol.data.render_settings.RenderSettings`; empty: its defaults). The
+        model's training record stores all of them; refused with render none.
     transfer
         Transfer validation file scored after training (an Alberts et al. parquet). It holds
         another group's spectra, scored with all the model's spectra and with the primary
@@ -171,6 +177,7 @@ class TrainConfig:
     amp: bool = False
     modality_dropout: float = 0.0
     render: str = "none"
+    render_settings: dict[str, Any] = field(default_factory=dict)
     transfer: str | None = None
     mix: float = 0.0
 
@@ -205,6 +212,12 @@ class TrainConfig:
         if self.render not in RENDERINGS:
             raise ConfigError(f"render must be one of {', '.join(RENDERINGS)}, got "
                               f"{self.render!r}")
+        given = RenderSettings.from_dict(self.render_settings).to_dict()
+        self.render_settings = {k: given[k] for k in self.render_settings}
+        if self.render_settings and self.render == "none":
+            raise ConfigError(f"render_settings ({', '.join(self.render_settings)}) apply to "
+                              "render=randomised only, not render=none; set render or drop "
+                              "them")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
@@ -324,12 +337,14 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_override(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``key`` (or ``model_config.<name>``) in a settings dict, in place."""
+    """Set ``key`` (or ``<table>.<name>`` of model_config or render_settings) in a settings
+    dict, in place."""
     head, dot, rest = key.partition(".")
     if dot:
-        if head != "model_config" or not rest:
-            raise ConfigError(f"--set {key}: only model_config.<name> may be dotted")
-        data["model_config"] = {**table(data.get("model_config", {})), rest: value}
+        if head not in ("model_config", "render_settings") or not rest:
+            raise ConfigError(f"--set {key}: only model_config.<name> and "
+                              "render_settings.<name> may be dotted")
+        data[head] = {**table(data.get(head, {})), rest: value}
     else:
         data[key] = value
 

@@ -88,9 +88,11 @@ def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
     Epoch ``e`` renders the training spectra with ``default_rng([seed, 23, e])``; the
     validation fold is rendered once with ``default_rng([seed, 29])`` (a transfer-style
     fold: early stopping, calibration and thresholds see spectra unlike the fixed rendering).
-    The test part keeps the dataset's rendering (the in-domain figure).
+    The test part keeps the dataset's rendering (the in-domain figure). Both use the
+    settings of ``config.render_settings`` (:meth:`RenderSettings.from_dict`).
     """
     path = Path(config.data) if config.data else None
+    settings = RenderSettings.from_dict(config.render_settings)
     modalities = tuple(m for m in config.modalities if m in DATASET_MODALITIES)
     grids = {m: ds.grids[m] for m in modalities}
 
@@ -101,8 +103,8 @@ def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
             spectra[m] = renderer.render(m, rng)
         return SplitData(part.ids, part.labels, spectra, part.available)
 
-    train_renderer = PeakRenderer(train.ids, modalities, grids, path=path)
-    val_renderer = PeakRenderer(val.ids, modalities, grids, path=path)
+    train_renderer = PeakRenderer(train.ids, modalities, grids, settings, path=path)
+    val_renderer = PeakRenderer(val.ids, modalities, grids, settings, path=path)
     val_fold = rendered(val, np.random.default_rng([config.seed, 29]), val_renderer)
 
     def render_epoch(epoch: int) -> SplitData:
@@ -283,7 +285,8 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                   **({"modality_dropout": config.modality_dropout,
                       "missing_modalities": list(config.auxiliary)}
                      if config.modality_dropout > 0 else {}),
-                  **({"render": config.render, "render_settings": RenderSettings().to_dict()}
+                  **({"render": config.render, "render_settings":
+                      RenderSettings.from_dict(config.render_settings).to_dict()}
                      if config.render != "none" else {}),
                   **({"mix": config.mix, "mix_weights": list(MIX_WEIGHTS)}
                      if config.mix > 0 else {})},
