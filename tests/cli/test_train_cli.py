@@ -141,3 +141,42 @@ def test_mixtures_are_a_recorded_training_setting(dataset_dir, tmp_path, capsys)
     assert meta.training["mix"] == 0.25 and meta.training["mix_weights"] == [0.3, 1.0]
     assert main(["train", "--data", str(dataset_dir), "--mix", "2"]) == 2
     assert "mix must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_prior_correction_is_stored_and_applied(dataset_dir, tmp_path, capsys):
+    import numpy as np
+
+    from mspectmol.data.batches import split_data
+    from mspectmol.models.datasets import dataset_for
+    from mspectmol.models.inference import predict_logits, probabilities
+    from mspectmol.models.pa_ib import label_pos_weight
+
+    run_dir = _tiny_run(dataset_dir, tmp_path / "runs", "--prior-correction", "0.5",
+                        "--render", "none")
+    capsys.readouterr()
+    model, meta = load_model(run_dir / "model")
+    assert meta.training["prior_correction"] == 0.5
+    splits = json.loads((run_dir / "splits.json").read_text())
+    ds = dataset_for(meta, dataset_dir)
+    train_labels = ds.labels[np.isin(ds.ids, splits["train"])]
+    assert len(train_labels) == 32
+    want = -0.5 * np.log(label_pos_weight(train_labels, "sqrt").numpy())
+    np.testing.assert_allclose(meta.logit_offsets, want, rtol=1e-6)
+    assert min(meta.logit_offsets) < 0  # some group is rarer than half the molecules
+    val = split_data(ds, ("ir", "h_nmr", "c_nmr"), "random", "val")
+    prob = probabilities(predict_logits(model, val), meta.temperature, meta.logit_offsets)
+    report = tmp_path / "eval.json"
+    assert main(["-q", "evaluate", str(run_dir), "--part", "val", "--data", str(dataset_dir),
+                 "-o", str(report)]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert json.loads(report.read_text())["at_0.5"] == metrics["val"]["at_0.5"]
+    assert metrics["val"]["at_0.5"]["micro_f1"] == pytest.approx(
+        micro_f1_at(val.labels, prob), abs=1e-12)
+    assert main(["train", "--data", str(dataset_dir), "--prior-correction", "1.5"]) == 2
+    assert "prior_correction must be in [0, 1]" in capsys.readouterr().err
+
+
+def micro_f1_at(labels, prob, threshold=0.5):
+    from mspectmol.evaluation import micro_f1
+
+    return micro_f1(labels, prob, threshold)

@@ -184,3 +184,22 @@ def test_isotonic_bad_input() -> None:
 def test_bad_bins_raise(n_bins: object) -> None:
     with pytest.raises(MetricError, match="n_bins"):
         cal.expected_calibration_error(HAND_Y, HAND_P, n_bins=n_bins)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------- prior correction
+
+
+def test_prior_offsets_undo_the_positive_weight_at_the_weighted_optimum():
+    # weighted BCE with positives weighing w, positive rate p: optimum logit log(w p / (1 - p))
+    w, p = np.array([1.0, 4.0, 10.0]), np.array([0.5, 0.2, 0.05])
+    optimum = np.log(w * p / (1 - p))
+    np.testing.assert_allclose(expit(optimum + cal.prior_offsets(w)), p, rtol=1e-12)
+    np.testing.assert_allclose(cal.prior_offsets(w, 0.5), -0.5 * np.log(w), rtol=1e-12)
+    assert np.all(cal.prior_offsets(w, 0.0) == 0.0)
+
+
+@pytest.mark.parametrize("weights, strength", [([1.0, 0.0], 1.0), ([[1.0]], 1.0),
+                                               ([1.0, np.inf], 1.0), ([2.0], 1.5)])
+def test_prior_offsets_refuse_bad_input(weights, strength):
+    with pytest.raises(MetricError):
+        cal.prior_offsets(weights, strength)

@@ -142,6 +142,8 @@ def test_json_without_a_field_is_refused(saved_pa_ib, field):
     (lambda d: d.update(format="something-else"), "not an mspectmol model file"),
     (lambda d: d.update(thresholds=[0.5, 2.0]), "thresholds"),
     (lambda d: d.update(temperature=-1), "temperature"),
+    (lambda d: d.update(logit_offsets=[0.0, -1.0]), "logit_offsets"),
+    (lambda d: d.update(logit_offsets=["a"] * N_LABELS), "logit_offsets"),
     (lambda d: d.update(model_name="no_such_model"), "unknown model 'no_such_model'"),
     (lambda d: d.update(label_names="abc"), "label_names must be a list"),
 ])

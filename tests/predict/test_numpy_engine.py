@@ -74,3 +74,19 @@ def test_both_engines_predict_a_batch_the_same(engines):
     for got, want in zip(predict_inputs(twin, meta, samples, batch_size=2),
                          predict_inputs(model, meta, samples), strict=True):
         check_same_predictions(got, want)
+
+
+def test_logit_offsets_shift_the_probabilities_on_either_engine(engines):
+    import dataclasses
+
+    model, twin, meta = engines
+    sample = _sample(meta, "aspirin", ("ir", "h_nmr", "c_nmr"))
+    offsets = [(-1.0) ** i * 0.1 * (i % 5) for i in range(len(meta.label_names))]
+    shifted = dataclasses.replace(meta, logit_offsets=offsets)
+    (plain,) = predict_inputs(model, meta, [sample])
+    t = meta.temperature
+    want = 1 / (1 + np.exp(-(np.log(plain.probabilities / (1 - plain.probabilities)) * t
+                              + offsets) / t))
+    for engine in (model, twin):
+        (got,) = predict_inputs(engine, shifted, [sample])
+        np.testing.assert_allclose(got.probabilities, want, rtol=1e-5, atol=1e-7)

@@ -12,11 +12,11 @@ from mspectmol.models.registry import available_models, get_model_spec
 from mspectmol.training.config import (
     CONFIG_DIR,
     TrainConfig,
-    make_run_dir,
     packaged_config,
     parse_override,
     resolve_config,
 )
+from mspectmol.training.run_folder import make_run_dir
 
 
 def test_defaults_follow_the_paper():

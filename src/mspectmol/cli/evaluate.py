@@ -38,9 +38,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mspectmol.training.config import write_json
     from mspectmol.training.evaluate import summary_line
     from mspectmol.training.pipeline import evaluate_saved
+    from mspectmol.training.run_folder import write_json
 
     metrics = evaluate_saved(args.model, split=args.split, part=args.part, data=args.data)
     log.info("%s %s/%s: %s", metrics["model"], metrics["split"], metrics["part"],

@@ -172,10 +172,11 @@ def predict(model: Any, meta: Any, inputs: Inputs) -> tuple[np.ndarray, Any]:
     avail = {m: np.array([a]) for m, a in inputs.available.items()}
     if is_neural(model):
         gated = run_with_gates(model, batch, avail)
-        return probabilities(gated.logits, meta.temperature)[0], gated
+        return probabilities(gated.logits, meta.temperature, meta.logit_offsets)[0], gated
     split = make_split(["input"], np.zeros((1, len(meta.label_names))),
                        {m: batch[m] if inputs.available[m] else None for m in batch})
-    return probabilities(predict_logits(model, split), meta.temperature)[0], None
+    return probabilities(predict_logits(model, split), meta.temperature,
+                         meta.logit_offsets)[0], None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from mspectmol.evaluation.calibration import (
     fit_temperature,
     isotonic_regression,
     per_label_ece,
+    prior_offsets,
     reliability_diagram,
 )
 from mspectmol.evaluation.metrics import (
@@ -50,6 +51,7 @@ __all__ = [
     "micro_f1",
     "micro_scores",
     "per_label_ece",
+    "prior_offsets",
     "precision_recall_f1_support",
     "reliability_diagram",
     "subset_accuracy",

@@ -1,5 +1,5 @@
-"""Calibration of multi-label probabilities: ECE, reliability diagrams, temperature scaling
-and isotonic regression (NumPy and SciPy only).
+"""Calibration of multi-label probabilities: ECE, reliability diagrams, temperature scaling,
+the prior correction of label-weighted training and isotonic regression (NumPy and SciPy only).
 
 Every (sample, label) pair is one binary event with predicted probability ``p`` of being
 positive. Binning: ``n_bins`` equal-width bins on [0, 1] (15 by default, as in Guo et al.
@@ -28,7 +28,8 @@ from mspectmol.evaluation.metrics import (
 
 __all__ = [
     "DEFAULT_BINS", "ReliabilityDiagram", "reliability_diagram", "expected_calibration_error",
-    "per_label_ece", "fit_temperature", "apply_temperature", "isotonic_regression",
+    "per_label_ece", "fit_temperature", "apply_temperature", "prior_offsets",
+    "isotonic_regression",
     "IsotonicCalibrator", "fit_isotonic",
 ]  # fmt: skip
 
@@ -193,6 +194,24 @@ def apply_temperature(logits: Any, temperature: float) -> np.ndarray:
     if not np.isfinite(t) or t <= 0.0:
         raise MetricError(f"temperature must be a positive finite number, got {temperature!r}")
     return expit(check_numeric_2d(logits, "logits").astype(np.float64) / t)
+
+
+def prior_offsets(pos_weight: Any, strength: float = 1.0) -> np.ndarray:
+    """Per-label logit offsets ``-strength * log(pos_weight)`` (the prior correction).
+
+    A binary cross-entropy whose positives weigh ``w`` is minimised by
+    ``logit = log(w) + logit(p)``: a model trained with positive-class weights (e.g. the
+    ``"sqrt"`` label weighting of PA-IB) reports odds ``w`` times too high, most for the rarest
+    groups. Adding ``-log(w)`` undoes it (the logit adjustment of Menon et al. 2021,
+    "Long-tail learning via logit adjustment"); ``strength`` in ``[0, 1]`` applies that
+    fraction of it (0: no correction).
+    """
+    w = np.asarray(pos_weight, dtype=np.float64)
+    if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise MetricError("pos_weight must be a 1-D array of positive finite weights")
+    if not 0.0 <= float(strength) <= 1.0:
+        raise MetricError(f"strength must be in [0, 1], got {strength!r}")
+    return -float(strength) * np.log(w)
 
 
 # ------------------------------------------------------------------------ isotonic (PAV)

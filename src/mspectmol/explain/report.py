@@ -134,7 +134,8 @@ def shared_analysis(inputs: ReportInputs, groups: Sequence[str] = ()) -> SharedA
 
     maps = gate_importance(inputs.model, inputs.spectra, inputs.available)
     gated = run_with_gates(inputs.model, inputs.spectra, inputs.available)
-    prob = probabilities(gated.logits, inputs.meta.temperature)
+    prob = probabilities(gated.logits, inputs.meta.temperature,
+                         inputs.meta.logit_offsets)
     thresholds = model_thresholds(inputs.meta)
     matrix = coerror_matrix(inputs.labels, prob, threshold=thresholds)
     out = SharedAnalysis(maps, group_importance(maps, inputs.labels), prob, thresholds, matrix,

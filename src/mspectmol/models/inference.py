@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,18 +121,28 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
     return np.concatenate(chunks).astype(np.float64)
 
 
-def probabilities(logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
-    """``sigmoid(logits / temperature)`` (temperature 1 when None)."""
+def probabilities(logits: np.ndarray, temperature: float | None = None,
+                  offsets: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+    """``sigmoid((logits + offsets) / temperature)``: calibrated probabilities.
+
+    ``offsets`` are a model's per-label logit offsets (its prior correction,
+    :func:`mspectmol.evaluation.calibration.prior_offsets`; none when None) and the
+    temperature is 1 when None: pass a model's ``meta.temperature`` and ``meta.logit_offsets``.
+    """
     t = 1.0 if temperature is None else float(temperature)
-    z = np.asarray(logits, dtype=np.float64) / t
+    z = np.asarray(logits, dtype=np.float64)
+    if offsets is not None:
+        z = z + np.asarray(offsets, dtype=np.float64)
+    z = z / t
     e = np.exp(-np.abs(z))  # the logistic function without overflow
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def predict_proba(model: Any, data: SplitData, *, temperature: float | None = None,
+                  offsets: Sequence[float] | np.ndarray | None = None,
                   batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Probabilities ``(n, n_labels)`` of ``model`` on ``data``."""
-    return probabilities(predict_logits(model, data, batch_size), temperature)
+    """Probabilities ``(n, n_labels)`` of ``model`` on ``data`` (see :func:`probabilities`)."""
+    return probabilities(predict_logits(model, data, batch_size), temperature, offsets)
 
 
 #: Decision threshold of a model without tuned per-group thresholds.

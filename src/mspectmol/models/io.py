@@ -2,13 +2,14 @@
 
 A classifier is saved in the one model-file format (:mod:`mspectmol.models.modelfile`), kind
 ``"classifier"``: ``model.safetensors`` (tensors, or a classical model's arrays) and
-``model.json``, whose body is a :class:`ModelMeta`: the registered model name and its
-family (``"neural"`` or ``"classical"``), its config, label names in output order, the input
-modalities and their grids, the intensity normalisation, optional per-label thresholds and
-calibration temperature, a hash of the training data, the training record, a classical
-model's JSON state and the out-of-distribution score. :func:`load_model` checks the weights'
-size (with :func:`os.stat` and against the safetensors header, before the file is read) and
-SHA-256, and refuses a model of another kind with a message naming the file and its kind.
+``model.json``, whose body is a :class:`ModelMeta`: the registered model name and its family
+(``"neural"`` or ``"classical"``), its config, label names in output order, the input
+modalities and their grids, the intensity normalisation, optional per-label thresholds,
+per-label logit offsets (the prior correction) and calibration temperature, a hash of the training
+data, the training record, a classical model's JSON state and the out-of-distribution score.
+:func:`load_model` checks the weights' size (with :func:`os.stat` and against the safetensors
+header, before the file is read) and SHA-256, and refuses a model of another kind with a
+message naming the file and its kind.
 
 The hash proves the weights are the ones the description was saved with (integrity), not
 who made them (authenticity): whoever can replace the weights can replace ``model.json``
@@ -79,6 +80,7 @@ class ModelMeta:
     normalisation: str = "max"
     thresholds: list[float] | None = None
     temperature: float | None = None
+    logit_offsets: list[float] | None = None
     data_hash: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     family: str = "neural"
@@ -157,6 +159,12 @@ class ModelMeta:
             (self.temperature is None or (isinstance(self.temperature, (int, float))
                                           and 0 < self.temperature < float("inf")),
              "temperature must be a positive number"),
+            (self.logit_offsets is None or (
+                isinstance(self.logit_offsets, list)
+                and len(self.logit_offsets) == len(self.label_names)
+                and all(isinstance(v, (int, float)) and np.isfinite(v)
+                        for v in self.logit_offsets)),
+             "logit_offsets must be one finite number per label"),
             (self.family in ("neural", "classical"), "family must be 'neural' or 'classical'"),
             (self.state is None or isinstance(self.state, dict), "state must be an object"),
             (self.ood is None or (isinstance(self.ood, dict) and {"mean", "components",

@@ -70,6 +70,7 @@ class ModelInfo:
     temperature: float | None
     tuned_thresholds: bool
     missing_allowed: tuple[str, ...]
+    prior_correction: float | None = None
 
     @classmethod
     def from_meta(cls, path: str | Path, meta: Any) -> ModelInfo:
@@ -79,7 +80,9 @@ class ModelInfo:
         return cls(str(path), meta.model_name, meta.family, meta.primary, tuple(meta.auxiliary),
                    meta.versions.get("mspectmol"), FORMAT_VERSION, meta.created,
                    meta.content_hash, meta.temperature, meta.thresholds is not None,
-                   tuple(sorted(missing_allowed(meta))))
+                   tuple(sorted(missing_allowed(meta))),
+                   (float(meta.training.get("prior_correction", 1.0))
+                    if meta.logit_offsets is not None else None))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``model`` object of the JSON reports."""
@@ -88,6 +91,7 @@ class ModelInfo:
                 "mspectmol_version": self.mspectmol_version,
                 "format_version": self.format_version, "created": self.created,
                 "sha256": self.content_hash, "temperature": self.temperature,
+                "prior_correction": self.prior_correction,
                 "thresholds": "tuned per group" if self.tuned_thresholds else "0.5",
                 "may_be_missing": list(self.missing_allowed)}
 
@@ -257,7 +261,7 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
     gate_maps = attribution = ood = None
     if is_neural(model):
         gated = run_with_gates(model, batch, avail, batch_size=batch_size)
-        prob = probabilities(gated.logits, meta.temperature)
+        prob = probabilities(gated.logits, meta.temperature, meta.logit_offsets)
         ood = _ood(model, meta, batch, avail, batch_size, gated.fused)
         if gated.gate_probs is not None:
             gate_maps = importance_from_gates(gated, {m: g.size for m, g in grids.items()})
@@ -269,7 +273,8 @@ def predict_inputs(model: Any, meta: Any, inputs: Sequence[SampleInputs], *,
 
         split = SplitData(np.array([s.name for s in inputs]),
                           np.zeros((len(inputs), len(names)), dtype=np.float32), batch, avail)
-        prob = probabilities(predict_logits(model, split, batch_size), meta.temperature)
+        prob = probabilities(predict_logits(model, split, batch_size), meta.temperature,
+                             meta.logit_offsets)
     preds = []
     for i, s in enumerate(inputs):
         p = Prediction(s.name, names, prob[i], thresholds, s, grids, attribution=attribution,

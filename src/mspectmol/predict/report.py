@@ -118,6 +118,14 @@ def _write(path: Path, text: str) -> Path:
     return atomic_write(path, text, what="cannot write the report")
 
 
+def _prior_text(model: ModelInfo) -> str:
+    """How the logits were prior-corrected before the temperature ('' when not)."""
+    if model.prior_correction is None:
+        return ""
+    return (f", after a prior correction of {model.prior_correction:g} x the log of the "
+            "training label weights")
+
+
 def text_report(pred: Prediction | MassOnly, model: ModelInfo, top: int | None = None
                 ) -> list[str]:
     """Lines printed for one sample: inputs, the group table, the regions behind each call
@@ -136,7 +144,7 @@ def text_report(pred: Prediction | MassOnly, model: ModelInfo, top: int | None =
     lines = [f"sample {pred.sample}: model {model.name} ({model.path})",
              f"  spectra used: {used or 'none'}; missing: {', '.join(inputs.missing) or 'none'}"]
     calib = (f"temperature {model.temperature:.3g}" if model.temperature is not None
-             else "no temperature")
+             else "no temperature") + _prior_text(model)
     rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
     lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
     lines += [f"  WARNING: {w}" for w in pred.warnings]
@@ -289,8 +297,9 @@ def report_body(pred: Prediction, model: ModelInfo) -> str:
             "<h2>Spectra</h2>", figure,
             "<h2>Functional groups</h2>",
             f"<p>Confident calls (highlighted): probability &ge; {escape(rule)}. "
-            + (f"Probabilities calibrated with temperature {model.temperature:.3g}."
-               if model.temperature is not None else "No calibration temperature.")
+            + (f"Probabilities calibrated with temperature {model.temperature:.3g}"
+               f"{_prior_text(model)}." if model.temperature is not None
+               else "No calibration temperature.")
             + "</p>", _groups_table(pred),
             "<h2>Spectral regions behind each call</h2>", _regions_html(pred)]
     if pred.smiles:

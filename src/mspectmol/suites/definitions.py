@@ -36,7 +36,7 @@ SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "s
 #: Settings added after results were stored, left out of the hash at their default value
 #: (so earlier runs keep their keys; any other value changes the hash).
 LATE_DEFAULTS = {"amp": False, "modality_dropout": 0.0, "render": "none", "transfer": None,
-                 "mix": 0.0, "render_settings": {}}
+                 "mix": 0.0, "render_settings": {}, "prior_correction": 0.0}
 SPEED_MODEL_FIELDS = ("n_jobs",)
 #: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
 PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}

@@ -116,7 +116,8 @@ def report_metrics(test: Mapping[str, Any]) -> dict[str, float | None]:
 def evaluate_conditions(model: Any, test: SplitData, conditions: Sequence[Condition], *,
                         seed: int, thresholds: Sequence[float] | None,
                         temperature: float | None, names: Sequence[str],
-                        batch_size: int = 256, clean: Mapping[str, Any] | None = None
+                        batch_size: int = 256, clean: Mapping[str, Any] | None = None,
+                        offsets: Sequence[float] | None = None
                         ) -> dict[str, dict[str, float | None]]:
     """Metrics of ``model`` on ``test`` under each applicable condition, by name.
 
@@ -133,7 +134,9 @@ def evaluate_conditions(model: Any, test: SplitData, conditions: Sequence[Condit
         report = evaluate_model(model, apply_condition(test, c, seed),
                                 thresholds=None if thresholds is None else
                                 np.asarray(thresholds, dtype=float),
-                                temperature=temperature, names=names, batch_size=batch_size)
+                                temperature=temperature,
+                                offsets=None if offsets is None else np.asarray(offsets),
+                                names=names, batch_size=batch_size)
         out[c.name] = report_metrics(report)
     return out
 
@@ -148,5 +151,6 @@ def evaluate_run(result: Any, dataset: Any, config: Any, conditions: Sequence[Co
     meta = result.meta
     return evaluate_conditions(result.train.model, test, conditions, seed=config.seed,
                                thresholds=meta.thresholds, temperature=meta.temperature,
+                               offsets=meta.logit_offsets,
                                names=meta.label_names, batch_size=config.eval_batch_size,
                                clean=result.metrics.get("test"))

@@ -10,9 +10,10 @@ from mspectmol.data.batches import (
     split_data,
 )
 from mspectmol.models.inference import predict_logits, predict_proba
-from mspectmol.training.config import TrainConfig, make_run_dir, resolve_config
+from mspectmol.training.config import TrainConfig, resolve_config
 from mspectmol.training.evaluate import evaluate_model
 from mspectmol.training.pipeline import RunResult, evaluate_saved, run_training
+from mspectmol.training.run_folder import make_run_dir
 from mspectmol.training.trainer import TrainResult, fit_classical, fit_model, fit_neural
 
 __all__ = [

@@ -27,7 +27,6 @@ import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +149,12 @@ class TrainConfig:
         molecules' groups; :func:`mspectmol.data.batches.mix_molecules`): crowded spectra
         like those of drug-size molecules. Drawn from ``default_rng([seed, 31, epoch])``;
         the validation fold is not mixed. 0: off.
+    prior_correction
+        Strength in [0, 1] of the prior correction of a label-weighted model: its logits get
+        ``-prior_correction * log(w)`` for the positive-class weights ``w`` of its training
+        labels (:func:`mspectmol.evaluation.calibration.prior_offsets`) before the temperature
+        and thresholds are fitted; stored in the model file as its ``logit_offsets``. 1 undoes
+        the weighting (calibrated for the training distribution); 0: off.
     """
 
     model: str = "pa_ib"
@@ -180,6 +185,7 @@ class TrainConfig:
     render_settings: dict[str, Any] = field(default_factory=dict)
     transfer: str | None = None
     mix: float = 0.0
+    prior_correction: float = 0.0
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -207,8 +213,9 @@ class TrainConfig:
                               f"{self.checkpoint_every}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
-        if not 0.0 <= self.mix <= 1.0:
-            raise ConfigError(f"mix must be in [0, 1], got {self.mix}")
+        for key in ("mix", "prior_correction"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         if self.render not in RENDERINGS:
             raise ConfigError(f"render must be one of {', '.join(RENDERINGS)}, got "
                               f"{self.render!r}")
@@ -415,25 +422,3 @@ def run_config(run_dir: str | os.PathLike[str], options: Mapping[str, Any] | Non
         if value is not None:
             data[key] = value
     return TrainConfig.from_dict(data, source=path)
-
-
-def make_run_dir(out: str | os.PathLike[str], model: str, primary: str,
-                 now: datetime | None = None) -> Path:
-    """Create ``<out>/<YYYYmmdd-HHMMSS>-<model>-<primary>/`` (a ``-2``... suffix if taken)."""
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    base = Path(out) / f"{stamp}-{model}-{primary}"
-    candidate, n = base, 1
-    while True:
-        try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = base.with_name(f"{base.name}-{n}")
-
-
-def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    """Write ``data`` as indented JSON (NaN refused) and return the path."""
-    p = Path(path)
-    p.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return p

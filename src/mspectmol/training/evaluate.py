@@ -29,14 +29,17 @@ from mspectmol.models.inference import EVAL_BATCH, predict_logits, predict_proba
 
 #: Validation positives a group needs before its threshold is tuned (else 0.5).
 MIN_POSITIVES = 10
-def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, *, temperature: bool = True
-              ) -> tuple[float | None, np.ndarray]:
+def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, *, temperature: bool = True,
+              offsets: np.ndarray | None = None) -> tuple[float | None, np.ndarray]:
     """Temperature (or None) and per-group thresholds fitted on validation data.
 
-    Thresholds are tuned on the calibrated probabilities, the scale they are applied to.
+    The temperature is fitted to the logits plus ``offsets`` (a prior correction,
+    :func:`~mspectmol.evaluation.calibration.prior_offsets`), and thresholds are tuned on the
+    calibrated probabilities, the scale they are applied to.
     """
-    t = fit_temperature(val_labels, val_logits) if temperature else None
-    thresholds = tune_thresholds(val_labels, probabilities(val_logits, t),
+    z = val_logits if offsets is None else val_logits + np.asarray(offsets, dtype=float)
+    t = fit_temperature(val_labels, z) if temperature else None
+    thresholds = tune_thresholds(val_labels, probabilities(z, t),
                                  min_positives=MIN_POSITIVES)
     return t, thresholds
 
@@ -50,8 +53,9 @@ def report_dict(labels: np.ndarray, prob: np.ndarray, threshold: Any,
 
 def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
                    thresholds: Sequence[float] | np.ndarray | None = None,
-                   temperature: float | None = None, names: Sequence[str] = GROUP_NAMES,
-                   batch_size: int = EVAL_BATCH) -> dict[str, Any]:
+                   temperature: float | None = None, offsets: np.ndarray | None = None,
+                   names: Sequence[str] = GROUP_NAMES, batch_size: int = EVAL_BATCH
+                   ) -> dict[str, Any]:
     """Classification reports of ``model`` on ``data`` at 0.5 and at tuned thresholds.
 
     Parameters
@@ -66,6 +70,9 @@ def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
         Per-group thresholds to use instead of tuning.
     temperature
         Calibration temperature applied to the logits (None: none).
+    offsets
+        Per-label logit offsets added before the temperature (the model's prior correction;
+        None: none).
     names
         Label names in output order.
     batch_size
@@ -75,14 +82,15 @@ def evaluate_model(model: Any, data: SplitData, *, val: SplitData | None = None,
     -------
     dict
         ``n_samples``, ``temperature``, ``ece`` (15 bins) and ``ece_uncalibrated`` (the same
-        without the temperature), ``at_0.5`` and, when thresholds
+        without the temperature and offsets), ``at_0.5`` and, when thresholds
         are given or tuned, ``tuned`` (:meth:`ClassificationReport.to_dict` each, with the
         thresholds).
     """
     logits = predict_logits(model, data, batch_size)
-    prob = probabilities(logits, temperature)
+    prob = probabilities(logits, temperature, offsets)
     if thresholds is None and val is not None:
-        val_prob = predict_proba(model, val, temperature=temperature, batch_size=batch_size)
+        val_prob = predict_proba(model, val, temperature=temperature, offsets=offsets,
+                                 batch_size=batch_size)
         thresholds = tune_thresholds(val.labels, val_prob, min_positives=MIN_POSITIVES)
     out: dict[str, Any] = {
         "n_samples": len(data),

@@ -122,7 +122,8 @@ def _train(model: torch.nn.Module, meta: Any, data: SplitData,
 
 
 def _scores(model: torch.nn.Module, meta: Any, data: SplitData) -> dict[str, float]:
-    prob = probabilities(predict_logits(model, data), meta.temperature)
+    prob = probabilities(predict_logits(model, data), meta.temperature,
+                         meta.logit_offsets)
     thresholds = np.asarray(meta.thresholds) if meta.thresholds is not None else 0.5
     return {"micro_f1": micro_f1(data.labels, prob, thresholds),
             "macro_f1": macro_f1(data.labels, prob, thresholds)}

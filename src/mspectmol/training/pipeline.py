@@ -40,22 +40,19 @@ from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset
 from mspectmol.data.rendering import PeakRenderer, RenderSettings
 from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
+from mspectmol.evaluation.calibration import prior_offsets
 from mspectmol.models.checkpoint import LAST_NAME
 from mspectmol.models.inference import find_model, is_neural, predict_logits
 from mspectmol.models.io import ModelMeta, grid_info, load_model, save_model
 from mspectmol.models.ood import fit_ood, representations
+from mspectmol.models.pa_ib import label_pos_weight
 from mspectmol.models.registry import config_to_dict, get_model_spec
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.training import distributed
-from mspectmol.training.config import (
-    RESUME_SETTINGS,
-    TrainConfig,
-    make_run_dir,
-    read_config_file,
-    write_json,
-)
+from mspectmol.training.config import RESUME_SETTINGS, TrainConfig, read_config_file
 from mspectmol.training.data_source import check_rendering, load_run_dataset, model_dataset
 from mspectmol.training.evaluate import calibrate, evaluate_model
+from mspectmol.training.run_folder import make_run_dir, write_json
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
 
 log = logging.getLogger("mspectmol.training")
@@ -74,7 +71,7 @@ class RunResult:
     meta: ModelMeta
 
 
-def _splits(ds: EmbeddedDataset, config: TrainConfig) -> dict[str, SplitData]:
+def run_splits(ds: EmbeddedDataset, config: TrainConfig) -> dict[str, SplitData]:
     return {part: split_data(ds, config.modalities, config.split, part,
                              max_n=config.max_train if part == "train" else None,
                              seed=config.seed)
@@ -125,6 +122,15 @@ def mixed_epochs(render_epoch: Any, train: SplitData, config: TrainConfig) -> An
     return mixed
 
 
+def logit_offsets(train_labels: np.ndarray, scheme: str, strength: float
+                  ) -> np.ndarray | None:
+    """The prior correction (``TrainConfig.prior_correction``) of a model trained with the
+    label weighting ``scheme``, or None when it is off or the model weighs no labels."""
+    if strength <= 0 or scheme == "none":
+        return None
+    return prior_offsets(label_pos_weight(train_labels, scheme).numpy(), strength)
+
+
 def fit_model_ood(model: Any, train: SplitData, val: SplitData,
                   render_epoch: Any = None) -> dict[str, Any]:
     """The out-of-distribution model (:func:`mspectmol.models.ood.fit_ood`) of a trained
@@ -138,7 +144,8 @@ def fit_model_ood(model: Any, train: SplitData, val: SplitData,
 
 
 def transfer_metrics(model: Any, config: TrainConfig, ds: EmbeddedDataset,
-                     thresholds: np.ndarray, temperature: float | None) -> dict[str, Any]:
+                     thresholds: np.ndarray, temperature: float | None,
+                     offsets: np.ndarray | None = None) -> dict[str, Any]:
     """Scores on ``config.transfer`` (:func:`mspectmol.data.transfer.transfer_arrays`) with
     all the model's spectra and with the primary alone (the others passed as missing)."""
     grids = {m: ds.grids.get(m, canonical_grid(m, config.n_points)) for m in config.modalities}
@@ -151,7 +158,8 @@ def transfer_metrics(model: Any, config: TrainConfig, ds: EmbeddedDataset,
                        for m, a in available.items()})
     names = ("all spectra", f"{config.primary} alone") if config.auxiliary else ("all spectra",)
     return {name: evaluate_model(model, data, thresholds=thresholds, temperature=temperature,
-                                 names=ds.label_names, batch_size=config.eval_batch_size)
+                                 offsets=offsets, names=ds.label_names,
+                                 batch_size=config.eval_batch_size)
             for name, data in zip(names, (full, alone), strict=False)}
 
 
@@ -228,7 +236,7 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
         config.modalities, config.n_points, config.data,
         progress=config.progress and distributed.is_main())
     _check_grids(ds, config.modalities, config.n_points)
-    parts = _splits(ds, config)
+    parts = run_splits(ds, config)
     seed_everything(config.seed)
     model_config = spec.make_config(config.model_config, primary=config.primary,
                                     auxiliary=config.auxiliary, n_points=config.n_points,
@@ -269,8 +277,11 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
         metrics, meta = distributed.broadcast_object(None)
         return RunResult(run_dir, metrics, result, meta)
     val_logits = predict_logits(result.model, parts["val"], config.eval_batch_size)
+    offsets = logit_offsets(parts["train"].labels,
+                            getattr(model_config, "label_weighting", "none"),
+                            config.prior_correction)
     temperature, thresholds = calibrate(val_logits, parts["val"].labels,
-                                        temperature=config.calibrate)
+                                        temperature=config.calibrate, offsets=offsets)
     meta = ModelMeta(
         model_name=spec.name, config=config_to_dict(model_config),
         label_names=tuple(ds.label_names), primary=config.primary,
@@ -279,6 +290,7 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                     for m in config.modalities},
         normalisation="max", thresholds=[float(t) for t in thresholds],
         temperature=temperature,
+        logit_offsets=None if offsets is None else [float(v) for v in offsets],
         data_hash=dataset_hash(parts["train"].ids, parts["train"].labels),
         training={"split": config.split, "seed": config.seed, "n_train": len(parts["train"]),
                   "n_val": len(parts["val"]), **result.summary(),
@@ -289,7 +301,9 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                       RenderSettings.from_dict(config.render_settings).to_dict()}
                      if config.render != "none" else {}),
                   **({"mix": config.mix, "mix_weights": list(MIX_WEIGHTS)}
-                     if config.mix > 0 else {})},
+                     if config.mix > 0 else {}),
+                  **({"prior_correction": config.prior_correction}
+                     if offsets is not None else {})},
     )
     if is_neural(result.model):
         meta.ood = fit_model_ood(result.model, parts["train"], clean_val, plain_epoch)
@@ -297,13 +311,14 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     metrics = {
         "model": spec.name, "split": config.split, "training": result.summary(),
         **{part: evaluate_model(result.model, parts[part], thresholds=thresholds,
-                                temperature=temperature, names=ds.label_names,
+                                temperature=temperature, offsets=offsets,
+                                names=ds.label_names,
                                 batch_size=config.eval_batch_size)
            for part in ("val", "test")},
     }
     if config.transfer:
         metrics["transfer"] = transfer_metrics(result.model, config, ds, thresholds,
-                                               temperature)
+                                               temperature, offsets)
         log.info("transfer %s: %s", config.transfer, ", ".join(
             f"{k} micro-F1 {v['at_0.5']['micro_f1']:.3f}" for k, v in metrics["transfer"].items()))
     write_json(run_dir / "metrics.json", metrics)
@@ -337,6 +352,7 @@ def evaluate_saved(path: str | os.PathLike[str] | None, *, split: str | None = N
     data_split = split_data(ds, (meta.primary, *meta.auxiliary), scheme, part)
     thresholds = None if meta.thresholds is None else np.asarray(meta.thresholds)
     metrics = evaluate_model(model, data_split, thresholds=thresholds,
-                             temperature=meta.temperature, names=meta.label_names,
+                             temperature=meta.temperature, offsets=meta.logit_offsets,
+                             names=meta.label_names,
                              batch_size=batch_size)
     return {"model": meta.model_name, "split": scheme, "part": part, **metrics}
