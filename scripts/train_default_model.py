@@ -71,7 +71,6 @@ from mspectmol import __version__
 from mspectmol.cli.main import main as cli
 from mspectmol.data.batches import SplitData, split_data
 from mspectmol.models.datasets import dataset_for
-from mspectmol.models.inference import predict_logits
 from mspectmol.models.integrity import file_digest
 from mspectmol.models.io import load_model, save_model
 from mspectmol.models.ood import ood_scores, representations
@@ -79,7 +78,7 @@ from mspectmol.models.packaged import PACKAGED_DIRS
 from mspectmol.predict.transfer import transfer_report
 from mspectmol.suites.robustness import mask_modalities
 from mspectmol.training.config import TrainConfig
-from mspectmol.training.evaluate import calibrate, evaluate_model
+from mspectmol.training.evaluate import evaluate_model
 from mspectmol.training.pipeline import fit_model_ood, randomised_rendering
 
 SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
@@ -182,11 +181,15 @@ def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "",
         if "ood_test" in metrics:
             lines.append(f"Flagged on the in-domain test part: {metrics['ood_test']:.1%}.")
     tuned = sum(1 for x in meta.thresholds if x != 0.5)
-    lines += ["", f"The calibration temperature ({meta.temperature:.3f}) and the per-group "
-              f"thresholds ({tuned} groups tuned; groups with fewer than 10 validation "
-              "positives keep 0.5) were fitted on validation; the test part was evaluated "
-              "once. Scores on measured spectra will be lower: the model has only seen "
-              "simulated spectra.", ""]
+    prior = ("" if meta.logit_offsets is None else
+             f"after a prior correction of {t['prior_correction']:g} x the log of each group's "
+             f"positive-class weight (logit offsets {min(meta.logit_offsets):.2f} to "
+             f"{max(meta.logit_offsets):.2f}), ")
+    lines += ["", f"The calibration temperature ({meta.temperature:.3f}, {prior}fitted to "
+              f"the logits) and the per-group thresholds ({tuned} groups tuned; groups with "
+              "fewer than 10 validation positives keep 0.5) were fitted on the randomised "
+              "validation fold; the test part was evaluated once. Scores on measured spectra "
+              "will be lower: the model has only seen simulated spectra.", ""]
     lines += [*INTEGRITY, "SHA-256 of the files as trained:", "",
               *(f"- `{n}`: `{file_digest(TARGET / n)}`" for n in ("model.safetensors",
                                                                  "model.json")), ""]
@@ -197,28 +200,9 @@ def missing_metrics(model: Any, meta: Any, test: SplitData) -> dict[str, Any]:
     """Test scores with each subset of the auxiliary spectra hidden (:data:`INPUTS`)."""
     thresholds = np.asarray(meta.thresholds)
     return {name: evaluate_model(model, mask_modalities(test, gone), thresholds=thresholds,
-                                 temperature=meta.temperature, names=meta.label_names)
+                                 temperature=meta.temperature, offsets=meta.logit_offsets,
+                                 names=meta.label_names)
             for name, gone in INPUTS.items()}
-
-
-def recalibrate(run_dir: Path, note: str) -> None:
-    """Refit the packaged model's calibration on validation and rewrite its card."""
-    model, meta = load_model(TARGET)
-    ds = dataset_for(meta)
-    parts = {p: split_data(ds, (meta.primary, *meta.auxiliary), SETTINGS["split"], p)
-             for p in ("val", "test")}
-    temperature, thresholds = calibrate(predict_logits(model, parts["val"]),
-                                        parts["val"].labels)
-    meta.temperature, meta.thresholds = temperature, [float(x) for x in thresholds]
-    save_model(TARGET, model, meta)
-    metrics = {p: evaluate_model(model, parts[p], thresholds=thresholds,
-                                 temperature=temperature, names=meta.label_names)
-               for p in parts}
-    _, meta = load_model(TARGET)
-    metrics["missing"] = missing_metrics(model, meta, parts["test"])
-    (TARGET / "MODEL_CARD.md").write_text(card(meta, metrics, run_dir / "log.csv", note),
-                                          encoding="utf-8")
-    print(f"recalibrated {TARGET}")
 
 
 def main() -> None:
@@ -230,14 +214,8 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, default=None, metavar="RUN_DIR",
                         help="package a finished run made with these settings (e.g. by "
                              "mspectmol train) instead of training")
-    parser.add_argument("--recalibrate", type=Path, default=None, metavar="RUN_DIR",
-                        help="refit calibration of the packaged model; RUN_DIR holds the "
-                             "training run's log.csv")
     args = parser.parse_args()
     note = f"; {args.note}" if args.note else ""
-    if args.recalibrate is not None:
-        recalibrate(args.recalibrate, note)
-        return
     threads = args.threads
     if args.from_run is not None:
         run_dir = args.from_run
