@@ -219,7 +219,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="JSON or TOML config file, or the name of a packaged config "
                         f"({packaged}); default: {DEFAULT_CONFIG}, PA-IB without the "
                         "auxiliary KL terms (mi1_weight 0, beta 0), sqrt label weights, "
-                        "modality dropout 0.3 and randomised rendering; eq14: the paper's "
+                        "modality dropout 0.3, randomised rendering, mixtures 0.5 and a "
+                        "prior correction of 0.5; eq14: the paper's "
                         "eq. 14 loss")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE",
