@@ -41,6 +41,8 @@ import numpy as np
 
 from mspectmol.models.precision import cpu_description
 
+#: Seconds per 10,000 molecules in float32 on 2 cores (the issue's target).
+TARGET_FP32 = 2.0
 AXES = {"ir": np.linspace(400.0, 4000.0, 1800), "h_nmr": np.linspace(10.0, -2.0, 10000),
         "c_nmr": np.linspace(230.0, -20.0, 10000)}
 
@@ -237,8 +239,10 @@ def main() -> None:
             print(f"{numpy[0]} vs {fp32[0]}: {numpy[3] / fp32[3]:.2f}x the time")
     base = rows[-1][4]
     for r in rows[:-1]:
-        print(f"{r[0]}: {r[4] / base:.1f}x the 1D-CNN's throughput; target <= 3 s per 10,000: "
-              f"{'met' if r[3] <= 3.0 else 'NOT met'} ({r[3]:.2f} s)")
+        target = (f"; target <= {TARGET_FP32:g} s per 10,000 in float32: "
+                  f"{'met' if r[3] <= TARGET_FP32 else 'NOT met'}"
+                  if "fp32" in r[0] or "numpy" in r[0] else "")
+        print(f"{r[0]}: {r[4] / base:.1f}x the 1D-CNN's throughput ({r[3]:.2f} s){target}")
 
 
 if __name__ == "__main__":
