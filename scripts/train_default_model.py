@@ -86,7 +86,8 @@ from mspectmol.training.pipeline import fit_model_ood, randomised_rendering
 
 SETTINGS = {"model": "pa_ib", "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"),
             "split": "scaffold", "seed": 0, "epochs": 100, "patience": 15,
-            "model_config": {"mi1_weight": 0.0, "beta": 0.0, "label_weighting": "sqrt"},
+            "model_config": {"mi1_weight": 0.0, "beta": 0.0, "label_weighting": "sqrt",
+                             "primary_head_alone": True},
             "modality_dropout": 0.3, "render": "randomised", "mix": 0.5,
             "prior_correction": 0.5}
 #: Test-time inputs of the card's missing-spectrum table (the primary IR is always given).

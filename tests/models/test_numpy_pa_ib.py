@@ -143,7 +143,8 @@ def check_same(model, twin, spectra, avail):
     check_gradients(model64, twin64, spectra64, avail, rtol=1e-6)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", [*CONFIGS, *({**c, "primary_head_alone": True}
+                                                for c in CONFIGS[:2])])
 def test_tiny_random_models_agree_with_torch(config):
     model = random_model(config)
     twin = numpy_twin(model)

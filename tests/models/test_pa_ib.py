@@ -1,5 +1,6 @@
 """PA-IB model and loss: shapes, gradients, determinism, overfitting, missing modalities."""
 
+import dataclasses
 import json
 import time
 
@@ -285,6 +286,29 @@ def test_pairwise_pooling_equals_max_pool_and_relu(length):
     got = pool_pairs_relu(y)
     assert torch.equal(got, want)
     assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_rows_without_auxiliary_spectra_use_the_primary_head_when_asked():
+    torch.manual_seed(4)
+    config = PAIBConfig(n_points=40, channels=(4, 6), kernel_size=3, gate_hidden=4,
+                        head_hidden=8, n_labels=5, primary_head_alone=True)
+    model = PAIBModel(config)
+    batch = {m: torch.rand(4, 40) for m in config.modalities}
+    avail = {"ir": torch.ones(4, dtype=torch.bool),
+             "h_nmr": torch.tensor([True, False, False, True]),
+             "c_nmr": torch.tensor([True, False, True, False])}
+    with torch.no_grad():
+        out = model.eval()(batch, avail)
+        plain = PAIBModel(dataclasses.replace(config, primary_head_alone=False))
+        plain.load_state_dict(model.state_dict())
+        want = plain.eval()(batch, avail)
+        torch.testing.assert_close(out.logits[1], out.logits_primary[1])
+        torch.testing.assert_close(out.logits[[0, 2, 3]], want.logits[[0, 2, 3]])
+        assert not torch.allclose(out.logits[1], want.logits[1])
+        torch.manual_seed(0)
+        trained = model.train()(batch, avail).logits
+        torch.manual_seed(0)
+        torch.testing.assert_close(trained, plain.train()(batch, avail).logits)
 
 
 def test_label_pos_weight_sqrt_scheme_by_hand():

@@ -48,12 +48,13 @@ from mspectmol.spectra.modalities import get_modality
 #: Defaults of the :class:`~mspectmol.models.pa_ib.PAIBConfig` fields that shape the network.
 ARCHITECTURE_DEFAULTS: dict[str, Any] = {
     "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"), "n_points": 600, "channels": (16, 32),
-    "kernel_size": 11, "gate_hidden": 32, "head_hidden": 128, "n_labels": 37}
+    "kernel_size": 11, "gate_hidden": 32, "head_hidden": 128, "n_labels": 37,
+    "primary_head_alone": False}
 #: The fields of :class:`~mspectmol.models.pa_ib.PAIBConfig`, in its order; those not in
 #: :data:`ARCHITECTURE_DEFAULTS` only matter in training.
 CONFIG_FIELDS = ("primary", "auxiliary", "n_points", "channels", "kernel_size", "gate_hidden",
                  "head_hidden", "dropout", "n_labels", "temperature", "alpha", "beta",
-                 "aux_weight", "mi1_weight", "prior", "label_weighting")
+                 "aux_weight", "mi1_weight", "prior", "label_weighting", "primary_head_alone")
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,10 @@ class NumpyPAIB:
         self._readouts = {m: dense_layer(weights, f"readouts.{m}.1", t) for m in self.modalities}
         self._head = (dense_layer(weights, "head_fused.0", t),
                       dense_layer(weights, "head_fused.3", t))
+        # rows without auxiliary spectra: the primary head (PAIBConfig.primary_head_alone)
+        self._head_primary = ((dense_layer(weights, "head_primary.0", t),
+                               dense_layer(weights, "head_primary.3", t))
+                              if arch["primary_head_alone"] and self.auxiliary else None)
 
     def forward(self, spectra: Mapping[str, Any], available: Mapping[str, Any] | None = None,
                 *, batch_size: int | None = None) -> NumpyPAIBOutput:
@@ -304,6 +309,13 @@ class NumpyPAIB:
         hidden = self._head[0](fused)
         cache["head"] = hidden
         logits = self._head[1](np.maximum(hidden, 0))
+        cache["alone"] = None
+        if self._head_primary is not None:
+            alone = ~np.any([avail[a] for a in self.auxiliary], axis=0)
+            if alone.any():
+                hidden_p = self._head_primary[0](parts[0][alone])
+                logits[alone] = self._head_primary[1](np.maximum(hidden_p, 0))
+                cache["alone"], cache["head_primary"] = alone, hidden_p
         gate_probs = {m: p * avail[m][:, None].astype(self.dtype) for m, p in probs.items()}
         return NumpyPAIBOutput(logits, gate_probs, avail, fused), cache
 
@@ -314,6 +326,13 @@ class NumpyPAIB:
         dhidden = np.where(hidden > 0, self._head[1].weight.T[groups], 0)
         dfused = self._head[0].back(dhidden)
         size = dfused.shape[1] // len(self.modalities)
+        alone = cache["alone"]
+        if alone is not None:  # those rows' logits come from the primary head alone
+            head_p = self._head_primary
+            dhidden_p = np.where(cache["head_primary"] > 0,
+                                 head_p[1].weight.T[groups[alone]], 0)
+            dfused[alone] = 0
+            dfused[alone, :size] = head_p[0].back(dhidden_p)
         dt = {}
         for i, m in enumerate(self.modalities):
             dz = dfused[:, i * size:(i + 1) * size] * cache["avail"][m][:, None]

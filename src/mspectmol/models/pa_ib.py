@@ -115,6 +115,10 @@ class PAIBConfig:
         training (:func:`label_pos_weight`): ``"none"`` (the
         paper's) or ``"sqrt"`` (``sqrt(negatives / positives)`` per group, clipped to
         [1, 10]), which raises the weight of rare groups (macro-F1).
+    primary_head_alone
+        In eval mode, predict rows without any auxiliary spectrum with the primary head
+        ``p(Y | T_m)`` (trained by ``L_pred`` on the primary alone) instead of the fused head
+        with zeroed auxiliary readouts. Training is unchanged. Off by default (the paper's).
     """
 
     primary: str = "ir"
@@ -133,6 +137,7 @@ class PAIBConfig:
     mi1_weight: float = 1.0
     prior: str = "gaussian"
     label_weighting: str = "none"
+    primary_head_alone: bool = False
 
     def __post_init__(self) -> None:
         self.primary = get_modality(self.primary).name
@@ -304,6 +309,9 @@ class PAIBModel(nn.Module):
         logits_primary = self.head_primary(z[cfg.primary])
         fused = [z[m] * batch.available[m].unsqueeze(1).to(z[m].dtype) for m in cfg.modalities]
         logits = self.head_fused(torch.cat(fused, dim=1))
+        if cfg.primary_head_alone and cfg.auxiliary and not self.training:
+            alone = ~torch.stack([batch.available[m] for m in cfg.auxiliary]).any(dim=0)
+            logits = torch.where(alone.unsqueeze(1), logits_primary, logits)
         probs = {m: r.prob * batch.available[m].unsqueeze(1).to(r.prob.dtype)
                  for m, r in results.items()}
         kl = {m: r.kl for m, r in results.items()} if want_kl else None
