@@ -192,3 +192,17 @@ def test_table_rows_show_every_call_by_default():
     rows = probability_table(GROUP_NAMES, prob, np.full(37, 0.5), 3)
     assert len(rows) == 5 and rows[-1].strip().startswith("(34 less probable groups")
     assert len(probability_table(GROUP_NAMES, prob, np.full(37, 0.5))) == 38
+
+
+def test_text_says_when_the_primary_head_alone_predicted():
+    import dataclasses
+
+    pred = _prediction()
+    model = dataclasses.replace(MODEL, primary_head_alone=True, prior_correction=0.5)
+    assert "primary head" not in text_report(pred, model)[2]  # 1H given
+    pred.inputs.available["h_nmr"] = False
+    pred.inputs.prepared.pop("h_nmr")
+    line = text_report(pred, model)[2]
+    assert line.endswith("; ir alone: predicted by the model's primary head")
+    assert "after a prior correction of 0.5" in line
+    assert prediction_dict(pred, model)["model"]["primary_head_alone"] is True

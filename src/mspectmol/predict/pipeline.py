@@ -71,6 +71,7 @@ class ModelInfo:
     tuned_thresholds: bool
     missing_allowed: tuple[str, ...]
     prior_correction: float | None = None
+    primary_head_alone: bool = False
 
     @classmethod
     def from_meta(cls, path: str | Path, meta: Any) -> ModelInfo:
@@ -82,7 +83,8 @@ class ModelInfo:
                    meta.content_hash, meta.temperature, meta.thresholds is not None,
                    tuple(sorted(missing_allowed(meta))),
                    (float(meta.training.get("prior_correction", 1.0))
-                    if meta.logit_offsets is not None else None))
+                    if meta.logit_offsets is not None else None),
+                   bool(meta.config.get("primary_head_alone", False)) and bool(meta.auxiliary))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``model`` object of the JSON reports."""
@@ -92,6 +94,7 @@ class ModelInfo:
                 "format_version": self.format_version, "created": self.created,
                 "sha256": self.content_hash, "temperature": self.temperature,
                 "prior_correction": self.prior_correction,
+                "primary_head_alone": self.primary_head_alone,
                 "thresholds": "tuned per group" if self.tuned_thresholds else "0.5",
                 "may_be_missing": list(self.missing_allowed)}
 

@@ -118,6 +118,13 @@ def _write(path: Path, text: str) -> Path:
     return atomic_write(path, text, what="cannot write the report")
 
 
+def _head_text(pred: Prediction, model: ModelInfo) -> str:
+    """Says when the primary head alone predicted (no auxiliary spectrum given)."""
+    if not model.primary_head_alone or set(model.auxiliary) - set(pred.inputs.missing):
+        return ""
+    return f"; {model.primary} alone: predicted by the model's primary head"
+
+
 def _prior_text(model: ModelInfo) -> str:
     """How the logits were prior-corrected before the temperature ('' when not)."""
     if model.prior_correction is None:
@@ -146,7 +153,8 @@ def text_report(pred: Prediction | MassOnly, model: ModelInfo, top: int | None =
     calib = (f"temperature {model.temperature:.3g}" if model.temperature is not None
              else "no temperature") + _prior_text(model)
     rule = "per-group thresholds" if model.tuned_thresholds else "threshold 0.5"
-    lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}")
+    lines.append(f"  probabilities: {calib}; calls (yes) at the model's {rule}"
+                 + _head_text(pred, model))
     lines += [f"  WARNING: {w}" for w in pred.warnings]
     rows = table_rows(pred.probabilities, pred.calls, top)
     lines += ["  " + row for row in probability_table(pred.label_names, pred.probabilities,
