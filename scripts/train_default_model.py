@@ -34,9 +34,12 @@ thresholds):
 - randomised rendering: 0.616 / 0.416; 0.851 / 0.410
 - randomised rendering and sqrt label weighting: 0.626 / 0.447; 0.827 / 0.493
 - the same with mixtures: 0.633 / 0.490; 0.805 / 0.473
-- the same with the prior correction 0.5 (this default; ``prior_correction``, the same
-  weights recalibrated): 0.665 / 0.496; 0.817 / 0.530 (strength 1: 0.649 / 0.467; 0.819 /
-  0.475; seed 1 of the recipe: 0.623 without the correction, 0.665 with 0.5)
+- the same with the prior correction 0.5 (``prior_correction``, the same weights
+  recalibrated): 0.665 / 0.496; 0.817 / 0.530 (strength 1: 0.649 / 0.467; 0.819 / 0.475;
+  seed 1 of the recipe: 0.623 without the correction, 0.665 with 0.5)
+- the same with IR-only samples predicted by the primary head (this default;
+  ``model_config.primary_head_alone``, same weights): 0.665 / 0.523; 0.817 / 0.530 (IR alone
+  on test 0.713 against 0.704; seed 1: 0.498 against 0.477 on transfer)
 - the same with mixtures and hydrogen-bonded X-H stretches (``ir_hbond`` 0.5): 0.621 /
   0.479; 0.798 / 0.468
 - the same on v1 plus 699 drug-size v2 molecules, without mixtures: 0.613 / 0.420
