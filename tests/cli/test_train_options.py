@@ -74,8 +74,10 @@ def test_default_is_the_recommended_recipe_and_eq14_is_named():
     default = _config([])
     assert (default.model, default.primary, default.auxiliary) == ("pa_ib", "ir",
                                                                     ("h_nmr", "c_nmr"))
-    assert default.model_config == {"mi1_weight": 0.0, "beta": 0.0, "label_weighting": "sqrt"}
+    assert default.model_config == {"mi1_weight": 0.0, "beta": 0.0, "label_weighting": "sqrt",
+                                    "primary_head_alone": True}
     assert default.modality_dropout == 0.3 and default.render == "randomised"
+    assert default.mix == 0.5 and default.prior_correction == 0.5
     eq14 = _config(["--config", "eq14"])
     assert eq14.model_config["mi1_weight"] == 1.0 and eq14.model_config["beta"] == 1e-6
     assert eq14.model_config["label_weighting"] == "none"
