@@ -166,6 +166,10 @@ def card(meta: Any, metrics: dict[str, Any], log_csv: Path, note: str = "",
         for name, m in metrics["missing"].items():
             lines.append(f"| {name} | {m['tuned']['micro_f1']:.3f} | "
                          f"{m['tuned']['macro_f1']:.3f} |")
+        if meta.config.get("primary_head_alone"):
+            lines += ["", "A sample without any NMR spectrum is predicted by the primary head "
+                      "p(Y | T_m), trained on IR alone (`primary_head_alone`); the others by "
+                      "the fused head."]
     if "transfer" in metrics:
         lines += ["", "## Transfer validation (another group's simulated spectra)", "",
                   "The 100 molecules of Alberts et al.'s example file (MD-simulated IR, "
