@@ -9,13 +9,8 @@ from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.baselines_nn import CNNConfig
 from mspectmol.models.pa_ib import PAIBConfig
 from mspectmol.models.registry import available_models, get_model_spec
-from mspectmol.training.config import (
-    CONFIG_DIR,
-    TrainConfig,
-    packaged_config,
-    parse_override,
-    resolve_config,
-)
+from mspectmol.training.config import TrainConfig, resolve_config
+from mspectmol.training.config_files import CONFIG_DIR, packaged_config, parse_override
 from mspectmol.training.run_folder import make_run_dir
 
 

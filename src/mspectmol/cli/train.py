@@ -41,7 +41,6 @@ from mspectmol.structure.generation.prior_training import PriorRecipe, build_pri
 from mspectmol.structure.model.recipes import DecoderRecipe, build_decoder
 from mspectmol.training import distributed
 from mspectmol.training.config import (
-    CONFIG_DIR,
     DEFAULT_CONFIG,
     DERIVED_SPLITS,
     RENDERINGS,
@@ -49,11 +48,10 @@ from mspectmol.training.config import (
     SPLITS,
     TrainConfig,
     field_types,
-    packaged_config,
-    read_config_file,
     resolve_config,
     run_config,
 )
+from mspectmol.training.config_files import CONFIG_DIR, packaged_config, read_config_file
 from mspectmol.training.evaluate import summary_line
 from mspectmol.training.pipeline import run_training
 
