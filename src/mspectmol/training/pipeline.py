@@ -131,6 +131,31 @@ def logit_offsets(train_labels: np.ndarray, scheme: str, strength: float
     return prior_offsets(label_pos_weight(train_labels, scheme).numpy(), strength)
 
 
+def fit_calibration(model: Any, parts: dict[str, SplitData], config: TrainConfig,
+                    label_weighting: str) -> tuple[np.ndarray | None, float | None, np.ndarray]:
+    """The prior correction's offsets, the temperature and the per-group thresholds of a
+    trained model, fitted on ``parts["val"]`` (the last step of a training run)."""
+    offsets = logit_offsets(parts["train"].labels, label_weighting, config.prior_correction)
+    temperature, thresholds = calibrate(
+        predict_logits(model, parts["val"], config.eval_batch_size), parts["val"].labels,
+        temperature=config.calibrate, offsets=offsets)
+    return offsets, temperature, thresholds
+
+
+def score_parts(model: Any, parts: dict[str, SplitData], config: TrainConfig,
+                ds: EmbeddedDataset, offsets: np.ndarray | None, temperature: float | None,
+                thresholds: np.ndarray) -> dict[str, Any]:
+    """Validation, test and (with ``config.transfer``) transfer scores of a calibrated
+    model, as ``metrics.json`` holds them."""
+    out = {part: evaluate_model(model, parts[part], thresholds=thresholds,
+                                temperature=temperature, offsets=offsets,
+                                names=ds.label_names, batch_size=config.eval_batch_size)
+           for part in ("val", "test")}
+    if config.transfer:
+        out["transfer"] = transfer_metrics(model, config, ds, thresholds, temperature, offsets)
+    return out
+
+
 def fit_model_ood(model: Any, train: SplitData, val: SplitData,
                   render_epoch: Any = None) -> dict[str, Any]:
     """The out-of-distribution model (:func:`mspectmol.models.ood.fit_ood`) of a trained
@@ -276,12 +301,8 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     if not main:
         metrics, meta = distributed.broadcast_object(None)
         return RunResult(run_dir, metrics, result, meta)
-    val_logits = predict_logits(result.model, parts["val"], config.eval_batch_size)
-    offsets = logit_offsets(parts["train"].labels,
-                            getattr(model_config, "label_weighting", "none"),
-                            config.prior_correction)
-    temperature, thresholds = calibrate(val_logits, parts["val"].labels,
-                                        temperature=config.calibrate, offsets=offsets)
+    offsets, temperature, thresholds = fit_calibration(
+        result.model, parts, config, getattr(model_config, "label_weighting", "none"))
     meta = ModelMeta(
         model_name=spec.name, config=config_to_dict(model_config),
         label_names=tuple(ds.label_names), primary=config.primary,
@@ -308,17 +329,10 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     if is_neural(result.model):
         meta.ood = fit_model_ood(result.model, parts["train"], clean_val, plain_epoch)
     save_model(run_dir / "model", result.model, meta)
-    metrics = {
-        "model": spec.name, "split": config.split, "training": result.summary(),
-        **{part: evaluate_model(result.model, parts[part], thresholds=thresholds,
-                                temperature=temperature, offsets=offsets,
-                                names=ds.label_names,
-                                batch_size=config.eval_batch_size)
-           for part in ("val", "test")},
-    }
+    metrics = {"model": spec.name, "split": config.split, "training": result.summary(),
+               **score_parts(result.model, parts, config, ds, offsets, temperature,
+                             thresholds)}
     if config.transfer:
-        metrics["transfer"] = transfer_metrics(result.model, config, ds, thresholds,
-                                               temperature, offsets)
         log.info("transfer %s: %s", config.transfer, ", ".join(
             f"{k} micro-F1 {v['at_0.5']['micro_f1']:.3f}" for k, v in metrics["transfer"].items()))
     write_json(run_dir / "metrics.json", metrics)

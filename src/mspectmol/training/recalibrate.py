@@ -20,16 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from mspectmol.errors import MspectmolError
-from mspectmol.models.inference import predict_logits
 from mspectmol.models.io import load_model, save_model
 from mspectmol.training.config import TrainConfig, run_config
 from mspectmol.training.data_source import load_run_dataset
-from mspectmol.training.evaluate import calibrate, evaluate_model
 from mspectmol.training.pipeline import (
-    logit_offsets,
+    fit_calibration,
     randomised_rendering,
     run_splits,
-    transfer_metrics,
+    score_parts,
 )
 from mspectmol.training.run_folder import write_json
 
@@ -54,18 +52,9 @@ def recalibrate_run(run_dir: str | os.PathLike[str], prior_correction: float, *,
     parts = run_splits(ds, config)
     if config.render == "randomised":
         _, parts["val"] = randomised_rendering(parts["train"], parts["val"], ds, config)
-    offsets = logit_offsets(parts["train"].labels, meta.config.get("label_weighting", "none"),
-                            config.prior_correction)
-    temperature, thresholds = calibrate(
-        predict_logits(model, parts["val"], config.eval_batch_size), parts["val"].labels,
-        temperature=config.calibrate, offsets=offsets)
-    metrics = {part: evaluate_model(model, parts[part], thresholds=thresholds,
-                                    temperature=temperature, offsets=offsets,
-                                    names=ds.label_names, batch_size=config.eval_batch_size)
-               for part in ("val", "test")}
-    if config.transfer:
-        metrics["transfer"] = transfer_metrics(model, config, ds, thresholds, temperature,
-                                               offsets)
+    offsets, temperature, thresholds = fit_calibration(
+        model, parts, config, meta.config.get("label_weighting", "none"))
+    metrics = score_parts(model, parts, config, ds, offsets, temperature, thresholds)
     if write:
         _write(run, config, model, meta, offsets, temperature, thresholds, metrics)
     return metrics
