@@ -159,10 +159,12 @@ def chunk_dirs(root: Path) -> list[Path]:
     return [(root / d).resolve() for d in json.loads(meta[b"chunk_dirs"].decode())]
 
 
-def read_chunks(path: Path | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+def read_chunks(path: Path | None = None, columns: Sequence[str] | None = None,
+                optional: Sequence[str] = ()) -> pa.Table:
     """All chunk tables of the dataset folder, concatenated (explicit columns).
 
-    Columns only some chunks have (v2's per-atom NMR columns) are null in the others.
+    Columns only some chunks have (v2's per-atom NMR columns) are null in the others; a
+    column of ``columns`` that no chunk has is an error unless it is in ``optional``.
     """
     root = Path(path) if path is not None else EMBEDDED_DIR
     dirs = chunk_dirs(root)
@@ -178,7 +180,7 @@ def read_chunks(path: Path | None = None, columns: Sequence[str] | None = None) 
         except (pa.ArrowInvalid, OSError) as exc:
             raise MspectmolError(f"{f}: unreadable dataset chunk ({exc})") from None
         seen |= names
-    absent = [c for c in columns or () if c not in seen]
+    absent = [c for c in columns or () if c not in seen and c not in optional]
     if absent:
         raise MspectmolError(f"no dataset chunk has the column(s) {', '.join(absent)}")
     return pa.concat_tables(tables, promote_options="default")

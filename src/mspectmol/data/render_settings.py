@@ -17,12 +17,12 @@ from mspectmol.errors import ConfigError
 #: Settings that are probabilities (for a pair: both ends), in [0, 1].
 PROBABILITIES = frozenset({"probability", "ir_hbond", "ir_dropout", "ir_transmittance",
                            "ir_truncate", "ir_atmosphere", "h_multiplet", "h_solvent",
-                           "c_solvent", "ir_gaussian"})
+                           "c_solvent", "c_cf_split", "ir_gaussian"})
 #: Settings whose values must be above 0 (scale factors, widths, frequencies); the others
 #: (shifts, standard deviations, noise, J, gains) must be at least 0.
 POSITIVE = frozenset({"ir_scale_low", "ir_scale_mid", "ir_scale_high", "ir_xh_lowering",
                       "ir_hbond_lowering", "ir_hbond_broadening", "ir_width", "h_mhz",
-                      "h_width_hz", "c_width"})
+                      "h_width_hz", "c_width", "c_quaternary"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ class RenderSettings:
     transfer validation micro-F1 did not change beyond its run-to-run spread (0.621 against
     0.633 with IR + 1H + 13C, 0.479 against 0.490 with IR alone, recipe of the ``default``
     model), and gas-phase spectra have free O-H stretches.
+
+    The 13C settings ``c_quaternary`` (intensity factor of carbons without attached protons,
+    one per spectrum), ``c_cf_split`` (probability that C-F couplings are rendered) and
+    ``c_cf_1j`` ... ``c_cf_4j`` (C-F coupling constants in Hz over 1 to 4 bonds, drawn per
+    carbon; the 13C frequency is the 1H one, ``h_mhz``, divided by 3.977) act on records
+    with per-atom shifts (:mod:`mspectmol.data.carbon_environments`).
     """
 
     probability: float = 0.85
@@ -70,6 +76,12 @@ class RenderSettings:
     c_jitter: float = 0.5
     c_width: tuple[float, float] = (0.01, 0.3)
     c_solvent: float = 0.3
+    c_quaternary: tuple[float, float] = (0.2, 1.0)
+    c_cf_split: float = 0.9
+    c_cf_1j: tuple[float, float] = (240.0, 290.0)
+    c_cf_2j: tuple[float, float] = (15.0, 40.0)
+    c_cf_3j: tuple[float, float] = (2.0, 12.0)
+    c_cf_4j: tuple[float, float] = (0.0, 3.5)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples as lists), for ``model.json``."""

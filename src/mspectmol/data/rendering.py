@@ -16,7 +16,9 @@ instruments. :class:`PeakRenderer` draws a new rendering for every molecule at e
 * **1H**: shift jitter per line, first-order multiplets (random splitting patterns and J at a
   random spectrometer frequency), line widths, solvent, water and TMS lines.
 * **13C**: shift jitter, intensities not proportional to counts, narrow to broad lines,
-  solvent lines.
+  solvent lines; for records with per-atom shifts (the v2 part,
+  :mod:`mspectmol.data.carbon_environments`), weak carbons without attached protons and
+  C-F multiplets.
 
 Rendering goes through the same resampling as a measured spectrum
 (:func:`mspectmol.spectra.pipeline.prepare`): the exact integral of each line over each grid
@@ -35,6 +37,8 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
+from mspectmol.data.carbon_environments import (CarbonEnvironments, binomial,
+                                                 carbon_environments, cf_multiplets)
 from mspectmol.data.dataset import EMBEDDED_DIR, PEAK_COLUMNS, read_chunks
 from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import MspectmolError
@@ -43,6 +47,10 @@ from mspectmol.spectra.resample import cell_edges, line_matrix, subcell_grid
 from mspectmol.spectra.solvents import REFERENCE_PEAKS, SOLVENT_PEAKS
 
 _SQRT_LN2 = np.sqrt(np.log(2.0))
+#: 1H to 13C frequency ratio (gyromagnetic ratios).
+_H_TO_C = 3.9772
+#: Per-atom columns of the carbon environments (read where the chunks have them).
+_CARBON_COLUMNS = ("smiles", "c_atom_shift", "atom_class")
 
 
 #: Lines per block of the cell-area computation (memory ~ block x window x 8 bytes).
@@ -121,7 +129,8 @@ class PeakRenderer:
         self.grids = {m: np.asarray(grids[m], dtype=np.float64) for m in modalities}
         root = Path(path) if path is not None else EMBEDDED_DIR
         needed = {"id"} | {c for m in modalities for c in PEAK_COLUMNS[m]}
-        table = read_chunks(root, sorted(needed))
+        carbon = _CARBON_COLUMNS if "c_nmr" in modalities else ()
+        table = read_chunks(root, sorted(needed | set(carbon)), optional=carbon)
         where = {k: i for i, k in enumerate(table.column("id").to_pylist())}
         missing = [k for k in ids if k not in where]
         if missing:
@@ -142,6 +151,11 @@ class PeakRenderer:
                     x, y = x[keep], y[keep]
                 lists.append((x, y))
             self.peaks[m] = lists
+        self.carbons: list[CarbonEnvironments | None] = [None] * len(rows)
+        if carbon:
+            smiles, shifts, classes = (table.column(c).to_pylist() for c in carbon)
+            self.carbons = [carbon_environments(smiles[r], shifts[r], classes[r])
+                            for r in rows]
         self._render = {m: line_matrix(subcell_grid(self.grids[m]), self.grids[m],
                                        *line_width(m, self.grids[m]))
                         for m in modalities if m in RENDERED}
@@ -165,7 +179,7 @@ class PeakRenderer:
             if clean or rng.random() >= s.probability:
                 line = self._clean(modality, x, y, grid)
             else:
-                *line, extra = self._random(modality, x, y, rng)
+                *line, extra = self._random(modality, i, x, y, rng)
                 if extra is not None:
                     extras[i] = extra
             parts.append(tuple(line))
@@ -197,13 +211,13 @@ class PeakRenderer:
             fwhm = np.full(x.size, line_width(modality, grid)[0])
         return x, y, fwhm, np.zeros(x.size)
 
-    def _random(self, modality: str, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-                ) -> tuple[Any, ...]:
+    def _random(self, modality: str, row: int, x: np.ndarray, y: np.ndarray,
+                rng: np.random.Generator) -> tuple[Any, ...]:
         if modality in ("ir", "raman"):
             return self._random_ir(x, y, rng)
         if modality == "h_nmr":
             return self._random_h(x, y, rng)
-        return self._random_c(x, y, rng)
+        return self._random_c(x, y, rng, self.carbons[row])
 
     def _random_ir(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
                    ) -> tuple[Any, ...]:
@@ -267,7 +281,7 @@ class PeakRenderer:
                     k = int(rng.integers(2, 5))
                     j = rng.uniform(*s.h_j) / mhz
                     offsets = (np.arange(k) - (k - 1) / 2.0) * j
-                    weights = np.array([_binomial(k - 1, i) for i in range(k)], dtype=float)
+                    weights = np.array([binomial(k - 1, i) for i in range(k)], dtype=float)
                     pos = (pos[:, None] + offsets[None, :]).ravel()
                     amp = (amp[:, None] * (weights / weights.sum())[None, :]).ravel()
             pos_parts.append(pos)
@@ -282,12 +296,21 @@ class PeakRenderer:
         fwhm = rng.uniform(*s.h_width_hz, pos.size) / mhz
         return pos, amp, fwhm, np.zeros(pos.size), None
 
-    def _random_c(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-                  ) -> tuple[Any, ...]:
+    def _random_c(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                  env: CarbonEnvironments | None = None) -> tuple[Any, ...]:
         s = self.settings
+        if env is not None:
+            x, y = env.shift, env.count
         pos = x + rng.normal(0.0, rng.uniform(*s.c_shift_sd), x.size)
         amp = np.asarray(y, dtype=np.float64) ** rng.uniform(0.0, 1.0)
         amp = amp * rng.lognormal(0.0, s.c_jitter, x.size)
+        if env is not None:
+            amp[env.n_h == 0] *= rng.uniform(*s.c_quaternary)
+            if env.fluorines.any() and rng.random() < s.c_cf_split:
+                mhz = rng.uniform(*s.h_mhz) / _H_TO_C
+                ranges = (s.c_cf_1j, s.c_cf_2j, s.c_cf_3j, s.c_cf_4j)
+                j = np.stack([rng.uniform(*r, x.size) for r in ranges], axis=1) / mhz
+                pos, amp = cf_multiplets(pos, amp, env.fluorines, j)
         if rng.random() < s.c_solvent:
             solvent = SOLVENT_PEAKS[str(rng.choice(["CDCl3", "DMSO-d6", "CD3OD"]))]["c_nmr"]
             extra = [ppm for _, ppm in solvent]
@@ -297,9 +320,3 @@ class PeakRenderer:
                                                     np.log(s.c_width[1]))))
         return pos, amp, fwhm, np.zeros(pos.size), None
 
-
-def _binomial(n: int, k: int) -> int:
-    out = 1
-    for i in range(1, k + 1):
-        out = out * (n - k + i) // i
-    return out
