@@ -37,8 +37,12 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
-from mspectmol.data.carbon_environments import (CarbonEnvironments, binomial,
-                                                 carbon_environments, cf_multiplets)
+from mspectmol.data.carbon_environments import (
+    CarbonEnvironments,
+    binomial,
+    carbon_environments,
+    cf_multiplets,
+)
 from mspectmol.data.dataset import EMBEDDED_DIR, PEAK_COLUMNS, read_chunks
 from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import MspectmolError
