@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
 # Simulate the embedded dataset chunk by chunk and commit each finished chunk.
-# Usage: bash scripts/build_loop.sh [max_chunks] [part] [workers]
-#   part: v1 (default, src/mspectmol/data/embedded/chunks) or v2 (.../embedded/v2/chunks)
+# Usage: bash scripts/build_loop.sh [max_chunks] [parts] [workers]
+#   parts: v1 (default, src/mspectmol/data/embedded/chunks), v2 (.../embedded/v2/chunks),
+#   conformers (v2's conformer-resolved subset, .../embedded/v2/conformers/chunks), or
+#   several separated by commas (v2,conformers), built a chunk of each in turn until all
+#   are finished.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-part="${2:-v1}"
+IFS=, read -r -a parts <<< "${2:-v1}"
 workers="${3:-2}"
-dir=src/mspectmol/data/embedded/chunks/
-size=200
+declare -A dirs=([v1]=src/mspectmol/data/embedded/chunks/
+                 [v2]=src/mspectmol/data/embedded/v2/chunks/
+                 [conformers]=src/mspectmol/data/embedded/v2/conformers/chunks/)
 # the drug-size part takes ~10x longer per molecule: smaller chunks are committed more often
-[ "$part" = v2 ] && { dir=src/mspectmol/data/embedded/v2/chunks/; size=50; }
-for ((i = 0; i < n; i++)); do
-    out=$(.venv/bin/python scripts/build_dataset.py build --part "$part" --workers "$workers" --chunk-size "$size" --max-chunks 1 2>>.cache/build.log) || exit 1
-    [ -z "$out" ] && { echo "all chunks built"; exit 0; }
+declare -A sizes=([v1]=200 [v2]=50 [conformers]=10)
+for ((i = 0; i < n && ${#parts[@]} > 0; i++)); do
+    k=$((i % ${#parts[@]}))
+    part=${parts[$k]}
+    dir=${dirs[$part]:?unknown part $part}
+    if [ "$part" = conformers ]; then
+        step=(build-conformers)
+    else
+        step=(build --part "$part")
+    fi
+    out=$(.venv/bin/python scripts/build_dataset.py "${step[@]}" --workers "$workers" \
+          --chunk-size "${sizes[$part]}" --max-chunks 1 2>>.cache/build.log) || exit 1
+    out=$(grep '\.parquet$' <<< "$out" | head -1)
+    if [ -z "$out" ]; then
+        echo "$(date +%T) all $part chunks built"
+        unset "parts[$k]"
+        parts=("${parts[@]}")
+        continue
+    fi
     for try in 1 2 3 4 5; do
         git add "$dir" && \
         git commit -q -m "Embedded dataset ($part): chunk $(basename "$out" .parquet)" -- "$dir" && break

@@ -257,6 +257,7 @@ def v2_sections(v1: Path, v2: Path, v1_index: list[dict]) -> list[str]:
             "python scripts/build_dataset.py finalize-v2     # v2 index from the chunks built",
             "python scripts/build_dataset.py plan-conformers # the conformer subset's plan",
             "python scripts/build_dataset.py build-conformers --max-chunks 1",
+            "bash scripts/build_loop.sh 1000 v2,conformers 2 # both parts, a chunk of each in turn",
             "python scripts/build_dataset.py card            # this card",
             "```", "", "Every step is deterministic (fixed seeds) and resumable: chunks on "
             "disk are skipped, and the simulation cache (`.cache/simulate`, "
