@@ -7,6 +7,7 @@
     python scripts/build_dataset.py finalize-v2       # v2/index.parquet: v1 + chunks built
     python scripts/build_dataset.py plan-conformers   # conformer subset -> v2/conformers/
     python scripts/build_dataset.py build-conformers --max-chunks 1
+    python scripts/build_dataset.py atom-nmr          # per-atom NMR columns for v1 chunks
     python scripts/build_dataset.py card              # docs/data_card.md (v1 and v2)
     python scripts/build_dataset.py status [--part v2 | --part conformers]
 
@@ -37,6 +38,7 @@ from mspectmol.data.build import (
     read_plan,
 )
 from mspectmol.data.build_v2 import V2_CHUNK_SIZE, finalize_index_v2, part_status
+from mspectmol.data.atom_nmr_backfill import backfill_atom_nmr
 from mspectmol.data.conformer_set import (
     CONFORMER_DIR,
     build_conformers,
@@ -48,7 +50,7 @@ from mspectmol.data.conformer_set import (
 #: Default molecules per chunk of each part.
 CHUNK_SIZES = {"v1": 200, "v2": V2_CHUNK_SIZE, "conformers": 10}
 STEPS = ["plan", "plan-v2", "build", "finalize", "finalize-v2", "plan-conformers",
-         "build-conformers", "card", "status"]
+         "build-conformers", "atom-nmr", "card", "status"]
 
 
 def _parse() -> argparse.Namespace:
@@ -135,6 +137,10 @@ def main() -> int:
                                      max_molecules=args.max_molecules):
             print(path)
         print(f"{time.perf_counter() - started:.0f} s")
+    elif args.step == "atom-nmr":
+        for path in backfill_atom_nmr(args.out / "chunks", n_workers=args.workers,
+                                      max_chunks=args.max_chunks):
+            print(path)
     elif args.step == "card":
         from mspectmol.data.card import render_data_card
 

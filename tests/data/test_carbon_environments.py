@@ -90,3 +90,26 @@ def test_rendering_without_per_atom_columns_is_unchanged(tmp_path):
     r = PeakRenderer(np.array(["a"]), ("c_nmr",), {"c_nmr": grid}, path=tmp_path)
     assert r.carbons == [None]
     assert r.render("c_nmr", np.random.default_rng(1)).shape == (1, 600)
+
+
+def test_backfill_adds_the_per_atom_columns_once(tmp_path):
+    from rdkit.Chem import AllChem
+
+    from mspectmol.data.atom_nmr_backfill import ATOM_COLUMNS, backfill_atom_nmr
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("OCC(F)(F)F"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    coords = mol.GetConformer().GetPositions().ravel().tolist()
+    (tmp_path / "chunks").mkdir()
+    path = tmp_path / "chunks" / "v1-000.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "smiles": ["OCC(F)(F)F", "CCO"],
+                             "coordinates": [coords, None]}), path)
+    assert backfill_atom_nmr(tmp_path / "chunks", n_workers=1) == [path]
+    table = pq.read_table(path)
+    assert set(ATOM_COLUMNS) <= set(table.schema.names)
+    row = table.to_pylist()[0]
+    assert np.isfinite(row["c_atom_shift"]).sum() == 2
+    assert table.to_pylist()[1]["c_atom_shift"] == []  # no geometry: empty, as a failure
+    env = carbon_environments(row["smiles"], row["c_atom_shift"], row["atom_class"])
+    assert env.fluorines[:, 0].tolist() == [3, 0] and env.n_h.tolist() == [0, 2]
+    assert backfill_atom_nmr(tmp_path / "chunks", n_workers=1) == []  # done already
