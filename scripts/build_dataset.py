@@ -27,6 +27,7 @@ import logging
 import time
 from pathlib import Path
 
+from mspectmol.data.atom_nmr_backfill import backfill_atom_nmr
 from mspectmol.data.build import (
     EMBEDDED_DIR,
     V2_DIR,
@@ -38,7 +39,6 @@ from mspectmol.data.build import (
     read_plan,
 )
 from mspectmol.data.build_v2 import V2_CHUNK_SIZE, finalize_index_v2, part_status
-from mspectmol.data.atom_nmr_backfill import backfill_atom_nmr
 from mspectmol.data.conformer_set import (
     CONFORMER_DIR,
     build_conformers,
