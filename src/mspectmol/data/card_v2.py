@@ -126,9 +126,12 @@ def _simulation_section(v2: Path) -> list[str]:
                          pq.read_table(f, columns=["timings"]).column(0).to_pylist()])
     return ["### Simulation", "", "The recipe of v1 with the simulator's current defaults "
             "(ETKDG embedding with the stereo checked on the embedded geometry, ASE's "
-            "preconditioned L-BFGS); per-atom NMR columns are stored for multiplet rendering "
+            "preconditioned L-BFGS); per-atom NMR columns are stored for the training rendering "
             "(`h_atom_shift`, `c_atom_shift`, `atom_class`, `hh_pairs` with `hh_dihedral`: H-H "
-            "pairs 2-4 bonds apart and the H-X-Y-H dihedral of 3-bond pairs).", "",
+            "pairs 2-4 bonds apart and the H-X-Y-H dihedral of 3-bond pairs). The v1 chunks "
+            "carry the same columns, computed afterwards from each record's SMILES and stored "
+            "geometry (`python scripts/build_dataset.py atom-nmr`; CSP5 is deterministic, so "
+            "they group back into the stored peak lists).", "",
             f"- settings: `{json.dumps(prov['settings'], sort_keys=True)}`",
             f"- package versions: `{json.dumps(prov['versions'], sort_keys=True)}`",
             f"- wall time per molecule (single thread, mean / median): {totals.mean():.1f} / "
