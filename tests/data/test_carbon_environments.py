@@ -80,6 +80,15 @@ def test_rendering_splits_c_f_carbons_and_weakens_quaternary_ones(chunk_dir):
         grid - 60.0) < 3.0] - 60.0))  # the clean rendering keeps one line
 
 
+def test_carbon_environments_are_off_by_default(chunk_dir):
+    assert not RenderSettings().carbon_environments
+    assert RenderSettings(c_cf_split=0.5).carbon_environments
+    assert RenderSettings(c_quaternary=(0.2, 1.0)).carbon_environments
+    grid = np.linspace(0.0, 220.0, 600)
+    r = PeakRenderer(np.array(["m0"]), ("c_nmr",), {"c_nmr": grid}, path=chunk_dir)
+    assert r.carbons == [None]  # rendered from the peak list, as before
+
+
 def test_rendering_without_per_atom_columns_is_unchanged(tmp_path):
     (tmp_path / "chunks").mkdir()
     pq.write_table(pa.table({
@@ -87,7 +96,8 @@ def test_rendering_without_per_atom_columns_is_unchanged(tmp_path):
         "c_count": pa.array([[1, 1]], pa.list_(pa.int16()))}),
         tmp_path / "chunks" / "v1-000.parquet")
     grid = np.linspace(0.0, 220.0, 600)
-    r = PeakRenderer(np.array(["a"]), ("c_nmr",), {"c_nmr": grid}, path=tmp_path)
+    r = PeakRenderer(np.array(["a"]), ("c_nmr",), {"c_nmr": grid},
+                     RenderSettings(c_cf_split=0.9), path=tmp_path)
     assert r.carbons == [None]
     assert r.render("c_nmr", np.random.default_rng(1)).shape == (1, 600)
 

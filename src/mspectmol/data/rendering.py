@@ -16,8 +16,8 @@ instruments. :class:`PeakRenderer` draws a new rendering for every molecule at e
 * **1H**: shift jitter per line, first-order multiplets (random splitting patterns and J at a
   random spectrometer frequency), line widths, solvent, water and TMS lines.
 * **13C**: shift jitter, intensities not proportional to counts, narrow to broad lines,
-  solvent lines; for records with per-atom shifts (the v2 part,
-  :mod:`mspectmol.data.carbon_environments`), weak carbons without attached protons and
+  solvent lines; where asked for, for records with per-atom shifts
+  (:mod:`mspectmol.data.carbon_environments`), weak carbons without attached protons and
   C-F multiplets.
 
 Rendering goes through the same resampling as a measured spectrum
@@ -133,7 +133,8 @@ class PeakRenderer:
         self.grids = {m: np.asarray(grids[m], dtype=np.float64) for m in modalities}
         root = Path(path) if path is not None else EMBEDDED_DIR
         needed = {"id"} | {c for m in modalities for c in PEAK_COLUMNS[m]}
-        carbon = _CARBON_COLUMNS if "c_nmr" in modalities else ()
+        carbon = _CARBON_COLUMNS if "c_nmr" in modalities and self.settings.carbon_environments \
+            else ()
         table = read_chunks(root, sorted(needed | set(carbon)), optional=carbon)
         where = {k: i for i, k in enumerate(table.column("id").to_pylist())}
         missing = [k for k in ids if k not in where]
