@@ -16,13 +16,13 @@ from mspectmol.errors import ConfigError
 
 #: Settings that are probabilities (for a pair: both ends), in [0, 1].
 PROBABILITIES = frozenset({"probability", "ir_hbond", "ir_dropout", "ir_transmittance",
-                           "ir_truncate", "ir_atmosphere", "h_multiplet", "h_solvent",
-                           "c_solvent", "c_cf_split", "ir_gaussian"})
+                           "ir_truncate", "ir_atmosphere", "h_multiplet", "h_couplings",
+                           "h_solvent", "c_solvent", "c_cf_split", "ir_gaussian"})
 #: Settings whose values must be above 0 (scale factors, widths, frequencies); the others
 #: (shifts, standard deviations, noise, J, gains) must be at least 0.
 POSITIVE = frozenset({"ir_scale_low", "ir_scale_mid", "ir_scale_high", "ir_xh_lowering",
                       "ir_hbond_lowering", "ir_hbond_broadening", "ir_width", "h_mhz",
-                      "h_width_hz", "c_width", "c_quaternary"})
+                      "h_width_hz", "h_exchange_broadening", "c_width", "c_quaternary"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ class RenderSettings:
     transfer validation micro-F1 did not change beyond its run-to-run spread (0.621 against
     0.633 with IR + 1H + 13C, 0.479 against 0.490 with IR alone, recipe of the ``default``
     model), and gas-phase spectra have free O-H stretches.
+
+    ``h_couplings`` is the probability that a record with per-atom data
+    (:mod:`mspectmol.data.proton_environments`) gets first-order multiplets from rule
+    couplings (Karplus and fixed aromatic, alkene, geminal and long-range J) instead of
+    random ones, its O-H, N-H and S-H protons broadened by ``h_exchange_broadening``; it is
+    off by default.
 
     The 13C settings ``c_quaternary`` (intensity factor of carbons without attached protons,
     one per spectrum), ``c_cf_split`` (probability that C-F couplings are rendered) and
@@ -77,6 +83,8 @@ class RenderSettings:
     h_mhz: tuple[float, float] = (300.0, 600.0)
     h_width_hz: tuple[float, float] = (0.3, 3.0)
     h_solvent: float = 0.3
+    h_couplings: float = 0.0
+    h_exchange_broadening: tuple[float, float] = (3.0, 30.0)
     c_shift_sd: tuple[float, float] = (0.0, 2.0)
     c_jitter: float = 0.5
     c_width: tuple[float, float] = (0.01, 0.3)

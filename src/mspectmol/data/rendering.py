@@ -44,6 +44,11 @@ from mspectmol.data.carbon_environments import (
     cf_multiplets,
 )
 from mspectmol.data.dataset import EMBEDDED_DIR, PEAK_COLUMNS, read_chunks
+from mspectmol.data.proton_environments import (
+    ProtonEnvironments,
+    first_order_multiplet,
+    proton_environments,
+)
 from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.pipeline import RENDERED, line_width
@@ -53,8 +58,9 @@ from mspectmol.spectra.solvents import REFERENCE_PEAKS, SOLVENT_PEAKS
 _SQRT_LN2 = np.sqrt(np.log(2.0))
 #: 1H to 13C frequency ratio (gyromagnetic ratios).
 _H_TO_C = 3.9772
-#: Per-atom columns of the carbon environments (read where the chunks have them).
+#: Per-atom columns of the carbon and proton environments (read where the chunks have them).
 _CARBON_COLUMNS = ("smiles", "c_atom_shift", "atom_class")
+_PROTON_COLUMNS = ("smiles", "h_atom_shift", "atom_class", "hh_pairs", "hh_dihedral")
 
 
 #: Lines per block of the cell-area computation (memory ~ block x window x 8 bytes).
@@ -135,7 +141,10 @@ class PeakRenderer:
         needed = {"id"} | {c for m in modalities for c in PEAK_COLUMNS[m]}
         carbon = _CARBON_COLUMNS if "c_nmr" in modalities and self.settings.carbon_environments \
             else ()
-        table = read_chunks(root, sorted(needed | set(carbon)), optional=carbon)
+        proton = _PROTON_COLUMNS if "h_nmr" in modalities and self.settings.h_couplings > 0 \
+            else ()
+        optional = sorted(set(carbon) | set(proton))
+        table = read_chunks(root, sorted(needed | set(optional)), optional=optional)
         where = {k: i for i, k in enumerate(table.column("id").to_pylist())}
         missing = [k for k in ids if k not in where]
         if missing:
@@ -161,6 +170,10 @@ class PeakRenderer:
             smiles, shifts, classes = (table.column(c).to_pylist() for c in carbon)
             self.carbons = [carbon_environments(smiles[r], shifts[r], classes[r])
                             for r in rows]
+        self.protons: list[ProtonEnvironments | None] = [None] * len(rows)
+        if proton:
+            cols = [table.column(c).to_pylist() for c in proton]
+            self.protons = [proton_environments(*(c[r] for c in cols)) for r in rows]
         self._render = {m: line_matrix(subcell_grid(self.grids[m]), self.grids[m],
                                        *line_width(m, self.grids[m]))
                         for m in modalities if m in RENDERED}
@@ -221,6 +234,9 @@ class PeakRenderer:
         if modality in ("ir", "raman"):
             return self._random_ir(x, y, rng)
         if modality == "h_nmr":
+            env = self.protons[row]
+            if env is not None and rng.random() < self.settings.h_couplings:
+                return self._random_h_rules(env, rng)
             return self._random_h(x, y, rng)
         return self._random_c(x, y, rng, self.carbons[row])
 
@@ -291,6 +307,34 @@ class PeakRenderer:
                     amp = (amp[:, None] * (weights / weights.sum())[None, :]).ravel()
             pos_parts.append(pos)
             amp_parts.append(amp)
+        return self._h_lines(pos_parts, amp_parts, [], mhz, rng)
+
+    def _random_h_rules(self, env: ProtonEnvironments, rng: np.random.Generator
+                        ) -> tuple[Any, ...]:
+        """1H lines with first-order multiplets from the rule couplings of ``env``
+        (each J jittered by 10%); exchangeable protons are broad singlets."""
+        s = self.settings
+        mhz = rng.uniform(*s.h_mhz)
+        centres = env.shift + rng.normal(0.0, rng.uniform(*s.h_shift_sd), env.shift.size)
+        pos_parts, amp_parts, broad = [], [], []
+        for k, (c, n) in enumerate(zip(centres, env.count, strict=True)):
+            if env.exchangeable[k]:
+                pos, amp = np.array([c]), np.array([float(n)])
+                broad.append((len(pos_parts), rng.uniform(*s.h_exchange_broadening)))
+            else:
+                jittered = [(m, j * rng.lognormal(0.0, 0.1)) for m, j in env.couplings[k]]
+                pos, amp = first_order_multiplet(c, float(n), jittered, mhz)
+            pos_parts.append(pos)
+            amp_parts.append(amp)
+        return self._h_lines(pos_parts, amp_parts, broad, mhz, rng)
+
+    def _h_lines(self, pos_parts: list[np.ndarray], amp_parts: list[np.ndarray],
+                 broad: list[tuple[int, float]], mhz: float, rng: np.random.Generator
+                 ) -> tuple[Any, ...]:
+        """The 1H lines with solvent, water and TMS lines added and widths drawn (the
+        parts listed in ``broad`` widened by their factor)."""
+        s = self.settings
+        starts = np.cumsum([0] + [p.size for p in pos_parts])
         if rng.random() < s.h_solvent:
             solvent = SOLVENT_PEAKS[str(rng.choice(["CDCl3", "DMSO-d6", "CD3OD"]))]["h_nmr"]
             for _, ppm in solvent + REFERENCE_PEAKS["h_nmr"]:
@@ -299,6 +343,8 @@ class PeakRenderer:
         pos = np.concatenate(pos_parts)
         amp = np.concatenate(amp_parts)
         fwhm = rng.uniform(*s.h_width_hz, pos.size) / mhz
+        for k, factor in broad:
+            fwhm[starts[k]:starts[k + 1]] *= factor
         return pos, amp, fwhm, np.zeros(pos.size), None
 
     def _random_c(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
