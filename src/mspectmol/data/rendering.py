@@ -14,7 +14,9 @@ instruments. :class:`PeakRenderer` draws a new rendering for every molecule at e
   noise, transmittance round trips, truncated low ranges (ATR, gas cells), CO2 and
   water-vapour lines.
 * **1H**: shift jitter per line, first-order multiplets (random splitting patterns and J at a
-  random spectrometer frequency), line widths, solvent, water and TMS lines.
+  random spectrometer frequency; where asked for, for records with per-atom data, the rule
+  couplings of :mod:`mspectmol.data.proton_environments`), line widths, solvent, water and
+  TMS lines.
 * **13C**: shift jitter, intensities not proportional to counts, narrow to broad lines,
   solvent lines; where asked for, for records with per-atom shifts
   (:mod:`mspectmol.data.carbon_environments`), weak carbons without attached protons and
