@@ -56,20 +56,10 @@ def carbon_environments(smiles: str, c_atom_shift: Sequence[float] | None,
     """The carbon environments of one record, or None where its per-atom columns are
     missing, empty or do not match its SMILES (a record of the v1 part, a failed CSP5
     prediction)."""
-    if not smiles or not c_atom_shift or not atom_class:
+    atoms = per_atom(smiles, c_atom_shift, atom_class)
+    if atoms is None:
         return None
-    with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return None
-    mol = Chem.AddHs(mol)
-    shifts = np.asarray(c_atom_shift, dtype=np.float64)
-    classes = np.asarray(atom_class)
-    if shifts.size != mol.GetNumAtoms() or classes.size != shifts.size:
-        return None
-    carbons = np.flatnonzero(np.isfinite(shifts))
-    if carbons.size == 0:
-        return None
+    mol, shifts, classes, carbons = atoms
     fluorine = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 9]
     distance = Chem.GetDistanceMatrix(mol)[:, fluorine] if fluorine else None
     rows = []
@@ -89,6 +79,29 @@ def carbon_environments(smiles: str, c_atom_shift: Sequence[float] | None,
         count=np.array([r[1] for r in rows], dtype=np.int64),
         n_h=np.array([r[2] for r in rows], dtype=np.int64),
         fluorines=np.stack([r[3] for r in rows]))
+
+
+def per_atom(smiles: str, atom_shift: Sequence[float] | None,
+             atom_class: Sequence[int] | None
+             ) -> tuple[Chem.Mol, np.ndarray, np.ndarray, np.ndarray] | None:
+    """A record's molecule (hydrogens added), per-atom shifts and classes, and the atoms
+    that have a shift; None where the columns are missing, empty or do not match the
+    SMILES, or no atom has a shift."""
+    if not smiles or not atom_shift or not atom_class:
+        return None
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return None
+    mol = Chem.AddHs(mol)
+    shifts = np.asarray(atom_shift, dtype=np.float64)
+    classes = np.asarray(atom_class)
+    if shifts.size != mol.GetNumAtoms() or classes.size != shifts.size:
+        return None
+    atoms = np.flatnonzero(np.isfinite(shifts))
+    if atoms.size == 0:
+        return None
+    return mol, shifts, classes, atoms
 
 
 def cf_multiplets(shift: np.ndarray, amp: np.ndarray, fluorines: np.ndarray,

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
 
-from mspectmol.data.carbon_environments import binomial
+from mspectmol.data.carbon_environments import binomial, per_atom
 
 #: Karplus coefficients (Hz) of ``A cos^2 + B cos + C``.
 KARPLUS = (7.76, -1.10, 1.40)
@@ -67,20 +67,10 @@ def proton_environments(smiles: str, h_atom_shift: Sequence[float] | None,
                         hh_dihedral: Sequence[float] | None) -> ProtonEnvironments | None:
     """The proton environments of one record, or None where its per-atom columns are
     missing or do not match its SMILES."""
-    if not smiles or not h_atom_shift or not atom_class or hh_pairs is None:
+    atoms = per_atom(smiles, h_atom_shift, atom_class) if hh_pairs is not None else None
+    if atoms is None:
         return None
-    with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return None
-    mol = Chem.AddHs(mol)
-    shifts = np.asarray(h_atom_shift, dtype=np.float64)
-    classes = np.asarray(atom_class)
-    if shifts.size != mol.GetNumAtoms() or classes.size != shifts.size:
-        return None
-    protons = np.flatnonzero(np.isfinite(shifts))
-    if protons.size == 0:
-        return None
+    mol, shifts, classes, protons = atoms
     ranks = sorted(set(classes[protons].tolist()))
     set_of = {r: i for i, r in enumerate(ranks)}
     heavy = {int(h): mol.GetAtomWithIdx(int(h)).GetNeighbors()[0] for h in protons}
