@@ -43,8 +43,10 @@ class RenderSettings:
     ``h_couplings`` is the probability that a record with per-atom data
     (:mod:`mspectmol.data.proton_environments`) gets first-order multiplets from rule
     couplings (Karplus and fixed aromatic, alkene, geminal and long-range J) instead of
-    random ones, its O-H, N-H and S-H protons broadened by ``h_exchange_broadening``; it is
-    off by default.
+    random ones, its O-H, N-H and S-H protons broadened by ``h_exchange_broadening``. It is
+    off by default: at 0.7 the transfer validation micro-F1 of the ``default`` model's recipe
+    (seed 0) was 0.640 against 0.665 with IR + 1H + 13C and 0.524 against 0.523 with IR
+    alone.
 
     The 13C settings ``c_quaternary`` (intensity factor of carbons without attached protons,
     one per spectrum), ``c_cf_split`` (probability that C-F couplings are rendered) and
