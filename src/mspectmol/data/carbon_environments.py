@@ -23,7 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
+
+from mspectmol.data.atom_records import atom_record
+from mspectmol.spectra.multiplets import split_lines
 
 #: Longest C-F path (bonds) whose coupling is rendered.
 MAX_CF_BONDS = 4
@@ -56,7 +59,7 @@ def carbon_environments(smiles: str, c_atom_shift: Sequence[float] | None,
     """The carbon environments of one record, or None where its per-atom columns are
     missing, empty or do not match its SMILES (a record of the v1 part, a failed CSP5
     prediction)."""
-    atoms = per_atom(smiles, c_atom_shift, atom_class)
+    atoms = atom_record(smiles, c_atom_shift, atom_class)
     if atoms is None:
         return None
     mol, shifts, classes, carbons = atoms
@@ -79,29 +82,6 @@ def carbon_environments(smiles: str, c_atom_shift: Sequence[float] | None,
         count=np.array([r[1] for r in rows], dtype=np.int64),
         n_h=np.array([r[2] for r in rows], dtype=np.int64),
         fluorines=np.stack([r[3] for r in rows]))
-
-
-def per_atom(smiles: str, atom_shift: Sequence[float] | None,
-             atom_class: Sequence[int] | None
-             ) -> tuple[Chem.Mol, np.ndarray, np.ndarray, np.ndarray] | None:
-    """A record's molecule (hydrogens added), per-atom shifts and classes, and the atoms
-    that have a shift; None where the columns are missing, empty or do not match the
-    SMILES, or no atom has a shift."""
-    if not smiles or not atom_shift or not atom_class:
-        return None
-    with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return None
-    mol = Chem.AddHs(mol)
-    shifts = np.asarray(atom_shift, dtype=np.float64)
-    classes = np.asarray(atom_class)
-    if shifts.size != mol.GetNumAtoms() or classes.size != shifts.size:
-        return None
-    atoms = np.flatnonzero(np.isfinite(shifts))
-    if atoms.size == 0:
-        return None
-    return mol, shifts, classes, atoms
 
 
 def cf_multiplets(shift: np.ndarray, amp: np.ndarray, fluorines: np.ndarray,
@@ -128,20 +108,9 @@ def cf_multiplets(shift: np.ndarray, amp: np.ndarray, fluorines: np.ndarray,
     for c, a, near, j in zip(shift, amp, fluorines, couplings_ppm, strict=True):
         pos, area = np.array([c]), np.array([a])
         for m, coupling in zip(near, j, strict=True):
-            if m == 0:
-                continue
-            offsets = (np.arange(m + 1) - m / 2.0) * coupling
-            weights = np.array([binomial(int(m), i) for i in range(m + 1)], dtype=float)
-            pos = (pos[:, None] + offsets[None, :]).ravel()
-            area = (area[:, None] * (weights / weights.sum())[None, :]).ravel()
+            if m > 0:
+                pos, area = split_lines(pos, area, m + 1, coupling)
         out_pos.append(pos)
         out_amp.append(area)
     return np.concatenate(out_pos), np.concatenate(out_amp)
 
-
-def binomial(n: int, k: int) -> int:
-    """The binomial coefficient ``n choose k`` (multiplet intensities)."""
-    out = 1
-    for i in range(1, k + 1):
-        out = out * (n - k + i) // i
-    return out

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
-from mspectmol.data.carbon_environments import binomial, per_atom
+from mspectmol.data.atom_records import atom_record
+from mspectmol.spectra.multiplets import split_lines
 
 #: Karplus coefficients (Hz) of ``A cos^2 + B cos + C``.
 KARPLUS = (7.76, -1.10, 1.40)
@@ -67,7 +68,7 @@ def proton_environments(smiles: str, h_atom_shift: Sequence[float] | None,
                         hh_dihedral: Sequence[float] | None) -> ProtonEnvironments | None:
     """The proton environments of one record, or None where its per-atom columns are
     missing or do not match its SMILES."""
-    atoms = per_atom(smiles, h_atom_shift, atom_class) if hh_pairs is not None else None
+    atoms = atom_record(smiles, h_atom_shift, atom_class) if hh_pairs is not None else None
     if atoms is None:
         return None
     mol, shifts, classes, protons = atoms
@@ -123,8 +124,5 @@ def first_order_multiplet(centre: float, area: float, couplings: Sequence[tuple[
     binomial intensities ``J / mhz`` ppm apart."""
     pos, amp = np.array([centre]), np.array([area])
     for n, j in couplings:
-        offsets = (np.arange(n + 1) - n / 2.0) * (j / mhz)
-        weights = np.array([binomial(n, k) for k in range(n + 1)], dtype=float)
-        pos = (pos[:, None] + offsets[None, :]).ravel()
-        amp = (amp[:, None] * (weights / weights.sum())[None, :]).ravel()
+        pos, amp = split_lines(pos, amp, n + 1, j / mhz)
     return pos, amp

@@ -41,7 +41,6 @@ from scipy.special import erf
 
 from mspectmol.data.carbon_environments import (
     CarbonEnvironments,
-    binomial,
     carbon_environments,
     cf_multiplets,
 )
@@ -53,6 +52,7 @@ from mspectmol.data.proton_environments import (
 )
 from mspectmol.data.render_settings import RenderSettings
 from mspectmol.errors import MspectmolError
+from mspectmol.spectra.multiplets import split_lines
 from mspectmol.spectra.pipeline import RENDERED, line_width
 from mspectmol.spectra.resample import cell_edges, line_matrix, subcell_grid
 from mspectmol.spectra.solvents import REFERENCE_PEAKS, SOLVENT_PEAKS
@@ -302,11 +302,7 @@ class PeakRenderer:
             if rng.random() < s.h_multiplet:
                 for _ in range(int(rng.integers(1, 3))):
                     k = int(rng.integers(2, 5))
-                    j = rng.uniform(*s.h_j) / mhz
-                    offsets = (np.arange(k) - (k - 1) / 2.0) * j
-                    weights = np.array([binomial(k - 1, i) for i in range(k)], dtype=float)
-                    pos = (pos[:, None] + offsets[None, :]).ravel()
-                    amp = (amp[:, None] * (weights / weights.sum())[None, :]).ravel()
+                    pos, amp = split_lines(pos, amp, k, rng.uniform(*s.h_j) / mhz)
             pos_parts.append(pos)
             amp_parts.append(amp)
         return self._h_lines(pos_parts, amp_parts, [], mhz, rng)

@@ -13,6 +13,7 @@ caller widens.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -99,19 +100,20 @@ def expand_multiplet(centre: float, n_h: float, multiplicity: str = "s",
         return pos, np.full(5, n_h / 5.0)
     pos, amp = np.array([float(centre)]), np.array([float(n_h)])
     for n, j in zip(counts, couplings, strict=False):
-        offsets = (np.arange(n) - (n - 1) / 2.0) * (j / mhz)
-        weights = np.array([_binomial(n - 1, k) for k in range(n)], dtype=float)
-        weights /= weights.sum()
-        pos = (pos[:, None] + offsets[None, :]).ravel()
-        amp = (amp[:, None] * weights[None, :]).ravel()
+        pos, amp = split_lines(pos, amp, n, j / mhz)
     return pos, amp
 
 
-def _binomial(n: int, k: int) -> int:
-    out = 1
-    for i in range(1, k + 1):
-        out = out * (n - k + i) // i
-    return out
+def split_lines(pos: np.ndarray, amp: np.ndarray, n_lines: int, spacing: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Every line of ``(pos, amp)`` split into ``n_lines`` lines ``spacing`` apart with
+    binomial (Pascal) intensities that keep its total: one coupling of a first-order
+    multiplet (``n`` equivalent partners give ``n + 1`` lines)."""
+    n = int(n_lines)
+    offsets = (np.arange(n) - (n - 1) / 2.0) * spacing
+    weights = np.array([math.comb(n - 1, k) for k in range(n)], dtype=float)
+    weights /= weights.sum()
+    return (pos[:, None] + offsets[None, :]).ravel(), (amp[:, None] * weights[None, :]).ravel()
 
 
 def expand_table(rows: Sequence[dict[str, object]], *, mhz: float = DEFAULT_MHZ
