@@ -71,7 +71,7 @@ def test_prior_trains_from_a_pack_into_the_one_format(pack, tmp_path, capsys):
 
 
 def test_write_pack_gathers_and_stops(pack, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(prior_training, "gather", lambda seed, n: read_pack(pack))
+    monkeypatch.setattr(prior_training, "gather", lambda seed, n, corpus, size: read_pack(pack))
     out = tmp_path / "new.npz"
     assert main(["train", "--task", "structure", "--variant", "prior", "--write-pack",
                  str(out), "--smiles-variants", "2"]) == 0

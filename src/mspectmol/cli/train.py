@@ -37,6 +37,7 @@ from mspectmol.conformers.train import ConformerRecipe, build_conformer_model
 from mspectmol.data.alberts_data import is_alberts_data
 from mspectmol.errors import ConfigError
 from mspectmol.models.registry import available_models
+from mspectmol.structure.generation.corpus import CORPORA
 from mspectmol.structure.generation.prior_training import PriorRecipe, build_prior, write_pack
 from mspectmol.structure.model.recipes import DecoderRecipe, build_decoder
 from mspectmol.training import distributed
@@ -96,6 +97,11 @@ TASK_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "smiles_variants": ("--smiles-variants", {"type": int, "metavar": "N", "help": "prior: "
                                               "randomised SMILES per structure in a written "
                                               "pack (default 8)"}),
+    "corpus": ("--corpus", {"choices": CORPORA, "help": "prior: qm9 (default; at most 9 "
+                            "heavy atoms) or drug (a MOSES sample and the v2 drug-size "
+                            "training molecules)"}),
+    "corpus_size": ("--corpus-size", {"type": int, "metavar": "N", "help": "prior, drug "
+                                      "corpus: MOSES structures sampled (default 300000)"}),
     "d_model": ("--d-model", {"type": int, "metavar": "N", "help": "prior: decoder width"}),
     "layers": ("--layers", {"type": int, "metavar": "N", "help": "prior: decoder layers"}),
     "hidden": ("--hidden", {"type": int, "metavar": "N", "help": "conformers: hidden width"}),
@@ -332,7 +338,8 @@ def run_task(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{args.task}-{variant}")
     if isinstance(recipe, PriorRecipe):
         if args.write_pack is not None:
-            print(write_pack(args.write_pack, recipe.seed, args.smiles_variants or 8))
+            print(write_pack(args.write_pack, recipe.seed, args.smiles_variants or 8,
+                             recipe.corpus, recipe.corpus_size))
             return 0
         build_prior(out, recipe)
     elif isinstance(recipe, DecoderRecipe):

@@ -1,7 +1,9 @@
 """Building the evidence-conditioned structure generator (:mod:`.prior`):
 ``mspectmol train --task structure --variant prior``.
 
-Corpus: every QM9 structure (qm9pack) except the embedded dataset's validation and test
+Corpus (``corpus``, :mod:`~mspectmol.structure.generation.corpus`): every QM9 structure
+(qm9pack; ``qm9``, the default) or drug-size structures (a MOSES sample and the embedded
+dataset v2's training molecules; ``drug``), except the embedded dataset's validation and test
 molecules of the scaffold split and every structure sharing a Murcko scaffold with one;
 2% of it (seeded) is kept aside for epoch selection. The decoder reads the formula and four
 evidence tokens (functional groups, 13C lines and 1H protons per shift region, and the 13C
@@ -33,7 +35,12 @@ import torch
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_write
 from mspectmol.models.loop import torch_threads
-from mspectmol.structure.generation.corpus import training_corpus
+from mspectmol.structure.generation.corpus import (
+    CORPORA,
+    DRUG_SAMPLE,
+    SOURCES,
+    training_corpus,
+)
 from mspectmol.structure.generation.prior import (
     EVIDENCE,
     N_FEATURES,
@@ -44,8 +51,9 @@ from mspectmol.structure.generation.prior import (
 )
 from mspectmol.structure.generation.shift_corpus import cached_c13_lines, corpus_folder
 from mspectmol.structure.model.decoder import StructureConfig
+from mspectmol.structure.model.domain import training_domain
 from mspectmol.structure.model.io import read_structure_meta, save_structure_model
-from mspectmol.structure.model.tokens import Vocabulary, randomised
+from mspectmol.structure.model.tokens import Vocabulary, randomised, tokenize
 from mspectmol.structure.training import (
     DecoderData,
     TrainSettings,
@@ -78,6 +86,10 @@ class PriorRecipe:
         Train on the first this many training structures (0: all; smoke runs).
     device, threads
         Torch device and torch threads.
+    corpus, corpus_size
+        The corpus (:data:`~mspectmol.structure.generation.corpus.CORPORA`) and, for
+        ``drug``, how many MOSES structures it samples (0: the default,
+        :data:`~mspectmol.structure.generation.corpus.DRUG_SAMPLE`).
     command
         The command line recorded in the model and its card.
     """
@@ -93,14 +105,31 @@ class PriorRecipe:
     seed: int = 0
     device: str = "cpu"
     threads: int | None = 2
+    corpus: str = "qm9"
+    corpus_size: int = 0
     command: str = ""
 
+    def __post_init__(self) -> None:
+        if self.corpus not in CORPORA:
+            raise MspectmolError(f"unknown generator corpus {self.corpus!r}; known: "
+                                 f"{', '.join(CORPORA)}")
 
-def gather(seed: int, n_variants: int) -> Pack:
+
+def decoder_length(smiles: list[str]) -> int:
+    """Longest sequence (tokens, BOS and EOS included) of a generator trained on ``smiles``:
+    64 when every canonical SMILES fits, as for QM9; else 128, room for the longer
+    randomised SMILES of drug-size structures (longer training sequences are cut)."""
+    longest = max((len(tokenize(x)) for x in smiles), default=0)
+    return 64 if longest <= 62 else 2 * 64
+
+
+def gather(seed: int, n_variants: int, corpus_name: str = "qm9", corpus_size: int = 0
+           ) -> Pack:
     """Corpus, 13C lines, vocabulary and (``n_variants`` > 0) randomised SMILES, built here
-    (needs RDKit, qm9pack and the caches)."""
-    corpus = training_corpus()
-    lines, not_computed = cached_c13_lines(corpus.smiles, corpus_folder(), compute=False)
+    (needs RDKit and, for ``qm9``, qm9pack; for ``drug``, the molsets wheel)."""
+    corpus = training_corpus(corpus_name, corpus_size or DRUG_SAMPLE)
+    lines, not_computed = cached_c13_lines(corpus.smiles, corpus_folder(corpus_name),
+                                           compute=False)
     log.info("13C lines known for %d of %d structures (%d not computed)",
              sum(x is not None for x in lines), len(corpus), not_computed)
     vocab = build_vocabulary(corpus.smiles, seed=seed, n_random=1)
@@ -108,7 +137,10 @@ def gather(seed: int, n_variants: int) -> Pack:
     if n_variants:
         rng = np.random.default_rng(seed + 1)
         variants = [[randomised(s, rng) for _ in range(n_variants)] for s in corpus.smiles]
-    return corpus, lines, vocab, variants, "QM9 (qm9pack)"
+    source = SOURCES[corpus_name]
+    if corpus_name == "drug":
+        source = source.replace("a seeded sample", f"{corpus_size or DRUG_SAMPLE} drawn")
+    return corpus, lines, vocab, variants, source
 
 
 def save_pack(path: Path, corpus: Corpus, lines: list[np.ndarray | None], vocab: Vocabulary,
@@ -128,9 +160,10 @@ def save_pack(path: Path, corpus: Corpus, lines: list[np.ndarray | None], vocab:
     atomic_write(path, buffer.getvalue())
 
 
-def write_pack(path: Path, seed: int = 0, n_variants: int = 8) -> Path:
+def write_pack(path: Path, seed: int = 0, n_variants: int = 8, corpus_name: str = "qm9",
+               corpus_size: int = 0) -> Path:
     """Write :func:`gather`'s output as a training pack (:func:`save_pack`)."""
-    save_pack(Path(path), *gather(seed, n_variants))
+    save_pack(Path(path), *gather(seed, n_variants, corpus_name, corpus_size))
     return Path(path)
 
 
@@ -163,6 +196,8 @@ def write_card(folder: Path) -> None:
     meta = read_structure_meta(folder)
     rec, cfg = meta.training, meta.config
     epochs = rec.get("epochs", [])
+    needs = ("the molsets wheel (fetched with pip)" if str(rec.get("corpus", "")).startswith(
+        "MOSES") else "qm9pack")
     lines = [
         f"# Structure generator `{folder.name}`", "",
         "Evidence-conditioned SMILES generator (`mspectmol elucidate --generate N`, benchmark "
@@ -184,7 +219,7 @@ def write_card(folder: Path) -> None:
         f"corrupted as {rec.get('noise')}.",
         "- Test scores: `mspectmol benchmark --suite structure --set only=denovo_prior` "
         "(benchmarks/results/structure-prior).", "",
-        f"Rebuild: `{rec.get('command')}` (needs qm9pack, or a training pack written with "
+        f"Rebuild: `{rec.get('command')}` (needs {needs}, or a training pack written with "
         "`mspectmol train --task structure --variant prior --write-pack PACK`).", "",
         "```json", json.dumps(epochs, indent=1), "```", ""]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
@@ -196,8 +231,8 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
     r = recipe or PriorRecipe()
     started = time.perf_counter()
     with torch_threads(r.threads):
-        corpus, lines, vocab, variants, source = (read_pack(r.pack) if r.pack
-                                                  else gather(r.seed, 0))
+        corpus, lines, vocab, variants, source = (
+            read_pack(r.pack) if r.pack else gather(r.seed, 0, r.corpus, r.corpus_size))
         order = np.random.default_rng(r.seed).permutation(len(corpus))
         n_val = max(1, len(corpus) // 50)
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
@@ -216,7 +251,7 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
                                  n_modalities=len(EVIDENCE), n_tokens=1, memory="evidence",
                                  d_model=r.d_model, n_heads=4, n_encoder_layers=1,
                                  n_decoder_layers=r.layers, ff_dim=4 * r.d_model,
-                                 dropout=0.1, max_len=64)
+                                 dropout=0.1, max_len=decoder_length(corpus.smiles))
         settings = TrainSettings(epochs=r.epochs, batch_size=r.batch_size, lr=r.lr,
                                  warmup_steps=300, random_smiles=0.5, formula_dropout=0.0,
                                  aux_dropout=0.0, max_minutes=r.minutes, seed=r.seed,
@@ -232,6 +267,7 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
               "n_train": len(train.smiles), "n_val": len(val.smiles),
               "evidence": list(EVIDENCE), "noise": noise.settings(),
               "c13_lines_known": sum(x is not None for x in lines),
+              "domain": training_domain(train.smiles, source),
               "command": r.command or f"mspectmol train --task structure --variant prior "
                                       f"--output {out}",
               **history, "wall_minutes": (time.perf_counter() - started) / 60}

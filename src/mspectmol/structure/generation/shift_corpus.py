@@ -32,7 +32,7 @@ from rdkit.Chem import AllChem
 from mspectmol.data.simulator.nmr import equivalence_classes, group_equivalent
 from mspectmol.fileio import atomic_path
 from mspectmol.structure.cache import cache_root
-from mspectmol.structure.generation.corpus import training_corpus
+from mspectmol.structure.generation.corpus import CORPORA, DRUG_SAMPLE, training_corpus
 
 log = logging.getLogger("mspectmol.structure")
 
@@ -151,21 +151,24 @@ def cached_c13_lines(smiles: Sequence[str], folder: Path, shard: tuple[int, int]
     return result, missing
 
 
-def corpus_folder() -> Path:
-    """Where the corpus' 13C-line chunks are cached (beside the corpus cache)."""
-    return cache_root() / "prior" / "c13"
+def corpus_folder(corpus: str = "qm9") -> Path:
+    """Where a corpus' 13C-line chunks are cached (beside the corpus cache)."""
+    return cache_root() / "prior" / ("c13" if corpus == "qm9" else f"c13-{corpus}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Compute (a shard of) the QM9 generator corpus' 13C lines."""
+    """Compute (a shard of) a generator corpus' 13C lines."""
     parser = argparse.ArgumentParser(description="13C lines of the generator corpus")
     parser.add_argument("--shard", default="0/1", help="i/k: compute every k-th chunk from i")
+    parser.add_argument("--corpus", default="qm9", choices=CORPORA)
+    parser.add_argument("--corpus-size", type=int, default=DRUG_SAMPLE,
+                        help="drug: MOSES structures sampled")
     args = parser.parse_args(argv)
     index, count = (int(x) for x in args.shard.split("/"))
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    corpus = training_corpus()
-    cached_c13_lines(corpus.smiles, corpus_folder(), (index, count))
+    corpus = training_corpus(args.corpus, args.corpus_size)
+    cached_c13_lines(corpus.smiles, corpus_folder(args.corpus), (index, count))
 
 
 if __name__ == "__main__":
