@@ -32,6 +32,20 @@ def transfer_arrays(path: str | Path, modalities: Sequence[str],
     MspectmolError
         A modality the file does not hold, or any reading error (naming the file).
     """
+    smiles, spectra = transfer_molecules(path, modalities, grids, normalisation, n_max)
+    n = len(smiles)
+    ids = np.asarray([f"transfer-{i:05d}" for i in range(n)])
+    labels = np.stack([label(s) for s in smiles]).astype(np.uint8)
+    available = {m: np.ones(n, dtype=bool) for m in modalities}
+    return ids, labels, spectra, available
+
+
+def transfer_molecules(path: str | Path, modalities: Sequence[str],
+                       grids: Mapping[str, np.ndarray], normalisation: str = "max",
+                       n_max: int | None = None
+                       ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The SMILES of the file's (first ``n_max``) molecules as stored and their spectra on
+    ``grids``, ``(n, points)`` float32 per modality; raises as :func:`transfer_arrays`."""
     data = AlbertsParquet(path)
     missing = [m for m in modalities if m not in ALBERTS_COLUMNS]
     if missing:
@@ -48,8 +62,4 @@ def transfer_arrays(path: str | Path, modalities: Sequence[str],
             if m == modalities[0]:
                 smiles.append(str(spectrum.metadata.get("smiles")))
         spectra[m] = np.stack(rows).astype(np.float32)
-    n = len(smiles)
-    ids = np.asarray([f"transfer-{i:05d}" for i in range(n)])
-    labels = np.stack([label(s) for s in smiles]).astype(np.uint8)
-    available = {m: np.ones(n, dtype=bool) for m in modalities}
-    return ids, labels, spectra, available
+    return smiles, spectra

@@ -35,7 +35,11 @@ not de novo);
 and of the evidence generator's de novo rows (:mod:`~mspectmol.structure.benchmark.prior_rows`:
 prior_draws, prior_temperature, prior_model, prior_n; the same test molecules);
 ``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
-prefixes; ``only=library_qm9`` the QM9 rows, ``only=denovo_prior`` the generator's).
+prefixes; ``only=library_qm9`` the QM9 rows, ``only=denovo_prior`` the generator's);
+and of the drug-size rows (:mod:`~mspectmol.structure.benchmark.drug_rows`: drug_draws,
+drug_temperature, drug_model, drug_n, drug_v2_n, drug_rank, drug_transfer; the transfer
+file's molecules with their own spectra and held-out v2 molecules rendered with the sim-to-real
+randomisation; ``only=denovo_drug``).
 """
 
 
@@ -51,7 +55,13 @@ import torch
 
 from mspectmol.data.dataset import load_dataset
 from mspectmol.errors import ConfigError
-from mspectmol.structure.benchmark import denovo_rows, prior_rows, qm9_rows, rerank_rows
+from mspectmol.structure.benchmark import (
+    denovo_rows,
+    drug_rows,
+    prior_rows,
+    qm9_rows,
+    rerank_rows,
+)
 from mspectmol.structure.benchmark.common import (
     DEFAULTS,
     QUICK,
@@ -80,7 +90,8 @@ def suite_settings(suite: SuiteOptions) -> dict[str, Any]:
     opts = {**(QUICK if suite.quick else DEFAULTS),
             **(rerank_rows.RERANK_QUICK if suite.quick else rerank_rows.RERANK_DEFAULTS),
             **(qm9_rows.QM9_QUICK if suite.quick else qm9_rows.QM9_DEFAULTS),
-            **(prior_rows.PRIOR_QUICK if suite.quick else prior_rows.PRIOR_DEFAULTS)}
+            **(prior_rows.PRIOR_QUICK if suite.quick else prior_rows.PRIOR_DEFAULTS),
+            **(drug_rows.DRUG_QUICK if suite.quick else drug_rows.DRUG_DEFAULTS)}
     for item in suite.overrides:
         key, sep, value = item.partition("=")
         if not sep or key not in opts:
@@ -125,13 +136,15 @@ def run(suite: SuiteOptions) -> int:
         "chosen": {}}
     (out / "runs").mkdir(parents=True, exist_ok=True)
     plan = denovo_rows.plan_rows(ctx)
-    own = {**rerank_rows.RERANK_DEFAULTS, **qm9_rows.QM9_DEFAULTS, **prior_rows.PRIOR_DEFAULTS}
+    own = {**rerank_rows.RERANK_DEFAULTS, **qm9_rows.QM9_DEFAULTS, **prior_rows.PRIOR_DEFAULTS,
+           **drug_rows.DRUG_DEFAULTS}
     settings_key = {**{k: v for k, v in opts.items()  # each row family keys its own options
                        if k not in own},
                     "seed": seed, "test": [int(i) for i in test]}
     keys = {}
     # the QM9 and generator rows reuse rerank's subset
-    for planner in (rerank_rows.plan_rows, qm9_rows.plan_rows, prior_rows.plan_rows):
+    for planner in (rerank_rows.plan_rows, qm9_rows.plan_rows, prior_rows.plan_rows,
+                    drug_rows.plan_rows):
         for name, info, fn, mk, key in planner(ctx, settings_key):
             plan.append((name, info, fn, mk))
             keys[name] = key
@@ -160,8 +173,9 @@ def run(suite: SuiteOptions) -> int:
                "models": ctx["trained"], "beam": ctx["beam_stats"]}
         path.write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
         rows.append(row)
-    if "service" in ctx:
-        ctx["service"].close()  # the simulators' worker processes
+    for name in ("service", "drug_service"):
+        if name in ctx:
+            ctx[name].close()  # the simulators' worker processes
     write_tables(out, rows, opts, len(test), seed)
     if not suite.keep_models and (out / "models").is_dir():
         shutil.rmtree(out / "models")  # every setting is in runs/; --keep-models keeps them

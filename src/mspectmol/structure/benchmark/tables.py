@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.structure.benchmark import prior_rows, qm9_rows, rerank_rows
+from mspectmol.structure.benchmark import drug_rows, prior_rows, qm9_rows, rerank_rows
 
 COLUMNS = ("setting", "method", "spectra", "formula", "n", "top1", "top5", "top10", "valid",
            "tanimoto@1", "tanimoto@10", "n_mces", "mces@1", "mces_score@1", "mces@10",
@@ -46,6 +46,7 @@ def write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_
              *([rerank_rows.table_note(opts), ""] if present("rerank") else []),
              *([qm9_rows.table_note(opts), ""] if present("library_qm9") else []),
              *([prior_rows.table_note(opts), ""] if present(prior_rows.PREFIX) else []),
+             *([drug_rows.table_note(opts), ""] if present(drug_rows.PREFIX) else []),
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in COLUMNS) + " |" for r in flat]
     (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
