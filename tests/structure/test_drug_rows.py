@@ -126,3 +126,21 @@ def test_by_count_row_runs_through_the_service(generator, alberts_file):
     for cands, truth in zip(row["candidates"], truths, strict=True):
         assert all(smiles_formula(c) == smiles_formula(truth) for c in cands)
     assert drug_rows.table_note(opts).startswith(f"Drug-size rows ({PREFIX}/")
+
+
+def test_evidence_never_seen_in_training_stays_hidden(generator, tmp_path):
+    from mspectmol.structure.generation.generator import Generator
+    from mspectmol.structure.model.io import load_structure_model, save_structure_model
+
+    assert Generator.load(generator).trained_evidence().all()  # no record: all
+    model, vocab, meta = load_structure_model(generator)
+    seen = {"groups": 1.0, "c13_lines": 0.9, "h1_protons": 0.9, "c13_shifts": 0.0}
+    save_structure_model(tmp_path / "g", model, vocab, list(meta.modalities),
+                         training={"evidence_available": seen})
+    gen = Generator.load(tmp_path / "g")
+    assert gen.trained_evidence().tolist() == [True, True, True, False]
+    grids = {"h_nmr": np.linspace(12, 0, 600), "c_nmr": np.linspace(220, 0, 600)}
+    c13 = np.zeros(600)
+    c13[[100, 300]] = 1.0
+    out = gen.sample(np.full(37, 0.5), {"c_nmr": c13}, grids, "C3H6O", n=4)
+    assert out.n_draws == 4

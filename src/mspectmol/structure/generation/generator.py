@@ -111,11 +111,20 @@ class Generator:
                                  "rebuild it with scripts/train_structure_prior.py")
         return cls(decoder, vocab, meta)
 
+    def trained_evidence(self) -> np.ndarray:
+        """Which evidence tokens the generator saw in training ``(4,)`` bool: a token it was
+        never given (``c13_shifts`` where no corpus structure had predicted 13C lines) stays
+        hidden at inference, as in training (the file's ``training["evidence_available"]``;
+        all, for files without it)."""
+        seen = self.meta.training.get("evidence_available") or {}
+        return np.array([float(seen.get(e, 1.0)) > 0 for e in EVIDENCE], dtype=bool)
+
     def sample(self, probabilities: np.ndarray | None, observed: Mapping[str, np.ndarray],
                grids: Mapping[str, np.ndarray], formula: str, *, n: int = DEFAULT_DRAWS,
                temperature: float = DEFAULT_TEMPERATURE, seed: int = 0) -> Sampled:
         """Distinct structures of ``formula`` among ``n`` draws given the observed evidence."""
         feats, avail = observed_evidence(probabilities, observed, grids, hill(formula))
+        avail = avail & self.trained_evidence()
         return sample_structures(self.decoder, self.vocab, feats, avail, hill(formula), n=n,
                                  temperature=temperature, seed=seed)
 

@@ -267,6 +267,8 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
               "n_train": len(train.smiles), "n_val": len(val.smiles),
               "evidence": list(EVIDENCE), "noise": noise.settings(),
               "c13_lines_known": sum(x is not None for x in lines),
+              "evidence_available": {e: float(avail[train_idx, i].mean())
+                                     for i, e in enumerate(EVIDENCE)},
               "domain": training_domain(train.smiles, source),
               "command": r.command or f"mspectmol train --task structure --variant prior "
                                       f"--output {out}",
