@@ -144,3 +144,25 @@ def test_evidence_never_seen_in_training_stays_hidden(generator, tmp_path):
     c13[[100, 300]] = 1.0
     out = gen.sample(np.full(37, 0.5), {"c_nmr": c13}, grids, "C3H6O", n=4)
     assert out.n_draws == 4
+
+
+def test_default_generator_follows_the_formula(generator, tmp_path, monkeypatch):
+    import mspectmol.structure.generation.generator as gen_module
+    from mspectmol.structure.model.io import load_structure_model, save_structure_model
+
+    model, vocab, meta = load_structure_model(generator)
+    domains = {"prior": {"max_heavy_atoms": 9, "elements": ["C", "F", "N", "O"],
+                         "trained_on": "QM9"},
+               "prior-drug": {"max_heavy_atoms": 40, "elements": ["C", "Cl", "N", "O", "S"],
+                              "trained_on": "drug-size"}}
+    monkeypatch.setattr(gen_module, "PRETRAINED_DIR", tmp_path)
+    assert gen_module.default_generator("C20H25N3O") is None  # nothing packaged
+    for name, domain in domains.items():
+        save_structure_model(tmp_path / name, model, vocab, list(meta.modalities),
+                             training={"domain": domain})
+    assert gen_module.default_generator(None) is None
+    assert gen_module.default_generator("C3H6O") is None  # QM9's prior
+    assert gen_module.default_generator("C20H25N3O") == tmp_path / "prior-drug"
+    assert gen_module.default_generator("C20H25ClN3OS") == tmp_path / "prior-drug"
+    assert gen_module.default_generator("C60H100") is None  # beyond both: QM9's, warned
+    assert gen_module.default_generator("C20H25BrN2") is None  # an element neither writes

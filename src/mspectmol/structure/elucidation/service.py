@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,7 +41,11 @@ from mspectmol.structure.elucidation.options import (
     SpectrumFiles,
     check_options,
 )
-from mspectmol.structure.generation.generator import Generator, prior_model_path
+from mspectmol.structure.generation.generator import (
+    Generator,
+    default_generator,
+    prior_model_path,
+)
 from mspectmol.structure.generation.sampling import Sampled
 from mspectmol.structure.libraries.qm9 import IsomerIndex, load_index
 from mspectmol.structure.model.domain import ModelDomain, model_domain
@@ -116,8 +121,10 @@ class ElucidationService:
     @classmethod
     def for_options(cls, options: ElucidationOptions) -> ElucidationService:
         """:meth:`load` what ``options`` need."""
-        return cls.load(options.model, generator=options.generator,
-                        with_generator=options.mode == "generate",
+        generating = options.mode == "generate"
+        generator = options.generator or (default_generator(options.formula) if generating
+                                          else None)
+        return cls.load(options.model, generator=generator, with_generator=generating,
                         with_qm9=options.mode == "qm9")
 
     def __enter__(self) -> ElucidationService:
@@ -141,20 +148,22 @@ class ElucidationService:
         return self.elucidator.modalities
 
     def generator(self, path: Path | None = None) -> Generator:
-        """The generator (``path``, or the packaged one), loaded once.
+        """The generator (``path``, or the packaged one), loaded once; asking for another
+        one replaces it.
 
         Raises
         ------
         MspectmolError
-            When another generator than ``path`` is loaded, or it cannot be loaded.
+            When it cannot be loaded.
         """
-        wanted = prior_model_path(path) if path is not None else None
-        if self._generator is None:
-            self.generator_path = prior_model_path(path)
-            self._generator = Generator.load(self.generator_path)
-        elif wanted is not None and wanted.resolve() != Path(self.generator_path).resolve():
-            raise MspectmolError(f"this service holds the generator {self.generator_path}, "
-                                 f"not {wanted}")
+        held = self.generator_path
+        if self._generator is not None:
+            if path is None and held is None:  # handed in without its folder
+                return self._generator
+            if held is not None and Path(held).resolve() == prior_model_path(path).resolve():
+                return self._generator
+        self.generator_path = prior_model_path(path)
+        self._generator = Generator.load(self.generator_path)
         return self._generator
 
     def qm9_index(self) -> IsomerIndex:
@@ -257,6 +266,12 @@ class ElucidationService:
         if options.ms is not None:
             evidence = read_mass_evidence(options.ms, adduct=options.ms_adduct)
             options, notes = with_ms_formula(options, evidence)
+        if options.mode == "generate" and options.generator is None:
+            chosen = default_generator(options.formula)
+            if chosen is not None:
+                options = replace(options, generator=chosen)
+                notes.append(f"{options.formula} is larger than QM9's molecules: the drug-size "
+                             f"generator ({chosen.name}) proposes the candidates")
         check_options(options)
         if options.model is not None and self.model_path is not None and (
                 Path(options.model).resolve() != Path(self.model_path).resolve()):

@@ -35,7 +35,12 @@ from mspectmol.structure.generation.prior import (
 from mspectmol.structure.generation.sampling import Sampled, sample_structures
 from mspectmol.structure.libraries.qm9 import IsomerIndex
 from mspectmol.structure.model.decoder import StructureDecoder
-from mspectmol.structure.model.io import StructureMeta, load_structure_model
+from mspectmol.structure.model.domain import model_domain
+from mspectmol.structure.model.io import (
+    StructureMeta,
+    load_structure_model,
+    read_structure_meta,
+)
 from mspectmol.structure.model.tokens import Vocabulary, formula_counts, hill
 from mspectmol.structure.pretrained import PRETRAINED_DIR
 
@@ -45,6 +50,33 @@ log = logging.getLogger("mspectmol.structure")
 #: molecules, see ``benchmarks/results/structure-prior``).
 DEFAULT_DRAWS = 4000
 DEFAULT_TEMPERATURE = 1.0
+
+
+#: Packaged generators, the one for smaller molecules first (:func:`default_generator`).
+PACKAGED_GENERATORS = ("prior", "prior-drug")
+
+
+def default_generator(formula: str | None) -> Path | None:
+    """The packaged generator for ``formula``: the first of :data:`PACKAGED_GENERATORS`
+    whose training domain holds it (QM9's ``prior`` up to 9 heavy atoms of C, N, O, F; the
+    drug-size ``prior-drug`` beyond); None (the packaged ``prior``) without a formula or when
+    none holds it, so that the out-of-domain warning names the QM9 generator's limits.
+
+    Raises
+    ------
+    MspectmolError
+        For a malformed formula.
+    """
+    if formula is None:
+        return None
+    for name in PACKAGED_GENERATORS:
+        folder = PRETRAINED_DIR / name
+        if not (folder / "model.json").is_file():
+            continue
+        meta = read_structure_meta(folder)
+        if not model_domain(meta.training, Vocabulary(tuple(meta.vocabulary))).outside(formula):
+            return None if name == PACKAGED_GENERATORS[0] else folder
+    return None
 
 
 def prior_model_path(path: str | Path | None = None) -> Path:
