@@ -136,7 +136,7 @@ def test_generate_mode_ranks_given_draws_and_warns_outside_the_domain(elucidator
     service = ElucidationService(elucidator)
     result = service.run(ElucidationOptions(
         _nmr_observation("CCCCCCCCCCCO"), mode="generate", formula="C11H24O",
-        n_generated=7, drawn=drawn, refine=0))
+        n_generated=7, drawn=drawn, refine=0, generator=PRETRAINED_DIR / "prior"))
     assert result.label == "de novo + rerank" and result.sampled is drawn
     assert result.library["library"] == "generated" and result.library["draws"] == 7
     assert sorted(c.gen for c in result.candidates) == pytest.approx(

@@ -81,6 +81,22 @@ def test_time_budget_stops_after_the_first_epoch_past_it():
     assert len(history["epochs"]) == 1 and "time budget" in history["stopped"]
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_follows_the_cpu_unless_forced(native, monkeypatch):
+    import mspectmol.models.precision as precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    data = _data()
+    vocab = Vocabulary.build(data.smiles)
+    assert TrainSettings().bf16 is None
+    settings = TrainSettings(epochs=1, batch_size=3, warmup_steps=1, random_smiles=0.0)
+    _, history = train_decoder(_config(vocab), vocab, data, None, settings)
+    assert history["settings"]["bf16"] is native  # bfloat16 only where native
+    settings.bf16 = False
+    _, history = train_decoder(_config(vocab), vocab, data, None, settings)
+    assert history["settings"]["bf16"] is False
+
+
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "file.bin"
     atomic_write(target, b"one")

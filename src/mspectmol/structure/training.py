@@ -46,6 +46,7 @@ from mspectmol.models.loop import (
     seed_everything,
     training_device,
 )
+from mspectmol.models.precision import choose_precision
 from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder, pad_batch
 from mspectmol.structure.model.memory import memory_features
 from mspectmol.structure.model.tokens import (
@@ -61,7 +62,9 @@ log = logging.getLogger("mspectmol.structure")
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings of :func:`train_decoder`."""
+    """Optimisation settings of :func:`train_decoder`; ``bf16``: bfloat16 autocast (None:
+    where the device runs it natively, :func:`~mspectmol.models.precision.choose_precision`;
+    on a CPU without native bfloat16 it is several times slower than float32)."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -73,7 +76,7 @@ class TrainSettings:
     aux_dropout: float = 0.3
     max_minutes: float = 0.0
     seed: int = 0
-    bf16: bool = True
+    bf16: bool | None = None
     device: str = "cpu"
 
 
@@ -201,6 +204,8 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     if s.epochs < 1 or s.batch_size < 1:
         raise MspectmolError("epochs and batch_size must be >= 1")
     device = training_device(s.device)
+    bf16 = (choose_precision(device).dtype is torch.bfloat16 if s.bf16 is None
+            else bool(s.bf16))
     seed_everything(s.seed)
     rng = np.random.default_rng(s.seed)
     model = StructureDecoder(config)
@@ -247,7 +252,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
             if augment is not None:
                 feats, avail = augment(feats, avail, rng, idx)
             avail[rng.random(len(idx)) < s.aux_dropout, 1:] = False
-            with autocast(s.bf16, device):
+            with autocast(bf16, device):
                 loss = _loss(model, tokens, torch.as_tensor(feats),
                              torch.as_tensor(avail), torch.as_tensor(form))
             optimizer_step(loss, opt, clip=(model.parameters(), 1.0), scheduler=sched)
@@ -262,7 +267,7 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
                     LoopSettings(epochs=s.epochs, max_minutes=s.max_minutes,
                                  desc="train structure"),
                     state=state, checkpointer=saver, logger=log)
-    history: dict[str, Any] = {"settings": asdict(s), "epochs": done.history,
+    history: dict[str, Any] = {"settings": {**asdict(s), "bf16": bf16}, "epochs": done.history,
                                "minutes": done.seconds / 60}
     if done.stop_reason is not None:
         history["stopped"] = done.stop_reason
