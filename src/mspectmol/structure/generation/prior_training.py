@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,12 +197,18 @@ def write_card(folder: Path) -> None:
     meta = read_structure_meta(folder)
     rec, cfg = meta.training, meta.config
     epochs = rec.get("epochs", [])
-    needs = ("the molsets wheel (fetched with pip)" if str(rec.get("corpus", "")).startswith(
-        "MOSES") else "qm9pack")
+    drug = str(rec.get("corpus", "")).startswith("MOSES")
+    needs = "the molsets wheel (fetched with pip)" if drug else "qm9pack"
+    rows, results = (("denovo_drug", "structure-drug") if drug
+                     else ("denovo_prior", "structure-prior"))
+    domain = rec.get("domain") or {}
+    size = re.search(r"(\d+) drawn", str(rec.get("corpus", "")))
+    corpus_flags = (f" --corpus drug --corpus-size {size.group(1) if size else DRUG_SAMPLE}"
+                    if drug else "")
     lines = [
         f"# Structure generator `{folder.name}`", "",
         "Evidence-conditioned SMILES generator (`mspectmol elucidate --generate N`, benchmark "
-        "rows `denovo_prior/...`): the formula plus four evidence tokens (functional-group "
+        f"rows `{rows}/...`): the formula plus four evidence tokens (functional-group "
         "probabilities, 13C lines per shift region, 1H protons per shift region, 13C line "
         "density) -> SMILES, sampled many times and re-ranked by simulated NMR "
         "(`mspectmol.structure.generation.generator`).", "",
@@ -209,7 +216,12 @@ def write_card(folder: Path) -> None:
         f"{rec.get('n_val')} for epoch selection. Test molecules and their scaffolds are "
         "not in it. 13C lines (CSP5 on one ETKDG conformer, "
         "`python -m mspectmol.structure.generation.shift_corpus`) known for "
-        f"{rec.get('c13_lines_known')} structures.",
+        f"{rec.get('c13_lines_known')} structures"
+        + (f"; evidence tokens given in training (share of structures): "
+           f"{rec['evidence_available']}" if "evidence_available" in rec else "") + ".",
+        *([f"- Domain: at most {domain.get('max_heavy_atoms')} heavy atoms of "
+           f"{', '.join(domain.get('elements', []))}; `elucidate` warns beyond it."]
+          if domain else []),
         f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
         f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "
         "float16 weights.",
@@ -217,10 +229,11 @@ def write_card(folder: Path) -> None:
         f"{rec.get('device')}; best validation token cross-entropy "
         f"{rec.get('best_val_loss', float('nan')):.4f}; randomised SMILES (p=0.5); evidence "
         f"corrupted as {rec.get('noise')}.",
-        "- Test scores: `mspectmol benchmark --suite structure --set only=denovo_prior` "
-        "(benchmarks/results/structure-prior).", "",
+        f"- Test scores: `mspectmol benchmark --suite structure --set only={rows}` "
+        f"(benchmarks/results/{results}).", "",
         f"Rebuild: `{rec.get('command')}` (needs {needs}, or a training pack written with "
-        "`mspectmol train --task structure --variant prior --write-pack PACK`).", "",
+        f"`mspectmol train --task structure --variant prior{corpus_flags} --write-pack PACK`)."
+        , "",
         "```json", json.dumps(epochs, indent=1), "```", ""]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
 
