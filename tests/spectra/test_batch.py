@@ -39,3 +39,30 @@ def test_bad_axes_and_rows():
         normalise_rows_max(np.array([[1.0, 2.0], [0.0, 0.0]]), allow_zero=False)
     y = normalise_rows_max(np.array([[1.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(y, [[0.25, 1.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("modality, x", [
+    ("h_nmr", np.linspace(10.0, -2.0, 3001)),  # descending, finer: cell means, then lines
+    ("ir", np.linspace(4000.0, 400.0, 1800)),  # descending, finer: cell means
+    ("ir", np.linspace(400.0, 4000.0, 300)),   # coarser: interpolation
+])
+def test_resampling_plan_reads_rows_in_their_own_axis_order(modality, x):
+    from mspectmol.spectra.batch import plan_resampling
+    from mspectmol.spectra.pipeline import RENDERED, line_width
+    from mspectmol.spectra.resample import cell_means, render_lines
+
+    rng = np.random.default_rng(1)
+    y = rng.random((4, x.size)).astype(np.float32) ** 4
+    grid = canonical_grid(modality, 600)
+    got = plan_resampling(x, grid, modality).apply(y)
+    flipped = plan_resampling(x[::-1], grid, modality).apply(y[:, ::-1].copy())
+    np.testing.assert_allclose(got, flipped, rtol=1e-5, atol=1e-6)
+    xa, ya = (x[::-1], y[:, ::-1]) if x[0] > x[-1] else (x, y)  # reference: ascending
+    if x.size < grid.size:
+        ref = np.stack([resample(xa, row, grid) for row in ya])
+    elif modality in RENDERED:
+        width, shape = line_width(modality, grid)
+        ref = np.stack([render_lines(xa, row, grid, width, shape) for row in ya])
+    else:
+        ref = np.stack([cell_means(xa, row, grid) for row in ya])
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
