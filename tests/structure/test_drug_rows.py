@@ -166,3 +166,51 @@ def test_default_generator_follows_the_formula(generator, tmp_path, monkeypatch)
     assert gen_module.default_generator("C20H25ClN3OS") == tmp_path / "prior-drug"
     assert gen_module.default_generator("C60H100") is None  # beyond both: QM9's, warned
     assert gen_module.default_generator("C20H25BrN2") is None  # an element neither writes
+
+
+def test_generate_mode_says_which_generator_it_chose(generator, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import mspectmol.structure.generation.generator as gen_module
+    from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+    from mspectmol.structure.elucidation import ElucidationOptions, ElucidationService
+    from mspectmol.structure.elucidation.elucidator import Elucidator
+    from mspectmol.structure.elucidation.options import Observation
+    from mspectmol.structure.generation.sampling import Sampled
+    from mspectmol.structure.model.decoder import StructureConfig, StructureDecoder
+    from mspectmol.structure.model.io import load_structure_model, save_structure_model
+    from mspectmol.structure.model.tokens import Vocabulary
+    from mspectmol.structure.ranking import simulation
+    from mspectmol.structure.ranking.simulation import NMRRecord
+
+    model, vocab, meta = load_structure_model(generator)
+    for name, heavy in (("prior", 9), ("prior-drug", 40)):
+        save_structure_model(tmp_path / name, model, vocab, list(meta.modalities),
+                             training={"domain": {"max_heavy_atoms": heavy,
+                                                  "elements": ["C", "N", "O"],
+                                                  "trained_on": name}})
+    monkeypatch.setattr(gen_module, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(simulation, "simulate_nmr_fast",
+                        lambda smiles, settings=None: NMRRecord([(1.0 + 0.1 * len(smiles), 3)],
+                                                                [(5.0 * len(smiles), 1)]))
+    torch.manual_seed(0)
+    encoder = PAIBModel(PAIBConfig(channels=(4, 8), gate_hidden=8, head_hidden=16)).eval()
+    dvocab = Vocabulary.build(["CCO", "CCC"])
+    decoder = StructureDecoder(StructureConfig(
+        vocab_size=len(dvocab), n_features=8, n_tokens=15, pool=10, n_encoder_layers=0,
+        d_model=16, n_heads=2, n_decoder_layers=1, ff_dim=32, max_len=24)).eval()
+    eluc = Elucidator(decoder, dvocab, SimpleNamespace(modalities=["ir", "h_nmr", "c_nmr"],
+                                                       training={}), encoder)
+    grids = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
+             "c_nmr": np.linspace(0, 220, 600)}
+    rng = np.random.default_rng(0)
+    obs = Observation({m: rng.random(600).astype(np.float32) for m in grids},
+                      np.array([False, True, True]), grids)
+    drawn = Sampled(["CCCCCCCCCCCO", "CCCCCCCCCC(C)O"], [5, 2], [-1.0, -2.0], 7, 7, 7)
+    with ElucidationService(eluc) as service:
+        result = service.run(ElucidationOptions(obs, mode="generate", formula="C11H24O",
+                                                n_generated=7, drawn=drawn, refine=0))
+    assert result.out_of_domain == []  # the drug-size generator's domain holds C11H24O
+    assert any("drug-size generator (prior-drug)" in note for note in result.notes)
+    assert service.generator_path == tmp_path / "prior-drug"
