@@ -38,11 +38,15 @@ def write_tables(out: Path, rows: list[dict[str, Any]], opts: dict[str, Any], n_
     def present(prefix: str) -> bool:
         return any(r["setting"].startswith(prefix) for r in flat)
 
-    lines = [f"# Structure elucidation (scaffold split, {n_test} held-out molecules with "
-             f"at most {opts['max_heavy']} heavy atoms, seed {seed})", "",
+    drug_only = bool(flat) and all(r["setting"].startswith(drug_rows.PREFIX) for r in flat)
+    title = (f"# Structure elucidation of drug-size molecules (seed {seed})" if drug_only else
+             f"# Structure elucidation (scaffold split, {n_test} held-out molecules with "
+             f"at most {opts['max_heavy']} heavy atoms, seed {seed})")
+    lines = [title, "",
              "Top-k by InChIKey connectivity block (stereo ignored). MCES (myopic-mces, "
-             f"threshold 15, invalid = 100) on the first {opts['n_mces']} of them. Library "
-             "search ranks known molecules that include the true one: not de-novo.", "",
+             f"threshold 15, invalid = 100) on the first {opts['n_mces']} molecules of each "
+             "row. Library search ranks known molecules that include the true one: not "
+             "de-novo.", "",
              *([rerank_rows.table_note(opts), ""] if present("rerank") else []),
              *([qm9_rows.table_note(opts), ""] if present("library_qm9") else []),
              *([prior_rows.table_note(opts), ""] if present(prior_rows.PREFIX) else []),
