@@ -13,6 +13,10 @@ Two sets of molecules whose spectra the ranking stage did not make:
     test part, their stored peak lists rendered with the sim-to-real randomisation
     (:class:`~mspectmol.data.rendering.PeakRenderer`, every spectrum randomised, seed 0),
     not the dataset's one rendering.
+    The generator's corpus leaves out the v2 validation and test molecules of the index it was
+    built from; v2 is built chunk by chunk, so after later chunks rebuild the corpus (and
+    the generator) before trusting these rows: a later test molecule may be in its MOSES
+    sample.
 
 Each molecule's spectra go through the elucidation service as ``mspectmol elucidate`` loads
 it (the default classifier's group probabilities, the 13C lines and 1H integrals read off
