@@ -49,6 +49,7 @@ from mspectmol.data.transfer import transfer_molecules
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.structure.benchmark.common import pick, scored_subset
+from mspectmol.structure.benchmark.prior_rows import KEEP_LISTED, by_count_row, sampling_stats
 from mspectmol.structure.elucidation.options import ElucidationOptions
 from mspectmol.structure.elucidation.service import ElucidationService
 from mspectmol.structure.generation.generator import prior_model_path
@@ -69,7 +70,6 @@ DRUG_DEFAULTS: dict[str, Any] = {
     "drug_transfer": "../shared/data/alberts-example/example_data_1.parquet"}
 DRUG_QUICK: dict[str, Any] = {**DRUG_DEFAULTS, "drug_draws": 20, "drug_n": 3, "drug_v2_n": 3}
 MODALITIES = ("ir", "h_nmr", "c_nmr")
-KEEP_LISTED = 20
 
 
 def drug_model_path(name: str = "") -> Path:
@@ -188,26 +188,9 @@ def _case(ctx: dict[str, Any], state: dict[str, Any], which: str) -> dict[str, A
     return case
 
 
-def _stats(case: dict[str, Any]) -> dict[str, Any]:
-    ranks = [hit_rank(s.smiles, t) for s, t in zip(case["samples"], case["truths"],
-                                                   strict=True)]
-    n = max(1, len(ranks))
-    return {"draws": int(case["samples"][0].n_draws) if case["samples"] else 0,
-            "mean_distinct": float(np.mean([len(s.smiles) for s in case["samples"]] or [0])),
-            "valid_fraction": float(np.mean([s.n_valid / max(1, s.n_draws)
-                                             for s in case["samples"]] or [0])),
-            "truth_drawn": float(np.mean([r is not None for r in ranks] or [0])),
-            "sampling_seconds_per_molecule": case["seconds"] / n}
-
-
 def _by_count(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
               which: str) -> dict[str, Any]:
-    case = _case(ctx, state, which)
-    lists = [s.smiles[:KEEP_LISTED] for s in case["samples"]]
-    row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
-    row[PREFIX] = _stats(case)
-    row["valid"] = row[PREFIX]["valid_fraction"]
-    return row
+    return by_count_row(name, info, ctx, _case(ctx, state, which), PREFIX)
 
 
 def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
@@ -233,7 +216,8 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[st
         log.info("%s %d/%d: rank %s (%.1f s)", name, j + 1, len(case["truths"]),
                  hit_rank(names, truth), seconds[-1])
     row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
-    row[PREFIX] = {**_stats(case), "seconds_per_molecule": float(np.mean(seconds or [0]))}
+    row[PREFIX] = {**sampling_stats(case),
+                   "seconds_per_molecule": float(np.mean(seconds or [0]))}
     row["valid"] = row[PREFIX]["valid_fraction"]
     return row
 

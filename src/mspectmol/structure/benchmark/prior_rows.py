@@ -145,25 +145,33 @@ def _inputs(ctx: dict[str, Any], state: dict[str, Any], inputs: str) -> dict[str
     return out
 
 
-def _stats(case: dict[str, Any]) -> dict[str, Any]:
+def sampling_stats(case: dict[str, Any]) -> dict[str, Any]:
+    """Draws, distinct structures, valid share, truth drawn and sampling time of a case
+    (``samples``, ``truths``, ``seconds``)."""
     ranks = [hit_rank(s.smiles, t) for s, t in zip(case["samples"], case["truths"],
                                                    strict=True)]
     return {"draws": int(case["samples"][0].n_draws) if case["samples"] else 0,
-            "mean_distinct": float(np.mean([len(s.smiles) for s in case["samples"]])),
+            "mean_distinct": float(np.mean([len(s.smiles) for s in case["samples"]] or [0])),
             "valid_fraction": float(np.mean([s.n_valid / max(1, s.n_draws)
-                                             for s in case["samples"]])),
-            "truth_drawn": float(np.mean([r is not None for r in ranks])),
+                                             for s in case["samples"]] or [0])),
+            "truth_drawn": float(np.mean([r is not None for r in ranks] or [0])),
             "sampling_seconds_per_molecule": case["seconds"] / max(1, len(ranks))}
+
+
+def by_count_row(name: str, info: dict[str, Any], ctx: dict[str, Any],
+                 case: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The row of a case's distinct draws, most often drawn first, with its
+    :func:`sampling_stats` under ``prefix``."""
+    lists = [s.smiles[:KEEP_LISTED] for s in case["samples"]]
+    row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
+    row[prefix] = sampling_stats(case)
+    row["valid"] = row[prefix]["valid_fraction"]
+    return row
 
 
 def _by_count(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
               inputs: str) -> dict[str, Any]:
-    case = _inputs(ctx, state, inputs)
-    lists = [s.smiles[:KEEP_LISTED] for s in case["samples"]]
-    row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
-    row[PREFIX] = _stats(case)
-    row["valid"] = row[PREFIX]["valid_fraction"]
-    return row
+    return by_count_row(name, info, ctx, _inputs(ctx, state, inputs), PREFIX)
 
 
 def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
@@ -205,7 +213,7 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[st
                  len(case["truths"]), per[-1]["formula"], len(sampled.smiles),
                  per[-1]["truth_drawn"], per[-1]["truth_rank"], per[-1]["seconds"])
     row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
-    stats = _stats(case)
+    stats = sampling_stats(case)
     row["valid"] = stats["valid_fraction"]
     row[PREFIX] = {**stats,
                    "truth_survives_prefilter": float(np.mean([p["truth_kept"] for p in per])),

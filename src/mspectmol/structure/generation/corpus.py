@@ -128,9 +128,15 @@ def qm9_corpus(excluded: Sequence[str]) -> Corpus:
         return cached
     index = load_index()
     every = [s for formula in sorted(index.by_formula) for s in index.by_formula[formula]]
-    keep = ~held_out(every, excl)
+    return _kept_and_saved(every, excl, path, "QM9 corpus")
+
+
+def _kept_and_saved(every: list[str], excluded: Sequence[str], path: Path, what: str
+                    ) -> Corpus:
+    """:func:`describe` the structures not :func:`held_out`, cached at ``path``."""
+    keep = ~held_out(every, excluded)
     corpus = describe([s for s, k in zip(every, keep, strict=True) if k])
-    log.info("prior corpus: %d of %d QM9 structures (%d held out)", len(corpus), len(every),
+    log.info("%s: %d of %d structures (%d held out)", what, len(corpus), len(every),
              int((~keep).sum()))
     _save_corpus(path, corpus)
     return corpus
@@ -173,12 +179,7 @@ def drug_corpus(excluded: Sequence[str], n: int = DRUG_SAMPLE, seed: int = 0,
         return cached
     moses = moses_smiles(cache_dir or cache_root() / "wheels", "train")
     every = drug_candidates(moses, embedded_smiles("v2", ("train",), part="v2"), n, seed)
-    keep = ~held_out(every, excl)
-    corpus = describe([s for s, k in zip(every, keep, strict=True) if k])
-    log.info("drug corpus: %d of %d structures (%d held out)", len(corpus), len(every),
-             int((~keep).sum()))
-    _save_corpus(path, corpus)
-    return corpus
+    return _kept_and_saved(every, excl, path, "drug corpus")
 
 
 def embedded_smiles(version: str, parts: Sequence[str], part: str | None = None) -> list[str]:
