@@ -111,9 +111,8 @@ class ResamplingPlan:
     Attributes
     ----------
     cells
-        Sparse ``(len(x), G)`` matrix of cell means, stored by columns, its rows in the
-        source axis's own order (ascending or descending: rows are not reversed before it;
-        None: the axis is coarser than the grid and ``interpolation`` is used).
+        Sparse ``(len(x), G)`` matrix of cell means, stored by columns (None: the axis is
+        coarser than the grid and ``interpolation`` is used).
     interpolation
         The :class:`InterpolationPlan` for a coarser axis (None otherwise).
     render
@@ -139,8 +138,9 @@ class ResamplingPlan:
             if rows.shape[1] != self.cells.shape[0]:
                 raise SpectrumError(f"rows have {rows.shape[1]} points, the axis "
                                     f"{self.cells.shape[0]}")
+            src = rows[:, ::-1] if self.reverse else rows
             # rows times a column-stored matrix: ~1.7x faster than its transpose
-            out = np.asarray(rows @ self.cells, dtype=np.float32)
+            out = np.asarray(src @ self.cells, dtype=np.float32)
         if self.render is not None:
             out = _matmul(np.ascontiguousarray(out, dtype=np.float32), self.render)
         return out
@@ -169,21 +169,13 @@ def plan_resampling(x: np.ndarray, grid: np.ndarray, modality: str | None = None
         width, shape = line_width(modality, g)
         fine = subcell_grid(g)
         knot, cell, weight = cell_mean_weights(xs, fine)
-        cells = _cells(knot, cell, weight, xs.size, fine.size, interp.reverse)
+        cells = sparse.csc_matrix((weight.astype(np.float32), (knot, cell)),
+                                  shape=(xs.size, fine.size))
         render = line_matrix(fine, g, width, shape).astype(np.float32)
         return ResamplingPlan(cells, None, render, interp.reverse)
     if not is_finer(xs, g):
         return ResamplingPlan(None, interp, None, interp.reverse)
     knot, cell, weight = cell_mean_weights(xs, g)
-    cells = _cells(knot, cell, weight, xs.size, g.size, interp.reverse)
+    cells = sparse.csc_matrix((weight.astype(np.float32), (knot, cell)),
+                              shape=(xs.size, g.size))
     return ResamplingPlan(cells, None, None, interp.reverse)
-
-
-def _cells(knot: np.ndarray, cell: np.ndarray, weight: np.ndarray, n_points: int,
-           n_cells: int, reverse: bool) -> sparse.csc_matrix:
-    """The cell-mean matrix with its rows in the source axis's order: for a descending axis
-    the knots (indices into the ascending copy) are mirrored, so rows are used as given
-    (reversing a 10,000-point batch cost as much as the product)."""
-    rows = n_points - 1 - knot if reverse else knot
-    return sparse.csc_matrix((weight.astype(np.float32), (rows, cell)),
-                             shape=(n_points, n_cells))
