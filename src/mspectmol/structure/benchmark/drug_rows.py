@@ -72,6 +72,11 @@ DRUG_QUICK: dict[str, Any] = {**DRUG_DEFAULTS, "drug_draws": 20, "drug_n": 3, "d
 MODALITIES = ("ir", "h_nmr", "c_nmr")
 
 
+def _grids() -> dict[str, np.ndarray]:
+    """The 600-point model grids every set is read onto."""
+    return {m: canonical_grid(m, 600) for m in MODALITIES}
+
+
 def drug_model_path(name: str = "") -> Path:
     """``name`` as a folder, or the packaged drug-size generator."""
     return prior_model_path(name or PRETRAINED_DIR / DRUG_GENERATOR)
@@ -129,7 +134,7 @@ def alberts_molecules(path: str | Path, n: int = 0
                       ) -> tuple[list[str], dict[str, np.ndarray]]:
     """Canonical SMILES and spectra (on the 600-point grids) of a transfer file's first
     ``n`` molecules (0: all)."""
-    grids = {m: canonical_grid(m, 600) for m in MODALITIES}
+    grids = _grids()
     smiles, spectra = transfer_molecules(path, MODALITIES, grids, n_max=n or None)
     return [canonical(s) or s for s in smiles], spectra
 
@@ -143,7 +148,7 @@ def v2_test_molecules(n: int, seed: int) -> tuple[list[str], dict[str, np.ndarra
                            zip(index["part"], index["split_scaffold"], strict=True)])
     rows = pick(rows, n, seed)
     ids = np.asarray(index["id"])[rows]
-    grids = {m: canonical_grid(m, 600) for m in MODALITIES}
+    grids = _grids()
     renderer = PeakRenderer(ids, MODALITIES, grids, RenderSettings(probability=1.0),
                             path=EMBEDDED_V2_DIR)
     rng = np.random.default_rng(0)
@@ -169,7 +174,7 @@ def _case(ctx: dict[str, Any], state: dict[str, Any], which: str) -> dict[str, A
         truths, spectra = alberts_molecules(opts["drug_transfer"], opts["drug_n"])
     else:
         truths, spectra = v2_test_molecules(opts["drug_v2_n"], ctx["seed"])
-    grids = {m: canonical_grid(m, 600) for m in MODALITIES}
+    grids = _grids()
     avail = np.ones((len(truths), len(MODALITIES)), dtype=bool)
     observations = svc.observe_many({m: spectra[m] for m in svc.modalities}, avail,
                                     {m: grids[m] for m in svc.modalities}, features=False)
