@@ -66,6 +66,18 @@ class SplitData:
                          {m: x[rows] for m, x in self.spectra.items()},
                          {m: a[rows] for m, a in self.available.items()})
 
+    def concat(self, other: SplitData) -> SplitData:
+        """This split's rows followed by ``other``'s (same modalities and labels)."""
+        if other.modalities != self.modalities or other.labels.shape[1:] != \
+                self.labels.shape[1:]:
+            raise MspectmolError("cannot join splits with different modalities or labels")
+        return SplitData(np.concatenate([self.ids, other.ids]),
+                         np.concatenate([self.labels, other.labels]),
+                         {m: np.concatenate([x, other.spectra[m]])
+                          for m, x in self.spectra.items()},
+                         {m: np.concatenate([a, other.available[m]])
+                          for m, a in self.available.items()})
+
     def numpy_inputs(self) -> dict[str, np.ndarray]:
         """``{modality: (n, n_points) float32}`` for classical models (missing rows zero)."""
         return dict(self.spectra)
@@ -213,7 +225,8 @@ def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None =
     so that a rank's share of a global batch is augmented as in a single process.
     ``dropout`` maps modalities to the probability that a row's spectrum of that modality is
     hidden (zeroed and marked unavailable; modality dropout, so a model learns to predict
-    without it); drawn from ``rng`` for the whole batch after the augmentation.
+    without it); drawn from ``rng`` for the whole batch after the augmentation. A row that
+    would be left without any spectrum (the NMR corpus' rows have no primary) keeps its own.
     """
     augment = augmenter is not None and bool(augmenter.names)
     dropout = {m: float(p) for m, p in (dropout or {}).items() if p > 0 and m in data.spectra}
@@ -231,11 +244,17 @@ def to_batch(data: SplitData, rows: np.ndarray, *, augmenter: Augmenter | None =
             part = x[mine]
         spectra[name] = torch.from_numpy(np.ascontiguousarray(part))
     available = {m: torch.from_numpy(a[mine]) for m, a in data.available.items()}
+    hidden = {}
     for name, p in dropout.items():
-        hidden = rng.random(rows.size) < p
-        hidden = torch.from_numpy(hidden if keep is None else hidden[keep])
-        available[name] = available[name] & ~hidden
-        spectra[name] = spectra[name].masked_fill(hidden.unsqueeze(1), 0.0)
+        drawn = rng.random(rows.size) < p
+        hidden[name] = torch.from_numpy(drawn if keep is None else drawn[keep])
+    if hidden:  # a row keeps its spectra when dropout would leave it none
+        left = torch.stack([a & ~hidden[m] if m in hidden else a
+                            for m, a in available.items()]).any(dim=0)
+        for name, h in hidden.items():
+            h = h & left
+            available[name] = available[name] & ~h
+            spectra[name] = spectra[name].masked_fill(h.unsqueeze(1), 0.0)
     return TorchBatch(spectra, available, torch.from_numpy(data.labels[mine]), weight)
 
 

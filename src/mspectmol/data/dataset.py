@@ -281,3 +281,23 @@ def load_dataset(modalities: Sequence[str] = DATASET_MODALITIES, n_points: int =
         ds.spectra[m] = _normalise_rows(spec)
         ds.grids[m] = grid
     return ds
+
+
+def embedded_smiles(version: str, parts: Sequence[str], part: str | None = None) -> list[str]:
+    """SMILES of the embedded dataset (``version`` ``v1`` or ``v2``) in the scaffold split's
+    ``parts``; ``part`` keeps only the molecules of that build part (v2's ``part`` column)."""
+    folder = EMBEDDED_V2_DIR if version == "v2" else EMBEDDED_DIR
+    path = folder / "index.parquet"
+    if not path.is_file():  # v2 is built chunk by chunk; its index may not exist yet
+        return []
+    columns = ["smiles", "split_scaffold"] + (["part"] if part else [])
+    table = pq.read_table(path, columns=columns).to_pydict()
+    keep = [p in parts and (part is None or b == part) for p, b in
+            zip(table["split_scaffold"], table.get("part", table["smiles"]), strict=True)]
+    return [s for s, k in zip(table["smiles"], keep, strict=True) if k]
+
+
+def held_out_smiles(versions: Sequence[str] = ("v1",)) -> list[str]:
+    """The embedded dataset's validation and test structures (scaffold split) of
+    ``versions``."""
+    return [s for v in versions for s in embedded_smiles(v, ("val", "test"))]

@@ -116,6 +116,12 @@ def window_areas(pos: np.ndarray, amp: np.ndarray, fwhm: np.ndarray, eta: np.nda
     return np.clip(cells, 0, n_cells - 1), areas
 
 
+def _line_matrices(grids: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sub-cell -> grid line-drawing matrices of the rendered (NMR) modalities."""
+    return {m: line_matrix(subcell_grid(g), g, *line_width(m, g))
+            for m, g in grids.items() if m in RENDERED}
+
+
 class PeakRenderer:
     """Randomised renderings of the dataset's peak lists on model grids.
 
@@ -176,9 +182,25 @@ class PeakRenderer:
         if proton:
             cols = [table.column(c).to_pylist() for c in proton]
             self.protons = [proton_environments(*(c[r] for c in cols)) for r in rows]
-        self._render = {m: line_matrix(subcell_grid(self.grids[m]), self.grids[m],
-                                       *line_width(m, self.grids[m]))
-                        for m in modalities if m in RENDERED}
+        self._render = _line_matrices(self.grids)
+
+    @classmethod
+    def from_peaks(cls, peaks: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+                   grids: dict[str, np.ndarray], settings: RenderSettings | None = None
+                   ) -> PeakRenderer:
+        """A renderer of given peak lists (``{modality: [(positions, heights)]}``, one per
+        molecule) instead of the dataset's, without per-atom records."""
+        self = cls.__new__(cls)
+        self.settings = settings or RenderSettings()
+        self.modalities = tuple(peaks)
+        self.grids = {m: np.asarray(grids[m], dtype=np.float64) for m in peaks}
+        self.peaks = {m: [(np.asarray(x, np.float64), np.asarray(y, np.float64))
+                          for x, y in lists] for m, lists in peaks.items()}
+        n = len(next(iter(self.peaks.values()), []))
+        self.carbons = [None] * n
+        self.protons = [None] * n
+        self._render = _line_matrices(self.grids)
+        return self
 
     def render(self, modality: str, rng: np.random.Generator,
                clean: bool = False) -> np.ndarray:

@@ -49,7 +49,7 @@ SPLITS = ("random", "scaffold")
 DERIVED_SPLITS = ("size",)
 #: Settings that may differ when a run is resumed (speed, output and bookkeeping only).
 RESUME_SETTINGS = ("threads", "device", "checkpoint_every", "progress", "data", "out",
-                   "devices")
+                   "devices", "nmr_corpus_workers")
 
 
 #: Renderings of the training spectra (:attr:`TrainConfig.render`).
@@ -158,6 +158,14 @@ class TrainConfig:
         labels (:func:`mspectmol.evaluation.calibration.prior_offsets`) before the temperature
         and thresholds are fitted; stored in the model file as its ``logit_offsets``. 1 undoes
         the weighting (calibrated for the training distribution); 0: off.
+    nmr_corpus
+        Drug-size molecules added to the training part with predicted 1H and 13C lines only
+        (:mod:`mspectmol.data.nmr_corpus`: MOSES training SMILES, CSP5 on one ETKDG
+        conformer, cached; no validation or test molecule of the embedded dataset nor its
+        scaffold); their IR and Raman are missing. Needs NMR among the modalities; with
+        render randomised their NMR is randomised like the dataset's. 0: off.
+    nmr_corpus_workers
+        Processes predicting the corpus' lines not yet cached.
     """
 
     model: str = "pa_ib"
@@ -189,6 +197,8 @@ class TrainConfig:
     transfer: str | None = None
     mix: float = 0.0
     prior_correction: float = 0.0
+    nmr_corpus: int = 0
+    nmr_corpus_workers: int = 1
 
     def __post_init__(self) -> None:
         from mspectmol.models.registry import get_model_spec
@@ -205,7 +215,8 @@ class TrainConfig:
             raise ConfigError(f"split must be one of {', '.join((*SPLITS, *DERIVED_SPLITS))}, "
                               f"got {self.split!r}")
         for key, low in (("seed", 0), ("epochs", 1), ("patience", 1), ("batch_size", 1),
-                         ("n_points", 16), ("eval_batch_size", 1), ("devices", 1)):
+                         ("n_points", 16), ("eval_batch_size", 1), ("devices", 1),
+                         ("nmr_corpus", 0), ("nmr_corpus_workers", 1)):
             if getattr(self, key) < low:
                 raise ConfigError(f"{key} must be >= {low}, got {getattr(self, key)}")
         for key in ("threads", "max_train"):
@@ -228,6 +239,9 @@ class TrainConfig:
             raise ConfigError(f"render_settings ({', '.join(self.render_settings)}) apply to "
                               "render=randomised only, not render=none; set render or drop "
                               "them")
+        if self.nmr_corpus and not {"h_nmr", "c_nmr"} & set(self.modalities):
+            raise ConfigError(f"nmr_corpus adds 1H and 13C spectra only; the modalities "
+                              f"{', '.join(self.modalities)} have neither")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):

@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.data.batches import MIX_WEIGHTS, SplitData, dataset_hash, mix_molecules, split_data
-from mspectmol.data.dataset import DATASET_MODALITIES, EmbeddedDataset
-from mspectmol.data.rendering import PeakRenderer, RenderSettings
+from mspectmol.data.batches import MIX_WEIGHTS, SplitData, dataset_hash, split_data
+from mspectmol.data.dataset import EmbeddedDataset
+from mspectmol.data.nmr_corpus import SOURCE as NMR_CORPUS_SOURCE
+from mspectmol.data.rendering import RenderSettings
 from mspectmol.data.transfer import transfer_arrays
 from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.evaluation.calibration import prior_offsets
@@ -51,6 +52,7 @@ from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.training import distributed
 from mspectmol.training.config import RESUME_SETTINGS, TrainConfig, read_config_file
 from mspectmol.training.data_source import check_rendering, load_run_dataset, model_dataset
+from mspectmol.training.epochs import mixed_epochs, randomised_rendering, with_nmr_corpus
 from mspectmol.training.evaluate import calibrate, evaluate_model
 from mspectmol.training.run_folder import make_run_dir, write_json
 from mspectmol.training.trainer import TrainResult, fit_model, seed_everything
@@ -76,50 +78,6 @@ def run_splits(ds: EmbeddedDataset, config: TrainConfig) -> dict[str, SplitData]
                              max_n=config.max_train if part == "train" else None,
                              seed=config.seed)
             for part in PARTS}
-
-
-def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
-                         config: TrainConfig) -> tuple[Any, SplitData]:
-    """The per-epoch training renderings and the randomised validation fold.
-
-    Epoch ``e`` renders the training spectra with ``default_rng([seed, 23, e])``; the
-    validation fold is rendered once with ``default_rng([seed, 29])`` (a transfer-style
-    fold: early stopping, calibration and thresholds see spectra unlike the fixed rendering).
-    The test part keeps the dataset's rendering (the in-domain figure). Both use the
-    settings of ``config.render_settings`` (:meth:`RenderSettings.from_dict`).
-    """
-    path = Path(config.data) if config.data else None
-    settings = RenderSettings.from_dict(config.render_settings)
-    modalities = tuple(m for m in config.modalities if m in DATASET_MODALITIES)
-    grids = {m: ds.grids[m] for m in modalities}
-
-    def rendered(part: SplitData, rng: np.random.Generator, renderer: PeakRenderer
-                 ) -> SplitData:
-        spectra = dict(part.spectra)
-        for m in modalities:
-            spectra[m] = renderer.render(m, rng)
-        return SplitData(part.ids, part.labels, spectra, part.available)
-
-    train_renderer = PeakRenderer(train.ids, modalities, grids, settings, path=path)
-    val_renderer = PeakRenderer(val.ids, modalities, grids, settings, path=path)
-    val_fold = rendered(val, np.random.default_rng([config.seed, 29]), val_renderer)
-
-    def render_epoch(epoch: int) -> SplitData:
-        return rendered(train, np.random.default_rng([config.seed, 23, epoch]),
-                        train_renderer)
-
-    return render_epoch, val_fold
-
-
-def mixed_epochs(render_epoch: Any, train: SplitData, config: TrainConfig) -> Any:
-    """Epoch ``e``'s training split (``render_epoch(e)``, or ``train``) with ``config.mix``
-    of its rows replaced by two-molecule mixtures drawn from ``default_rng([seed, 31, e])``
-    (:func:`~mspectmol.data.batches.mix_molecules`)."""
-    def mixed(epoch: int) -> SplitData:
-        part = render_epoch(epoch) if render_epoch is not None else train
-        return mix_molecules(part, config.mix, np.random.default_rng([config.seed, 31, epoch]))
-
-    return mixed
 
 
 def logit_offsets(train_labels: np.ndarray, scheme: str, strength: float
@@ -157,13 +115,17 @@ def score_parts(model: Any, parts: dict[str, SplitData], config: TrainConfig,
 
 
 def fit_model_ood(model: Any, train: SplitData, val: SplitData,
-                  render_epoch: Any = None) -> dict[str, Any]:
+                  render_epoch: Any = None, n_rows: int | None = None) -> dict[str, Any]:
     """The out-of-distribution model (:func:`mspectmol.models.ood.fit_ood`) of a trained
     neural model: fitted on the training representations (and one randomised rendering of
-    them when training used those), thresholded on the in-domain validation part."""
+    them when training used those) of the first ``n_rows`` training rows (default all: the
+    NMR corpus' rows, which lack the primary spectrum, are left out), thresholded on the
+    in-domain validation part."""
+    rows = np.arange(len(train) if n_rows is None else n_rows)
+    train = train.subset(rows)
     reps = [representations(model, train.spectra, train.available)]
     if render_epoch is not None:
-        extra = render_epoch(0)
+        extra = render_epoch(0).subset(rows)
         reps.append(representations(model, extra.spectra, extra.available))
     return fit_ood(np.vstack(reps), representations(model, val.spectra, val.available))
 
@@ -262,6 +224,9 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
         progress=config.progress and distributed.is_main())
     _check_grids(ds, config.modalities, config.n_points)
     parts = run_splits(ds, config)
+    corpus = None
+    if config.nmr_corpus:
+        corpus, parts["train"] = with_nmr_corpus(parts["train"], ds, config)
     seed_everything(config.seed)
     model_config = spec.make_config(config.model_config, primary=config.primary,
                                     auxiliary=config.auxiliary, n_points=config.n_points,
@@ -291,7 +256,7 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
     clean_val = parts["val"]
     if config.render == "randomised":
         render_epoch, parts["val"] = randomised_rendering(parts["train"], parts["val"], ds,
-                                                          config)
+                                                          config, corpus)
     plain_epoch = render_epoch
     if config.mix > 0:
         render_epoch = mixed_epochs(render_epoch, parts["train"], config)
@@ -324,10 +289,13 @@ def run_training(config: TrainConfig, *, dataset: EmbeddedDataset | None = None,
                   **({"mix": config.mix, "mix_weights": list(MIX_WEIGHTS)}
                      if config.mix > 0 else {}),
                   **({"prior_correction": config.prior_correction}
-                     if offsets is not None else {})},
+                     if offsets is not None else {}),
+                  **({"nmr_corpus": len(corpus), "nmr_corpus_source": NMR_CORPUS_SOURCE}
+                     if corpus is not None else {})},
     )
     if is_neural(result.model):
-        meta.ood = fit_model_ood(result.model, parts["train"], clean_val, plain_epoch)
+        n_data = len(parts["train"]) - (len(corpus) if corpus is not None else 0)
+        meta.ood = fit_model_ood(result.model, parts["train"], clean_val, plain_epoch, n_data)
     save_model(run_dir / "model", result.model, meta)
     metrics = {"model": spec.name, "split": config.split, "training": result.summary(),
                **score_parts(result.model, parts, config, ds, offsets, temperature,

@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from mspectmol.chem.functional_groups import label_many
-from mspectmol.data.dataset import EMBEDDED_DIR, EMBEDDED_V2_DIR
+from mspectmol.data.dataset import embedded_smiles, held_out_smiles
 from mspectmol.data.splits import murcko_scaffold
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_path
@@ -180,26 +179,6 @@ def drug_corpus(excluded: Sequence[str], n: int = DRUG_SAMPLE, seed: int = 0,
     moses = moses_smiles(cache_dir or cache_root() / "wheels", "train")
     every = drug_candidates(moses, embedded_smiles("v2", ("train",), part="v2"), n, seed)
     return _kept_and_saved(every, excl, path, "drug corpus")
-
-
-def embedded_smiles(version: str, parts: Sequence[str], part: str | None = None) -> list[str]:
-    """SMILES of the embedded dataset (``version`` ``v1`` or ``v2``) in the scaffold split's
-    ``parts``; ``part`` keeps only the molecules of that build part (v2's ``part`` column)."""
-    folder = EMBEDDED_V2_DIR if version == "v2" else EMBEDDED_DIR
-    path = folder / "index.parquet"
-    if not path.is_file():  # v2 is built chunk by chunk; its index may not exist yet
-        return []
-    columns = ["smiles", "split_scaffold"] + (["part"] if part else [])
-    table = pq.read_table(path, columns=columns).to_pydict()
-    keep = [p in parts and (part is None or b == part) for p, b in
-            zip(table["split_scaffold"], table.get("part", table["smiles"]), strict=True)]
-    return [s for s, k in zip(table["smiles"], keep, strict=True) if k]
-
-
-def held_out_smiles(versions: Sequence[str] = ("v1",)) -> list[str]:
-    """The embedded dataset's validation and test structures (scaffold split) of
-    ``versions``."""
-    return [s for v in versions for s in embedded_smiles(v, ("val", "test"))]
 
 
 def training_corpus(name: str = "qm9", n: int = DRUG_SAMPLE, seed: int = 0) -> Corpus:
