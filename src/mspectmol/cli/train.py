@@ -67,7 +67,8 @@ METAVARS = {"model": "NAME", "primary": "MODALITY", "auxiliary": "MODALITY", "se
             "augment": "SPEC", "threads": "N", "out": "DIR", "max_train": "N",
             "n_points": "N", "eval_batch_size": "N", "data": "PATH", "device": "DEVICE",
             "checkpoint_every": "STEPS", "devices": "N", "modality_dropout": "P",
-            "transfer": "FILE", "mix": "SHARE", "prior_correction": "S"}
+            "transfer": "FILE", "mix": "SHARE", "prior_correction": "S",
+            "nmr_corpus": "N", "nmr_corpus_workers": "N"}
 CHOICES = {"split": (*SPLITS, *DERIVED_SPLITS), "render": RENDERINGS}
 #: Settings options that may be given with ``--resume`` (the rest come from the run).
 RESUME_OPTIONS = tuple(k for k in RESUME_SETTINGS if k != "out")
