@@ -32,11 +32,11 @@ OWNED_FIELDS = ("model", "model_config", "primary", "auxiliary", "split", "seed"
                 "data", "progress")
 #: Left out of the settings hash: speed-only settings and those the key names already.
 SPEED_FIELDS = ("out", "threads", "progress", "data", "primary", "auxiliary", "split", "seed",
-                "device", "checkpoint_every", "devices")
+                "device", "checkpoint_every", "devices", "nmr_corpus_workers")
 #: Settings added after results were stored, left out of the hash at their default value
 #: (so earlier runs keep their keys; any other value changes the hash).
 LATE_DEFAULTS = {"amp": False, "modality_dropout": 0.0, "render": "none", "transfer": None,
-                 "mix": 0.0, "render_settings": {}, "prior_correction": 0.0}
+                 "mix": 0.0, "render_settings": {}, "prior_correction": 0.0, "nmr_corpus": 0}
 SPEED_MODEL_FIELDS = ("n_jobs",)
 #: Settings of ``--profile paper`` (appendix B; the model sizes are the registered ones).
 PAPER_PROFILE = {"epochs": 100, "patience": 15, "max_train": None}
