@@ -185,3 +185,20 @@ def assert_same_document(got, want, where="$"):
 def same_document():
     """:func:`assert_same_document`, for tests comparing the engines' JSON reports."""
     return assert_same_document
+
+
+@pytest.fixture(scope="session")
+def train_argv():
+    """:func:`tiny_train_argv`."""
+    return tiny_train_argv
+
+
+def tiny_train_argv(data, out, *settings):
+    """``mspectmol train`` arguments for a two-epoch PA-IB of a few hundred weights on the
+    random split of the dataset folder ``data``, with ``--set`` items ``settings``."""
+    argv = ["-q", "train", "--data", str(data), "--split", "random", "--epochs", "2",
+            "--out", str(out), "--no-progress", "--threads", "1"]
+    for item in ("model_config.channels=[4,8]", "model_config.head_hidden=16",
+                 "model_config.gate_hidden=4", *settings):
+        argv += ["--set", item]
+    return argv

@@ -152,19 +152,15 @@ def test_config_needs_nmr_among_the_modalities():
         TrainConfig(nmr_corpus=-1)
 
 
-def test_training_with_the_nmr_corpus(random_dataset, tmp_path, monkeypatch, fake_csp5):
+def test_training_with_the_nmr_corpus(random_dataset, tmp_path, monkeypatch, fake_csp5,
+                                      train_argv):
     root = random_dataset(tmp_path, n=60, seed=5, prefix="t")
     monkeypatch.setenv("MSPECTMOL_CACHE", str(tmp_path / "cache"))
     real = nc.nmr_corpus
     monkeypatch.setattr("mspectmol.training.epochs.nmr_corpus",
                         lambda n, workers=1: real(n, source=SOURCE, excluded=[]))
     out = tmp_path / "runs"
-    argv = ["-q", "train", "--data", str(root), "--split", "random", "--epochs", "2",
-            "--out", str(out), "--no-progress", "--threads", "1",
-            "--set", "render=randomised", "--set", "nmr_corpus=20",
-            "--set", "model_config.channels=[4,8]",
-            "--set", "model_config.head_hidden=16", "--set", "model_config.gate_hidden=4"]
-    assert main(argv) == 0
+    assert main(train_argv(root, out, "render=randomised", "nmr_corpus=20")) == 0
     (run_dir,) = out.iterdir()
     _, meta = load_model(run_dir / "model")
     splits = json.loads((run_dir / "splits.json").read_text())

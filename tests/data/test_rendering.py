@@ -115,13 +115,10 @@ def test_render_setting_is_checked():
         TrainConfig(render="photographic")
 
 
-def test_training_with_randomised_rendering_and_ood(dataset_dir, tmp_path, capsys):
+def test_training_with_randomised_rendering_and_ood(dataset_dir, tmp_path, capsys,
+                                                     train_argv):
     out = tmp_path / "runs"
-    argv = ["-q", "train", "--data", str(dataset_dir), "--split", "random", "--epochs", "2",
-            "--out", str(out), "--no-progress", "--threads", "1",
-            "--set", "render=randomised", "--set", "render_settings.ir_hbond=0.5",
-            "--set", "model_config.channels=[4,8]",
-            "--set", "model_config.head_hidden=16", "--set", "model_config.gate_hidden=4"]
+    argv = train_argv(dataset_dir, out, "render=randomised", "render_settings.ir_hbond=0.5")
     assert main(argv) == 0
     (run_dir,) = out.iterdir()
     _, meta = load_model(run_dir / "model")
