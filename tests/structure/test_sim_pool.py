@@ -74,3 +74,49 @@ def test_a_worker_ends_when_the_process_that_started_it_is_gone():
             if p.is_alive():
                 p.terminate()
                 p.join()
+
+
+class _Bar:
+    """Stands in for the progress bar: records its name, total and updates."""
+
+    made: list = []
+
+    def __init__(self, name, total):
+        self.name, self.total, self.count = name, total, 0
+        _Bar.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        self.count += n
+
+
+def test_progress_bars_count_every_candidate(tmp_path, monkeypatch):
+    import mspectmol.structure.ranking.sim_pool as sim_pool
+    import mspectmol.structure.ranking.simulation as simulation
+
+    _Bar.made = []
+    monkeypatch.setattr(simulation, "progress_bar", _Bar)
+    monkeypatch.setattr(sim_pool, "progress_bar", _Bar)
+
+    def local(smiles):
+        raise MspectmolError("toy failure")
+
+    sim = SimulatedSpectra(GRIDS, fast_nmr=True, directory=tmp_path, simulator=local)
+    sim.get_many(["CCO", "CCC"])
+    assert _Bar.made == []  # no bar unless asked for
+    with sim.reporting("fast NMR"):
+        assert sim.get_many(["CCO", "CCC", "CCN"]) == [None, None, None]
+    assert sim._progress is None
+    (bar,) = _Bar.made
+    assert (bar.name, bar.total, bar.count) == ("fast NMR", 3, 3)
+    pool = sim_pool.SimulationPool(2)
+    try:
+        assert pool.run(pow, [(2, 3), (3, 2), (2, 5)], progress="workers") == [8, 9, 32]
+    finally:
+        pool.close()
+    assert (_Bar.made[-1].name, _Bar.made[-1].total, _Bar.made[-1].count) == ("workers", 3, 3)

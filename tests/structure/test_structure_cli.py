@@ -97,3 +97,14 @@ def test_elucidate_drops_candidates_of_another_formula(tmp_path, tiny_models):
                  "--candidates", str(cands), "--no-simulate", "-o", str(out)]) == 0
     rows = list(csv.DictReader((out / "structures.csv").open()))
     assert [r["smiles"] for r in rows] == ["CC(=O)Oc1ccccc1C(=O)O"]
+
+
+def test_elucidate_shows_progress_unless_told_not_to():
+    from mspectmol.cli.elucidate import options_from_args
+    from mspectmol.cli.main import build_parser
+
+    parser = build_parser(["elucidate"])
+    base = ["elucidate", "--ir", str(EXAMPLES / "aspirin_ir.jdx"), "--workers", "2"]
+    shown = options_from_args(parser.parse_args(base))
+    hidden = options_from_args(parser.parse_args([*base, "--no-progress"]))
+    assert shown.progress and not hidden.progress and shown.jobs == 2

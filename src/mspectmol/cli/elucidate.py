@@ -157,6 +157,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     workers = p.add_argument("--workers", dest="jobs", type=int, default=1, metavar="N",
                              help="processes that simulate candidates' spectra (default 1)")
     add_deprecated_alias(p, "--jobs", workers)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar while candidates are simulated")
     p.set_defaults(run=run)
 
 
@@ -272,7 +274,8 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
         spec_smooth=args.spec_smooth, prefilter=args.prefilter, c13_weight=args.c13_weight,
         h1_weight=args.h1_weight, refine=args.refine, refine_shift=args.refine_shift,
         simulate=not args.no_simulate, fast_nmr=args.fast_nmr and mode in ("rank", "rerank"),
-        model=args.model, generator=args.generator, jobs=args.jobs, ms=args.ms,
+        model=args.model, generator=args.generator, jobs=args.jobs,
+        progress=not args.no_progress, ms=args.ms,
         ms_adduct=args.ms_adduct, ms_weight=args.ms_weight)
 
 

@@ -95,6 +95,10 @@ class _Run:
         log.warning("%s", message)
         self.result.warnings.append(message)
 
+    def progress(self, name: str) -> str | None:
+        """``name`` for a progress bar when the options ask for one, else None."""
+        return name if self.options.progress else None
+
 
 def _weights(options: ElucidationOptions, training: dict[str, Any]) -> RankWeights | None:
     if options.mode == "denovo":
@@ -197,10 +201,12 @@ def _rerank(run: _Run) -> list[RankedCandidate]:
     o, obs = run.options, run.obs
     sim = SimulatedSpectra(obs.grids, fast_nmr=o.fast_nmr, jobs=o.jobs)
     try:
-        ranked = run.service.elucidator.generate_and_rank(
-            obs.spectra, obs.available, o.formula, int(o.n_generated or 0), sim,
-            weights=run.weights, beam_width=o.beam_width, smooth=float(run.smooth or 0.0),
-            features=obs.features, probabilities=obs.probabilities)
+        with sim.reporting(run.progress("simulating candidates")):
+            ranked = run.service.elucidator.generate_and_rank(
+                obs.spectra, obs.available, o.formula, int(o.n_generated or 0), sim,
+                weights=run.weights, beam_width=o.beam_width,
+                smooth=float(run.smooth or 0.0), features=obs.features,
+                probabilities=obs.probabilities)
     finally:
         sim.close()
     if sim.stats["failed"]:
@@ -234,11 +240,12 @@ def _rank(run: _Run) -> list[RankedCandidate]:
     sim = SimulatedSpectra(obs.grids, library, simulate=o.simulate, fast_nmr=o.fast_nmr,
                            jobs=o.jobs)
     try:
-        ranked = run.service.elucidator.rank(
-            obs.spectra, obs.available, o.formula, [c for c, _ in cands],
-            sources=[s for _, s in cands], simulated=sim, weights=run.weights,
-            features=obs.features, probabilities=obs.probabilities,
-            smooth=float(run.smooth or 0.0))
+        with sim.reporting(run.progress("simulating candidates")):
+            ranked = run.service.elucidator.rank(
+                obs.spectra, obs.available, o.formula, [c for c, _ in cands],
+                sources=[s for _, s in cands], simulated=sim, weights=run.weights,
+                features=obs.features, probabilities=obs.probabilities,
+                smooth=float(run.smooth or 0.0))
     finally:
         sim.close()
     if ranked[0].spec is None:
@@ -259,11 +266,12 @@ def _pool(run: _Run, index: Any, source: str, pool: dict[str, Any],
     h1 = H1_WEIGHT if o.h1_weight is None else o.h1_weight
     sim = service.simulator("fast", obs.grids, o.jobs)
     before = dict(sim.stats)
-    ranked, kept = rank_isomers(
-        service.elucidator, obs.spectra, obs.available, str(o.formula), index=index,
-        simulated=sim, n_keep=n_keep, weights=run.weights, smooth=run.smooth,
-        extra=_of_formula(run), features=obs.features, probabilities=obs.probabilities,
-        c13_weight=c13, h1_weight=h1, source=source, draw_counts=counts)
+    with sim.reporting(run.progress("fast NMR")):
+        ranked, kept = rank_isomers(
+            service.elucidator, obs.spectra, obs.available, str(o.formula), index=index,
+            simulated=sim, n_keep=n_keep, weights=run.weights, smooth=run.smooth,
+            extra=_of_formula(run), features=obs.features, probabilities=obs.probabilities,
+            c13_weight=c13, h1_weight=h1, source=source, draw_counts=counts)
     stats = _stats(sim, before)
     result = run.result
     result.first_stage, result.kept = list(ranked), list(kept.smiles)
@@ -284,7 +292,8 @@ def _pool(run: _Run, index: Any, source: str, pool: dict[str, Any],
     shift = refine.MAX_SHIFT if o.refine_shift is None else o.refine_shift
     full = service.simulator("full", obs.grids, o.jobs)
     before = dict(full.stats)
-    ranked = refine.refine(ranked, given, full, k=k, max_shift=shift)
+    with full.reporting(run.progress("GFN2-xTB + CSP5")):
+        ranked = refine.refine(ranked, given, full, k=k, max_shift=shift)
     stats = _stats(full, before)
     result.library["refine"] = {"k": k, "weight": refine.WEIGHT, "smooth": refine.SMOOTH,
                                 "max_shift": shift, "simulation": stats}

@@ -123,6 +123,9 @@ class ElucidationOptions:
         ``generate``: draws already made for this sample (reused instead of drawing again).
     jobs
         Processes simulating candidates.
+    progress
+        Show a progress bar with the remaining time on stderr while candidates are
+        simulated (the command line does, unless ``--no-progress``).
     ms, ms_adduct, ms_weight
         A mass spectrum file (MS/MS with its precursor, or MS1/EI), its ion type (default:
         the file's, else ``[M+H]+`` with a precursor, ``[M]+`` without) and the weight of the
@@ -153,6 +156,7 @@ class ElucidationOptions:
     generator: Path | None = None
     drawn: Sampled | None = None
     jobs: int = 1
+    progress: bool = False
     ms: Path | None = None
     ms_adduct: str | None = None
     ms_weight: float | None = None

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from mspectmol.errors import MspectmolError
@@ -56,21 +56,36 @@ class SimulationPool:
         self.jobs = int(jobs)
         self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, task: Callable[..., Any], arguments: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def run(self, task: Callable[..., Any], arguments: Sequence[tuple[Any, ...]],
+            progress: str | None = None) -> list[Any]:
         """``task(*args)`` for each of ``arguments`` in the workers (``task`` a module-level
-        function, so that it pickles), results in order."""
+        function, so that it pickles), results in order; with ``progress``, a progress bar of
+        that name, with the remaining time, on stderr while they run."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.jobs, multiprocessing.get_context("spawn"),
                                              initializer=_init_worker,
                                              initargs=(os.getpid(),))
             weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         futures = [self._pool.submit(task, *args) for args in arguments]
+        if progress:
+            with progress_bar(progress, len(futures)) as bar:
+                for _ in as_completed(futures):
+                    bar.update(1)
         return [f.result() for f in futures]
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def progress_bar(name: str, total: int) -> Any:
+    """A progress bar on stderr counting candidates, with the elapsed and remaining time
+    (tqdm's estimate); shown on a terminal only, and it leaves no line behind."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="candidate", leave=False, mininterval=0.5,
+                disable=None)
 
 
 def picklable(obj: Any) -> bool:

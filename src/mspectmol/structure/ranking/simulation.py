@@ -16,9 +16,10 @@ Fast NMR simulation (``SimulatedSpectra(..., fast_nmr=True)``, :func:`simulate_n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_path, atomic_write, remove_stale_temps
 from mspectmol.structure.cache import cache_dir
 from mspectmol.structure.metrics import inchikey_block
-from mspectmol.structure.ranking.sim_pool import SimulationPool, picklable
+from mspectmol.structure.ranking.sim_pool import SimulationPool, picklable, progress_bar
 
 log = logging.getLogger("mspectmol.structure")
 
@@ -149,6 +150,7 @@ class SimulatedSpectra:
             raise MspectmolError(f"jobs must be >= 1, got {jobs}")
         self.jobs = int(jobs)
         self._pool: Any = None
+        self._progress: str | None = None
         self._fresh: set[str] = set()
         self.fast_nmr = bool(fast_nmr)
         self.remember_failures = bool(remember_failures)
@@ -179,12 +181,29 @@ class SimulatedSpectra:
         recipe = f"nmrfast{FAST_RECIPE}_" if self.fast_nmr else ""
         return self.directory / f"{key}_{recipe}{grid_tag}.npz"
 
+    @contextlib.contextmanager
+    def reporting(self, name: str | None) -> Iterator[SimulatedSpectra]:
+        """Inside the block, :meth:`get_many` shows a progress bar called ``name`` (None:
+        none) with the remaining time on stderr while it simulates."""
+        previous, self._progress = self._progress, name
+        try:
+            yield self
+        finally:
+            self._progress = previous
+
     def get_many(self, smiles: Sequence[str]) -> list[dict[str, np.ndarray] | None]:
         """:meth:`get` of each candidate, the uncached ones first simulated in ``jobs``
         worker processes when ``jobs > 1`` (same results, same cache)."""
         if self.jobs > 1 and self.simulate:
             self._prefetch(list(dict.fromkeys(smiles)))
-        return [self.get(s) for s in smiles]
+        if not (self._progress and self.jobs == 1 and self.simulate):
+            return [self.get(s) for s in smiles]
+        with progress_bar(self._progress, len(smiles)) as bar:
+            out = []
+            for s in smiles:
+                out.append(self.get(s))
+                bar.update(1)
+        return out
 
     def _prefetch(self, smiles: list[str]) -> None:
         todo = []
@@ -202,7 +221,7 @@ class SimulatedSpectra:
         grids = {m: np.asarray(g) for m, g in self.grids.items()}
         results = self._pool.run(simulate_to_cache, [
             (smiles, grids, str(self.directory), self.fast_nmr, self.remember_failures,
-             self.simulator) for smiles in todo])
+             self.simulator) for smiles in todo], progress=self._progress)
         for ok, seconds in results:  # failures are counted when get() meets them
             self.stats["seconds"] += seconds
             self.stats["simulated"] += ok
