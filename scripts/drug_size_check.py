@@ -78,7 +78,9 @@ def main() -> None:
     print("| model | rendering | spectra | micro-F1 | macro-F1 | calls/molecule |")
     print("|---|---|---|---:|---:|---:|")
     for model_dir in args.models:
-        name = Path(model_dir).name if model_dir else "default"
+        path = Path(model_dir) if model_dir else None
+        name = "default" if path is None else (
+            path.parent.name if path.name == "model" else path.name)  # a run folder's model/
         for rendering, spectra, micro, macro, calls in scores(model_dir):
             print(f"| {name} | {rendering} | {spectra} | {micro:.3f} | {macro:.3f} | "
                   f"{calls:.2f} |")
