@@ -14,6 +14,7 @@ from mspectmol.errors import ConfigError, MspectmolError
 from mspectmol.models.io import load_model
 from mspectmol.training.config import TrainConfig
 from mspectmol.training.epochs import randomised_rendering
+from mspectmol.training.recalibrate import recalibrate_run
 
 SOURCE = ["CCOC(=O)c1ccccc1", "OCCc1ccccc1", "CCN(CC)CC", "CC(=O)Nc1ccc(O)cc1",
           "c1ccc2ccccc2c1", "CCOC(=O)c1ccccc1", "CC(C)Cl", "O=C(O)CCc1ccncc1", "not a smiles",
@@ -160,7 +161,8 @@ def test_training_with_the_nmr_corpus(random_dataset, tmp_path, monkeypatch, fak
     monkeypatch.setattr("mspectmol.training.epochs.nmr_corpus",
                         lambda n, workers=1: real(n, source=SOURCE, excluded=[]))
     out = tmp_path / "runs"
-    assert main(train_argv(root, out, "render=randomised", "nmr_corpus=20")) == 0
+    assert main(train_argv(root, out, "render=randomised", "nmr_corpus=20",
+                           "model_config.label_weighting=sqrt", "prior_correction=0.5")) == 0
     (run_dir,) = out.iterdir()
     _, meta = load_model(run_dir / "model")
     splits = json.loads((run_dir / "splits.json").read_text())
@@ -169,6 +171,9 @@ def test_training_with_the_nmr_corpus(random_dataset, tmp_path, monkeypatch, fak
     assert meta.training["n_train"] == len(splits["train"])
     assert not any(i.startswith(nc.ID_PREFIX) for i in splits["val"] + splits["test"])
     assert meta.ood is not None
+    recalibrate_run(run_dir, 0.5, write=True)  # the same offsets: the corpus' labels count
+    _, again = load_model(run_dir / "model")
+    np.testing.assert_allclose(again.logit_offsets, meta.logit_offsets, rtol=1e-6)
 
 
 def test_modality_dropout_never_leaves_a_row_without_spectra(tmp_path, fake_csp5):

@@ -23,6 +23,7 @@ from mspectmol.errors import MspectmolError
 from mspectmol.models.io import load_model, save_model
 from mspectmol.training.config import TrainConfig, run_config
 from mspectmol.training.data_source import load_run_dataset
+from mspectmol.training.epochs import with_nmr_corpus
 from mspectmol.training.pipeline import (
     fit_calibration,
     randomised_rendering,
@@ -52,6 +53,8 @@ def recalibrate_run(run_dir: str | os.PathLike[str], prior_correction: float, *,
     parts = run_splits(ds, config)
     if config.render == "randomised":
         _, parts["val"] = randomised_rendering(parts["train"], parts["val"], ds, config)
+    if config.nmr_corpus:  # the prior correction counts the corpus' labels, as training did
+        _, parts["train"] = with_nmr_corpus(parts["train"], ds, config)
     offsets, temperature, thresholds = fit_calibration(
         model, parts, config, meta.config.get("label_weighting", "none"))
     metrics = score_parts(model, parts, config, ds, offsets, temperature, thresholds)
