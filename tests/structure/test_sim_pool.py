@@ -120,3 +120,24 @@ def test_progress_bars_count_every_candidate(tmp_path, monkeypatch):
     finally:
         pool.close()
     assert (_Bar.made[-1].name, _Bar.made[-1].total, _Bar.made[-1].count) == ("workers", 3, 3)
+
+
+def test_log_lines_go_above_the_bar_with_the_consoles_level_and_format():
+    import io
+    import logging
+
+    from tqdm import tqdm
+
+    from mspectmol.structure.ranking.sim_pool import _AboveBar
+
+    stream = io.StringIO()
+    console = logging.StreamHandler(stream)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("mspectmol.test_above_bar")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.handlers = [_AboveBar(console, tqdm)]
+    logger.info("hidden")
+    logger.warning("shown %d", 1)
+    assert stream.getvalue() == "WARNING: shown 1\n"

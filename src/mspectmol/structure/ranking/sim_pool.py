@@ -11,14 +11,16 @@ remembered), and the ranking then reads the cache as usual, so results do not de
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
@@ -79,13 +81,44 @@ class SimulationPool:
             self._pool = None
 
 
-def progress_bar(name: str, total: int) -> Any:
+@contextlib.contextmanager
+def progress_bar(name: str, total: int) -> Iterator[Any]:
     """A progress bar on stderr counting candidates, with the elapsed and remaining time
-    (tqdm's estimate); shown on a terminal only, and it leaves no line behind."""
+    (tqdm's estimate); shown on a terminal only, and it leaves no line behind. While it
+    shows, the ``mspectmol`` log lines printed to the console go above it."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=name, unit="candidate", leave=False, mininterval=0.5,
-                disable=None)
+    with tqdm(total=total, desc=name, unit="candidate", leave=False, mininterval=0.5,
+              disable=None) as bar:
+        if bar.disable:
+            yield bar
+            return
+        logger = logging.getLogger("mspectmol")
+        swapped = [(k, h) for k, h in enumerate(logger.handlers)
+                   if type(h) is logging.StreamHandler and h.stream in (sys.stderr, sys.stdout)]
+        for k, h in swapped:
+            logger.handlers[k] = _AboveBar(h, tqdm)
+        try:
+            yield bar
+        finally:
+            for k, h in swapped:
+                logger.handlers[k] = h
+
+
+class _AboveBar(logging.Handler):
+    """A console handler's records, written above the progress bars (same level, format
+    and stream)."""
+
+    def __init__(self, console: logging.StreamHandler, tqdm: Any) -> None:
+        super().__init__(console.level)
+        self.setFormatter(console.formatter)
+        self.stream, self.tqdm = console.stream, tqdm
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must not raise
+            self.handleError(record)
 
 
 def picklable(obj: Any) -> bool:
