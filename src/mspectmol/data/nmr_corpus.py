@@ -38,6 +38,7 @@ from mspectmol.data.dataset import held_out_smiles
 from mspectmol.data.render_settings import RenderSettings
 from mspectmol.data.rendering import PeakRenderer
 from mspectmol.data.splits import murcko_scaffold
+from mspectmol.data.store import default_cache_dir
 from mspectmol.errors import MspectmolError
 from mspectmol.fileio import atomic_path
 
@@ -85,10 +86,8 @@ class NmrCorpus:
 
 
 def cache_folder() -> Path:
-    """``$MSPECTMOL_CACHE`` (default ``$XDG_CACHE_HOME/mspectmol``) ``/nmr-corpus``."""
-    root = os.environ.get("MSPECTMOL_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mspectmol")
-    return Path(root) / "nmr-corpus"
+    """:func:`~mspectmol.data.store.default_cache_dir` ``/nmr-corpus``."""
+    return default_cache_dir() / "nmr-corpus"
 
 
 def _canonical(smiles: str) -> str | None:

@@ -56,24 +56,20 @@ def randomised_rendering(train: SplitData, val: SplitData, ds: EmbeddedDataset,
     train_renderer = PeakRenderer(train.ids[:n_data], modalities, grids, settings, path=path)
     val_renderer = PeakRenderer(val.ids, modalities, grids, settings, path=path)
     val_fold = rendered(val, np.random.default_rng([config.seed, 29]), val_renderer)
-    if corpus is None:
-        def render_epoch(epoch: int) -> SplitData:
-            return rendered(train, np.random.default_rng([config.seed, 23, epoch]),
-                            train_renderer)
+    data_part = train.subset(np.arange(n_data)) if corpus is not None else train
+    if corpus is not None:
+        extra = corpus_renderer(corpus, grids, settings)
+        corpus_part = train.subset(np.arange(n_data, len(train)))
 
-        return render_epoch, val_fold
-    extra = corpus_renderer(corpus, grids, settings)
-    data_part = train.subset(np.arange(n_data))
-    corpus_part = train.subset(np.arange(n_data, len(train)))
-
-    def render_corpus(rng: np.random.Generator) -> SplitData:
+    def render_epoch(epoch: int) -> SplitData:
+        rng = np.random.default_rng([config.seed, 23, epoch])
+        part = rendered(data_part, rng, train_renderer)
+        if corpus is None:
+            return part
         spectra = {m: extra.render(m, rng) if m in extra.modalities else x
                    for m, x in corpus_part.spectra.items()}
-        return SplitData(corpus_part.ids, corpus_part.labels, spectra, corpus_part.available)
-
-    def render_epoch(epoch: int) -> SplitData:  # type: ignore[misc]
-        rng = np.random.default_rng([config.seed, 23, epoch])
-        return rendered(data_part, rng, train_renderer).concat(render_corpus(rng))
+        return part.concat(SplitData(corpus_part.ids, corpus_part.labels, spectra,
+                                     corpus_part.available))
 
     return render_epoch, val_fold
 
@@ -93,10 +89,10 @@ def with_nmr_corpus(train: SplitData, ds: EmbeddedDataset, config: TrainConfig
                     ) -> tuple[NmrCorpus, SplitData]:
     """The NMR corpus of ``config.nmr_corpus`` molecules and the training part with its rows
     appended (:func:`mspectmol.data.nmr_corpus.corpus_split`)."""
-    corpus = nmr_corpus(config.nmr_corpus, workers=config.nmr_corpus_workers)
     if tuple(GROUP_NAMES) != tuple(ds.label_names):
         raise MspectmolError("the NMR corpus is labelled with the 37 groups; this dataset has "
                              "other labels")
+    corpus = nmr_corpus(config.nmr_corpus, workers=config.nmr_corpus_workers)
     grids = {m: ds.grids.get(m, canonical_grid(m, config.n_points)) for m in config.modalities}
     log.info("NMR corpus: %d drug-size molecules added to the %d training molecules (1H and "
              "13C only)", len(corpus), len(train))
