@@ -180,3 +180,11 @@ def test_band_gate_parts_must_cover_the_input():
     gate = BandGate(3 * 4, 5)
     with torch.no_grad(), pytest.raises(MspectmolError, match="8 features"):
         gate.forward_parts([torch.randn(2, 7, 4)] * 2)
+
+
+def test_eval_gate_statistics_carry_no_gradient():
+    h = torch.randn(2, 5, 3, requires_grad=True)
+    logits = torch.randn(2, 5)
+    apply_gate(h, logits, stochastic=False).features.sum().backward()
+    want = torch.sigmoid(logits).unsqueeze(-1).expand_as(h)
+    torch.testing.assert_close(h.grad, want)

@@ -344,3 +344,26 @@ def test_label_weighting_enters_the_loss_and_is_not_saved():
     weighted = pa_ib_loss(out, labels, model.config, pos_weight=model.label_pos_weight)
     plain = pa_ib_loss(out, labels, model.config)
     assert weighted.sup.item() > plain.sup.item()
+
+
+def test_inference_in_blocks_equals_the_whole_batch(monkeypatch):
+    import mspectmol.models.pa_ib as pa_ib
+
+    torch.manual_seed(6)
+    config = PAIBConfig(n_points=40, channels=(4, 6), kernel_size=3, gate_hidden=4,
+                        head_hidden=8, n_labels=5)
+    model = PAIBModel(config).eval()
+    batch = {m: torch.rand(11, 40) for m in config.modalities}
+    avail = {"h_nmr": torch.tensor([True, False] * 5 + [True])}
+    with torch.inference_mode():
+        monkeypatch.setattr(pa_ib, "EVAL_BLOCK", 4)  # blocks of 4, 4 and 3 rows
+        blocked = model(batch, avail, return_kl=True)
+        monkeypatch.setattr(pa_ib, "EVAL_BLOCK", 100)
+        whole = model(batch, avail, return_kl=True)
+    for name in ("logits", "logits_primary"):
+        torch.testing.assert_close(getattr(blocked, name), getattr(whole, name))
+    for m in config.modalities:
+        torch.testing.assert_close(blocked.gate_probs[m], whole.gate_probs[m])
+        torch.testing.assert_close(blocked.kl[m], whole.kl[m])
+        assert torch.equal(blocked.available[m], whole.available[m])
+    assert blocked.logits.shape == (11, 5) and blocked.kl_size == whole.kl_size

@@ -266,6 +266,9 @@ def apply_gate(h: Tensor, logits: Tensor, *, stochastic: bool, temperature: floa
     prob = torch.sigmoid(logits)
     lam = relaxed_bernoulli(logits, temperature) if stochastic else prob
     lam3 = lam.unsqueeze(-1)
+    if not (stochastic or compute_kl):  # the deterministic path needs no standard deviation
+        mu = h.detach().mean(dim=1, keepdim=True)
+        return GateResult(features=torch.addcmul(mu, lam3, h - mu), prob=prob, lam=lam, kl=None)
     mu, sigma = noise_statistics(h)
     features = inject_noise(h, lam3, mu, sigma, noise=stochastic)
     kl = gate_kl(h, lam3, mu, sigma, prior).sum(dim=(1, 2)) if compute_kl else None
