@@ -187,3 +187,28 @@ def test_benchmark_row_planning(models):
     ctx["opts"] = {**opts, "prior_draws": 0}
     with pytest.raises(MspectmolError, match="prior_draws"):
         plan_rows(ctx, {})
+    assert "render" not in key and rows[0][1]["spectra"] == "IR+1H+13C"
+    ctx["opts"] = {**opts, "prior_render": "randomised"}
+    randomised = plan_rows(ctx, {"seed": 0})
+    assert randomised[0][4]["render"] == "randomised"
+    assert all(r[1]["spectra"].endswith("(randomised rendering)") for r in randomised)
+    ctx["opts"] = {**opts, "prior_render": "noisy"}
+    with pytest.raises(MspectmolError, match="prior_render"):
+        plan_rows(ctx, {})
+
+
+def test_observed_spectra_are_the_datasets_or_a_randomised_rendering():
+    from mspectmol.structure.benchmark.common import small_dataset
+    from mspectmol.structure.benchmark.prior_rows import observed_spectra
+
+    mods = ("ir", "h_nmr", "c_nmr")
+    ds = small_dataset(0, {"max_heavy": 9, "n_val": 1, "n_test": 1, "max_train": 2}, None)
+    rows = np.arange(3)
+    own = observed_spectra(ds, rows, mods, "")
+    first = observed_spectra(ds, rows, mods, "randomised")
+    again = observed_spectra(ds, rows, mods, "randomised")
+    for m in mods:
+        assert np.array_equal(own[m], ds.spectra[m][rows])
+        assert first[m].shape == own[m].shape and np.isfinite(first[m]).all()
+        assert np.array_equal(first[m], again[m])  # seeded
+        assert not np.allclose(first[m], own[m])
