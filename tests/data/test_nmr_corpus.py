@@ -190,3 +190,13 @@ def test_modality_dropout_never_leaves_a_row_without_spectra(tmp_path, fake_csp5
     batch = to_batch(part, rows, rng=np.random.default_rng(0), dropout={"h_nmr": 1.0})
     assert not batch.available["h_nmr"].any() and batch.available["c_nmr"].all()
     assert float(batch.spectra["h_nmr"].abs().sum()) == 0.0
+
+
+def test_predict_lines_of_one_nucleus_and_bad_nuclei():
+    with pytest.raises(MspectmolError, match="nuclei"):
+        nc.predict_lines(["CCO"], nuclei=("15N",))
+    pytest.importorskip("csp5")
+    ethanol, neon = nc.predict_lines(["CCO", "[Ne]"], nuclei=("13C",))
+    assert set(ethanol) == {"c_nmr"} and ethanol["c_nmr"].shape == (2, 2)
+    assert ethanol["c_nmr"][:, 1].tolist() == [1, 1]  # one carbon per line
+    assert set(neon) == {"c_nmr"} and neon["c_nmr"].shape == (0, 2)  # no carbon, no conformer

@@ -119,10 +119,17 @@ def corpus_candidates(source: Sequence[str], n: int, excluded: Sequence[str],
     return out
 
 
-def predict_lines(smiles: Sequence[str], seed: int = 0) -> list[dict[str, Lines] | None]:
-    """CSP5 1H and 13C lines of each structure on one ETKDG conformer.
+#: The nuclei CSP5 predicts and the modality of their lines.
+NUCLEI = {"13C": ("c_nmr", 6), "1H": ("h_nmr", 1)}
 
-    None for a structure RDKit cannot embed, or for which CSP5 misses an atom.
+
+def predict_lines(smiles: Sequence[str], seed: int = 0,
+                  nuclei: Sequence[str] = ("13C", "1H")) -> list[dict[str, Lines] | None]:
+    """CSP5 lines of each structure on one ETKDG conformer: ``{modality: (k, 2)}`` arrays of
+    ``(shift ppm, atoms)``, one row per symmetry-distinct atom of each of ``nuclei``.
+
+    None for a structure RDKit cannot parse or embed, or for which CSP5 misses an atom of
+    one of the nuclei; a structure without such atoms gets an empty ``(0, 2)`` array.
     """
     import csp5  # heavy (its shift models), needed only here
     from rdkit import Chem
@@ -130,6 +137,9 @@ def predict_lines(smiles: Sequence[str], seed: int = 0) -> list[dict[str, Lines]
 
     from mspectmol.data.simulator.nmr import equivalence_classes, group_equivalent
 
+    unknown = sorted(set(nuclei) - set(NUCLEI))
+    if unknown or not nuclei:
+        raise MspectmolError(f"nuclei must be among {', '.join(NUCLEI)}, got {list(nuclei)}")
     out: list[dict[str, Lines] | None] = [None] * len(smiles)
     mols, where = [], []
     for i, s in enumerate(smiles):
@@ -137,6 +147,9 @@ def predict_lines(smiles: Sequence[str], seed: int = 0) -> list[dict[str, Lines]
         if mol is None:
             continue
         mol = Chem.AddHs(mol)
+        if not any(a.GetAtomicNum() == NUCLEI[n][1] for n in nuclei for a in mol.GetAtoms()):
+            out[i] = {NUCLEI[n][0]: np.zeros((0, 2), np.float32) for n in nuclei}
+            continue  # nothing to predict: no conformer needed
         params = AllChem.ETKDGv3()
         params.randomSeed = seed
         params.maxIterations = 200
@@ -146,7 +159,7 @@ def predict_lines(smiles: Sequence[str], seed: int = 0) -> list[dict[str, Lines]
     for start in range(0, len(mols), _BATCH):
         batch = mols[start:start + _BATCH]
         tables = {}
-        for nucleus in ("13C", "1H"):
+        for nucleus in nuclei:
             try:
                 table = csp5.predict_mols(batch, nucleus=nucleus, device="cpu",
                                           batch_size=_BATCH).predictions
@@ -156,7 +169,8 @@ def predict_lines(smiles: Sequence[str], seed: int = 0) -> list[dict[str, Lines]
             tables[nucleus] = {} if table is None else dict(tuple(table.groupby("molecule_id")))
         for j, mol in enumerate(batch):
             lines = {}
-            for modality, nucleus, z in (("c_nmr", "13C", 6), ("h_nmr", "1H", 1)):
+            for nucleus in nuclei:
+                modality, z = NUCLEI[nucleus]
                 shifts = np.full(mol.GetNumAtoms(), np.nan)
                 if j in tables[nucleus]:
                     rows = tables[nucleus][j]

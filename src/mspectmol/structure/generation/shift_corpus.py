@@ -26,10 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rdkit import Chem
-from rdkit.Chem import AllChem
 
-from mspectmol.data.simulator.nmr import equivalence_classes, group_equivalent
+from mspectmol.data.nmr_corpus import predict_lines
 from mspectmol.fileio import atomic_path
 from mspectmol.structure.cache import cache_root
 from mspectmol.structure.generation.corpus import CORPORA, DRUG_SAMPLE, training_corpus
@@ -40,56 +38,17 @@ log = logging.getLogger("mspectmol.structure")
 CHUNK = 2000
 #: Bumped when the prediction recipe changes; part of the chunk file names.
 RECIPE = 1
-#: CSP5 batch size.
-BATCH = 64
 
 
 def predict_c13_lines(smiles: Sequence[str], seed: int = 0) -> list[np.ndarray | None]:
-    """13C lines (ppm, one per symmetry-distinct carbon, highest first) of each structure.
+    """13C lines (ppm, one per symmetry-distinct carbon, highest first) of each structure:
+    :func:`mspectmol.data.nmr_corpus.predict_lines` for 13C alone.
 
     None for a structure RDKit cannot parse or embed, or whose carbons CSP5 does not all
     predict; an empty array for a structure without carbon.
     """
-    import csp5  # heavy (its shift model), needed only here
-
-    out: list[np.ndarray | None] = [None] * len(smiles)
-    mols: list[Chem.Mol] = []
-    where: list[int] = []
-    for i, s in enumerate(smiles):
-        mol = Chem.MolFromSmiles(s)
-        if mol is None:
-            continue
-        mol = Chem.AddHs(mol)
-        if not any(a.GetAtomicNum() == 6 for a in mol.GetAtoms()):
-            out[i] = np.zeros(0, dtype=np.float32)
-            continue
-        params = AllChem.ETKDGv3()
-        params.randomSeed = seed
-        params.maxIterations = 200
-        if AllChem.EmbedMolecule(mol, params) != 0:
-            continue
-        mols.append(mol)
-        where.append(i)
-    for start in range(0, len(mols), BATCH):
-        batch = mols[start:start + BATCH]
-        try:
-            table = csp5.predict_mols(batch, nucleus="13C", device="cpu",
-                                      batch_size=BATCH).predictions
-        except Exception as exc:  # csp5 raises plain ValueError/RuntimeError
-            log.warning("CSP5 failed on a batch of %d structures (%s)", len(batch), exc)
-            continue
-        by_molecule = dict(tuple(table.groupby("molecule_id")))
-        for j, mol in enumerate(batch):
-            shifts = np.full(mol.GetNumAtoms(), np.nan)
-            if j in by_molecule:
-                rows = by_molecule[j]
-                shifts[rows["atom_index"].to_numpy(dtype=int)] = rows["shift_ppm"].to_numpy()
-            carbons = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 6]
-            if not np.all(np.isfinite(shifts[carbons])):
-                continue
-            lines = group_equivalent(shifts, equivalence_classes(mol))
-            out[where[start + j]] = np.array([p for p, _ in lines], dtype=np.float32)
-    return out
+    return [None if x is None else np.ascontiguousarray(x["c_nmr"][:, 0])
+            for x in predict_lines(smiles, seed, nuclei=("13C",))]
 
 
 def _chunk_file(folder: Path, smiles: Sequence[str]) -> Path:
