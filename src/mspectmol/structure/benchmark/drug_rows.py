@@ -30,6 +30,9 @@ packaged ``prior-drug``) draws ``drug_draws`` formula-constrained SMILES at
     The drawn structures ranked by ``elucidate --generate``'s first stage (pre-filter by
     groups, 13C lines and 1H integrals, fast CSP5 NMR, ``ll + fg + spec + gen``); planned
     with ``--set drug_rank=1``.
+
+With ``--set drug_syntax=1`` the draws are also kept parseable SMILES with sound valences
+(:mod:`~mspectmol.structure.generation.syntax`).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ PREFIX = "denovo_drug"
 DRUG_GENERATOR = "prior-drug"
 DRUG_DEFAULTS: dict[str, Any] = {
     "drug_draws": 1000, "drug_temperature": 1.0, "drug_model": "", "drug_n": 0,
-    "drug_v2_n": 50, "drug_rank": 0,
+    "drug_v2_n": 50, "drug_rank": 0, "drug_syntax": 0,
     "drug_transfer": "../shared/data/alberts-example/example_data_1.parquet"}
 DRUG_QUICK: dict[str, Any] = {**DRUG_DEFAULTS, "drug_draws": 20, "drug_n": 3, "drug_v2_n": 3}
 MODALITIES = ("ir", "h_nmr", "c_nmr")
@@ -108,9 +111,11 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
     else:
         log.info("%s/alberts rows not planned: %s not found", PREFIX, opts["drug_transfer"])
     key = {"seed": settings_key.get("seed", 0), "generator": meta.content_hash,
-           **{k: opts[k] for k in DRUG_DEFAULTS}}
+           # drug_syntax only when set, so that rows drawn without it keep their keys
+           **{k: opts[k] for k in DRUG_DEFAULTS if k != "drug_syntax" or opts[k]}}
     state: dict[str, Any] = {"path": path, "cases": {}}
-    what = f"{opts['drug_draws']} draws at T={opts['drug_temperature']:g}"
+    what = (f"{opts['drug_draws']} draws at T={opts['drug_temperature']:g}"
+            + (", SMILES syntax and valences constrained" if opts["drug_syntax"] else ""))
     rows = []
     for name_set in sets:
         spectra = "IR+1H+13C (" + ("their own" if name_set == "alberts" else
@@ -183,7 +188,7 @@ def _case(ctx: dict[str, Any], state: dict[str, Any], which: str) -> dict[str, A
     for j, truth in enumerate(truths):
         samples.append(svc.draw(observations[j], smiles_formula(truth), opts["drug_draws"],
                                 temperature=opts["drug_temperature"], seed=j,
-                                generator=state["path"]))
+                                generator=state["path"], syntax=bool(opts["drug_syntax"])))
         log.info("%s/%s %d/%d: %d distinct, truth drawn %s", PREFIX, which, j + 1,
                  len(truths), len(samples[-1].smiles),
                  hit_rank(samples[-1].smiles, truth) is not None)

@@ -33,13 +33,13 @@ library_qm9_n, prefilter: every QM9 isomer of the formula, pre-filtered by funct
 ranked with the fast NMR recipe; the same test molecules as the re-ranking rows; retrieval,
 not de novo);
 and of the evidence generator's de novo rows (:mod:`~mspectmol.structure.benchmark.prior_rows`:
-prior_draws, prior_temperature, prior_model, prior_n; the same test molecules);
+prior_draws, prior_temperature, prior_model, prior_n, prior_render; the same test molecules);
 ``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
 prefixes; ``only=library_qm9`` the QM9 rows, ``only=denovo_prior`` the generator's);
 and of the drug-size rows (:mod:`~mspectmol.structure.benchmark.drug_rows`: drug_draws,
-drug_temperature, drug_model, drug_n, drug_v2_n, drug_rank, drug_transfer; the transfer
-file's molecules with their own spectra and held-out v2 molecules rendered with the sim-to-real
-randomisation; ``only=denovo_drug``).
+drug_temperature, drug_model, drug_n, drug_v2_n, drug_rank, drug_syntax, drug_transfer; the
+transfer file's molecules with their own spectra and held-out v2 molecules rendered with the
+sim-to-real randomisation; ``only=denovo_drug``).
 """
 
 

@@ -243,12 +243,14 @@ class ElucidationService:
                 for j in range(len(avail))]
 
     def draw(self, observation: Observation, formula: str, n: int, *,
-             temperature: float, seed: int = 0, generator: Path | None = None) -> Sampled:
-        """``n`` generator draws of ``formula`` given the observation's evidence."""
+             temperature: float, seed: int = 0, generator: Path | None = None,
+             syntax: bool = False) -> Sampled:
+        """``n`` generator draws of ``formula`` given the observation's evidence (``syntax``:
+        constrained to parseable SMILES with sound valences)."""
         observation = self.observe(observation, features=False)
         return self.generator(generator).sample(
             observation.probabilities, observation.given(self.modalities), observation.grids,
-            formula, n=n, temperature=temperature, seed=seed)
+            formula, n=n, temperature=temperature, seed=seed, syntax=syntax)
 
     # -- running -----------------------------------------------------------------------------
 

@@ -68,6 +68,11 @@ class FormulaConstraint:
         block[:, Vocabulary.eos] = ~complete
         return logp.masked_fill(block & self.has, float("-inf"))
 
+    def remaining(self) -> torch.Tensor:
+        """``(B,)`` heavy atoms each hypothesis may still place (large where unconstrained)."""
+        left = ((self.target - self.used) * self.heavy).sum(-1)
+        return torch.where(self.has[:, 0], left, torch.full_like(left, 1 << 30))
+
     def advance(self, parent: torch.Tensor | None, token: torch.Tensor) -> None:
         """Count the chosen ``token`` of each hypothesis (continuing hypothesis ``parent``)."""
         if parent is not None:

@@ -153,12 +153,15 @@ class Generator:
 
     def sample(self, probabilities: np.ndarray | None, observed: Mapping[str, np.ndarray],
                grids: Mapping[str, np.ndarray], formula: str, *, n: int = DEFAULT_DRAWS,
-               temperature: float = DEFAULT_TEMPERATURE, seed: int = 0) -> Sampled:
-        """Distinct structures of ``formula`` among ``n`` draws given the observed evidence."""
+               temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
+               syntax: bool = False) -> Sampled:
+        """Distinct structures of ``formula`` among ``n`` draws given the observed evidence
+        (``syntax``: every draw kept a parseable SMILES string with sound valences,
+        :mod:`~mspectmol.structure.generation.syntax`)."""
         feats, avail = observed_evidence(probabilities, observed, grids, hill(formula))
         avail = avail & self.trained_evidence()
         return sample_structures(self.decoder, self.vocab, feats, avail, hill(formula), n=n,
-                                 temperature=temperature, seed=seed)
+                                 temperature=temperature, seed=seed, syntax=syntax)
 
 
 def generated_index(sampled: Sampled, formula: str) -> IsomerIndex:

@@ -10,6 +10,7 @@ log-probability (at temperature 1) of its strings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.generation.beam import FormulaConstraint
+from mspectmol.structure.generation.syntax import SmilesSyntax
 from mspectmol.structure.model.decoder import StructureDecoder
 from mspectmol.structure.model.tokens import (
     Vocabulary,
@@ -47,15 +49,22 @@ class Sampled:
 @torch.no_grad()
 def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tensor,
          formula: torch.Tensor, n: int, *, temperature: float = 1.0,
-         elements: np.ndarray | None = None, generator: torch.Generator | None = None
-         ) -> tuple[np.ndarray, np.ndarray]:
+         elements: np.ndarray | None = None, generator: torch.Generator | None = None,
+         syntax: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``n`` sequences for one molecule: tokens ``(n, L)`` (``<bos>`` first, ``<pad>`` after
-    ``<eos>``) and their summed log-probabilities at temperature 1 ``(n,)``."""
+    ``<eos>``) and their summed log-probabilities at temperature 1 ``(n,)``.
+
+    ``elements`` (the :func:`token_elements` table) constrains the heavy atoms to the
+    formula; ``syntax`` (the vocabulary's tokens, with ``elements``) also keeps every string
+    parseable (:class:`~mspectmol.structure.generation.syntax.SmilesSyntax`).
+    """
     model.eval()
     memory, pad = model.encode_memory(features[None], available[None], formula[None])
     cross, mask = model.cross_cache(memory.expand(n, -1, -1), pad.expand(n, -1))
     limit = FormulaConstraint(elements, formula[None].expand(n, -1)) \
         if elements is not None else None
+    grammar = SmilesSyntax(syntax, elements, n) \
+        if syntax is not None and elements is not None else None
     seqs = torch.full((n, 1), Vocabulary.bos, dtype=torch.long)
     total = torch.zeros(n)
     done = torch.zeros(n, dtype=torch.bool)
@@ -64,6 +73,8 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
         logp, past = model.step(seqs[:, -1], pos, cross, mask, past)
         if limit is not None:
             logp = limit.apply(logp)
+        if grammar is not None:
+            logp = grammar.apply(logp, limit.remaining() if limit is not None else None)
         probs = torch.softmax(logp / temperature, dim=-1)
         dead = ~torch.isfinite(logp).any(-1)  # no token allowed: end this draw as invalid
         probs[dead] = 0.0
@@ -76,6 +87,8 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
         seqs = torch.cat((seqs, token[:, None]), dim=1)
         if limit is not None:
             limit.advance(None, token)  # <pad> after <eos> counts no atom
+        if grammar is not None:
+            grammar.advance(None, token)
         done = done | (token == Vocabulary.eos)
         if bool(done.all()):
             break
@@ -85,7 +98,7 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
 def sample_structures(model: StructureDecoder, vocab: Vocabulary, features: np.ndarray,
                       available: np.ndarray, formula: str, *, n: int = 1000,
                       temperature: float = 1.0, batch_size: int = 500, seed: int = 0,
-                      constrain: bool = True) -> Sampled:
+                      constrain: bool = True, syntax: bool = False) -> Sampled:
     """Distinct canonical structures of ``formula`` among ``n`` draws for one molecule.
 
     Parameters
@@ -94,6 +107,8 @@ def sample_structures(model: StructureDecoder, vocab: Vocabulary, features: np.n
         The molecule's memory ``(n_modalities, n_tokens, n_features)`` and ``(n_modalities,)``.
     formula
         Hill formula; it conditions the decoder, constrains decoding and filters the result.
+    syntax
+        Also keep every draw a parseable SMILES string (with ``constrain``).
     """
     if n < 1 or batch_size < 1:
         raise MspectmolError(f"draws and batch size must be >= 1, got {n} and {batch_size}")
@@ -110,7 +125,8 @@ def sample_structures(model: StructureDecoder, vocab: Vocabulary, features: np.n
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         tokens, scores = draw(model, feats, avail, fvec, m, temperature=temperature,
-                              elements=elements, generator=gen)
+                              elements=elements, generator=gen,
+                              syntax=vocab.tokens if syntax else None)
         for seq, score in zip(tokens, scores, strict=True):
             out.n_draws += 1
             if not np.isfinite(score):
