@@ -55,6 +55,7 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--generate", "5", "--library", "qm9"], "cannot be combined"),
     (["--formula", "C3H6O", "--generate", "5", "--rerank", "3"], "cannot be combined"),
     (["--formula", "C3H6O", "--temperature", "2"], "apply to --generate only"),
+    (["--formula", "C3H6O", "--syntax"], "apply to --generate only"),
     (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
     (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
     (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
@@ -106,6 +107,7 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
     doc = json.loads((out / "structures.json").read_text())
     assert doc["mode"] == "de novo + rerank" and doc["library"]["library"] == "generated"
     assert doc["library"]["draws"] == 60 and doc["library"]["temperature"] == 1.0
+    assert doc["library"]["syntax"] is False
     rows = doc["structures"]
     assert 1 <= len(rows) <= 4 and all(r["source"] == "generated" for r in rows)
     assert all(smiles_formula(r["smiles"]) == "C3H6O" for r in rows)
@@ -129,6 +131,12 @@ def test_cli_generates_and_ranks(tmp_path, models, monkeypatch, capsys):
                  "--refine", "0", "-o", str(tmp_path / "r0")]) == 0
     doc0 = json.loads((tmp_path / "r0" / "structures.json").read_text())
     assert all(r["full"] is None for r in doc0["structures"]) and "refine" not in doc0["library"]
+    # --syntax: every structure still of the formula, the choice recorded
+    assert main([*base, "--h-nmr", str(EXAMPLES / "aspirin_h_nmr.jdx"), "--prefilter", "4",
+                 "--refine", "0", "--syntax", "-o", str(tmp_path / "syn")]) == 0
+    doc_syn = json.loads((tmp_path / "syn" / "structures.json").read_text())
+    assert doc_syn["library"]["syntax"] is True and doc_syn["structures"]
+    assert all(smiles_formula(r["smiles"]) == "C3H6O" for r in doc_syn["structures"])
     # a model that does not read evidence is refused, naming the folder
     assert main([*base[:-1], str(models / "structure"), "--h-nmr",
                  str(EXAMPLES / "aspirin_h_nmr.jdx"), "-o", str(tmp_path / "y")]) == 2

@@ -16,6 +16,10 @@ from mspectmol.structure.generation.syntax import (
     RING,
     SmilesSyntax,
     token_kinds,
+    unsaturation_halves,
+)
+from mspectmol.structure.model.tokens import (
+    ELEMENTS as NAMES,
 )
 from mspectmol.structure.model.tokens import (
     SPECIALS,
@@ -36,8 +40,9 @@ ELEMENTS = token_elements(VOCAB)
 def _walk(smiles: str, formula: str | None = None) -> list[bool]:
     """For each token of ``smiles``, whether the constraint allowed it (and then ``<eos>``),
     decoding ``formula`` (by default that of ``smiles``)."""
-    syntax = SmilesSyntax(VOCAB.tokens, ELEMENTS, 1)
     formula = torch.as_tensor(formula_vector(formula or smiles_formula(smiles)))[None]
+    syntax = SmilesSyntax(VOCAB.tokens, ELEMENTS, 1,
+                          torch.as_tensor(unsaturation_halves(formula.numpy(), NAMES)))
     limit = FormulaConstraint(ELEMENTS, formula)
     out = []
     for tok in [*tokenize(smiles), "<eos>"]:
@@ -85,7 +90,11 @@ def test_valid_smiles_pass_token_by_token(smiles):
     ("CC(C1C)-1", "C5H10", 8),  # a ring closing on the parent of its opener
     ("CO(C)C", "C3H8O", 5),   # a third bond on oxygen, after its branch
     ("C(=O)=", "CH2O", 5),    # a bond after which no atom is left
-    ("C.C", "C2H8", 1),       # two molecules
+    ("C.C", "C2H6", 1),       # two molecules
+    ("C=CC", "C3H8", 1),      # a double bond in a saturated formula
+    ("C1CC1", "C3H8", 4),     # a ring in a saturated formula
+    ("CCC", "C3H6", 3),       # <eos> with a ring or double bond still owed
+    ("c1ccccc1C", "C7H14", 4),  # an aromatic ring in a formula with one degree
 ])
 def test_invalid_continuations_are_blocked(smiles, formula, blocked):
     allowed = _walk(smiles, formula)

@@ -93,6 +93,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="with --generate: the generator model folder (default: packaged)")
     p.add_argument("--temperature", type=float, default=None, metavar="T",
                    help="with --generate: sampling temperature (default 1)")
+    p.add_argument("--syntax", action="store_true",
+                   help="with --generate: keep every draw a parseable SMILES with sound "
+                        "valences and the formula's unsaturation (more structures of the "
+                        "formula per draw for drug-size molecules)")
     p.add_argument("--prefilter", type=int, default=None, metavar="N",
                    help="with --library qm9 or --generate: simulate and rank only the N that agree "
                         "best with the predicted functional groups (default 200; about "
@@ -165,8 +169,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 def _check_generate(args: argparse.Namespace) -> None:
     """Refuse ``--generate`` combinations that make no sense."""
     if args.generate is None:
-        if args.generator is not None or args.temperature is not None:
-            raise MspectmolError("--generator and --temperature apply to --generate only")
+        if args.generator is not None or args.temperature is not None or args.syntax:
+            raise MspectmolError("--generator, --temperature and --syntax apply to --generate "
+                                 "only")
         return
     if args.generate < 1:
         raise MspectmolError(f"--generate N needs N >= 1 draws, got {args.generate}")
@@ -269,7 +274,7 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
         SpectrumFiles(files), mode=mode, formula=args.formula, candidates=candidates,
         embedded_library=args.library == "embedded", k=args.k,
         n_generated=args.generate if generating else args.rerank,
-        beam_width=args.beam_width, temperature=args.temperature,
+        beam_width=args.beam_width, temperature=args.temperature, syntax=args.syntax,
         weights=RankWeights(*args.weights) if args.weights else None,
         spec_smooth=args.spec_smooth, prefilter=args.prefilter, c13_weight=args.c13_weight,
         h1_weight=args.h1_weight, refine=args.refine, refine_shift=args.refine_shift,

@@ -316,10 +316,11 @@ def _generate(run: _Run) -> list[RankedCandidate]:
     temperature = DEFAULT_TEMPERATURE if o.temperature is None else o.temperature
     n = int(o.n_generated or 0)
     sampled = o.drawn or service.draw(run.obs, str(o.formula), n, temperature=temperature,
-                                      seed=o.seed, generator=o.generator)
+                                      seed=o.seed, generator=o.generator, syntax=o.syntax)
     run.result.sampled = sampled
     index = generated_index(sampled, str(o.formula))
-    pool = {"draws": n, "temperature": temperature, "generator": str(service.generator_path)}
+    pool = {"draws": n, "temperature": temperature, "generator": str(service.generator_path),
+            "syntax": o.syntax}
     return _pool(run, index, "generated", pool, sampled.count_map(),
                  f"generator: {len(sampled.smiles)} distinct structure(s) in {n} draws")
 

@@ -104,6 +104,9 @@ class ElucidationOptions:
         Beam width (default ``2 k`` with a formula, else ``k``; ``n_generated`` for rerank).
     temperature, seed
         ``generate``: sampling temperature (default 1) and seed of the draws.
+    syntax
+        ``generate``: keep every draw a parseable SMILES string with sound valences and the
+        formula's unsaturation (:mod:`~mspectmol.structure.generation.syntax`).
     weights
         Ranking weights (default: the model's for ``rank``/``rerank``, the fast-NMR ones for
         ``qm9``, those plus the ``gen`` weight for ``generate``).
@@ -143,6 +146,7 @@ class ElucidationOptions:
     beam_width: int | None = None
     temperature: float | None = None
     seed: int = 0
+    syntax: bool = False
     weights: RankWeights | None = None
     spec_smooth: float | None = None
     prefilter: int | None = None

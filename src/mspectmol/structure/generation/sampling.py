@@ -18,9 +18,10 @@ import torch
 
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.generation.beam import FormulaConstraint
-from mspectmol.structure.generation.syntax import SmilesSyntax
+from mspectmol.structure.generation.syntax import SmilesSyntax, unsaturation_halves
 from mspectmol.structure.model.decoder import StructureDecoder
 from mspectmol.structure.model.tokens import (
+    ELEMENTS,
     Vocabulary,
     canonical,
     formula_vector,
@@ -63,8 +64,11 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
     cross, mask = model.cross_cache(memory.expand(n, -1, -1), pad.expand(n, -1))
     limit = FormulaConstraint(elements, formula[None].expand(n, -1)) \
         if elements is not None else None
-    grammar = SmilesSyntax(syntax, elements, n) \
-        if syntax is not None and elements is not None else None
+    grammar = None
+    if syntax is not None and elements is not None:
+        known = bool((formula >= 0).all())  # a formula with its hydrogens: budget unsaturation
+        grammar = SmilesSyntax(syntax, elements, n, torch.as_tensor(
+            unsaturation_halves(formula.numpy(), ELEMENTS)) if known else None)
     seqs = torch.full((n, 1), Vocabulary.bos, dtype=torch.long)
     total = torch.zeros(n)
     done = torch.zeros(n, dtype=torch.bool)

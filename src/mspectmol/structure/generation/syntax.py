@@ -21,6 +21,9 @@ only tokens that keep the string parseable and closable within the heavy atoms l
   (one molecule);
 * an atom that would be left without a free bond (a fluorine, a carbonyl oxygen) only in a
   branch or as the formula's last atom, where the string can still go on or end;
+* unsaturation (with the formula's hydrogens): rings and pi bonds, counted in half-units
+  (aromatic ``c`` and ``n`` half a degree each), may not exceed the formula's degree of
+  unsaturation, and ``<eos>`` needs it reached within half a degree;
 * valence: each atom's bonds (to the previous atom, branches, ring labels, bond orders)
   stay within its largest usual valence (:data:`MAX_VALENCE`; aromatic atoms count an
   aromatic bond as one), so a formula's last atoms cannot be forced into a fluorine's second
@@ -47,10 +50,27 @@ MAX_VALENCE = {"C": 4, "N": 3, "O": 2, "S": 6, "P": 5, "F": 1, "Cl": 1, "Br": 1,
                "B": 3, "Si": 4, "Se": 2, "c": 4, "n": 3, "o": 2, "s": 3, "p": 3,
                "[nH]": 2, "[n+]": 3, "[N+]": 4, "[N-]": 2, "[O-]": 1, "[C-]": 3, "[S-]": 1,
                "[O+]": 3, "[S+]": 3, "[NH+]": 3, "[NH2+]": 2, "[NH3+]": 1, "[nH+]": 2}
+#: Half-units of unsaturation (rings plus pi bonds) each aromatic atom token brings: a
+#: six-ring of "c" gives 6 halves, and its ring closure 2 more, benzene's 4 degrees.
+AROMATIC_HALVES = {"c": 1, "n": 1, "[n+]": 1, "[nH+]": 1, "p": 1, "o": 0, "s": 0, "[nH]": 0}
+#: Tolerance of the unsaturation at ``<eos>``, in half-units (an exocyclic double bond on an
+#: aromatic atom, as in 2-pyridone, counts half a degree too many).
+UNSATURATION_SLACK = 1
+#: Per-element weight of twice the degree of unsaturation, ``2 + sum(w * count)``.
+_UNSATURATION_WEIGHTS = {"C": 2, "Si": 2, "N": 1, "P": 1, "B": 1, "H": -1, "F": -1, "Cl": -1,
+                         "Br": -1, "I": -1}
+
 #: Deepest branch nesting tracked.
 MAX_DEPTH = 32
 #: Ring closures remembered per hypothesis (two may not join the same pair of atoms).
 MAX_RING_BONDS = 16
+
+
+def unsaturation_halves(formula: np.ndarray, elements: Sequence[str]) -> np.ndarray:
+    """Twice the degree of unsaturation of formula count vectors ``(..., len(elements))``:
+    ``2 C + 2 + N + P - H - halogens`` (oxygen and sulfur do not count)."""
+    weights = np.array([_UNSATURATION_WEIGHTS.get(e, 0) for e in elements])
+    return 2 + np.asarray(formula) @ weights
 
 
 def token_kinds(tokens: Sequence[str], elements: np.ndarray
@@ -101,8 +121,17 @@ class SmilesSyntax:
         Hypotheses decoded together.
     """
 
-    def __init__(self, tokens: Sequence[str], elements: np.ndarray, n: int) -> None:
+    def __init__(self, tokens: Sequence[str], elements: np.ndarray, n: int,
+                 unsaturation: torch.Tensor | None = None) -> None:
         kinds, labels, sizes = token_kinds(tokens, elements)
+        # unsaturation budget in half-units (None: not tracked): aromatic atoms, bond orders
+        # above one and ring closures spend it; <eos> needs it spent within the slack
+        self.target = None if unsaturation is None else torch.as_tensor(
+            unsaturation, dtype=torch.long).expand(n).clone()
+        self.spent = torch.zeros(n, dtype=torch.long)
+        self.halves = torch.as_tensor([AROMATIC_HALVES.get(t, 0) if kinds[i] == ATOM else
+                                       2 * (sizes[i] - 1) if kinds[i] == BOND else 0
+                                       for i, t in enumerate(tokens)], dtype=torch.long)
         self.kind = torch.as_tensor(kinds)
         self.label = torch.as_tensor(labels)
         self.size = torch.as_tensor(sizes)
@@ -188,6 +217,11 @@ class SmilesSyntax:
         closes = (opened_at >= 0) & ~neighbours & ~joined[:, labels] & place
         opens = (opened_at < 0) & place & (left[:, None] >= 2)
         ok |= (kind == RING) & (closes | opens) & ((pending > 0) | (free >= 1))
+        if self.target is not None:
+            budget = (self.target - self.spent)[:, None]
+            cost = self.halves[None, :] + 2 * ((kind == RING) & closes).long()
+            ok &= cost <= budget + UNSATURATION_SLACK
+            ok &= (kind != EOS) | (budget.abs() <= UNSATURATION_SLACK)
         return ok
 
     def apply(self, logp: torch.Tensor, remaining: torch.Tensor | None = None) -> torch.Tensor:
@@ -207,11 +241,15 @@ class SmilesSyntax:
             self.stack_most = self.stack_most[parent].clone()
             self.pending, self.after_open = self.pending[parent], self.after_open[parent]
             self.cur, self.parent = self.cur[parent], self.parent[parent]
+            self.spent = self.spent[parent]
+            if self.target is not None:
+                self.target = self.target[parent]
             self.ring_bonds = self.ring_bonds[parent].clone()
             self.n_ring_bonds = self.n_ring_bonds[parent]
             self.stack_cur = self.stack_cur[parent].clone()
             self.stack_parent = self.stack_parent[parent].clone()
         kind = self.kind[token]
+        self.spent = self.spent + self.halves[token]
         # the next bond attaches to the branch point just after "(" (or "(" and a bond)
         on_branch = (self.last == OPEN) | ((self.last == BOND) & self.after_open)
         self._bonds(kind, self.size[token], on_branch)
@@ -227,6 +265,7 @@ class SmilesSyntax:
             slot = self.n_ring_bonds[rows[shut]].clamp_max(MAX_RING_BONDS - 1)
             self.ring_bonds[rows[shut], slot] = torch.stack((self.cur[rows[shut]], was[shut]), 1)
             self.n_ring_bonds[rows[shut]] += 1
+            self.spent[rows[shut]] += 2
             self.ring_at[rows, labels] = torch.where(shut, torch.full_like(was, -1),
                                                      self.cur[rows])
             self.ring_parent[rows, labels] = torch.where(shut, torch.full_like(was, -1),
