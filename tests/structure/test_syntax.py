@@ -94,6 +94,7 @@ def test_valid_smiles_pass_token_by_token(smiles):
     ("C=CC", "C3H8", 1),      # a double bond in a saturated formula
     ("C1CC1", "C3H8", 4),     # a ring in a saturated formula
     ("CCC", "C3H6", 3),       # <eos> with a ring or double bond still owed
+    ("Ccc", "C7H8", 2),       # an aromatic atom outside a ring that opens none
     ("c1ccccc1C", "C7H14", 4),  # an aromatic ring in a formula with one degree
 ])
 def test_invalid_continuations_are_blocked(smiles, formula, blocked):

@@ -21,6 +21,8 @@ only tokens that keep the string parseable and closable within the heavy atoms l
   (one molecule);
 * an atom that would be left without a free bond (a fluorine, a carbonyl oxygen) only in a
   branch or as the formula's last atom, where the string can still go on or end;
+* an aromatic atom written outside every open ring opens a ring label at once (aromatic
+  atoms belong to rings; RDKit cannot kekulize a chain of them);
 * unsaturation (with the formula's hydrogens): rings and pi bonds, counted in half-units
   (aromatic ``c`` and ``n`` half a degree each), may not exceed the formula's degree of
   unsaturation, and ``<eos>`` needs it reached within half a degree;
@@ -129,6 +131,10 @@ class SmilesSyntax:
         self.target = None if unsaturation is None else torch.as_tensor(
             unsaturation, dtype=torch.long).expand(n).clone()
         self.spent = torch.zeros(n, dtype=torch.long)
+        self.aromatic = torch.as_tensor([kinds[i] == ATOM and t in AROMATIC_HALVES
+                                         for i, t in enumerate(tokens)])
+        # an aromatic atom written outside every ring must open one next
+        self.must_open = torch.zeros(n, dtype=torch.bool)
         self.halves = torch.as_tensor([AROMATIC_HALVES.get(t, 0) if kinds[i] == ATOM else
                                        2 * (sizes[i] - 1) if kinds[i] == BOND else 0
                                        for i, t in enumerate(tokens)], dtype=torch.long)
@@ -217,6 +223,9 @@ class SmilesSyntax:
         closes = (opened_at >= 0) & ~neighbours & ~joined[:, labels] & place
         opens = (opened_at < 0) & place & (left[:, None] >= 2)
         ok |= (kind == RING) & (closes | opens) & ((pending > 0) | (free >= 1))
+        # aromatic atoms belong to rings: one outside every ring opens a ring at once
+        ok &= ~(self.aromatic[None, :] & ~rings_open & (left[:, None] < 3))
+        ok &= ~self.must_open[:, None] | ((kind == RING) & opens)
         if self.target is not None:
             budget = (self.target - self.spent)[:, None]
             cost = self.halves[None, :] + 2 * ((kind == RING) & closes).long()
@@ -242,6 +251,7 @@ class SmilesSyntax:
             self.pending, self.after_open = self.pending[parent], self.after_open[parent]
             self.cur, self.parent = self.cur[parent], self.parent[parent]
             self.spent = self.spent[parent]
+            self.must_open = self.must_open[parent]
             if self.target is not None:
                 self.target = self.target[parent]
             self.ring_bonds = self.ring_bonds[parent].clone()
@@ -250,6 +260,7 @@ class SmilesSyntax:
             self.stack_parent = self.stack_parent[parent].clone()
         kind = self.kind[token]
         self.spent = self.spent + self.halves[token]
+        self.must_open = self.aromatic[token] & ~(self.ring_at >= 0).any(dim=1)
         # the next bond attaches to the branch point just after "(" (or "(" and a bond)
         on_branch = (self.last == OPEN) | ((self.last == BOND) & self.after_open)
         self._bonds(kind, self.size[token], on_branch)
