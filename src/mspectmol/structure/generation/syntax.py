@@ -302,13 +302,7 @@ class SmilesSyntax:
         self.most = torch.where(atom, size, self.most)
         self.pending = torch.where(kind == BOND, size,
                                    torch.where(atom | (kind == RING), 0, self.pending))
-        opening = (kind == OPEN) & (self.depth < MAX_DEPTH)
-        level = self.depth.clamp(0, MAX_DEPTH - 1)
-        self.stack_used[rows[opening], level[opening]] = self.used[opening]
-        self.stack_most[rows[opening], level[opening]] = self.most[opening]
-        closing = (kind == CLOSE) & (self.depth > 0)
-        self.used = torch.where(closing, self.stack_used[rows, top], self.used)
-        self.most = torch.where(closing, self.stack_most[rows, top], self.most)
+        self._branch_stack(kind, (("used", "stack_used"), ("most", "stack_most")))
         self.after_open = torch.where(kind == OPEN, True,
                                       torch.where(kind == BOND, self.after_open,
                                                   torch.zeros_like(self.after_open)))
@@ -322,10 +316,17 @@ class SmilesSyntax:
         atom = kind == ATOM
         self.parent = torch.where(atom, torch.where(self.last == START, -1, attach), self.parent)
         self.cur = torch.where(atom, self.atoms, self.cur)  # self.atoms: before this atom
+        self._branch_stack(kind, (("cur", "stack_cur"), ("parent", "stack_parent")))
+
+    def _branch_stack(self, kind: torch.Tensor, pairs: Sequence[tuple[str, str]]) -> None:
+        """For each ``(value, stack)`` attribute pair: save the value on ``(`` and restore it
+        on ``)`` (before the depth moves)."""
+        rows = torch.arange(kind.shape[0])
         opening = (kind == OPEN) & (self.depth < MAX_DEPTH)
         level = self.depth.clamp(0, MAX_DEPTH - 1)
-        self.stack_cur[rows[opening], level[opening]] = self.cur[opening]
-        self.stack_parent[rows[opening], level[opening]] = self.parent[opening]
+        top = (self.depth - 1).clamp(0, MAX_DEPTH - 1)
         closing = (kind == CLOSE) & (self.depth > 0)
-        self.cur = torch.where(closing, self.stack_cur[rows, top], self.cur)
-        self.parent = torch.where(closing, self.stack_parent[rows, top], self.parent)
+        for value, stack in pairs:
+            current, saved = getattr(self, value), getattr(self, stack)
+            saved[rows[opening], level[opening]] = current[opening]
+            setattr(self, value, torch.where(closing, saved[rows, top], current))
