@@ -91,10 +91,16 @@ def noise_statistics(h: Tensor) -> tuple[Tensor, Tensor]:
         ``(mu, sigma)``, each ``(batch, 1, channels)``; ``sigma`` is the population standard
         deviation floored at :data:`MIN_SIGMA`. Neither carries gradient.
     """
+    mu = noise_mean(h)
     with torch.no_grad():  # two passes: ~8x faster than torch.std_mean over a strided dim
-        mu = h.mean(dim=1, keepdim=True)
         sigma = (h - mu).square_().mean(dim=1, keepdim=True).sqrt_()
     return mu, sigma.clamp_min_(MIN_SIGMA)
+
+
+def noise_mean(h: Tensor) -> Tensor:
+    """Detached per-sample, per-channel mean of ``h`` ``(batch, n_bands, channels)`` over the
+    bands, ``(batch, 1, channels)``: the noise mean, and all the deterministic path needs."""
+    return h.detach().mean(dim=1, keepdim=True)
 
 
 def relaxed_bernoulli(logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -114,8 +120,8 @@ def relaxed_bernoulli(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return torch.sigmoid((logits + logistic) / temperature)
 
 
-def inject_noise(h: Tensor, lam: Tensor, mu: Tensor, sigma: Tensor, *, noise: bool = True
-                 ) -> Tensor:
+def inject_noise(h: Tensor, lam: Tensor, mu: Tensor, sigma: Tensor | None, *,
+                 noise: bool = True) -> Tensor:
     """Eq. 7: ``lam * h + (1 - lam) * eps`` with ``eps ~ N(mu, sigma^2)``.
 
     Parameters
@@ -125,13 +131,16 @@ def inject_noise(h: Tensor, lam: Tensor, mu: Tensor, sigma: Tensor, *, noise: bo
     lam
         Gate values broadcastable to ``h``, e.g. ``(batch, n_bands, 1)``.
     mu, sigma
-        Noise statistics broadcastable to ``h`` (see :func:`noise_statistics`).
+        Noise statistics broadcastable to ``h`` (see :func:`noise_statistics`); ``sigma`` may
+        be None without ``noise``.
     noise
         If False, ``eps`` is replaced by its mean ``mu`` (the deterministic inference path).
     """
     mean = torch.addcmul(mu, lam, h - mu)
     if not noise:
         return mean
+    if sigma is None:
+        raise MspectmolError("noise needs its standard deviation sigma")
     return torch.addcmul(mean, (1.0 - lam) * sigma, torch.randn_like(h))
 
 
@@ -266,10 +275,10 @@ def apply_gate(h: Tensor, logits: Tensor, *, stochastic: bool, temperature: floa
     prob = torch.sigmoid(logits)
     lam = relaxed_bernoulli(logits, temperature) if stochastic else prob
     lam3 = lam.unsqueeze(-1)
-    if not (stochastic or compute_kl):  # the deterministic path needs no standard deviation
-        mu = h.detach().mean(dim=1, keepdim=True)
-        return GateResult(features=torch.addcmul(mu, lam3, h - mu), prob=prob, lam=lam, kl=None)
-    mu, sigma = noise_statistics(h)
+    if stochastic or compute_kl:
+        mu, sigma = noise_statistics(h)
+    else:  # the deterministic path needs no standard deviation
+        mu, sigma = noise_mean(h), None
     features = inject_noise(h, lam3, mu, sigma, noise=stochastic)
     kl = gate_kl(h, lam3, mu, sigma, prior).sum(dim=(1, 2)) if compute_kl else None
     return GateResult(features=features, prob=prob, lam=lam, kl=kl)

@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 
 from mspectmol.chem.molecules import heavy_atom_count
 from mspectmol.data.dataset import EMBEDDED_DIR, EmbeddedDataset
+from mspectmol.data.render_settings import RenderSettings
+from mspectmol.data.rendering import PeakRenderer
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.structure.elucidation.elucidator import Elucidator
 from mspectmol.structure.elucidation.service import ElucidationService
@@ -197,3 +199,15 @@ def small_dataset(seed: int, opts: dict[str, Any], path: Path | None) -> Embedde
         source=np.asarray(index.column("source").to_pylist())[keep], heavy_atoms=heavy[keep],
         labels=labels, spectra={m: np.stack([spectra[i][m] for i in ids]) for m in MODALITIES},
         grids=grids, splits={"scaffold": split[keep]})
+
+
+def randomised_spectra(ids: np.ndarray, modalities: tuple[str, ...],
+                       grids: dict[str, np.ndarray], path: Path | None = None
+                       ) -> dict[str, np.ndarray]:
+    """The molecules' stored peak lists rendered with every spectrum randomised (the
+    sim-to-real randomisation, seed 0): observed spectra the ranking stage's simulator did
+    not make."""
+    renderer = PeakRenderer(np.asarray(ids), modalities, grids, RenderSettings(probability=1.0),
+                            path=path)
+    rng = np.random.default_rng(0)
+    return {m: renderer.render(m, rng) for m in modalities}

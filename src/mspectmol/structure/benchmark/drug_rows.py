@@ -46,12 +46,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mspectmol.data.dataset import EMBEDDED_V2_DIR
-from mspectmol.data.render_settings import RenderSettings
-from mspectmol.data.rendering import PeakRenderer
 from mspectmol.data.transfer import transfer_molecules
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.preprocessing import canonical_grid
-from mspectmol.structure.benchmark.common import pick, scored_subset
+from mspectmol.structure.benchmark.common import pick, randomised_spectra, scored_subset
 from mspectmol.structure.benchmark.prior_rows import KEEP_LISTED, by_count_row, sampling_stats
 from mspectmol.structure.elucidation.options import ElucidationOptions
 from mspectmol.structure.elucidation.service import ElucidationService
@@ -153,11 +151,7 @@ def v2_test_molecules(n: int, seed: int) -> tuple[list[str], dict[str, np.ndarra
                            zip(index["part"], index["split_scaffold"], strict=True)])
     rows = pick(rows, n, seed)
     ids = np.asarray(index["id"])[rows]
-    grids = _grids()
-    renderer = PeakRenderer(ids, MODALITIES, grids, RenderSettings(probability=1.0),
-                            path=EMBEDDED_V2_DIR)
-    rng = np.random.default_rng(0)
-    spectra = {m: renderer.render(m, rng) for m in MODALITIES}
+    spectra = randomised_spectra(ids, MODALITIES, _grids(), path=EMBEDDED_V2_DIR)
     return [canonical(str(index["smiles"][r])) for r in rows], spectra
 
 

@@ -43,10 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from mspectmol.data.render_settings import RenderSettings
-from mspectmol.data.rendering import PeakRenderer
 from mspectmol.errors import MspectmolError
-from mspectmol.structure.benchmark.common import INPUTS, masked, scored_subset, service
+from mspectmol.structure.benchmark.common import (
+    INPUTS,
+    masked,
+    randomised_spectra,
+    scored_subset,
+    service,
+)
 from mspectmol.structure.elucidation.options import ElucidationOptions
 from mspectmol.structure.generation.generator import prior_model_path
 from mspectmol.structure.metrics import hit_rank
@@ -167,11 +171,8 @@ def observed_spectra(ds: Any, rows: np.ndarray, modalities: tuple[str, ...], ren
     stage's simulator did not make."""
     if not render:
         return {m: ds.spectra[m][rows] for m in modalities}
-    renderer = PeakRenderer(np.asarray(ds.ids)[rows], modalities,
-                            {m: ds.grids[m] for m in modalities},
-                            RenderSettings(probability=1.0))
-    rng = np.random.default_rng(0)
-    return {m: renderer.render(m, rng) for m in modalities}
+    return randomised_spectra(np.asarray(ds.ids)[rows], modalities,
+                              {m: ds.grids[m] for m in modalities})
 
 
 def sampling_stats(case: dict[str, Any]) -> dict[str, Any]:

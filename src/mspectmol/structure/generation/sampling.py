@@ -78,7 +78,7 @@ def draw(model: StructureDecoder, features: torch.Tensor, available: torch.Tenso
         if limit is not None:
             logp = limit.apply(logp)
         if grammar is not None:
-            logp = grammar.apply(logp, limit.remaining() if limit is not None else None)
+            logp = grammar.apply(logp, limit.remaining())  # grammar implies limit
         probs = torch.softmax(logp / temperature, dim=-1)
         dead = ~torch.isfinite(logp).any(-1)  # no token allowed: end this draw as invalid
         probs[dead] = 0.0

@@ -165,11 +165,16 @@ class SmilesSyntax:
         self.ring_bonds = torch.full((n, MAX_RING_BONDS, 2), -1, dtype=torch.long)
         self.n_ring_bonds = torch.zeros(n, dtype=torch.long)
 
+    def _on_branch(self) -> torch.Tensor:
+        """``(n,)`` whether the next bond attaches to the branch point: just after ``(``, or
+        ``(`` and a bond."""
+        return (self.last == OPEN) | ((self.last == BOND) & self.after_open)
+
     def _free(self) -> torch.Tensor:
         """``(n,)`` bonds the atom the next bond attaches to can still take: the branch
         point just after ``(`` (or its bond), else the current atom."""
         top = (self.depth - 1).clamp(0, MAX_DEPTH - 1)[:, None]
-        on_branch = (self.last == OPEN) | ((self.last == BOND) & self.after_open)
+        on_branch = self._on_branch()
         branch = (self.stack_most.gather(1, top) - self.stack_used.gather(1, top))[:, 0]
         return torch.where(on_branch, branch, self.most - self.used)
 
@@ -261,8 +266,7 @@ class SmilesSyntax:
         kind = self.kind[token]
         self.spent = self.spent + self.halves[token]
         self.must_open = self.aromatic[token] & ~(self.ring_at >= 0).any(dim=1)
-        # the next bond attaches to the branch point just after "(" (or "(" and a bond)
-        on_branch = (self.last == OPEN) | ((self.last == BOND) & self.after_open)
+        on_branch = self._on_branch()
         self._bonds(kind, self.size[token], on_branch)
         self._place(kind, on_branch)
         self.atoms = self.atoms + (kind == ATOM).long()
