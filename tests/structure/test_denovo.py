@@ -56,6 +56,8 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--generate", "5", "--rerank", "3"], "cannot be combined"),
     (["--formula", "C3H6O", "--temperature", "2"], "apply to --generate only"),
     (["--formula", "C3H6O", "--syntax"], "apply to --generate only"),
+    (["--formula", "C3H6O", "--drawn-weight", "1"], "apply to --generate only"),
+    (["--formula", "C3H6O", "--generate", "5", "--drawn-weight", "-1"], "must be >= 0, got -1"),
     (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
     (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
     (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
@@ -181,6 +183,10 @@ def test_benchmark_row_planning(models):
     assert rows[4][4]["weights"] == rows[3][4]["weights"] and "GFN2-xTB" in rows[4][1]["method"]
     assert "+gen" in rows[3][1]["method"] and "+gen" not in rows[2][1]["method"]
     key = rows[0][4]
+    # the pre-filter's draw weight keys the ranked rows only, and only when it is not 0
+    assert "drawn_weight" not in key and all(r[4]["drawn_weight"] == 2.0 for r in rows[2:])
+    off = plan_rows({**ctx, "opts": {**opts, "drawn_weight": 0.0}}, {"seed": 0})
+    assert all("drawn_weight" not in r[4] for r in off)
     assert key["subset"] == [0, 2, 4, 6] and key["draws"] == PRIOR_DEFAULTS["prior_draws"]
     assert key["seed"] == 0 and "prior_jobs" not in key  # jobs do not change results
     assert all("de novo" in r[1]["method"] for r in rows)
@@ -194,6 +200,9 @@ def test_benchmark_row_planning(models):
         plan_rows(ctx, {})
     ctx["opts"] = {**opts, "prior_draws": 0}
     with pytest.raises(MspectmolError, match="prior_draws"):
+        plan_rows(ctx, {})
+    ctx["opts"] = {**opts, "drawn_weight": -1.0}
+    with pytest.raises(MspectmolError, match="drawn_weight"):
         plan_rows(ctx, {})
     assert "render" not in key and rows[0][1]["spectra"] == "IR+1H+13C"
     ctx["opts"] = {**opts, "prior_render": "randomised"}

@@ -143,6 +143,34 @@ def test_prefilter_13c_counts_reorder_functional_group_ties():
         prefilter(names, p, 3, labels=labels, c13_weight=-1.0)
 
 
+def test_prefilter_draw_counts_keep_often_drawn_structures_first():
+    names = ["a", "b", "c", "d"]
+    labels = np.zeros((4, 37))
+    p = np.full(37, 0.01)  # equal fg: the draw counts decide
+    plain = prefilter(names, p, 2, labels=labels)
+    assert plain.smiles == ["a", "b"] and plain.drawn is None
+    kept = prefilter(names, p, 2, labels=labels, draws=[1, 0, 9, 3])
+    assert kept.smiles == ["c", "d"] and kept.drawn.tolist() == [9.0, 3.0]
+    assert prefilter(names, p, 2, labels=labels, draws=[1, 0, 9, 3],
+                     drawn_weight=0.0).smiles == ["a", "b"]
+    # log(1 + draws) against fg: 2 x log(10 / 2) outweighs a one-group disagreement
+    q = p.copy()
+    q[0] = 0.9
+    labels[0, 0] = 1
+    fg_gap = np.log(0.9 / 0.1)
+    assert 2.0 * np.log(10 / 2) > fg_gap > 1.0 * np.log(10 / 2) - 1e-9
+    assert prefilter(names, q, 1, labels=labels, draws=[1, 0, 9, 0]).smiles == ["c"]
+    assert prefilter(names, q, 1, labels=labels, draws=[1, 0, 9, 0],
+                     drawn_weight=0.5).smiles == ["a"]
+    # RDKit-invalid candidates are dropped with their counts
+    real = prefilter(["CCO", "C1CC", "CC(C)=O"], np.full(37, 0.2), 5, draws=[1, 50, 7])
+    assert real.smiles == ["CC(C)=O", "CCO"] and real.drawn.tolist() == [7.0, 1.0]
+    with pytest.raises(MspectmolError, match="draw weight"):
+        prefilter(names, p, 2, labels=labels, draws=[1, 0, 9, 3], drawn_weight=-1.0)
+    with pytest.raises(MspectmolError, match="4 draw counts"):
+        prefilter(names, p, 2, labels=labels, draws=[1, 2])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--library", "qm9"], "--library qm9 needs --formula"),
     (["--formula", "C3H6O", "--prefilter", "5"], "--prefilter applies to --library qm9"),

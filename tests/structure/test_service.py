@@ -139,6 +139,8 @@ def test_generate_mode_ranks_given_draws_and_warns_outside_the_domain(elucidator
         n_generated=7, drawn=drawn, refine=0, generator=PRETRAINED_DIR / "prior"))
     assert result.label == "de novo + rerank" and result.sampled is drawn
     assert result.library["library"] == "generated" and result.library["draws"] == 7
+    assert result.library["drawn_weight"] == prefilter.DRAWN_WEIGHT
+    assert any("draw counts" in note for note in result.notes)
     assert sorted(c.gen for c in result.candidates) == pytest.approx(
         [np.log1p(2), np.log1p(5)])
     assert all(c.source == "generated" and c.full is None for c in result.candidates)

@@ -97,6 +97,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="with --generate: keep every draw a parseable SMILES with sound "
                         "valences and the formula's unsaturation (more structures of the "
                         "formula per draw for drug-size molecules)")
+    p.add_argument("--drawn-weight", type=float, default=None, metavar="W",
+                   help="with --generate: weight of log(1 + draws) of each structure in the "
+                        "pre-filter (default 2.0, chosen on validation; 0 turns it off)")
     p.add_argument("--prefilter", type=int, default=None, metavar="N",
                    help="with --library qm9 or --generate: simulate and rank only the N that agree "
                         "best with the predicted functional groups (default 200; about "
@@ -169,10 +172,13 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 def _check_generate(args: argparse.Namespace) -> None:
     """Refuse ``--generate`` combinations that make no sense."""
     if args.generate is None:
-        if args.generator is not None or args.temperature is not None or args.syntax:
-            raise MspectmolError("--generator, --temperature and --syntax apply to --generate "
-                                 "only")
+        if (args.generator is not None or args.temperature is not None or args.syntax
+                or args.drawn_weight is not None):
+            raise MspectmolError("--generator, --temperature, --syntax and --drawn-weight "
+                                 "apply to --generate only")
         return
+    if args.drawn_weight is not None and not args.drawn_weight >= 0:  # also refuses NaN
+        raise MspectmolError(f"--drawn-weight must be >= 0, got {args.drawn_weight}")
     if args.generate < 1:
         raise MspectmolError(f"--generate N needs N >= 1 draws, got {args.generate}")
     if args.formula is None and args.ms is None:
@@ -277,7 +283,8 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
         beam_width=args.beam_width, temperature=args.temperature, syntax=args.syntax,
         weights=RankWeights(*args.weights) if args.weights else None,
         spec_smooth=args.spec_smooth, prefilter=args.prefilter, c13_weight=args.c13_weight,
-        h1_weight=args.h1_weight, refine=args.refine, refine_shift=args.refine_shift,
+        h1_weight=args.h1_weight, drawn_weight=args.drawn_weight, refine=args.refine,
+        refine_shift=args.refine_shift,
         simulate=not args.no_simulate, fast_nmr=args.fast_nmr and mode in ("rank", "rerank"),
         model=args.model, generator=args.generator, jobs=args.jobs,
         progress=not args.no_progress, ms=args.ms,

@@ -50,7 +50,13 @@ from mspectmol.data.transfer import transfer_molecules
 from mspectmol.errors import MspectmolError
 from mspectmol.spectra.preprocessing import canonical_grid
 from mspectmol.structure.benchmark.common import pick, randomised_spectra, scored_subset
-from mspectmol.structure.benchmark.prior_rows import KEEP_LISTED, by_count_row, sampling_stats
+from mspectmol.structure.benchmark.prior_rows import (
+    KEEP_LISTED,
+    by_count_row,
+    drawn_key,
+    drawn_weight,
+    sampling_stats,
+)
 from mspectmol.structure.elucidation.options import ElucidationOptions
 from mspectmol.structure.elucidation.service import ElucidationService
 from mspectmol.structure.generation.generator import prior_model_path
@@ -129,7 +135,7 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
                               f"{opts['prefilter']} by fg, 13C and 1H, ll+fg+spec+gen "
                               "(simulated 1H+13C, fast)", "spectra": spectra, "formula": True}
             rows.append((name, info, lambda nm=name, i=info, s=name_set: _ranked(
-                nm, i, ctx, state, s), (1, 10), key))
+                nm, i, ctx, state, s), (1, 10), {**key, **drawn_key(opts)}))
     return rows
 
 
@@ -213,7 +219,8 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[st
                 k=None, n_generated=opts["drug_draws"], temperature=opts["drug_temperature"],
                 seed=j, drawn=sampled, weights=GENERATED_WEIGHTS, prefilter=opts["prefilter"],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
-                generator=state["path"], jobs=opts.get("prior_jobs", 1)))
+                drawn_weight=drawn_weight(opts), generator=state["path"],
+                jobs=opts.get("prior_jobs", 1)))
             names = [r.smiles for r in result.candidates]
         lists.append(names[:KEEP_LISTED])
         seconds.append(time.perf_counter() - t0)

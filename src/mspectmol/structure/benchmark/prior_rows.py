@@ -58,6 +58,7 @@ from mspectmol.structure.model.io import read_structure_meta
 from mspectmol.structure.model.tokens import canonical, smiles_formula
 from mspectmol.structure.ranking import refine
 from mspectmol.structure.ranking.prefilter import (
+    DRAWN_WEIGHT,
     FAST_NMR_SMOOTH,
     FAST_NMR_WEIGHTS,
     GENERATED_WEIGHTS,
@@ -69,14 +70,16 @@ log = logging.getLogger("mspectmol.structure")
 #: ``--set`` options: draws per molecule, temperature, the generator folder ("" = packaged),
 #: how many of the re-ranking rows' test molecules (0 = all), the observed spectra
 #: (``prior_render``: "" = the dataset's own rendering, "randomised" = the stored peak lists
-#: rendered with every spectrum randomised, seed 0, :data:`RENDERINGS`) and the processes
+#: rendered with every spectrum randomised, seed 0, :data:`RENDERINGS`), the processes
 #: simulating candidates (``prior_jobs``; does not change results, so not part of a row's
-#: settings).
+#: settings) and the pre-filter's weight of each drawn structure's draw count
+#: (``drawn_weight``, also for the drug-size rows; :func:`drawn_key`).
 PRIOR_DEFAULTS: dict[str, Any] = {"prior_draws": 4000, "prior_temperature": 1.0,
                                   "prior_model": "", "prior_n": 0, "prior_render": "",
-                                  "prior_jobs": 2}
+                                  "prior_jobs": 2, "drawn_weight": DRAWN_WEIGHT}
 PRIOR_QUICK: dict[str, Any] = {"prior_draws": 20, "prior_temperature": 1.0, "prior_model": "",
-                               "prior_n": 0, "prior_render": "", "prior_jobs": 1}
+                               "prior_n": 0, "prior_render": "", "prior_jobs": 1,
+                               "drawn_weight": DRAWN_WEIGHT}
 #: ``prior_render`` values and what the table says of them.
 RENDERINGS = {"": "", "randomised": " (randomised rendering)"}
 PREFIX = "denovo_prior"
@@ -100,9 +103,9 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
         log.info("%s rows not planned: no structure generator model", PREFIX)
         return []
     if (opts["prior_draws"] < 1 or not opts["prior_temperature"] > 0 or opts["prior_n"] < 0
-            or opts["prior_jobs"] < 1):
+            or opts["prior_jobs"] < 1 or not drawn_weight(opts) >= 0):
         raise MspectmolError("--set prior_draws and prior_jobs must be >= 1, "
-                             "prior_temperature > 0 and prior_n >= 0")
+                             "prior_temperature > 0, prior_n and drawn_weight >= 0")
     if opts["prior_render"] not in RENDERINGS:
         raise MspectmolError(f"--set prior_render={opts['prior_render']!r}: expected "
                              "'randomised' or nothing (the dataset's own spectra)")
@@ -138,8 +141,21 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
                 "spectra": "IR+1H+13C" + RENDERINGS[opts["prior_render"]], "formula": True}
         rows.append((name, info, lambda nm=name, i=info, w=weights, r=k: _ranked(
             nm, i, ctx, state, w, r), (1, 10),
-            {**key, "weights": weights.to_dict(), **({"refine": second} if k else {})}))
+            {**key, "weights": weights.to_dict(), **({"refine": second} if k else {}),
+             **drawn_key(opts)}))
     return rows
+
+
+def drawn_weight(opts: dict[str, Any]) -> float:
+    """The pre-filter's draw-count weight of ``opts`` (:data:`DRAWN_WEIGHT` unless set)."""
+    return float(opts.get("drawn_weight", DRAWN_WEIGHT))
+
+
+def drawn_key(opts: dict[str, Any]) -> dict[str, Any]:
+    """The ranked rows' settings entry for the pre-filter's draw-count weight: only when it
+    is not 0, so that rows measured before the pre-filter had that term keep their keys."""
+    weight = drawn_weight(opts)
+    return {"drawn_weight": weight} if weight else {}
 
 
 def _inputs(ctx: dict[str, Any], state: dict[str, Any], inputs: str) -> dict[str, Any]:
@@ -225,7 +241,8 @@ def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[st
                 n_generated=opts["prior_draws"], temperature=opts["prior_temperature"],
                 seed=j, drawn=sampled, weights=weights, prefilter=opts["prefilter"],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
-                refine=refine_k, generator=state["path"], jobs=opts["prior_jobs"]))
+                drawn_weight=drawn_weight(opts), refine=refine_k, generator=state["path"],
+                jobs=opts["prior_jobs"]))
             names = [r.smiles for r in result.candidates]
             first = [r.smiles for r in result.first_stage or []]
             kept = result.kept or []

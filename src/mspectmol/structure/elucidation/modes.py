@@ -38,6 +38,7 @@ from mspectmol.structure.ranking import refine
 from mspectmol.structure.ranking.prefilter import (
     C13_WEIGHT,
     DEFAULT_PREFILTER,
+    DRAWN_WEIGHT,
     FAST_NMR_SMOOTH,
     FAST_NMR_WEIGHTS,
     GENERATED_WEIGHTS,
@@ -264,6 +265,7 @@ def _pool(run: _Run, index: Any, source: str, pool: dict[str, Any],
     n_keep = DEFAULT_PREFILTER if o.prefilter is None else o.prefilter
     c13 = C13_WEIGHT if o.c13_weight is None else o.c13_weight
     h1 = H1_WEIGHT if o.h1_weight is None else o.h1_weight
+    drawn = DRAWN_WEIGHT if o.drawn_weight is None else o.drawn_weight
     sim = service.simulator("fast", obs.grids, o.jobs)
     before = dict(sim.stats)
     with sim.reporting(run.progress("fast NMR")):
@@ -271,16 +273,20 @@ def _pool(run: _Run, index: Any, source: str, pool: dict[str, Any],
             service.elucidator, obs.spectra, obs.available, str(o.formula), index=index,
             simulated=sim, n_keep=n_keep, weights=run.weights, smooth=run.smooth,
             extra=_of_formula(run), features=obs.features, probabilities=obs.probabilities,
-            c13_weight=c13, h1_weight=h1, source=source, draw_counts=counts)
+            c13_weight=c13, h1_weight=h1, source=source, draw_counts=counts,
+            drawn_weight=drawn)
     stats = _stats(sim, before)
     result = run.result
     result.first_stage, result.kept = list(ranked), list(kept.smiles)
     result.library = {"library": source, **pool, "isomers": kept.n_before, "prefilter": n_keep,
-                      "c13_weight": c13, "h1_weight": h1, "kept": len(kept.smiles),
+                      "c13_weight": c13, "h1_weight": h1,
+                      **({"drawn_weight": drawn} if counts is not None else {}),
+                      "kept": len(kept.smiles),
                       "simulation": stats}
     given = run.given
     terms = ["functional groups"] + ["13C lines"] * ("c_nmr" in given and c13 > 0) \
-        + ["1H integrals"] * ("h_nmr" in given and h1 > 0)
+        + ["1H integrals"] * ("h_nmr" in given and h1 > 0) \
+        + ["draw counts"] * (counts is not None and drawn > 0)
     result.notes.append(
         f"{where} of formula {o.formula}, {len(kept.smiles)} kept by agreement with the "
         f"{', '.join(terms)} and simulated ({stats['simulated']} new, {stats['cached']} "

@@ -115,6 +115,9 @@ class ElucidationOptions:
         and ``generate``, else 0).
     prefilter, c13_weight, h1_weight
         ``qm9``/``generate``: candidates kept by the pre-filter and its 13C and 1H weights.
+    drawn_weight
+        ``generate``: the pre-filter's weight of ``log(1 + draws)`` of each structure
+        (default :data:`~mspectmol.structure.ranking.prefilter.DRAWN_WEIGHT`).
     refine, refine_shift
         ``qm9``/``generate``: candidates re-ranked by the full simulation (default 20 for
         ``generate``, 0 for ``qm9``) and the largest whole-spectrum shift searched there.
@@ -152,6 +155,7 @@ class ElucidationOptions:
     prefilter: int | None = None
     c13_weight: float | None = None
     h1_weight: float | None = None
+    drawn_weight: float | None = None
     refine: int | None = None
     refine_shift: int | None = None
     simulate: bool = True
@@ -192,7 +196,7 @@ def check_options(options: ElucidationOptions) -> None:
     if o.k is None and o.mode == "denovo":
         raise MspectmolError("the denovo mode reports the beam's top k: give k")
     for name, low in (("k", 1), ("n_generated", 1), ("beam_width", 1), ("prefilter", 1),
-                      ("c13_weight", 0), ("h1_weight", 0), ("refine", 0),
+                      ("c13_weight", 0), ("h1_weight", 0), ("drawn_weight", 0), ("refine", 0),
                       ("refine_shift", 0), ("spec_smooth", 0), ("jobs", 1)):
         _at_least(name, getattr(o, name), low)
     if o.temperature is not None and not o.temperature > 0:
