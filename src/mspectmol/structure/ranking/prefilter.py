@@ -70,7 +70,8 @@ DRAWN_WEIGHT = 2.0
 @dataclass(frozen=True)
 class Prefiltered:
     """Isomers kept by :func:`prefilter` (best first), their labels, ``fg`` scores, 13C and 1H
-    region mismatches (zeros when no such spectrum was given)."""
+    region mismatches (zeros when no such spectrum was given) and draw counts (None when not
+    given)."""
 
     smiles: list[str]
     labels: np.ndarray
