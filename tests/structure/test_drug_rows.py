@@ -73,6 +73,18 @@ def test_rows_are_planned_per_set(generator, alberts_file, tmp_path):
     key = rows[0][4]
     assert key["seed"] == 3 and key["drug_draws"] == DRUG_DEFAULTS["drug_draws"]
     assert all("de novo" in r[1]["method"] and r[1]["formula"] for r in rows)
+    assert "drug_refine" not in key and "full" not in rows[1][1]["method"]
+    # the second stage: its own row, keyed by its k; the other rows keep their keys
+    ctx["opts"]["drug_refine"] = 5
+    refined = plan_rows(ctx, {"seed": 3})
+    assert [r[0] for r in refined][:3] == [f"{PREFIX}/alberts/by-count",
+                                           f"{PREFIX}/alberts/prefilter+fast-nmr+gen",
+                                           f"{PREFIX}/alberts/prefilter+fast-nmr+gen+full-top5"]
+    assert refined[0][4] == key and refined[1][4] == rows[1][4]
+    assert refined[2][4]["drug_refine"] == 5 and "top 5 + full" in refined[2][1]["method"]
+    ctx["opts"]["drug_refine"] = -1
+    with pytest.raises(MspectmolError, match="drug_refine"):
+        plan_rows(ctx, {})
     # no transfer file: only the v2 rows
     ctx["opts"] = _opts(drug_model=str(generator), drug_transfer=str(tmp_path / "none"))
     assert [r[0] for r in plan_rows(ctx, {})] == [f"{PREFIX}/v2-test/by-count"]

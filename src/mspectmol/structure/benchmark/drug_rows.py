@@ -30,6 +30,10 @@ packaged ``prior-drug``) draws ``drug_draws`` formula-constrained SMILES at
     The drawn structures ranked by ``elucidate --generate``'s first stage (pre-filter by
     groups, 13C lines and 1H integrals, fast CSP5 NMR, ``ll + fg + spec + gen``); planned
     with ``--set drug_rank=1``.
+``denovo_drug/<set>/prefilter+fast-nmr+gen+full-top<K>``
+    The same, then the best ``K`` re-ranked by their full GFN2-xTB + CSP5 simulation
+    (``elucidate --generate``'s default second stage); planned with ``--set drug_rank=1
+    --set drug_refine=K``.
 
 With ``--set drug_syntax=1`` the draws are also kept parseable SMILES with sound valences
 (:mod:`~mspectmol.structure.generation.syntax`).
@@ -73,8 +77,11 @@ PREFIX = "denovo_drug"
 DRUG_GENERATOR = "prior-drug"
 DRUG_DEFAULTS: dict[str, Any] = {
     "drug_draws": 1000, "drug_temperature": 1.0, "drug_model": "", "drug_n": 0,
-    "drug_v2_n": 50, "drug_rank": 0, "drug_syntax": 0,
+    "drug_v2_n": 50, "drug_rank": 0, "drug_syntax": 0, "drug_refine": 0,
     "drug_transfer": "../shared/data/alberts-example/example_data_1.parquet"}
+#: Settings that enter the rows' keys only when set, so that rows measured before they
+#: existed keep their keys (``drug_refine`` only the second stage's rows).
+OPTIONAL_KEYS = ("drug_syntax", "drug_refine")
 DRUG_QUICK: dict[str, Any] = {**DRUG_DEFAULTS, "drug_draws": 20, "drug_n": 3, "drug_v2_n": 3}
 MODALITIES = ("ir", "h_nmr", "c_nmr")
 
@@ -106,17 +113,17 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
         log.info("%s rows not planned: no drug-size generator", PREFIX)
         return []
     if opts["drug_draws"] < 1 or not opts["drug_temperature"] > 0 or opts["drug_n"] < 0 \
-            or opts["drug_v2_n"] < 0:
-        raise MspectmolError("--set drug_draws must be >= 1, drug_temperature > 0, drug_n "
-                             "and drug_v2_n >= 0")
+            or opts["drug_v2_n"] < 0 or opts["drug_refine"] < 0:
+        raise MspectmolError("--set drug_draws must be >= 1, drug_temperature > 0, drug_n, "
+                             "drug_v2_n and drug_refine >= 0")
     sets = ["v2-test"]
     if Path(opts["drug_transfer"]).exists():
         sets.insert(0, "alberts")
     else:
         log.info("%s/alberts rows not planned: %s not found", PREFIX, opts["drug_transfer"])
     key = {"seed": settings_key.get("seed", 0), "generator": meta.content_hash,
-           # drug_syntax only when set, so that rows drawn without it keep their keys
-           **{k: opts[k] for k in DRUG_DEFAULTS if k != "drug_syntax" or opts[k]}}
+           **{k: opts[k] for k in DRUG_DEFAULTS
+              if k not in OPTIONAL_KEYS or (opts[k] and k != "drug_refine")}}
     state: dict[str, Any] = {"path": path, "cases": {}}
     what = (f"{opts['drug_draws']} draws at T={opts['drug_temperature']:g}"
             + (", SMILES syntax and valences constrained" if opts["drug_syntax"] else ""))
@@ -129,13 +136,21 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
                 "spectra": spectra, "formula": True}
         rows.append((name, info, lambda nm=name, i=info, s=name_set: _by_count(
             nm, i, ctx, state, s), (1, 10), key))
-        if opts["drug_rank"]:
-            name = f"{PREFIX}/{name_set}/prefilter+fast-nmr+gen"
-            info = {"method": f"de novo, drug-size generator: {what}, top-"
-                              f"{opts['prefilter']} by fg, 13C and 1H, ll+fg+spec+gen "
-                              "(simulated 1H+13C, fast)", "spectra": spectra, "formula": True}
-            rows.append((name, info, lambda nm=name, i=info, s=name_set: _ranked(
-                nm, i, ctx, state, s), (1, 10), {**key, **drawn_key(opts)}))
+        if not opts["drug_rank"]:
+            continue
+        first = (f"de novo, drug-size generator: {what}, top-{opts['prefilter']} by fg, 13C "
+                 "and 1H, ll+fg+spec+gen (simulated 1H+13C, fast)")
+        k = int(opts["drug_refine"])
+        for suffix, refine_k in (("", 0), (f"+full-top{k}", k)):
+            if suffix and not k:
+                continue
+            name = f"{PREFIX}/{name_set}/prefilter+fast-nmr+gen{suffix}"
+            then = (f", then the top {k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5)"
+                    if refine_k else "")
+            info = {"method": first + then, "spectra": spectra, "formula": True}
+            rows.append((name, info, lambda nm=name, i=info, s=name_set, r=refine_k: _ranked(
+                nm, i, ctx, state, s, r), (1, 10),
+                {**key, **drawn_key(opts), **({"drug_refine": refine_k} if refine_k else {})}))
     return rows
 
 
@@ -204,31 +219,44 @@ def _by_count(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[
 
 
 def _ranked(name: str, info: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
-            which: str) -> dict[str, Any]:
-    """The drawn structures ranked by the service's ``generate`` mode (first stage)."""
+            which: str, refine_k: int = 0) -> dict[str, Any]:
+    """The drawn structures ranked by the service's ``generate`` mode: its first stage, and
+    with ``refine_k`` its second (the best ``refine_k`` by the full simulation)."""
     opts = ctx["opts"]
     svc = _service(ctx, state)
     case = _case(ctx, state, which)
-    lists, seconds = [], []
+    lists, seconds, per = [], [], []
     for j, (truth, sampled) in enumerate(zip(case["truths"], case["samples"], strict=True)):
         t0 = time.perf_counter()
         names: list[str] = []
+        kept: list[str] = []
         if sampled.smiles:
             result = svc.run(ElucidationOptions(
                 case["observations"][j], mode="generate", formula=smiles_formula(truth),
                 k=None, n_generated=opts["drug_draws"], temperature=opts["drug_temperature"],
                 seed=j, drawn=sampled, weights=GENERATED_WEIGHTS, prefilter=opts["prefilter"],
                 c13_weight=opts["c13_weight"], h1_weight=opts["h1_weight"],
-                drawn_weight=drawn_weight(opts), generator=state["path"],
+                drawn_weight=drawn_weight(opts), refine=refine_k, generator=state["path"],
                 jobs=opts.get("prior_jobs", 1)))
             names = [r.smiles for r in result.candidates]
+            kept = result.kept or []
         lists.append(names[:KEEP_LISTED])
         seconds.append(time.perf_counter() - t0)
-        log.info("%s %d/%d: rank %s (%.1f s)", name, j + 1, len(case["truths"]),
-                 hit_rank(names, truth), seconds[-1])
+        rank = hit_rank(names, truth)
+        per.append({"distinct": len(sampled.smiles), "kept": len(kept),
+                    "truth_drawn": hit_rank(sampled.smiles, truth) is not None,
+                    "truth_kept": hit_rank(kept, truth) is not None,
+                    "truth_rank": None if rank is None else rank + 1,
+                    "seconds": seconds[-1]})
+        log.info("%s %d/%d: truth drawn %s, rank %s (%.1f s)", name, j + 1,
+                 len(case["truths"]), per[-1]["truth_drawn"], per[-1]["truth_rank"],
+                 seconds[-1])
     row = scored_subset(name, info, lists, case["truths"], ctx, (1, 10))
     row[PREFIX] = {**sampling_stats(case),
-                   "seconds_per_molecule": float(np.mean(seconds or [0]))}
+                   "truth_survives_prefilter": float(np.mean([p["truth_kept"] for p in per]
+                                                             or [0.0])),
+                   "seconds_per_molecule": float(np.mean(seconds or [0])),
+                   "per_molecule": per}
     row["valid"] = row[PREFIX]["valid_fraction"]
     return row
 

@@ -37,9 +37,9 @@ prior_draws, prior_temperature, prior_model, prior_n, prior_render; the same tes
 ``--set only=rerank`` runs only the settings whose names start with ``rerank`` (comma-separated
 prefixes; ``only=library_qm9`` the QM9 rows, ``only=denovo_prior`` the generator's);
 and of the drug-size rows (:mod:`~mspectmol.structure.benchmark.drug_rows`: drug_draws,
-drug_temperature, drug_model, drug_n, drug_v2_n, drug_rank, drug_syntax, drug_transfer; the
-transfer file's molecules with their own spectra and held-out v2 molecules rendered with the
-sim-to-real randomisation; ``only=denovo_drug``).
+drug_temperature, drug_model, drug_n, drug_v2_n, drug_rank, drug_refine, drug_syntax,
+drug_transfer; the transfer file's molecules with their own spectra and held-out v2
+molecules rendered with the sim-to-real randomisation; ``only=denovo_drug``).
 """
 
 
