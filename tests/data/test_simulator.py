@@ -198,6 +198,30 @@ def test_strained_cage_gets_conformers_of_its_own_stereo() -> None:
     np.testing.assert_allclose(np.array(again), np.array(conformers), atol=1e-8)
 
 
+def test_structure_no_geometry_fits_fails_after_the_probe(monkeypatch) -> None:
+    # a benzene bridged across (meta) by CH2-NH and CH2 to a pyrazole: no geometry fits
+    mol = parse_smiles("Cc1ccc2c(c1)CNc1cc(n[nH]1)C2")
+    calls = []
+    embed = geometry._embed
+    monkeypatch.setattr(geometry, "_embed", lambda *a, **k: calls.append(k) or embed(*a, **k))
+    with pytest.raises(SimulationError, match="could not embed") as info:
+        geometry.embed_conformers(mol, 10, 42)
+    assert info.value.stage == "conformers"
+    # the two probes only, not the ~70 conformers of the full search
+    assert [(c.get("max_iterations", 0), c.get("random_coords", False)) for c in calls] == [
+        (geometry.PROBE_ITERATIONS, False), (0, True)]
+    assert not geometry.embeddable(mol, 42)
+
+
+def test_the_probe_leaves_embeddable_molecules_as_they_were(monkeypatch) -> None:
+    mol = parse_smiles("CC(C)CCNc1ncc(F)cc1C(=O)O")
+    assert geometry.embeddable(mol, 42) and mol.GetNumConformers() == 0
+    probed = geometry.embed_conformers(mol, 3, 42)
+    monkeypatch.setattr(geometry, "embeddable", lambda *_: True)
+    unprobed = geometry.embed_conformers(mol, 3, 42)
+    np.testing.assert_array_equal(np.array(probed), np.array(unprobed))
+
+
 def test_stereo_check_sees_double_bonds_and_ignores_unspecified_stereo() -> None:
     trans = parse_smiles("C/C=C/C")
     coords = geometry.embed_conformers(trans, 1, 7)[0]

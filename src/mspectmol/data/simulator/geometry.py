@@ -26,6 +26,8 @@ MAX_ATOMIC_NUMBER = 86
 #: Embedding rounds (seeds ``seed``, ``seed + 1``, ...) that replace conformers of the wrong
 #: stereo when :func:`embed_conformers` checks the perceived stereochemistry.
 PERCEIVED_ROUNDS = 5
+#: ETKDG attempts of the first feasibility probe (RDKit's own limit is 10 per atom).
+PROBE_ITERATIONS = 50
 
 
 def parse_smiles(smiles: str) -> Chem.Mol:
@@ -118,7 +120,9 @@ def embed_conformers(
     Raises
     ------
     SimulationError
-        Stage ``"conformers"`` when no conformer can be embedded.
+        Stage ``"conformers"`` when no conformer can be embedded, at once when
+        :func:`embeddable`'s probe fails (a structure no geometry fits, such as a benzene
+        bridged across by two atoms, otherwise costs ETKDG minutes of failed attempts).
     """
     if chirality_check not in CHIRALITY_CHECKS:
         raise SimulationError(
@@ -126,6 +130,9 @@ def embed_conformers(
             f"unknown chirality_check {chirality_check!r}; use one of {list(CHIRALITY_CHECKS)}",
         )
     with rdBase.BlockLogs():
+        if not embeddable(mol, seed):
+            raise SimulationError("conformers", "RDKit ETKDG could not embed any conformer "
+                                                "(not even one, from random coordinates)")
         work = Chem.Mol(mol)
         work.RemoveAllConformers()
         if chirality_check == "perceived":
@@ -142,6 +149,23 @@ def embed_conformers(
     return [np.asarray(work.GetConformer(ids[i]).GetPositions(), dtype=float) for i in order]
 
 
+def embeddable(mol: Chem.Mol, seed: int) -> bool:
+    """Whether one conformer of ``mol`` embeds (on a copy): ETKDG without its chirality
+    checks and at most :data:`PROBE_ITERATIONS` attempts, else from random coordinates with
+    RDKit's own limit.
+
+    :func:`embed_conformers` runs this probe first: a molecule that passes it is embedded
+    exactly as without it, and one that fails it would have cost up to 70 conformer
+    embeddings of 10 attempts per atom each before failing.
+    """
+    probe = Chem.Mol(mol)
+    probe.RemoveAllConformers()
+    if _embed(probe, 1, seed, enforce_chirality=False, max_iterations=PROBE_ITERATIONS):
+        return True
+    probe.RemoveAllConformers()
+    return bool(_embed(probe, 1, seed, enforce_chirality=False, random_coords=True))
+
+
 def _embed(
     mol: Chem.Mol,
     n_conformers: int,
@@ -149,12 +173,15 @@ def _embed(
     *,
     enforce_chirality: bool,
     random_coords: bool = False,
+    max_iterations: int = 0,
 ) -> list[int]:
-    """Embed ETKDGv3 conformers into ``mol``; return their ids (empty when none embeds)."""
+    """Embed ETKDGv3 conformers into ``mol``; return their ids (empty when none embeds).
+    ``max_iterations`` limits the attempts per conformer (0: RDKit's 10 per atom)."""
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed)
     params.enforceChirality = enforce_chirality
     params.useRandomCoords = random_coords
+    params.maxIterations = int(max_iterations)
     return list(AllChem.EmbedMultipleConfs(mol, numConfs=int(n_conformers), params=params))
 
 
