@@ -79,9 +79,6 @@ DRUG_DEFAULTS: dict[str, Any] = {
     "drug_draws": 1000, "drug_temperature": 1.0, "drug_model": "", "drug_n": 0,
     "drug_v2_n": 50, "drug_rank": 0, "drug_syntax": 0, "drug_refine": 0,
     "drug_transfer": "../shared/data/alberts-example/example_data_1.parquet"}
-#: Settings that enter the rows' keys only when set, so that rows measured before they
-#: existed keep their keys (``drug_refine`` only the second stage's rows).
-OPTIONAL_KEYS = ("drug_syntax", "drug_refine")
 DRUG_QUICK: dict[str, Any] = {**DRUG_DEFAULTS, "drug_draws": 20, "drug_n": 3, "drug_v2_n": 3}
 MODALITIES = ("ir", "h_nmr", "c_nmr")
 
@@ -121,9 +118,11 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
         sets.insert(0, "alberts")
     else:
         log.info("%s/alberts rows not planned: %s not found", PREFIX, opts["drug_transfer"])
+    # drug_syntax only when set, so that rows drawn without it keep their keys; drug_refine
+    # only in the second stage's rows
     key = {"seed": settings_key.get("seed", 0), "generator": meta.content_hash,
            **{k: opts[k] for k in DRUG_DEFAULTS
-              if k not in OPTIONAL_KEYS or (opts[k] and k != "drug_refine")}}
+              if k != "drug_refine" and (k != "drug_syntax" or opts[k])}}
     state: dict[str, Any] = {"path": path, "cases": {}}
     what = (f"{opts['drug_draws']} draws at T={opts['drug_temperature']:g}"
             + (", SMILES syntax and valences constrained" if opts["drug_syntax"] else ""))
@@ -140,12 +139,10 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
             continue
         first = (f"de novo, drug-size generator: {what}, top-{opts['prefilter']} by fg, 13C "
                  "and 1H, ll+fg+spec+gen (simulated 1H+13C, fast)")
-        k = int(opts["drug_refine"])
-        for suffix, refine_k in (("", 0), (f"+full-top{k}", k)):
-            if suffix and not k:
-                continue
+        for refine_k in sorted({0, int(opts["drug_refine"])}):
+            suffix = f"+full-top{refine_k}" if refine_k else ""
             name = f"{PREFIX}/{name_set}/prefilter+fast-nmr+gen{suffix}"
-            then = (f", then the top {k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5)"
+            then = (f", then the top {refine_k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5)"
                     if refine_k else "")
             info = {"method": first + then, "spectra": spectra, "formula": True}
             rows.append((name, info, lambda nm=name, i=info, s=name_set, r=refine_k: _ranked(
