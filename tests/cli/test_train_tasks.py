@@ -70,6 +70,39 @@ def test_prior_trains_from_a_pack_into_the_one_format(pack, tmp_path, capsys):
     load_structure_model(out)
 
 
+def test_prior_continues_from_a_trained_generator(pack, tmp_path, capsys):
+    first = tmp_path / "first"
+    base = ["train", "--task", "structure", "--variant", "prior", "--pack", str(pack),
+            "--batch-size", "4", "--threads", "1"]
+    assert main([*base, "--epochs", "1", "--d-model", "16", "--layers", "1",
+                 "-o", str(first)]) == 0
+    trained, _, meta = load_structure_model(first)
+    out = tmp_path / "more"
+    assert main([*base, "--epochs", "1", "--lr", "0", "--init", str(first), "-o", str(out)]) == 0
+    capsys.readouterr()
+    more, _, meta2 = load_structure_model(out)
+    assert meta2.config == meta.config  # the architecture comes from --init
+    # at learning rate 0 the weights stay those of the generator it started from
+    for (name, a), b in zip(trained.state_dict().items(), more.state_dict().values(),
+                            strict=True):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-3), name
+    record = meta2.training
+    assert record["init"]["model"] == "first" and record["init"]["epochs"] == 1
+    assert "continued from `first` (1 epochs" in (out / "MODEL_CARD.md").read_text()
+    # another width, or a corpus with another vocabulary, is refused in one line
+    assert main([*base, "--init", str(first), "--d-model", "32", "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--d-model 32 (the model has 16)" in err[0]
+    other = tmp_path / "other.npz"
+    corpus, lines, _, variants, source = read_pack(pack)
+    save_pack(other, corpus, lines, Vocabulary.build([*MOLECULES, "ClCCBr"]), variants, source)
+    assert main(["train", "--task", "structure", "--variant", "prior", "--pack", str(other),
+                 "--init", str(first), "-o", str(tmp_path / "y")]) == 2
+    assert "its vocabulary" in capsys.readouterr().err
+    assert main([*base, "--init", str(tmp_path / "nothing"), "-o", str(tmp_path / "z")]) == 2
+    assert "neither a generator folder nor a packaged generator" in capsys.readouterr().err
+
+
 def test_write_pack_gathers_and_stops(pack, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(prior_training, "gather", lambda seed, n, corpus, size: read_pack(pack))
     out = tmp_path / "new.npz"

@@ -103,6 +103,9 @@ TASK_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                             "training molecules)"}),
     "corpus_size": ("--corpus-size", {"type": int, "metavar": "N", "help": "prior, drug "
                                       "corpus: MOSES structures sampled (default 300000)"}),
+    "init": ("--init", {"type": Path, "metavar": "MODEL", "help": "prior: continue training "
+                        "this generator (a folder, or a packaged one: prior, prior-drug) on "
+                        "the corpus it was trained on; its architecture is kept"}),
     "d_model": ("--d-model", {"type": int, "metavar": "N", "help": "prior: decoder width"}),
     "layers": ("--layers", {"type": int, "metavar": "N", "help": "prior: decoder layers"}),
     "hidden": ("--hidden", {"type": int, "metavar": "N", "help": "conformers: hidden width"}),

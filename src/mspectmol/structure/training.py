@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,8 @@ def _fingerprint(s: TrainSettings, config: StructureConfig, vocab: Vocabulary,
 
 def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData,
                   val: DecoderData | None = None, settings: TrainSettings | None = None, *,
-                  augment: Augment | None = None, checkpoint_dir: Path | None = None
+                  augment: Augment | None = None, checkpoint_dir: Path | None = None,
+                  init: Mapping[str, torch.Tensor] | None = None
                   ) -> tuple[StructureDecoder, dict[str, Any]]:
     """Train a :class:`StructureDecoder`; returns it (best validation state) and a history.
 
@@ -195,7 +196,9 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     (``rows``: the batch's indices into ``train``; e.g.
     :class:`~mspectmol.structure.generation.prior.CorpusAugment`) before the auxiliary dropout.
     ``checkpoint_dir`` receives a checkpoint at each epoch end; when it holds one of this
-    run, training continues from it. The history holds the settings, one row per epoch
+    run, training continues from it. ``init`` (a state dict of a model with the same
+    config, e.g. a trained generator's) sets the starting weights and standardisation. The
+    history holds the settings, one row per epoch
     (``epoch``, ``train_loss``, ``val_loss``, ``seconds``, ``improved``), the training
     ``minutes`` and, with validation, ``best_val_loss`` and ``best_epoch``; ``stopped`` says
     why training ended before ``epochs``.
@@ -210,6 +213,9 @@ def train_decoder(config: StructureConfig, vocab: Vocabulary, train: DecoderData
     rng = np.random.default_rng(s.seed)
     model = StructureDecoder(config)
     model.set_standardisation(torch.as_tensor(train.features))
+    if init is not None:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in init.items()}, strict=True)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     n = len(train.smiles)

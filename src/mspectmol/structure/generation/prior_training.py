@@ -53,8 +53,13 @@ from mspectmol.structure.generation.prior import (
 from mspectmol.structure.generation.shift_corpus import cached_c13_lines, corpus_folder
 from mspectmol.structure.model.decoder import StructureConfig
 from mspectmol.structure.model.domain import training_domain
-from mspectmol.structure.model.io import read_structure_meta, save_structure_model
+from mspectmol.structure.model.io import (
+    load_structure_model,
+    read_structure_meta,
+    save_structure_model,
+)
 from mspectmol.structure.model.tokens import Vocabulary, randomised, tokenize
+from mspectmol.structure.pretrained import PRETRAINED_DIR
 from mspectmol.structure.training import (
     DecoderData,
     TrainSettings,
@@ -82,7 +87,11 @@ class PriorRecipe:
     epochs, minutes, batch_size, lr, seed
         Optimisation settings (``minutes``: time budget, 0 for none).
     d_model, layers
-        Decoder width and decoder layers.
+        Decoder width and decoder layers (None: 128 and 3, or those of ``init``).
+    init
+        A trained generator (its folder, or the name of a packaged one such as
+        ``prior-drug``) whose weights training starts from, with the same corpus and
+        vocabulary; its architecture is kept (None: random weights).
     max_train
         Train on the first this many training structures (0: all; smoke runs).
     device, threads
@@ -100,14 +109,15 @@ class PriorRecipe:
     minutes: float = 0.0
     batch_size: int = 128
     lr: float = 1e-3
-    d_model: int = 128
-    layers: int = 3
+    d_model: int | None = None
+    layers: int | None = None
     max_train: int = 0
     seed: int = 0
     device: str = "cpu"
     threads: int | None = 2
     corpus: str = "qm9"
     corpus_size: int = 0
+    init: Path | None = None
     command: str = ""
 
     def __post_init__(self) -> None:
@@ -192,11 +202,57 @@ def read_pack(path: Path) -> Pack:
     return corpus, lines, vocab, variants, source
 
 
+def init_model(name: str | Path) -> Path:
+    """The folder of the generator to start from: ``name`` itself when it is a folder, else
+    the packaged generator of that name."""
+    path = Path(name)
+    if (path / "model.json").is_file():
+        return path
+    packaged = PRETRAINED_DIR / str(name)
+    if (packaged / "model.json").is_file():
+        return packaged
+    known = sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.json").is_file())
+    raise MspectmolError(f"--init {name}: neither a generator folder nor a packaged generator "
+                         f"(packaged: {', '.join(known)})")
+
+
+def _starting_point(r: PriorRecipe, vocab: Vocabulary, n_features: int, max_len: int
+                    ) -> tuple[StructureConfig | None, dict[str, Any] | None, dict[str, Any]]:
+    """Config, weights and record of ``r.init`` (all empty without one), checked against
+    the corpus's vocabulary and the recipe's architecture."""
+    if r.init is None:
+        return None, None, {}
+    folder = init_model(r.init)
+    model, init_vocab, meta = load_structure_model(folder)
+    cfg = model.config
+    if tuple(init_vocab.tokens) != tuple(vocab.tokens):
+        raise MspectmolError(f"--init {folder}: its vocabulary ({len(init_vocab)} tokens) is "
+                             f"not this corpus's ({len(vocab)}); train it from the same corpus")
+    wrong = [f"{flag} {given} (the model has {have})" for flag, given, have in (
+        ("--d-model", r.d_model, cfg.d_model), ("--layers", r.layers, cfg.n_decoder_layers))
+        if given is not None and given != have]
+    if cfg.n_features != n_features or cfg.max_len != max_len:
+        wrong.append(f"evidence features {cfg.n_features} / longest sequence {cfg.max_len} "
+                     f"(this corpus: {n_features} / {max_len})")
+    if wrong:
+        raise MspectmolError(f"--init {folder}: {'; '.join(wrong)}")
+    before = meta.training
+    record = {"model": folder.name, "epochs": len(before.get("epochs", [])),
+              "minutes": float(before.get("minutes") or 0.0),
+              "best_val_loss": float(before.get("best_val_loss") or float("nan")),
+              "n_train": before.get("n_train")}
+    return cfg, model.state_dict(), record
+
+
 def write_card(folder: Path) -> None:
     """``MODEL_CARD.md`` from the model file's training record."""
     meta = read_structure_meta(folder)
     rec, cfg = meta.training, meta.config
     epochs = rec.get("epochs", [])
+    init = rec.get("init") or {}
+    before = (f"continued from `{init['model']}` ({init['epochs']} epochs, "
+              f"{init['minutes']:.1f} min, validation cross-entropy {init['best_val_loss']:.4f}), "
+              "then " if init else "")
     drug = str(rec.get("corpus", "")).startswith("MOSES")
     needs = "the molsets wheel (fetched with pip)" if drug else "qm9pack"
     rows, results = (("denovo_drug", "structure-drug") if drug
@@ -225,7 +281,7 @@ def write_card(folder: Path) -> None:
         f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
         f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "
         "float16 weights.",
-        f"- Training: {len(epochs)} epochs, {rec.get('minutes', float('nan')):.1f} min on "
+        f"- Training: {before}{len(epochs)} epochs, {rec.get('minutes', float('nan')):.1f} min on "
         f"{rec.get('device')}; best validation token cross-entropy "
         f"{rec.get('best_val_loss', float('nan')):.4f}; randomised SMILES (p=0.5); evidence "
         f"corrupted as {rec.get('noise')}.",
@@ -260,17 +316,20 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
                                canonicalise=r.pack is None)
 
         train, val = data(train_idx), data(val_idx)
-        config = StructureConfig(vocab_size=len(vocab), n_features=N_FEATURES,
-                                 n_modalities=len(EVIDENCE), n_tokens=1, memory="evidence",
-                                 d_model=r.d_model, n_heads=4, n_encoder_layers=1,
-                                 n_decoder_layers=r.layers, ff_dim=4 * r.d_model,
-                                 dropout=0.1, max_len=decoder_length(corpus.smiles))
+        max_len = decoder_length(corpus.smiles)
+        start, weights, init = _starting_point(r, vocab, N_FEATURES, max_len)
+        d_model = r.d_model or 128
+        config = start or StructureConfig(
+            vocab_size=len(vocab), n_features=N_FEATURES, n_modalities=len(EVIDENCE),
+            n_tokens=1, memory="evidence", d_model=d_model, n_heads=4, n_encoder_layers=1,
+            n_decoder_layers=r.layers or 3, ff_dim=4 * d_model, dropout=0.1, max_len=max_len)
         settings = TrainSettings(epochs=r.epochs, batch_size=r.batch_size, lr=r.lr,
                                  warmup_steps=300, random_smiles=0.5, formula_dropout=0.0,
                                  aux_dropout=0.0, max_minutes=r.minutes, seed=r.seed,
                                  device=r.device)
         noise = CorpusAugment(EvidenceNoise(), [lines[i] for i in train_idx])
-        model, history = train_decoder(config, vocab, train, val, settings, augment=noise)
+        model, history = train_decoder(config, vocab, train, val, settings, augment=noise,
+                                       init=weights)
     device = (torch.cuda.get_device_name() if r.device.startswith("cuda")
               else f"CPU, {r.threads or torch.get_num_threads()} threads")
     record = {"variant": "evidence-prior", "corpus": f"{source} minus the embedded "
@@ -283,6 +342,7 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
               "evidence_available": {e: float(avail[train_idx, i].mean())
                                      for i, e in enumerate(EVIDENCE)},
               "domain": training_domain(train.smiles, source),
+              **({"init": init} if init else {}),
               "command": r.command or f"mspectmol train --task structure --variant prior "
                                       f"--output {out}",
               **history, "wall_minutes": (time.perf_counter() - started) / 60}
