@@ -144,7 +144,8 @@ def check_same(model, twin, spectra, avail):
 
 
 @pytest.mark.parametrize("config", [*CONFIGS, *({**c, "primary_head_alone": True}
-                                                for c in CONFIGS[:2])])
+                                                for c in CONFIGS[:2]),
+                                    {**CONFIGS[0], "input_compression": 10.0}])
 def test_tiny_random_models_agree_with_torch(config):
     model = random_model(config)
     twin = numpy_twin(model)

@@ -9,7 +9,7 @@ import torch
 
 from mspectmol.errors import MspectmolError, SpectrumError, UnknownModalityError
 from mspectmol.models.losses import pa_ib_loss
-from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+from mspectmol.models.pa_ib import PAIBConfig, PAIBModel, compress
 
 SMALL = {"n_points": 120, "channels": (8, 16), "gate_hidden": 8, "head_hidden": 32,
          "n_labels": 6, "dropout": 0.0}
@@ -367,3 +367,19 @@ def test_inference_in_blocks_equals_the_whole_batch(monkeypatch):
         torch.testing.assert_close(blocked.kl[m], whole.kl[m])
         assert torch.equal(blocked.available[m], whole.available[m])
     assert blocked.logits.shape == (11, 5) and blocked.kl_size == whole.kl_size
+
+
+def test_input_compression_keeps_0_and_1_and_raises_weak_bands():
+    x = torch.tensor([-0.2, 0.0, 0.01, 0.1, 1.0])
+    got = compress(x, 10.0)
+    assert torch.allclose(got, torch.tensor([0.0, 0.0, 0.039747, 0.289065, 1.0]), atol=1e-6)
+    assert compress(x, 0.0) is x
+    with pytest.raises(MspectmolError, match="input_compression must be >= 0"):
+        PAIBConfig(input_compression=-1.0)
+    model = PAIBModel(PAIBConfig(n_points=64, channels=(4, 8), input_compression=10.0)).eval()
+    plain = PAIBModel(PAIBConfig(n_points=64, channels=(4, 8))).eval()
+    plain.load_state_dict(model.state_dict())
+    spectra = {m: torch.rand(3, 64) for m in ("ir", "h_nmr", "c_nmr")}
+    with torch.no_grad():
+        squeezed = {m: compress(x, 10.0) for m, x in spectra.items()}
+        assert torch.allclose(model(spectra).logits, plain(squeezed).logits, atol=1e-6)

@@ -49,12 +49,27 @@ from mspectmol.spectra.modalities import get_modality
 ARCHITECTURE_DEFAULTS: dict[str, Any] = {
     "primary": "ir", "auxiliary": ("h_nmr", "c_nmr"), "n_points": 600, "channels": (16, 32),
     "kernel_size": 11, "gate_hidden": 32, "head_hidden": 128, "n_labels": 37,
-    "primary_head_alone": False}
+    "primary_head_alone": False, "input_compression": 0.0}
 #: The fields of :class:`~mspectmol.models.pa_ib.PAIBConfig`, in its order; those not in
 #: :data:`ARCHITECTURE_DEFAULTS` only matter in training.
 CONFIG_FIELDS = ("primary", "auxiliary", "n_points", "channels", "kernel_size", "gate_hidden",
                  "head_hidden", "dropout", "n_labels", "temperature", "alpha", "beta",
-                 "aux_weight", "mi1_weight", "prior", "label_weighting", "primary_head_alone")
+                 "aux_weight", "mi1_weight", "prior", "label_weighting", "primary_head_alone",
+                 "input_compression")
+
+
+def compress(x: np.ndarray, c: float, dtype: Any) -> np.ndarray:
+    """:func:`mspectmol.models.pa_ib.compress` in NumPy (``x`` itself when ``c`` is 0)."""
+    if not c:
+        return x
+    return (np.log1p(np.maximum(x, 0) * c) / np.log1p(c)).astype(dtype, copy=False)
+
+
+def compress_slope(x: np.ndarray, c: float, dtype: Any) -> np.ndarray | float:
+    """Derivative of :func:`compress` at ``x`` (0 where ``x`` < 0, as torch's clamp)."""
+    if not c:
+        return 1.0
+    return np.where(x >= 0, c / ((1 + c * np.maximum(x, 0)) * np.log1p(c)), 0).astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,7 @@ class NumpyPAIB:
         self.n_labels = int(arch["n_labels"])
         self.n_bands = self.n_points >> len(arch["channels"])
         self.width = int(arch["channels"][-1])
+        self.compression = float(arch["input_compression"])
         t = self.dtype
         self._stages = {m: [conv_stage(weights, f"encoders.{m}.stages.{s}", t)
                             for s in range(len(arch["channels"]))] for m in self.modalities}
@@ -286,10 +302,10 @@ class NumpyPAIB:
                  ) -> tuple[NumpyPAIBOutput, dict[str, Any]]:
         x, avail = prepare_arrays(spectra, available, self.modalities, self.n_points,
                                   required=(self.primary,), dtype=self.dtype)
-        cache: dict[str, Any] = {"avail": avail, "enc": {}, "gate": {}, "readout": {}}
+        cache: dict[str, Any] = {"avail": avail, "enc": {}, "gate": {}, "readout": {}, "x": x}
         feats = {}
         for m in self.modalities:
-            h, caches = x[m][:, :, None], []
+            h, caches = compress(x[m], self.compression, self.dtype)[:, :, None], []
             for stage in self._stages[m]:
                 h, c = stage.forward(h)
                 caches.append(c)
@@ -354,5 +370,6 @@ class NumpyPAIB:
             for stage, stage_cache in zip(self._stages[m][::-1], cache["enc"][m][::-1],
                                           strict=True):
                 g = stage.backward(g, stage_cache)
-            grads[m] = np.where(cache["avail"][m][:, None], g[:, :, 0], 0)
+            g = g[:, :, 0] * compress_slope(cache["x"][m], self.compression, self.dtype)
+            grads[m] = np.where(cache["avail"][m][:, None], g, 0)
         return grads
