@@ -88,7 +88,7 @@ def test_prior_continues_from_a_trained_generator(pack, tmp_path, capsys):
         assert np.allclose(a.numpy(), b.numpy(), atol=1e-3), name
     record = meta2.training
     assert record["init"]["model"] == "first" and record["init"]["epochs"] == 1
-    assert "continued from `first` (1 epochs" in (out / "MODEL_CARD.md").read_text()
+    assert "continued from `first` (1 epoch, " in (out / "MODEL_CARD.md").read_text()
     # another width, or a corpus with another vocabulary, is refused in one line
     assert main([*base, "--init", str(first), "--d-model", "32", "-o", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

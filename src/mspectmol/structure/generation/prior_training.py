@@ -244,13 +244,17 @@ def _starting_point(r: PriorRecipe, vocab: Vocabulary, n_features: int, max_len:
     return cfg, model.state_dict(), record
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def write_card(folder: Path) -> None:
     """``MODEL_CARD.md`` from the model file's training record."""
     meta = read_structure_meta(folder)
     rec, cfg = meta.training, meta.config
     epochs = rec.get("epochs", [])
     init = rec.get("init") or {}
-    before = (f"continued from `{init['model']}` ({init['epochs']} epochs, "
+    before = (f"continued from `{init['model']}` ({_epochs(init['epochs'])}, "
               f"{init['minutes']:.1f} min, validation cross-entropy {init['best_val_loss']:.4f}), "
               "then " if init else "")
     drug = str(rec.get("corpus", "")).startswith("MOSES")
@@ -281,8 +285,9 @@ def write_card(folder: Path) -> None:
         f"- Decoder: d_model {cfg['d_model']}, {cfg['n_decoder_layers']} decoder layers, "
         f"{cfg['n_encoder_layers']} memory layer(s), vocabulary {cfg['vocab_size']} tokens; "
         "float16 weights.",
-        f"- Training: {before}{len(epochs)} epochs, {rec.get('minutes', float('nan')):.1f} min on "
-        f"{rec.get('device')}; best validation token cross-entropy "
+        f"- Training: {before}{_epochs(len(epochs))}, "
+        f"{rec.get('minutes', float('nan')):.1f} min on {rec.get('device')}; best validation "
+        "token cross-entropy "
         f"{rec.get('best_val_loss', float('nan')):.4f}; randomised SMILES (p=0.5); evidence "
         f"corrupted as {rec.get('noise')}.",
         f"- Test scores: `mspectmol benchmark --suite structure --set only={rows}` "
