@@ -200,3 +200,16 @@ def test_predict_lines_of_one_nucleus_and_bad_nuclei():
     assert set(ethanol) == {"c_nmr"} and ethanol["c_nmr"].shape == (2, 2)
     assert ethanol["c_nmr"][:, 1].tolist() == [1, 1]  # one carbon per line
     assert set(neon) == {"c_nmr"} and neon["c_nmr"].shape == (0, 2)  # no carbon, no conformer
+
+
+def test_predict_lines_keep_each_structure_its_own_shifts():
+    """CSP5 numbers only the structures it predicts: a structure it skips (no proton) must
+    not hand its successor's 1H shifts to anyone."""
+    pytest.importorskip("csp5")
+    alone = nc.predict_lines(["CCO", "ClC(Cl)(Cl)Cl"])
+    together = nc.predict_lines(["ClC(Cl)(Cl)Cl", "CCO"])
+    assert together[0]["h_nmr"].shape == (0, 2)  # no proton: no 1H line
+    np.testing.assert_allclose(together[0]["c_nmr"], alone[1]["c_nmr"])
+    for modality in ("c_nmr", "h_nmr"):
+        np.testing.assert_allclose(together[1][modality], alone[0][modality])
+    assert together[1]["h_nmr"][:, 1].sum() == 6  # ethanol's six protons

@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ log = logging.getLogger("mspectmol.data")
 #: Molecules per cached chunk.
 CHUNK = 500
 #: Bumped when the line recipe changes; part of the chunk file names.
-RECIPE = 1
+RECIPE = 2
 #: Prefix of the corpus molecules' ids (``moses:<row of the MOSES training file>``).
 ID_PREFIX = "moses:"
 #: The NMR modalities the corpus provides.
@@ -158,15 +159,7 @@ def predict_lines(smiles: Sequence[str], seed: int = 0,
             where.append(i)
     for start in range(0, len(mols), _BATCH):
         batch = mols[start:start + _BATCH]
-        tables = {}
-        for nucleus in nuclei:
-            try:
-                table = csp5.predict_mols(batch, nucleus=nucleus, device="cpu",
-                                          batch_size=_BATCH).predictions
-            except Exception as exc:  # csp5 raises plain ValueError/RuntimeError
-                log.warning("CSP5 failed on %d structures (%s)", len(batch), exc)
-                table = None
-            tables[nucleus] = {} if table is None else dict(tuple(table.groupby("molecule_id")))
+        tables = {nucleus: _predict_batch(csp5, batch, nucleus) for nucleus in nuclei}
         for j, mol in enumerate(batch):
             lines = {}
             for nucleus in nuclei:
@@ -183,6 +176,25 @@ def predict_lines(smiles: Sequence[str], seed: int = 0,
             else:
                 out[where[start + j]] = lines
     return out
+
+
+def _predict_batch(csp5: Any, batch: list[Any], nucleus: str) -> dict[int, Any]:
+    """CSP5's predictions for ``batch``, ``{position in batch: rows}``.
+
+    CSP5 numbers the molecules it keeps (``molecule_id``) after skipping those it cannot
+    predict (no atom of the nucleus, atoms too close), so ids are mapped back through the
+    molecule objects of its records, never by position.
+    """
+    try:
+        result = csp5.predict_mols(batch, nucleus=nucleus, device="cpu", batch_size=_BATCH)
+    except Exception as exc:  # csp5 raises plain ValueError/RuntimeError
+        log.warning("CSP5 failed on %d structures (%s)", len(batch), exc)
+        return {}
+    position = {id(mol): j for j, mol in enumerate(batch)}
+    where = {rec.molecule_id: position[id(rec.mol)] for rec in result.molecule_records
+             if id(rec.mol) in position}
+    return {where[k]: rows for k, rows in result.predictions.groupby("molecule_id")
+            if k in where}
 
 
 def _chunk_path(folder: Path, smiles: Sequence[str]) -> Path:

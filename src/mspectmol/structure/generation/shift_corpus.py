@@ -37,7 +37,7 @@ log = logging.getLogger("mspectmol.structure")
 #: Structures per cached chunk.
 CHUNK = 2000
 #: Bumped when the prediction recipe changes; part of the chunk file names.
-RECIPE = 1
+RECIPE = 2
 
 
 def predict_c13_lines(smiles: Sequence[str], seed: int = 0) -> list[np.ndarray | None]:
