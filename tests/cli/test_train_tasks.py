@@ -12,9 +12,14 @@ import mspectmol.structure.generation.prior_training as prior_training
 from mspectmol.cli.main import main
 from mspectmol.conformers.data import ConformerRecord
 from mspectmol.conformers.graph import graph_from_mol
+from mspectmol.errors import MspectmolError
 from mspectmol.models.modelfile import read_document
 from mspectmol.structure.generation.corpus import describe
-from mspectmol.structure.generation.prior_training import read_pack, save_pack
+from mspectmol.structure.generation.prior_training import (
+    balanced_lines,
+    read_pack,
+    save_pack,
+)
 from mspectmol.structure.model.io import load_structure_model
 from mspectmol.structure.model.tokens import Vocabulary
 
@@ -101,6 +106,36 @@ def test_prior_continues_from_a_trained_generator(pack, tmp_path, capsys):
     assert "its vocabulary" in capsys.readouterr().err
     assert main([*base, "--init", str(tmp_path / "nothing"), "-o", str(tmp_path / "z")]) == 2
     assert "neither a generator folder nor a packaged generator" in capsys.readouterr().err
+
+
+def test_balanced_lines_keeps_every_known_structure_and_as_many_others():
+    lines = [np.ones(2, np.float32) if i in (2, 5, 9) else None for i in range(12)]
+    idx = np.arange(1, 12)
+    chosen = balanced_lines(idx, lines, seed=0)
+    assert set(chosen) >= {2, 5, 9} and len(chosen) == 6
+    assert chosen.tolist() == sorted(chosen.tolist())
+    assert chosen.tolist() == balanced_lines(idx, lines, seed=0).tolist()  # seeded
+    assert len(balanced_lines(np.array([2, 3, 5, 9]), lines, seed=0)) == 4  # fewer others
+    with pytest.raises(MspectmolError, match="no training structure has predicted 13C"):
+        balanced_lines(np.array([0, 1, 3]), lines, seed=0)
+
+
+def test_prior_trains_on_balanced_lines(tmp_path, capsys):
+    corpus = describe(MOLECULES)
+    lines = [np.array([58.0, 18.0], np.float32)] * 3 + [None] * (len(MOLECULES) - 3)
+    path = tmp_path / "lines.npz"
+    save_pack(path, corpus, lines, Vocabulary.build(MOLECULES + ["OCC", "Oc1ccccc1"]),
+              [[s] for s in corpus.smiles], "toy")
+    out = tmp_path / "balanced"
+    assert main(["train", "--task", "structure", "--variant", "prior", "--pack", str(path),
+                 "--epochs", "1", "--batch-size", "4", "--d-model", "16", "--layers", "1",
+                 "--threads", "1", "--balance-lines", "-o", str(out)]) == 0
+    capsys.readouterr()
+    record = load_structure_model(out)[2].training
+    assert record["n_train"] in (4, 6) and "--balance-lines" in record["command"]
+    assert record["evidence_available"]["c13_shifts"] > 0
+    assert "as many others, drawn at random (--balance-lines)" in (
+        out / "MODEL_CARD.md").read_text()
 
 
 def test_write_pack_gathers_and_stops(pack, tmp_path, monkeypatch, capsys):

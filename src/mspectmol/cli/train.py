@@ -106,6 +106,10 @@ TASK_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "init": ("--init", {"type": Path, "metavar": "MODEL", "help": "prior: continue training "
                         "this generator (a folder, or a packaged one: prior, prior-drug) on "
                         "the corpus it was trained on; its architecture is kept"}),
+    "balance_lines": ("--balance-lines", {"action": "store_const", "const": True,
+                                          "help": "prior: train on the structures whose "
+                                                  "predicted 13C lines are known and as "
+                                                  "many others, drawn at random"}),
     "d_model": ("--d-model", {"type": int, "metavar": "N", "help": "prior: decoder width"}),
     "layers": ("--layers", {"type": int, "metavar": "N", "help": "prior: decoder layers"}),
     "hidden": ("--hidden", {"type": int, "metavar": "N", "help": "conformers: hidden width"}),

@@ -94,6 +94,10 @@ class PriorRecipe:
         vocabulary; its architecture is kept (None: random weights).
     max_train
         Train on the first this many training structures (0: all; smoke runs).
+    balance_lines
+        Train on the training structures whose 13C lines are known and as many others,
+        drawn at random (:func:`balanced_lines`): the ``c13_shifts`` evidence is learned
+        where only a part of the corpus has predicted lines.
     device, threads
         Torch device and torch threads.
     corpus, corpus_size
@@ -112,6 +116,7 @@ class PriorRecipe:
     d_model: int | None = None
     layers: int | None = None
     max_train: int = 0
+    balance_lines: bool = False
     seed: int = 0
     device: str = "cpu"
     threads: int | None = 2
@@ -202,6 +207,26 @@ def read_pack(path: Path) -> Pack:
     return corpus, lines, vocab, variants, source
 
 
+def balanced_lines(idx: np.ndarray, lines: list[np.ndarray | None], seed: int) -> np.ndarray:
+    """The structures of ``idx`` whose 13C ``lines`` are known, and as many of the others
+    (all of them when fewer), drawn with ``seed``; sorted.
+
+    Raises
+    ------
+    MspectmolError
+        When none of them has known lines.
+    """
+    known = np.array([lines[i] is not None for i in idx], dtype=bool)
+    if not known.any():
+        raise MspectmolError("--balance-lines: no training structure has predicted 13C lines; "
+                             "compute them first with python -m "
+                             "mspectmol.structure.generation.shift_corpus")
+    others = idx[~known]
+    rng = np.random.default_rng(seed + 2)
+    drawn = rng.choice(others, size=min(int(known.sum()), others.size), replace=False)
+    return np.sort(np.concatenate([idx[known], drawn]))
+
+
 def init_model(name: str | Path) -> Path:
     """The folder of the generator to start from: ``name`` itself when it is a folder, else
     the packaged generator of that name."""
@@ -273,7 +298,9 @@ def write_card(folder: Path) -> None:
         "density) -> SMILES, sampled many times and re-ranked by simulated NMR "
         "(`mspectmol.structure.generation.generator`).", "",
         f"- Corpus: {rec.get('corpus')}: {rec.get('n_train')} training structures, "
-        f"{rec.get('n_val')} for epoch selection. Test molecules and their scaffolds are "
+        f"{rec.get('n_val')} for epoch selection"
+        + (f" ({rec['train_selection']})" if rec.get("train_selection") else "")
+        + ". Test molecules and their scaffolds are "
         "not in it. 13C lines (CSP5 on one ETKDG conformer, "
         "`python -m mspectmol.structure.generation.shift_corpus`) known for "
         f"{rec.get('c13_lines_known')} structures"
@@ -310,6 +337,8 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
         order = np.random.default_rng(r.seed).permutation(len(corpus))
         n_val = max(1, len(corpus) // 50)
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        if r.balance_lines:
+            train_idx = balanced_lines(train_idx, lines, r.seed)
         if r.max_train:
             train_idx = train_idx[:r.max_train]
         feats, avail = corpus_features(corpus, lines)
@@ -342,6 +371,9 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
               "device": device,
               "smiles_variants": "precomputed, pack" if variants is not None else "RDKit",
               "n_train": len(train.smiles), "n_val": len(val.smiles),
+              **({"train_selection": "the training structures with predicted 13C lines and "
+                  "as many others, drawn at random (--balance-lines)"}
+                 if r.balance_lines else {}),
               "evidence": list(EVIDENCE), "noise": noise.settings(),
               "c13_lines_known": sum(x is not None for x in lines),
               "evidence_available": {e: float(avail[train_idx, i].mean())
