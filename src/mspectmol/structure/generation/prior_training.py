@@ -299,7 +299,8 @@ def write_card(folder: Path) -> None:
         "(`mspectmol.structure.generation.generator`).", "",
         f"- Corpus: {rec.get('corpus')}: {rec.get('n_train')} training structures, "
         f"{rec.get('n_val')} for epoch selection"
-        + (f" ({rec['train_selection']})" if rec.get("train_selection") else "")
+        + (" (the training structures with predicted 13C lines and as many others, drawn "
+           "at random (--balance-lines))" if rec.get("balance_lines") else "")
         + ". Test molecules and their scaffolds are "
         "not in it. 13C lines (CSP5 on one ETKDG conformer, "
         "`python -m mspectmol.structure.generation.shift_corpus`) known for "
@@ -371,9 +372,7 @@ def build_prior(out: Path, recipe: PriorRecipe | None = None) -> dict[str, Any]:
               "device": device,
               "smiles_variants": "precomputed, pack" if variants is not None else "RDKit",
               "n_train": len(train.smiles), "n_val": len(val.smiles),
-              **({"train_selection": "the training structures with predicted 13C lines and "
-                  "as many others, drawn at random (--balance-lines)"}
-                 if r.balance_lines else {}),
+              **({"balance_lines": True} if r.balance_lines else {}),
               "evidence": list(EVIDENCE), "noise": noise.settings(),
               "c13_lines_known": sum(x is not None for x in lines),
               "evidence_available": {e: float(avail[train_idx, i].mean())
