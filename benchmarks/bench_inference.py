@@ -17,6 +17,13 @@ rows run the same in a process whose torch is limited to AVX2 kernels
 (``ATEN_CPU_CAPABILITY=avx2``), as on a CPU without AVX-512 and bfloat16: there ``auto`` must
 not be slower than float32.
 
+Batches: ``pa_ib fp32 Nx1 batches`` is the same model, inputs and resampling with whole
+batches (resampling included) spread over ``--threads`` threads of one torch thread each
+(:func:`mspectmol.models.parallel.map_batches`, as
+:func:`mspectmol.models.inference.predict_logits` runs a model on the CPU), beside the plain
+``pa_ib fp32`` row whose batches go one after the other, each operation split over
+``--threads`` torch threads.
+
 Engine: ``pa_ib numpy`` is the same model (same seed, its weights handed to
 :class:`mspectmol.models.numpy_pa_ib.NumpyPAIB`, the engine of ``mspectmol predict``), the same
 inputs, resampling and batches, in float32 with ``--threads`` BLAS threads; its logits are
@@ -53,11 +60,12 @@ def _raw(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _measure(model_name: str, n: int, threads: int, precision: str, resampling: str,
-             queue) -> None:
+             workers: int, queue) -> None:
     import torch
 
     from mspectmol.models.baselines_nn import MultiModalCNN
     from mspectmol.models.pa_ib import PAIBConfig, PAIBModel
+    from mspectmol.models.parallel import map_batches
     from mspectmol.models.precision import choose_precision
     from mspectmol.spectra.batch import (
         ResamplingPlan,
@@ -89,17 +97,23 @@ def _measure(model_name: str, n: int, threads: int, precision: str, resampling: 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bs = 256
 
+    def one(i: int) -> torch.Tensor:
+        batch = {m: torch.from_numpy(normalise_rows_max(plans[m].apply(raw[m][i:i + bs])))
+                 for m in AXES}
+        out = model(batch)
+        return torch.sigmoid((out.logits if hasattr(out, "logits") else out).float())
+
     def run(count: int) -> float:
         if precision == "numpy":
             return _run_numpy(model, plans, raw, count, bs)
+        if workers > 1:  # whole batches on threads with one torch thread each
+            t0 = time.perf_counter()
+            map_batches(lambda k: one(k * bs), -(-count // bs), workers)
+            return time.perf_counter() - t0
         t0 = time.perf_counter()
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for i in range(0, count, bs):
-                batch = {m: torch.from_numpy(normalise_rows_max(
-                    plans[m].apply(raw[m][i:i + bs]))) for m in AXES}
-                out = model(batch)
-                logits = out.logits if hasattr(out, "logits") else out
-                torch.sigmoid(logits.float())
+                one(i)
         return time.perf_counter() - t0
 
     run(min(n, 2 * bs))  # warm-up
@@ -162,11 +176,12 @@ def _avx2_numpy_env() -> dict[str, str]:
 
 
 def measure(model_name: str, n: int, threads: int, precision: str, resampling: str = "cells",
-            capability: str | None = None) -> tuple[float, float, float, int, str]:
+            capability: str | None = None, workers: int = 1
+            ) -> tuple[float, float, float, int, str]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(model_name, n, threads, precision, resampling,
-                                              queue))
+                                              workers, queue))
     env = {}
     if capability:
         env = (_avx2_numpy_env() if precision == "numpy"
@@ -200,31 +215,38 @@ def main() -> None:
                         help="skip the rows of the NumPy engine")
     args = parser.parse_args()
     rows = []
-    configs = [("pa_ib", args.n, "fp32", "interpolation", None),
-               ("pa_ib", args.n, "fp32", "cells", None), ("pa_ib", args.n, "auto", "cells", None)]
+    w = args.threads
+    configs = [("pa_ib", args.n, "fp32", "interpolation", None, 1),
+               ("pa_ib", args.n, "fp32", "cells", None, 1),
+               ("pa_ib", args.n, "auto", "cells", None, 1)]
+    if w > 1:
+        configs.append(("pa_ib", args.n, "fp32", "cells", None, w))
     if not args.no_bf16:
-        configs.append(("pa_ib", args.n, "bf16", "cells", None))
+        configs.append(("pa_ib", args.n, "bf16", "cells", None, 1))
     if not args.no_avx2:
-        configs += [("pa_ib", args.n, "fp32", "cells", "avx2"),
-                    ("pa_ib", args.n, "auto", "cells", "avx2")]
+        configs += [("pa_ib", args.n, "fp32", "cells", "avx2", 1),
+                    ("pa_ib", args.n, "auto", "cells", "avx2", 1)]
+        if w > 1:
+            configs.append(("pa_ib", args.n, "fp32", "cells", "avx2", w))
     if not args.no_numpy:
-        configs.append(("pa_ib", args.n, "numpy", "cells", None))
+        configs.append(("pa_ib", args.n, "numpy", "cells", None, 1))
         if not args.no_avx2:
-            configs.append(("pa_ib", args.n, "numpy", "cells", "avx2"))
-    configs.append(("cnn", args.n_cnn, "fp32", "cells", None))
-    for name, n, precision, resampling, capability in configs:
+            configs.append(("pa_ib", args.n, "numpy", "cells", "avx2", 1))
+    configs.append(("cnn", args.n_cnn, "fp32", "cells", None, 1))
+    for name, n, precision, resampling, capability, workers in configs:
         sec, peak, delta, params, chosen = measure(name, n, args.threads, precision,
-                                                   resampling, capability)
+                                                   resampling, capability, workers)
         per_10k = sec * 10_000 / n
         label = (f"{name} {precision}" + (f"={chosen}" if precision == "auto" else "")
                  + (" eq.3" if resampling != "cells" else "")
+                 + (f" {workers}x1 batches" if workers > 1 else "")
                  + (f" [{capability}]" if capability else ""))
         rows.append((label, n, sec, per_10k, n / sec, peak, delta, params))
     print(f"CPU: {cpu_description()}; {args.threads} threads")
-    print(f"{'model':<24} {'n':>6} {'seconds':>8} {'s per 10000':>12} {'mol/s':>8} "
+    print(f"{'model':<32} {'n':>6} {'seconds':>8} {'s per 10000':>12} {'mol/s':>8} "
           f"{'peak MB':>8} {'+MB':>6} {'params':>11}")
     for r in rows:
-        print(f"{r[0]:<24} {r[1]:>6} {r[2]:>8.2f} {r[3]:>12.2f} {r[4]:>8.0f} {r[5]:>8.0f} "
+        print(f"{r[0]:<32} {r[1]:>6} {r[2]:>8.2f} {r[3]:>12.2f} {r[4]:>8.0f} {r[5]:>8.0f} "
               f"{r[6]:>6.0f} {r[7]:>11,}")
     print(f"cell-means resampling vs point interpolation (PA-IB fp32): "
           f"{rows[1][3] / rows[0][3]:.2f}x the time")
@@ -234,6 +256,9 @@ def main() -> None:
                      and r[0].endswith(suffix) and (suffix or not r[0].endswith("]"))), None)
         if fp32 and auto:
             print(f"{auto[0]} vs {fp32[0]}: {auto[3] / fp32[3]:.2f}x the time")
+        batches = next((r for r in rows if r[0] == f"pa_ib fp32 {w}x1 batches{suffix}"), None)
+        if fp32 and batches:
+            print(f"{batches[0]} vs {fp32[0]}: {batches[3] / fp32[3]:.2f}x the time")
         numpy = next((r for r in rows if r[0] == f"pa_ib numpy{suffix}"), None)
         if fp32 and numpy:
             print(f"{numpy[0]} vs {fp32[0]}: {numpy[3] / fp32[3]:.2f}x the time")

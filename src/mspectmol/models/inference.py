@@ -83,10 +83,14 @@ def output_logits(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.logits
 
 
-def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH, *,
+                   workers: int | None = None) -> np.ndarray:
     """Logits ``(n, n_labels)`` float64 of ``model`` on ``data``.
 
-    A neural model is switched to eval mode for the prediction and back afterwards.
+    A neural model is switched to eval mode for the prediction and back afterwards. On the
+    CPU its batches run on ``workers`` threads with one torch thread each
+    (:func:`mspectmol.models.parallel.map_batches`; default: torch's thread count, 1 under
+    autocast or on another device).
     """
     if not is_neural(model):
         prob = np.asarray(model.predict_proba(data.numpy_inputs()), dtype=np.float64)
@@ -102,20 +106,23 @@ def predict_logits(model: Any, data: SplitData, batch_size: int = EVAL_BATCH) ->
             model.forward({m: x[i:i + batch_size] for m, x in data.spectra.items()},
                           {m: a[i:i + batch_size] for m, a in data.available.items()}).logits
             for i in range(0, len(data), batch_size)]).astype(np.float64)
-    import torch
+    from mspectmol.data.batches import to_batch
+    from mspectmol.models.parallel import batch_workers, map_batches
 
-    from mspectmol.data.batches import iterate_batches
-
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     was_training = model.training
     model.eval()
     device = model_device(model)
-    chunks = []
+    starts = range(0, len(data), batch_size)
+
+    def run(k: int) -> np.ndarray:
+        rows = np.arange(starts[k], min(starts[k] + batch_size, len(data)))
+        batch = to_batch(data, rows).to(device)
+        return output_logits(model(batch.spectra, batch.available)).float().cpu().numpy()
+
     try:
-        with torch.inference_mode():
-            for batch in iterate_batches(data, batch_size):
-                batch = batch.to(device)
-                out = output_logits(model(batch.spectra, batch.available))
-                chunks.append(out.float().cpu().numpy())
+        chunks = map_batches(run, len(starts), batch_workers(workers, len(starts), device))
     finally:
         model.train(was_training)
     return np.concatenate(chunks).astype(np.float64)
