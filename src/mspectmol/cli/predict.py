@@ -107,7 +107,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                      help="samples per model batch (default 256)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--threads", type=int, default=None,
-                     help="threads of the model: torch's (default: torch's choice; 1 is "
+                     help="threads of the model: on torch, threads that each take whole "
+                          "batches with one torch thread (default: torch's thread count; 1 is "
                           "fastest on a busy machine) or, on the NumPy engine, its BLAS "
                           "threads (default 1)")
     out.add_argument("--engine", choices=ENGINES, default="auto",
