@@ -22,6 +22,7 @@ from typing import TypeVar
 import torch
 
 from mspectmol.errors import ConfigError
+from mspectmol.models.loop import torch_threads
 
 T = TypeVar("T")
 
@@ -53,10 +54,6 @@ def map_batches(fn: Callable[[int], T], n_batches: int, workers: int = 1) -> lis
 
     if workers == 1 or n_batches <= 1:
         return [run(i) for i in range(n_batches)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mspectmol-batch") as pool:
-            return list(pool.map(run, range(n_batches)))
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), ThreadPoolExecutor(max_workers=workers,
+                                              thread_name_prefix="mspectmol-batch") as pool:
+        return list(pool.map(run, range(n_batches)))
