@@ -60,7 +60,7 @@ def models(tmp_path_factory, tiny_model_builder):
     (["--formula", "C3H6O", "--generate", "5", "--drawn-weight", "-1"], "must be >= 0, got -1"),
     (["--formula", "C3H6O", "--generate", "5", "--temperature", "0"], "must be > 0"),
     (["--formula", "C3H6O", "--generate", "5", "--no-simulate"], "--no-simulate"),
-    (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 or 4 values"),
+    (["--formula", "C3H6O", "--generate", "5", "--weights", "0", "1"], "3 to 5 values"),
     (["--formula", "C3H6O", "--refine", "5"], "--refine applies to"),
     (["--formula", "C3H6O", "--generate", "5", "--refine", "-1"], "K >= 0"),
     (["--formula", "C3H6O", "--generate", "5", "--refine-shift", "-1"], "POINTS >= 0"),

@@ -14,7 +14,12 @@ from mspectmol.structure.ranking.scores import (
     fg_agreement,
 )
 from mspectmol.structure.ranking.simulation import SimulatedSpectra, record_spectra
-from mspectmol.structure.ranking.spectral_match import spectral_distance
+from mspectmol.structure.ranking.spectral_match import (
+    LINE_CAP,
+    line_distance,
+    line_positions,
+    spectral_distance,
+)
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600)}
@@ -48,6 +53,40 @@ def test_spectral_distance_and_combine():
     assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0)) == pytest.approx([-1.0, -2.0])
     assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0, gen=2.0)) == pytest.approx(
         [-1.0, -2.0 + 2 * np.log(5.0)])
+
+
+def test_line_positions_pick_prominent_maxima():
+    grid = GRID["c_nmr"]
+    y = _peak(grid, 30.0, 0.8) + 0.3 * _peak(grid, 128.0, 0.8) + 0.01 * _peak(grid, 170.0, 0.8)
+    lines = line_positions(y, grid)
+    assert lines.size == 2  # the 1% line is below the 2% prominence
+    assert lines == pytest.approx([30.0, 128.0], abs=0.5 * (grid[1] - grid[0]))
+    assert line_positions(y, grid, prominence=0.005).size == 3
+    assert line_positions(np.zeros(600), grid).size == 0
+    with pytest.raises(MspectmolError):
+        line_positions(y[:10], grid)
+
+
+def test_line_distance_hand_computed():
+    # observed 10, 50; simulated 12, 50, 90: 10->12 (2), 50->50 (0); 12->10 (2), 50 (0), 90->50
+    # capped at 5: ((2 + 0) / 2 + (2 + 0 + 5) / 3) / 2
+    assert line_distance([10.0, 50.0], [12.0, 50.0, 90.0]) == pytest.approx(
+        0.5 * (1.0 + 7.0 / 3.0))
+    assert line_distance([10.0, 50.0], [50.0, 10.0]) == 0.0  # order does not matter
+    assert line_distance([], [10.0]) == LINE_CAP == line_distance([1.0], [], cap=5.0)
+    assert line_distance([10.0], [11.0], cap=0.5) == pytest.approx(0.5)
+    with pytest.raises(MspectmolError):
+        line_distance([1.0], [1.0], cap=0.0)
+
+
+def test_lines_weight_is_left_out_of_settings_when_zero():
+    assert "lines" not in RankWeights().to_dict()
+    assert RankWeights(lines=1.0).to_dict()["lines"] == 1.0
+    assert RankWeights(**RankWeights(lines=2.0).to_dict()) == RankWeights(lines=2.0)
+    terms = {"ll": np.array([-1.0, -2.0]), "lines": np.array([-4.0, 0.0])}
+    assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0)) == pytest.approx([-1.0, -2.0])
+    assert combine(terms, RankWeights(ll=1.0, fg=0.0, spec=0.0, lines=0.5)) == pytest.approx(
+        [-3.0, -2.0])
 
 
 def test_choose_weights_prefers_informative_term():
@@ -124,6 +163,31 @@ def test_ranking_puts_true_molecule_first(elucidator):
         assert ranked[0].smiles == truth
         assert ranked[0].spec == pytest.approx(0.0, abs=1e-6)
         assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+
+
+def test_lines_term_ranks_by_13c_line_positions(elucidator):
+    # the observed 13C has lines at 30 and 128 ppm, narrow and of unequal heights; the
+    # candidates' simulated spectra are broad, with equal heights: the profile cosine cannot
+    # tell them apart as well as the line positions do
+    grid = GRID["c_nmr"]
+    obs = {"ir": np.zeros(600, np.float32), "h_nmr": _peak(GRID["h_nmr"], 2.0, 0.1),
+           "c_nmr": _peak(grid, 30.0, 0.5) + 0.1 * _peak(grid, 128.0, 0.5)}
+    library = {"CCO": {"h_nmr": obs["h_nmr"], "c_nmr": _peak(grid, 30.5, 3) + _peak(grid, 128, 3)},
+               "COC": {"h_nmr": obs["h_nmr"], "c_nmr": _peak(grid, 31, 3) + _peak(grid, 140, 3)}}
+    sim = SimulatedSpectra({m: GRID[m] for m in ("h_nmr", "c_nmr")}, library, simulate=False)
+    avail = np.array([False, True, True])
+    ranked = elucidator.rank(obs, avail, None, ["COC", "CCO"], simulated=sim,
+                             weights=RankWeights(ll=0.0, fg=0.0, spec=0.0, lines=1.0))
+    assert [r.smiles for r in ranked] == ["CCO", "COC"]
+    step = grid[1] - grid[0]  # line positions are grid points
+    assert ranked[0].lines == pytest.approx(-0.25, abs=step)  # one of two lines 0.5 ppm off
+    # 30 <-> 31 ppm (1) and 128 <-> 140 ppm (12, capped at 5), both ways: (1 + 5) / 2
+    assert ranked[1].lines == pytest.approx(-3.0, abs=step)
+    assert ranked[0].score == pytest.approx(ranked[0].lines)
+    # without an observed 13C spectrum there is no line term
+    no_c = elucidator.rank(obs, np.array([False, True, False]), None, ["COC", "CCO"],
+                           simulated=sim)
+    assert all(r.lines is None for r in no_c)
 
 
 def test_draw_counts_add_the_generator_term(elucidator):

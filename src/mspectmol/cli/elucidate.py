@@ -147,14 +147,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--beam-width", type=int, default=None,
                    help="beam width of de-novo generation (default 2k with a formula, else k)")
     p.add_argument("--weights", type=float, nargs="+", default=None,
-                   metavar="LL FG SPEC [GEN]",
+                   metavar="LL FG SPEC [GEN [LINES]]",
                    help="ranking weights of decoder log-likelihood, functional-group "
-                        "agreement, spectral similarity and (--generate) the generator's "
-                        "log(1 + draws) (default: the model's, chosen on validation; with "
-                        "--library qm9 the fast-NMR weights 0 0.3 30, chosen on validation by "
-                        "the benchmark's re-ranking rows; with --generate those plus the GEN "
-                        "weight chosen on validation, mspectmol.structure.ranking."
-                        "prefilter.GENERATED_WEIGHTS)")
+                        "agreement, spectral similarity, (--generate) the generator's "
+                        "log(1 + draws) and the 13C line distance in ppm (default: the "
+                        "model's, chosen on validation; with --library qm9 the fast-NMR "
+                        "weights 0 0.3 30, chosen on validation by the benchmark's re-ranking "
+                        "rows; with --generate those plus the GEN and LINES weights chosen on "
+                        "validation, mspectmol.structure.ranking.prefilter.GENERATED_WEIGHTS)")
     p.add_argument("--model", type=Path, default=None,
                    help="structure model folder (default: the packaged one)")
     p.add_argument("--draw", type=int, default=6, help="structures drawn (default 6)")
@@ -252,8 +252,8 @@ def options_from_args(args: argparse.Namespace) -> ElucidationOptions:
 
     if args.k < 1 or args.draw < 0 or (args.beam_width or 1) < 1 or args.threads < 1:
         raise MspectmolError("-k, --beam-width and --threads must be >= 1, --draw >= 0")
-    if args.weights is not None and len(args.weights) not in (3, 4):
-        raise MspectmolError(f"--weights takes 3 or 4 values (LL FG SPEC [GEN]), got "
+    if args.weights is not None and len(args.weights) not in (3, 4, 5):
+        raise MspectmolError(f"--weights takes 3 to 5 values (LL FG SPEC [GEN [LINES]]), got "
                              f"{len(args.weights)}")
     if args.formula is not None:
         formula_counts(args.formula)

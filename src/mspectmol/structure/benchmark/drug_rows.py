@@ -138,7 +138,7 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
         if not opts["drug_rank"]:
             continue
         first = (f"de novo, drug-size generator: {what}, top-{opts['prefilter']} by fg, 13C "
-                 "and 1H, ll+fg+spec+gen (simulated 1H+13C, fast)")
+                 "and 1H, ll+fg+spec+gen+lines (simulated 1H+13C, fast)")
         for refine_k in sorted({0, int(opts["drug_refine"])}):
             suffix = f"+full-top{refine_k}" if refine_k else ""
             name = f"{PREFIX}/{name_set}/prefilter+fast-nmr+gen{suffix}"

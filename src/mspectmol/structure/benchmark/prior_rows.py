@@ -20,9 +20,9 @@ library is read and the generator never saw a test molecule or its scaffold.
     (groups, 13C lines, 1H integrals) to ``prefilter``, fast NMR simulation,
     ``ll + fg + spec`` with the weights chosen on validation for that recipe.
 ``denovo_prior/IR+1H+13C/prefilter+fast-nmr+gen``
-    The same, with the generator's ``gen`` term (log of 1 + the draws of each candidate) at
-    the weight chosen on validation
-    (:data:`~mspectmol.structure.ranking.prefilter.GENERATED_WEIGHTS`).
+    The same, with the generator's ``gen`` term (log of 1 + the draws of each candidate) and
+    the 13C line term ``lines`` (:mod:`~mspectmol.structure.ranking.scores`) at the weights
+    chosen on validation (:data:`~mspectmol.structure.ranking.prefilter.GENERATED_WEIGHTS`).
 ``denovo_prior/IR+1H+13C/prefilter+fast-nmr+gen+full-top20``
     The same, then the best 20 re-ranked by the second stage
     (:mod:`~mspectmol.structure.ranking.refine`: IR, 1H and 13C simulated with the full GFN2-xTB +
@@ -131,8 +131,9 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
               "max_shift": refine.MAX_SHIFT}
     for suffix, weights, terms, k in (
             ("", FAST_NMR_WEIGHTS, "ll+fg+spec", 0),
-            ("+gen", GENERATED_WEIGHTS, "ll+fg+spec+gen", 0),
-            (f"+gen+full-top{refine.K}", GENERATED_WEIGHTS, "ll+fg+spec+gen", refine.K)):
+            ("+gen", GENERATED_WEIGHTS, "ll+fg+spec+gen+lines", 0),
+            (f"+gen+full-top{refine.K}", GENERATED_WEIGHTS, "ll+fg+spec+gen+lines",
+             refine.K)):
         name = f"{PREFIX}/IR+1H+13C/prefilter+fast-nmr{suffix}"
         then = (f", then the top {k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5, "
                  f"shifts up to {refine.MAX_SHIFT} points searched)" if k else "")

@@ -30,7 +30,12 @@ from mspectmol.structure.model.memory import memory_features
 from mspectmol.structure.model.tokens import Vocabulary, canonical, formula_vector
 from mspectmol.structure.ranking.scores import RankWeights, combine, fg_agreement, rank_order
 from mspectmol.structure.ranking.simulation import SimulatedSpectra
-from mspectmol.structure.ranking.spectral_match import spectral_distance
+from mspectmol.structure.ranking.spectral_match import (
+    LINE_CAP,
+    line_distance,
+    line_positions,
+    spectral_distance,
+)
 
 
 @dataclass
@@ -38,7 +43,8 @@ class RankedCandidate:
     """One ranked structure with its score and terms (None: term not used). ``full`` is the
     second ranking stage's term (:mod:`~mspectmol.structure.ranking.refine`), None when the
     candidate was not refined; ``ms`` the MS/MS fragment term
-    (:mod:`~mspectmol.structure.elucidation.mass`), None without a mass spectrum.
+    (:mod:`~mspectmol.structure.elucidation.mass`), None without a mass spectrum; ``lines``
+    the 13C line term (:mod:`~mspectmol.structure.ranking.scores`), None when not computed.
     ``explanation`` is the score as the sum of its weighted terms
     (:func:`~mspectmol.structure.ranking.scores.explain`), when the caller wrote one."""
 
@@ -52,6 +58,7 @@ class RankedCandidate:
     full: float | None = None
     explanation: str | None = None
     ms: float | None = None
+    lines: float | None = None
 
 
 class Elucidator:
@@ -142,11 +149,13 @@ class Elucidator:
 
         The ``spec`` term compares the observed modalities that ``simulated`` provides
         (:attr:`SimulatedSpectra.modalities`); it is None when ``simulated`` is None or no
-        such modality is observed. ``missing`` says what a candidate without simulated
-        spectra does: ``"drop"`` the term for every candidate, or count it ``"worst"``
-        (distance 1, the distance of an empty spectrum). A non-finite ``ll`` (candidate
-        outside the vocabulary) becomes 10 below the lowest finite one. ``smooth``: see
-        :func:`~mspectmol.structure.ranking.spectral_match.spectral_distance`.
+        such modality is observed. The ``lines`` term is computed where ``spec`` is and a 13C
+        spectrum is among those compared (None otherwise; under ``"worst"`` a candidate
+        without simulated spectra counts the largest line distance). ``missing`` says what a
+        candidate without simulated spectra does: ``"drop"`` the term for every candidate, or
+        count it ``"worst"`` (distance 1, the distance of an empty spectrum). A non-finite
+        ``ll`` (candidate outside the vocabulary) becomes 10 below the lowest finite one.
+        ``smooth``: see :func:`~mspectmol.structure.ranking.spectral_match.spectral_distance`.
         """
         if missing not in ("drop", "worst"):
             raise MspectmolError(f"missing must be 'drop' or 'worst', got {missing!r}")
@@ -160,7 +169,7 @@ class Elucidator:
             labels = np.stack([label(c) for c in candidates])
         terms: dict[str, np.ndarray | None] = {
             "ll": self.log_likelihood(features, avail, formula, candidates),
-            "fg": fg_agreement(probabilities, labels), "spec": None}
+            "fg": fg_agreement(probabilities, labels), "spec": None, "lines": None}
         provided = set(simulated.modalities) if simulated is not None else set()
         obs = {m: batch[m][0] for j, m in enumerate(self.modalities)
                if avail[j] and m in provided}
@@ -169,6 +178,12 @@ class Elucidator:
             if missing == "worst" or all(s is not None for s in sims):
                 terms["spec"] = -np.asarray([1.0 if s is None else
                                              spectral_distance(obs, s, smooth) for s in sims])
+            if terms["spec"] is not None and "c_nmr" in obs:
+                grid = simulated.grids["c_nmr"]
+                seen = line_positions(obs["c_nmr"], grid)
+                terms["lines"] = -np.asarray([
+                    LINE_CAP if s is None else
+                    line_distance(seen, line_positions(s["c_nmr"], grid)) for s in sims])
         ll = terms["ll"]
         finite = np.isfinite(ll)
         if not finite.all():
@@ -230,7 +245,8 @@ class Elucidator:
             out.append(RankedCandidate(
                 cands[i], float(scores[i]), float(terms["ll"][i]), float(terms["fg"][i]),
                 None if terms["spec"] is None else float(terms["spec"][i]), srcs[i],
-                None if draw_counts is None else float(terms["gen"][i])))
+                None if draw_counts is None else float(terms["gen"][i]),
+                lines=None if terms["lines"] is None else float(terms["lines"][i])))
         return out
 
     def generate_and_rank(self, observed: Mapping[str, np.ndarray], available: np.ndarray,

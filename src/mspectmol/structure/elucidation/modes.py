@@ -179,7 +179,8 @@ def run(service: Models, options: ElucidationOptions, obs: Observation,
     full_weight = refine.WEIGHT if result.library and "refine" in result.library else None
     shown = ranked if options.k is None else ranked[:options.k]
     result.candidates = [dataclasses.replace(r, explanation=explain(
-        {"ll": r.ll, "fg": r.fg, "spec": r.spec, "gen": r.gen, "full": r.full, "ms": r.ms},
+        {"ll": r.ll, "fg": r.fg, "spec": r.spec, "gen": r.gen, "lines": r.lines,
+         "full": r.full, "ms": r.ms},
         weights or RankWeights(1.0, 0.0, 0.0), full_weight, ms_weight)) for r in shown]
     return result
 

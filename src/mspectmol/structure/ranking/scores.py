@@ -1,6 +1,6 @@
 """Candidate scores: which of these structures best explains the observed spectra?
 
-Each candidate gets up to four terms, combined as a weighted sum (:class:`RankWeights`, chosen
+Each candidate gets up to five terms, combined as a weighted sum (:class:`RankWeights`, chosen
 on the validation split by :func:`choose_weights`, never on test):
 
 ``ll``
@@ -40,7 +40,7 @@ import numpy as np
 
 from mspectmol.errors import MspectmolError
 
-TERMS = ("ll", "fg", "spec", "gen")
+TERMS = ("ll", "fg", "spec", "gen", "lines")
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,15 @@ class RankWeights:
     fg: float = 1.0
     spec: float = 10.0
     gen: float = 0.0
+    lines: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The weights by name; ``lines`` only when not 0, so that settings written before
+        the term existed read the same."""
+        out = asdict(self)
+        if not self.lines:
+            del out["lines"]
+        return out
 
 
 def fg_agreement(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -71,7 +77,7 @@ def combine(terms: Mapping[str, np.ndarray], weights: RankWeights) -> np.ndarray
     total = None
     for name in TERMS:
         value = terms.get(name)
-        if value is None or (name == "gen" and weights.gen == 0):
+        if value is None or (name in ("gen", "lines") and getattr(weights, name) == 0):
             continue
         part = getattr(weights, name) * np.asarray(value, dtype=np.float64)
         total = part if total is None else total + part
