@@ -10,7 +10,7 @@ from mspectmol.errors import MspectmolError
 from mspectmol.structure.elucidation.elucidator import RankedCandidate
 from mspectmol.structure.ranking import refine
 from mspectmol.structure.ranking.simulation import SimulatedSpectra, record_spectra
-from mspectmol.structure.ranking.spectral_match import spectral_distance
+from mspectmol.structure.ranking.spectral_match import LINE_CAP, spectral_distance
 
 GRID = {"ir": np.linspace(400, 4000, 600), "h_nmr": np.linspace(0, 12, 600),
         "c_nmr": np.linspace(0, 220, 600), "raman": np.linspace(400, 4000, 600)}
@@ -54,18 +54,42 @@ def test_refine_moves_the_best_spectral_match_first(tmp_path, toy_simulator):
     assert out[0].score == pytest.approx(-3.0, abs=1e-6)  # first-stage score + weight * 0
     failed = next(r for r in out if r.smiles == "C1CO1")
     assert failed.full == -1.0  # a failed simulation counts as the largest distance
-    assert failed.score == pytest.approx(-1.0 - refine.WEIGHT)
+    assert failed.full_lines == -LINE_CAP  # and the largest line distance
+    assert failed.score == pytest.approx(-1.0 - refine.WEIGHT - refine.LINES_WEIGHT * LINE_CAP)
+    assert out[0].full_lines == pytest.approx(0.0)  # the same 13C lines
     assert out[-1] is first[-1] and out[-1].full is None  # not refined: unchanged
     # other terms are kept
     assert all(r.fg == -1.0 and r.spec == -0.1 and r.gen == 0.0 for r in out)
-    # weight 0 keeps the first-stage order; cached now, nothing simulated again
+    # weights 0 keep the first-stage order; cached now, nothing simulated again
     calls.clear()
-    assert [r.smiles for r in refine.refine(first, observed, sim, k=4, weight=0.0)] == \
-        [r.smiles for r in first]
+    assert [r.smiles for r in refine.refine(first, observed, sim, k=4, weight=0.0,
+                                            lines_weight=0.0)] == [r.smiles for r in first]
     assert calls == []
     # only the given modalities are compared: from 1H alone the ethanol match is still worst
     only_h = refine.refine(first, {"h_nmr": observed["h_nmr"]}, sim, k=4)
     assert only_h[0].smiles == "CC=O"
+    assert all(r.full_lines is None for r in only_h)  # no observed 13C: no line term
+
+
+def test_refine_line_term_moves_the_candidate_with_the_observed_13c_lines(tmp_path,
+                                                                         toy_simulator):
+    grids = {m: GRID[m] for m in refine.MODALITIES}
+    sim = SimulatedSpectra(grids, directory=tmp_path, simulator=toy_simulator(TOY, []))
+    observed = record_spectra(TOY["CCO"], grids)
+    first = _ranked(["COC", "CCO"])
+    # the full term alone (weight 0 for lines) against the lines alone
+    by_lines = refine.refine(first, {"c_nmr": observed["c_nmr"]}, sim, k=2, weight=0.0,
+                             lines_weight=1.0)
+    assert [r.smiles for r in by_lines] == ["CCO", "COC"]
+    coc = by_lines[1]
+    # 18 and 58 ppm against one line at 60: (42 capped at 5 + 2) / 2 one way, 2 the other
+    step = GRID["c_nmr"][1] - GRID["c_nmr"][0]
+    assert coc.full_lines == pytest.approx(-0.5 * ((5.0 + 2.0) / 2 + 2.0), abs=step)
+    assert coc.score == pytest.approx(0.0 + coc.full_lines)
+    unweighted = refine.refine(first, {"c_nmr": observed["c_nmr"]}, sim, k=2, weight=0.0,
+                               lines_weight=0.0)
+    assert [r.smiles for r in unweighted] == ["COC", "CCO"]  # reported, not weighed
+    assert unweighted[0].full_lines == pytest.approx(coc.full_lines)
 
 
 def test_refine_refuses_bad_settings(tmp_path, toy_simulator):
@@ -78,6 +102,8 @@ def test_refine_refuses_bad_settings(tmp_path, toy_simulator):
         refine.refine(first, observed, sim, weight=-1.0)
     with pytest.raises(MspectmolError, match=">= 0"):
         refine.refine(first, observed, sim, smooth=float("nan"))
+    with pytest.raises(MspectmolError, match=">= 0"):
+        refine.refine(first, observed, sim, lines_weight=-1.0)
     with pytest.raises(MspectmolError, match="none was given"):
         refine.refine(first, {"h_nmr": np.ones(600)}, sim)
     assert refine.refine([], observed, sim) == []

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the structure package loads torch and RDKit: imported when 
 FILE_MODALITIES = {"ir": "--ir", "h_nmr": "--h-nmr", "c_nmr": "--c-nmr"}
 #: The numeric columns of the printed table: name, width, decimals.
 _CELLS = (("score", 8, 2), ("ll", 8, 2), ("fg", 7, 2), ("spec", 6, 3), ("gen", 5, 2),
-          ("lines", 6, 2), ("full", 6, 3))
+          ("lines", 6, 2), ("full", 6, 3), ("full_lines", 10, 2))
 
 
 def read_candidates(path: Path) -> list[tuple[str, str]]:
@@ -53,6 +53,7 @@ def result_rows(result: ElucidationResult) -> list[dict[str, Any]]:
     with_ms = any(c.ms is not None for c in result.candidates)
     return [{"rank": i + 1, "smiles": c.smiles, "score": c.score, "ll": c.ll, "fg": c.fg,
              "spec": c.spec, "gen": c.gen, "lines": c.lines, "full": c.full,
+             "full_lines": c.full_lines,
              **({"ms": c.ms} if with_ms else {}), "source": c.source}
             for i, c in enumerate(result.candidates)]
 

@@ -68,6 +68,7 @@ from mspectmol.structure.metrics import hit_rank
 from mspectmol.structure.model.io import read_structure_meta
 from mspectmol.structure.model.tokens import canonical, smiles_formula
 from mspectmol.structure.pretrained import PRETRAINED_DIR
+from mspectmol.structure.ranking import refine
 from mspectmol.structure.ranking.prefilter import GENERATED_WEIGHTS
 
 log = logging.getLogger("mspectmol.structure")
@@ -145,9 +146,11 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
             then = (f", then the top {refine_k} + full (simulated IR+1H+13C, GFN2-xTB + CSP5)"
                     if refine_k else "")
             info = {"method": first + then, "spectra": spectra, "formula": True}
+            second = {"drug_refine": refine_k, "lines_weight": refine.LINES_WEIGHT}
             rows.append((name, info, lambda nm=name, i=info, s=name_set, r=refine_k: _ranked(
                 nm, i, ctx, state, s, r), (1, 10),
-                {**key, **drawn_key(opts), **({"drug_refine": refine_k} if refine_k else {})}))
+                {**key, **drawn_key(opts), "weights": GENERATED_WEIGHTS.to_dict(),
+                 **(second if refine_k else {})}))
     return rows
 
 

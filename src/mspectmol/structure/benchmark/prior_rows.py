@@ -128,7 +128,7 @@ def plan_rows(ctx: dict[str, Any], settings_key: dict[str, Any]
         rows.append((name, info, lambda nm=name, i=info, s=inputs: _by_count(
             nm, i, ctx, state, s), (1, 10), key))
     second = {"k": refine.K, "weight": refine.WEIGHT, "smooth": refine.SMOOTH,
-              "max_shift": refine.MAX_SHIFT}
+              "max_shift": refine.MAX_SHIFT, "lines_weight": refine.LINES_WEIGHT}
     for suffix, weights, terms, k in (
             ("", FAST_NMR_WEIGHTS, "ll+fg+spec", 0),
             ("+gen", GENERATED_WEIGHTS, "ll+fg+spec+gen+lines", 0),

@@ -44,7 +44,8 @@ class RankedCandidate:
     second ranking stage's term (:mod:`~mspectmol.structure.ranking.refine`), None when the
     candidate was not refined; ``ms`` the MS/MS fragment term
     (:mod:`~mspectmol.structure.elucidation.mass`), None without a mass spectrum; ``lines``
-    the 13C line term (:mod:`~mspectmol.structure.ranking.scores`), None when not computed.
+    the 13C line term (:mod:`~mspectmol.structure.ranking.scores`), None when not computed;
+    ``full_lines`` the second stage's 13C line term, None when not refined or without 13C.
     ``explanation`` is the score as the sum of its weighted terms
     (:func:`~mspectmol.structure.ranking.scores.explain`), when the caller wrote one."""
 
@@ -59,6 +60,7 @@ class RankedCandidate:
     explanation: str | None = None
     ms: float | None = None
     lines: float | None = None
+    full_lines: float | None = None
 
 
 class Elucidator:

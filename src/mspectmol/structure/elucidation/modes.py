@@ -176,12 +176,14 @@ def run(service: Models, options: ElucidationOptions, obs: Observation,
         ranked = sorted((dataclasses.replace(r, ms=float(t), score=r.score + ms_weight * t)
                          for r, t in zip(ranked, terms, strict=True)), key=lambda r: -r.score)
         result.timings["ms"] = time.perf_counter() - started
-    full_weight = refine.WEIGHT if result.library and "refine" in result.library else None
+    refined = result.library and "refine" in result.library
+    full_weight = refine.WEIGHT if refined else None
     shown = ranked if options.k is None else ranked[:options.k]
     result.candidates = [dataclasses.replace(r, explanation=explain(
         {"ll": r.ll, "fg": r.fg, "spec": r.spec, "gen": r.gen, "lines": r.lines,
-         "full": r.full, "ms": r.ms},
-        weights or RankWeights(1.0, 0.0, 0.0), full_weight, ms_weight)) for r in shown]
+         "full": r.full, "full_lines": r.full_lines, "ms": r.ms},
+        weights or RankWeights(1.0, 0.0, 0.0), full_weight, ms_weight,
+        refine.LINES_WEIGHT if refined else None)) for r in shown]
     return result
 
 
@@ -303,7 +305,8 @@ def _pool(run: _Run, index: Any, source: str, pool: dict[str, Any],
         ranked = refine.refine(ranked, given, full, k=k, max_shift=shift)
     stats = _stats(full, before)
     result.library["refine"] = {"k": k, "weight": refine.WEIGHT, "smooth": refine.SMOOTH,
-                                "max_shift": shift, "simulation": stats}
+                                "max_shift": shift, "lines_weight": refine.LINES_WEIGHT,
+                                "simulation": stats}
     result.notes.append(
         f"best {min(k, len(ranked))} re-ranked by their full GFN2-xTB + CSP5 simulation "
         f"({stats['simulated']} new, {stats['cached']} cached, {stats['failed']} failed)")

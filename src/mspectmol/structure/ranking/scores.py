@@ -131,16 +131,18 @@ def choose_weights(cases: Sequence[tuple[Mapping[str, np.ndarray], int]],
 
 
 def explain(terms: Mapping[str, float | None], weights: RankWeights,
-            full_weight: float | None = None, ms_weight: float | None = None) -> str:
+            full_weight: float | None = None, ms_weight: float | None = None,
+            full_lines_weight: float | None = None) -> str:
     """A score as the sum of its weighted terms, in one line.
 
-    ``terms`` maps term names (:data:`TERMS` and ``full``) to a candidate's values (None: not
-    used); ``full_weight`` is the second stage's weight of ``full``. For example
-    ``"0.3 x fg -1.14 + 30 x spec -0.007 + 300 x full -0.000 = -0.55"``; terms of weight 0 are
-    left out.
+    ``terms`` maps term names (:data:`TERMS`, ``full``, ``full_lines`` and ``ms``) to a
+    candidate's values (None: not used); ``full_weight`` and ``full_lines_weight`` are the
+    second stage's weights of ``full`` and ``full_lines``, ``ms_weight`` the MS/MS term's.
+    For example ``"0.3 x fg -1.14 + 30 x spec -0.007 + 300 x full -0.000 = -0.55"``; terms
+    of weight 0 are left out.
     """
-    used = [(getattr(weights, t), t) for t in TERMS] + [(full_weight, "full"),
-                                                        (ms_weight, "ms")]
+    used = [(getattr(weights, t), t) for t in TERMS] + [
+        (full_weight, "full"), (full_lines_weight, "full_lines"), (ms_weight, "ms")]
     parts, total = [], 0.0
     for w, name in used:
         value = terms.get(name)
