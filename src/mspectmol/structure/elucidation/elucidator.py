@@ -30,12 +30,7 @@ from mspectmol.structure.model.memory import memory_features
 from mspectmol.structure.model.tokens import Vocabulary, canonical, formula_vector
 from mspectmol.structure.ranking.scores import RankWeights, combine, fg_agreement, rank_order
 from mspectmol.structure.ranking.simulation import SimulatedSpectra
-from mspectmol.structure.ranking.spectral_match import (
-    LINE_CAP,
-    line_distance,
-    line_positions,
-    spectral_distance,
-)
+from mspectmol.structure.ranking.spectral_match import line_terms, spectral_distance
 
 
 @dataclass
@@ -181,11 +176,9 @@ class Elucidator:
                 terms["spec"] = -np.asarray([1.0 if s is None else
                                              spectral_distance(obs, s, smooth) for s in sims])
             if terms["spec"] is not None and "c_nmr" in obs:
-                grid = simulated.grids["c_nmr"]
-                seen = line_positions(obs["c_nmr"], grid)
-                terms["lines"] = -np.asarray([
-                    LINE_CAP if s is None else
-                    line_distance(seen, line_positions(s["c_nmr"], grid)) for s in sims])
+                terms["lines"] = line_terms(obs["c_nmr"], [None if s is None else s["c_nmr"]
+                                                           for s in sims],
+                                            simulated.grids["c_nmr"])
         ll = terms["ll"]
         finite = np.isfinite(ll)
         if not finite.all():

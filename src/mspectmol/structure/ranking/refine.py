@@ -52,12 +52,7 @@ import numpy as np
 from mspectmol.errors import MspectmolError
 from mspectmol.structure.ranking.scores import rank_order
 from mspectmol.structure.ranking.simulation import SimulatedSpectra
-from mspectmol.structure.ranking.spectral_match import (
-    LINE_CAP,
-    line_distance,
-    line_positions,
-    spectral_distance,
-)
+from mspectmol.structure.ranking.spectral_match import line_terms, spectral_distance
 
 #: Candidates of the first stage simulated with the full recipe.
 K = 20
@@ -157,10 +152,8 @@ def refine(ranked: Sequence[Any], observed: Mapping[str, np.ndarray],
             for s in sims]
     lines: list[float | None] = [None] * len(top)
     if "c_nmr" in given:
-        grid = simulated.grids["c_nmr"]
-        seen = line_positions(given["c_nmr"], grid)
-        lines = [-LINE_CAP if s is None else -line_distance(seen, line_positions(s["c_nmr"], grid))
-                 for s in sims]
+        lines = line_terms(given["c_nmr"], [None if s is None else s["c_nmr"] for s in sims],
+                           simulated.grids["c_nmr"]).tolist()
     new = [dataclasses.replace(r, score=float(r.score + weight * f
                                               + (lines_weight * ln if ln is not None else 0.0)),
                                full=float(f), full_lines=ln)

@@ -14,7 +14,7 @@ two profiles pays for each of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -112,3 +112,13 @@ def line_distance(observed: np.ndarray, simulated: np.ndarray, cap: float = LINE
     d = np.abs(a[:, None] - b[None, :])
     return float(0.5 * (np.minimum(d.min(axis=1), cap).mean()
                         + np.minimum(d.min(axis=0), cap).mean()))
+
+
+def line_terms(observed: np.ndarray, simulated: Sequence[np.ndarray | None], grid: np.ndarray
+               ) -> np.ndarray:
+    """Minus :func:`line_distance` between the lines of an observed 13C spectrum and those of
+    each simulated one on ``grid`` (:data:`LINE_CAP` for a missing simulation): the ranking's
+    ``lines`` and ``full_lines`` terms."""
+    seen = line_positions(observed, grid)
+    return -np.asarray([LINE_CAP if y is None else line_distance(seen, line_positions(y, grid))
+                        for y in simulated], dtype=np.float64)
